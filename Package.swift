@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers follow docs/architecture.md: a lower module never imports a higher one, and C stays
+// behind the CMPI / COpenBLAS shims.
+let package = Package(
+    name: "spectrain",
+    products: [
+        .executable(name: "spectrain", targets: ["spectrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .target(name: "Linalg", dependencies: ["COpenBLAS"]),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .executableTarget(
+            name: "spectrain",
+            dependencies: [
+                "Linalg",
+                "Distributed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        // Runs the built executable under mpirun; depending on it makes `swift test` build it.
+        .testTarget(name: "SpectrainTests", dependencies: ["spectrain"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

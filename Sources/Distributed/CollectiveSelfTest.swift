@@ -1,0 +1,102 @@
+/// Runs every collective of `Communicator` with known data on all ranks and checks each result
+/// exactly: a job-start check that the MPI installation, the network between hosts and the
+/// bindings agree (`spectrain selftest`), and the body of the multi-process tests.
+///
+/// Values are small integers, exact in every element type, so sums do not depend on the
+/// reduction order and every comparison is equality.
+public enum CollectiveSelfTest {
+    /// The outcome on this rank.
+    public struct Outcome: Sendable {
+        /// Checks run on this rank.
+        public var checks = 0
+        /// A line per failed check on this rank.
+        public var failures: [String] = []
+        /// Failed checks summed over all ranks.
+        public var failuresOnAllRanks = 0
+    }
+
+    /// Per-rank element counts for the uneven collectives: one rank gets zero elements when there
+    /// are three or more, to cover the empty-segment case.
+    public static func unevenCounts(ranks: Int) -> [Int] {
+        (0..<ranks).map { [3, 5, 0, 2][$0 % 4] + $0 / 4 }
+    }
+
+    /// The value rank `rank` contributes at `index`.
+    static func value<Element: CollectiveElement>(rank: Int, index: Int) -> Element {
+        Element(exactly: (rank + 1) * (index % 13 + 1))!
+    }
+
+    /// Runs all checks; `largeCount` sizes one big allreduce (to cross MPI's eager/rendezvous
+    /// protocol switch). Every rank must call this at the same time.
+    public static func run(on communicator: any Communicator, largeCount: Int = 1 << 20 + 3) throws -> Outcome {
+        var outcome = Outcome()
+        let (rank, size) = (communicator.rank, communicator.size)
+        func expect(_ condition: Bool, _ what: @autoclosure () -> String) {
+            outcome.checks += 1
+            if !condition { outcome.failures.append("rank \(rank): \(what())") }
+        }
+        let triangular = size * (size + 1) / 2
+
+        func checkAllreduce<Element: CollectiveElement>(_: Element.Type, count: Int) throws {
+            for operation in [ReductionOperation.sum, .max, .min] {
+                var values: [Element] = (0..<count).map { value(rank: rank, index: $0) }
+                try communicator.allreduce(&values, operation: operation)
+                let factor = operation == .sum ? triangular : operation == .max ? size : 1
+                let correct = values.indices.allSatisfy { values[$0] == Element(exactly: factor * ($0 % 13 + 1))! }
+                expect(correct, "allreduce(\(operation)) of \(count) \(Element.elementType)")
+            }
+        }
+        try checkAllreduce(Float.self, count: 1007)
+        try checkAllreduce(Double.self, count: 33)
+        try checkAllreduce(Int32.self, count: 17)
+        try checkAllreduce(Int64.self, count: 5)
+
+        var large = [Float](repeating: 1, count: largeCount)
+        try communicator.allreduce(&large, operation: .sum)
+        expect(large.allSatisfy { $0 == Float(size) }, "allreduce(sum) of \(largeCount) Float32")
+
+        let partition = try Partition(counts: unevenCounts(ranks: size))
+        let full: [Float] = (0..<partition.total).map { value(rank: rank, index: $0) }
+        let segment = try communicator.reduceScatter(full, partition: partition, operation: .sum)
+        let expectedSegment = partition.range(of: rank).map { Float(triangular * ($0 % 13 + 1)) }
+        expect(segment == expectedSegment, "reduceScatter(sum) with counts \(partition.counts)")
+
+        let gathered = try communicator.allgather((0..<4).map { Int32(rank * 10 + $0) })
+        expect(gathered == (0..<size).flatMap { r in (0..<4).map { Int32(r * 10 + $0) } }, "allgather of 4 Int32")
+
+        // Rank r's segment of the gathered buffer holds the values rank r owns.
+        let owned: [Float] = partition.range(of: rank).map { value(rank: rank, index: $0) }
+        let expectedAll: [Float] = (0..<size).flatMap { r in partition.range(of: r).map { value(rank: r, index: $0) } }
+        expect(try communicator.allgatherv(owned, partition: partition) == expectedAll,
+               "allgatherv with counts \(partition.counts)")
+
+        var inPlace = [Float](repeating: -1, count: partition.total)
+        for index in partition.range(of: rank) { inPlace[index] = value(rank: rank, index: index) }
+        try inPlace.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
+        expect(inPlace == expectedAll, "allgatherv in place with counts \(partition.counts)")
+
+        for root in 0..<size {
+            var values: [Double] = (0..<33).map { value(rank: rank, index: $0) }
+            try communicator.broadcast(&values, root: root)
+            expect(values == (0..<33).map { value(rank: root, index: $0) }, "broadcast from rank \(root)")
+        }
+
+        let lastRank = size - 1
+        let gatheredAtLast = try communicator.gather([Int64(rank), Int64(rank * rank)], root: lastRank)
+        if rank == lastRank {
+            expect(gatheredAtLast == (0..<size).flatMap { [Int64($0), Int64($0 * $0)] }, "gather to rank \(lastRank)")
+        } else {
+            expect(gatheredAtLast == nil, "gather result only on the root")
+        }
+
+        let gatheredV = try communicator.gatherv(owned, partition: partition, root: 0)
+        if rank == 0 {
+            expect(gatheredV == expectedAll, "gatherv to rank 0 with counts \(partition.counts)")
+        }
+
+        try communicator.barrier()
+
+        outcome.failuresOnAllRanks = Int(try communicator.allreduce(Int64(outcome.failures.count), operation: .sum))
+        return outcome
+    }
+}

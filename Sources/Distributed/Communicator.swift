@@ -1,0 +1,195 @@
+/// The collectives a data-parallel job needs, over one group of ranks.
+///
+/// Two implementations: `MPICommunicator` (one process per rank, launched by mpirun) and
+/// `SingleProcessCommunicator` (a job of one rank, where every collective is a copy or nothing).
+/// Every rank must issue the same collectives in the same order; the MPI implementation checks
+/// that and reports a mismatch as an error on every rank instead of hanging or corrupting data.
+///
+/// Buffers are caller-owned: hot loops keep them (and their `Partition`s) across steps, so a
+/// collective does not allocate.
+public protocol Communicator: AnyObject {
+    /// This process's rank, `0..<size`.
+    var rank: Int { get }
+    /// Number of ranks.
+    var size: Int { get }
+    /// Hosts of all ranks and this rank's place on its node.
+    var layout: RankLayout { get }
+
+    /// Reduces `buffer` elementwise across ranks in place; every rank receives the result.
+    func allreduce<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation) throws
+
+    /// Reduces `send` (length `partition.total`) across ranks and leaves segment `rank` of the
+    /// result in `receive` (length `partition.counts[rank]`).
+    func reduceScatter<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, operation: ReductionOperation) throws
+
+    /// Concatenates every rank's `send` (the same length on all ranks) in rank order into `receive`.
+    func allgather<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>) throws
+
+    /// Concatenates every rank's `send` (length `partition.counts[rank]`) into `receive`
+    /// (length `partition.total`) at the partition's offsets.
+    func allgatherv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition) throws
+
+    /// Like `allgatherv(_:into:partition:)` where each rank's segment is already in place in
+    /// `buffer`: afterwards every rank holds every segment.
+    func allgatherv<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition) throws
+
+    /// Copies `buffer` of rank `root` into `buffer` of every rank.
+    func broadcast<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, root: Int) throws
+
+    /// Concatenates every rank's `send` (same length everywhere) into `receive` on `root`;
+    /// `receive` is ignored (may be nil) on the other ranks.
+    func gather<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
+        root: Int) throws
+
+    /// Concatenates every rank's `send` (length `partition.counts[rank]`) into `receive` on
+    /// `root` at the partition's offsets; `receive` is ignored on the other ranks.
+    func gatherv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
+        partition: Partition, root: Int) throws
+
+    /// Returns when every rank has called it.
+    func barrier() throws
+
+    /// Ends every rank of the job with exit status `code`.
+    func abort(code: Int32) -> Never
+}
+
+// MARK: - Argument checks shared by the implementations
+
+extension Communicator {
+    func checkRoot(_ root: Int, _ call: String) throws(CommunicatorError) {
+        guard root >= 0 && root < size else {
+            throw .invalidArgument("\(call): root \(root) outside 0..<\(size)")
+        }
+    }
+
+    func checkPartition(_ partition: Partition, _ call: String) throws(CommunicatorError) {
+        guard partition.counts.count == size else {
+            throw .invalidArgument("\(call): partition has \(partition.counts.count) ranks, the job has \(size)")
+        }
+    }
+
+    func checkCount(_ actual: Int, expected: Int, _ what: String, _ call: String) throws(CommunicatorError) {
+        guard actual == expected else {
+            throw .invalidArgument("\(call): \(what) holds \(actual) elements, expected \(expected)")
+        }
+    }
+
+    func checkFits(_ count: Int, _ call: String) throws(CommunicatorError) {
+        guard count <= Int(Int32.max) else {
+            throw .invalidArgument("\(call): \(count) elements exceed MPI's 32-bit count limit")
+        }
+    }
+}
+
+// MARK: - Array conveniences (set-up code and tests; hot loops pass their own buffers)
+
+extension Communicator {
+    /// Reduces `values` across ranks in place.
+    public func allreduce<Element: CollectiveElement>(
+        _ values: inout [Element], operation: ReductionOperation
+    ) throws {
+        try values.withUnsafeMutableBufferPointer { try allreduce($0, operation: operation) }
+    }
+
+    /// The reduction of one value across ranks.
+    public func allreduce<Element: CollectiveElement>(
+        _ value: Element, operation: ReductionOperation
+    ) throws -> Element {
+        var values = [value]
+        try allreduce(&values, operation: operation)
+        return values[0]
+    }
+
+    /// Every rank's `value`, in rank order.
+    public func allgather<Element: CollectiveElement>(_ value: Element) throws -> [Element] {
+        try allgather([value])
+    }
+
+    /// Every rank's `values` (same length everywhere), concatenated in rank order.
+    public func allgather<Element: CollectiveElement>(_ values: [Element]) throws -> [Element] {
+        var result = [Element](repeating: Element.zero, count: values.count * size)
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { try allgather(send, into: $0) }
+        }
+        return result
+    }
+
+    /// Every rank's `values` (length `partition.counts[rank]`), concatenated.
+    public func allgatherv<Element: CollectiveElement>(
+        _ values: [Element], partition: Partition
+    ) throws -> [Element] {
+        var result = [Element](repeating: .zero, count: partition.total)
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { try allgatherv(send, into: $0, partition: partition) }
+        }
+        return result
+    }
+
+    /// This rank's segment of the reduction of `values` across ranks.
+    public func reduceScatter<Element: CollectiveElement>(
+        _ values: [Element], partition: Partition, operation: ReductionOperation
+    ) throws -> [Element] {
+        try checkPartition(partition, "reduceScatter")
+        var result = [Element](repeating: .zero, count: partition.counts[rank])
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer {
+                try reduceScatter(send, into: $0, partition: partition, operation: operation)
+            }
+        }
+        return result
+    }
+
+    /// Replaces `values` by rank `root`'s `values`; the length must already agree on all ranks.
+    public func broadcast<Element: CollectiveElement>(_ values: inout [Element], root: Int) throws {
+        try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+    }
+
+    /// All ranks' `values` concatenated on `root`; nil elsewhere.
+    public func gather<Element: CollectiveElement>(_ values: [Element], root: Int) throws -> [Element]? {
+        if rank == root {
+            var result = [Element](repeating: .zero, count: values.count * size)
+            try values.withUnsafeBufferPointer { send in
+                try result.withUnsafeMutableBufferPointer { try gather(send, into: $0, root: root) }
+            }
+            return result
+        }
+        try values.withUnsafeBufferPointer { try gather($0, into: nil, root: root) }
+        return nil
+    }
+
+    /// All ranks' `values` (length `partition.counts[rank]`) concatenated on `root`; nil elsewhere.
+    public func gatherv<Element: CollectiveElement>(
+        _ values: [Element], partition: Partition, root: Int
+    ) throws -> [Element]? {
+        if rank == root {
+            var result = [Element](repeating: .zero, count: partition.total)
+            try values.withUnsafeBufferPointer { send in
+                try result.withUnsafeMutableBufferPointer { try gatherv(send, into: $0, partition: partition, root: root) }
+            }
+            return result
+        }
+        try values.withUnsafeBufferPointer { try gatherv($0, into: nil, partition: partition, root: root) }
+        return nil
+    }
+}
+
+extension Communicator {
+    /// Every rank's `text`, in rank order, on `root`; nil on the other ranks.
+    public func gather(_ text: String, root: Int) throws -> [String]? {
+        let bytes = Array(text.utf8)
+        let lengths = try allgather(Int64(bytes.count))
+        let partition = try Partition(counts: lengths.map { Int($0) })
+        guard let all = try gatherv(bytes, partition: partition, root: root) else { return nil }
+        return (0..<size).map { String(decoding: all[partition.range(of: $0)], as: UTF8.self) }
+    }
+}

@@ -1,0 +1,262 @@
+import CMPI
+import Foundation
+
+/// A communicator over MPI: one process per rank, started by mpirun.
+///
+/// Every MPI return code is checked (the world communicator returns errors instead of aborting)
+/// and becomes a `CommunicatorError` carrying `MPI_Error_string`. Before each collective the ranks
+/// exchange a small signature of the call (`checksCollectives`, on by default), so ranks that
+/// disagree on the call or its sizes get a clear error on every rank instead of a hang.
+///
+/// Not safe for concurrent use: issue collectives from one thread at a time, in the same order
+/// on every rank.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    public let layout: RankLayout
+    /// Whether collectives are preceded by the cross-rank signature check.
+    public var checksCollectives: Bool
+
+    private let communicator: MPI_Comm
+    private var signatures: [Int64]
+
+    /// The world communicator; initialises MPI on first use.
+    public static func world(checksCollectives: Bool = true) throws(CommunicatorError) -> MPICommunicator {
+        try MPIRuntime.initialize()
+        return try MPICommunicator(MPI_COMM_WORLD, checksCollectives: checksCollectives)
+    }
+
+    private init(_ communicator: MPI_Comm, checksCollectives: Bool) throws(CommunicatorError) {
+        self.communicator = communicator
+        self.checksCollectives = checksCollectives
+        var rank: Int32 = 0
+        var size: Int32 = 0
+        try MPIRuntime.check(MPI_Comm_rank(communicator, &rank), "MPI_Comm_rank")
+        try MPIRuntime.check(MPI_Comm_size(communicator, &size), "MPI_Comm_size")
+        self.rank = Int(rank)
+        self.size = Int(size)
+        self.signatures = [Int64](repeating: 0, count: Int(size) * CollectiveSignature.encodedCount)
+        self.layout = try Self.discoverLayout(communicator, rank: Int(rank), size: Int(size))
+    }
+
+    /// Gathers every rank's processor name and finds this rank's place among the ranks that share
+    /// its node (`MPI_Comm_split_type` with `MPI_COMM_TYPE_SHARED`).
+    private static func discoverLayout(_ communicator: MPI_Comm, rank: Int, size: Int) throws(CommunicatorError) -> RankLayout {
+        let width = Int(spectrain_max_processor_name) + 1
+        var name = [CChar](repeating: 0, count: width)
+        var length: Int32 = 0
+        try MPIRuntime.check(MPI_Get_processor_name(&name, &length), "MPI_Get_processor_name")
+        var all = [CChar](repeating: 0, count: width * size)
+        try MPIRuntime.check(
+            MPI_Allgather(name, Int32(width), MPI_BYTE, &all, Int32(width), MPI_BYTE, communicator),
+            "MPI_Allgather (processor names)")
+        let hostnames = (0..<size).map { index -> String in
+            let bytes = all[(index * width)..<((index + 1) * width)].prefix { $0 != 0 }
+            return String(decoding: bytes.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        var local: MPI_Comm? = nil
+        try MPIRuntime.check(
+            MPI_Comm_split_type(communicator, Int32(MPI_COMM_TYPE_SHARED), Int32(rank), MPI_INFO_NULL, &local),
+            "MPI_Comm_split_type")
+        defer { MPI_Comm_free(&local) }
+        var localRank: Int32 = 0
+        var localSize: Int32 = 0
+        try MPIRuntime.check(MPI_Comm_rank(local, &localRank), "MPI_Comm_rank (node)")
+        try MPIRuntime.check(MPI_Comm_size(local, &localSize), "MPI_Comm_size (node)")
+        return RankLayout(rank: rank, hostnames: hostnames, localRank: Int(localRank), localSize: Int(localSize))
+    }
+
+    // MARK: - Collectives
+
+    public func allreduce<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
+    ) throws {
+        try checkFits(buffer.count, "allreduce")
+        try agree(on: CollectiveSignature(
+            kind: .allreduce, elementType: Element.elementType,
+            operationOrRoot: operation.rawValue, count: Int64(buffer.count)))
+        try MPIRuntime.check(
+            MPI_Allreduce(
+                UnsafeRawPointer(MPI_IN_PLACE), buffer.baseAddress, Int32(buffer.count),
+                datatype(Element.self), mpiOperation(operation), communicator),
+            "MPI_Allreduce")
+    }
+
+    public func reduceScatter<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, operation: ReductionOperation
+    ) throws {
+        try checkPartition(partition, "reduceScatter")
+        try checkCount(send.count, expected: partition.total, "send buffer", "reduceScatter")
+        try checkCount(receive.count, expected: partition.counts[rank], "receive buffer", "reduceScatter")
+        try agree(on: CollectiveSignature(
+            kind: .reduceScatter, elementType: Element.elementType, operationOrRoot: operation.rawValue,
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        let code = partition.counts32.withUnsafeBufferPointer { counts in
+            MPI_Reduce_scatter(
+                send.baseAddress, receive.baseAddress, counts.baseAddress,
+                datatype(Element.self), mpiOperation(operation), communicator)
+        }
+        try MPIRuntime.check(code, "MPI_Reduce_scatter")
+    }
+
+    public func allgather<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
+    ) throws {
+        try checkFits(receive.count, "allgather")
+        try checkCount(receive.count, expected: send.count * size, "receive buffer", "allgather")
+        try agree(on: CollectiveSignature(kind: .allgather, elementType: Element.elementType, count: Int64(send.count)))
+        let type = datatype(Element.self)
+        try MPIRuntime.check(
+            MPI_Allgather(send.baseAddress, Int32(send.count), type, receive.baseAddress, Int32(send.count), type, communicator),
+            "MPI_Allgather")
+    }
+
+    public func allgatherv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition
+    ) throws {
+        try checkPartition(partition, "allgatherv")
+        try checkCount(send.count, expected: partition.counts[rank], "send buffer", "allgatherv")
+        try checkCount(receive.count, expected: partition.total, "receive buffer", "allgatherv")
+        try agree(on: CollectiveSignature(
+            kind: .allgatherv, elementType: Element.elementType,
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        let type = datatype(Element.self)
+        let code = partition.counts32.withUnsafeBufferPointer { counts in
+            partition.offsets32.withUnsafeBufferPointer { offsets in
+                MPI_Allgatherv(
+                    send.baseAddress, Int32(send.count), type,
+                    receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
+            }
+        }
+        try MPIRuntime.check(code, "MPI_Allgatherv")
+    }
+
+    public func allgatherv<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws {
+        try checkPartition(partition, "allgatherv")
+        try checkCount(buffer.count, expected: partition.total, "buffer", "allgatherv")
+        try agree(on: CollectiveSignature(
+            kind: .allgatherv, elementType: Element.elementType,
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        let type = datatype(Element.self)
+        let code = partition.counts32.withUnsafeBufferPointer { counts in
+            partition.offsets32.withUnsafeBufferPointer { offsets in
+                MPI_Allgatherv(
+                    UnsafeRawPointer(MPI_IN_PLACE), 0, type,
+                    buffer.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
+            }
+        }
+        try MPIRuntime.check(code, "MPI_Allgatherv (in place)")
+    }
+
+    public func broadcast<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
+    ) throws {
+        try checkRoot(root, "broadcast")
+        try checkFits(buffer.count, "broadcast")
+        try agree(on: CollectiveSignature(
+            kind: .broadcast, elementType: Element.elementType,
+            operationOrRoot: Int64(root), count: Int64(buffer.count)))
+        try MPIRuntime.check(
+            MPI_Bcast(buffer.baseAddress, Int32(buffer.count), datatype(Element.self), Int32(root), communicator),
+            "MPI_Bcast")
+    }
+
+    public func gather<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
+        root: Int
+    ) throws {
+        try checkRoot(root, "gather")
+        try checkFits(send.count * size, "gather")
+        if rank == root {
+            guard let receive else { throw CommunicatorError.invalidArgument("gather: the root needs a receive buffer") }
+            try checkCount(receive.count, expected: send.count * size, "receive buffer", "gather")
+        }
+        try agree(on: CollectiveSignature(
+            kind: .gather, elementType: Element.elementType,
+            operationOrRoot: Int64(root), count: Int64(send.count)))
+        let type = datatype(Element.self)
+        try MPIRuntime.check(
+            MPI_Gather(
+                send.baseAddress, Int32(send.count), type,
+                rank == root ? receive?.baseAddress : nil, Int32(send.count), type, Int32(root), communicator),
+            "MPI_Gather")
+    }
+
+    public func gatherv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
+        partition: Partition, root: Int
+    ) throws {
+        try checkRoot(root, "gatherv")
+        try checkPartition(partition, "gatherv")
+        try checkCount(send.count, expected: partition.counts[rank], "send buffer", "gatherv")
+        if rank == root {
+            guard let receive else { throw CommunicatorError.invalidArgument("gatherv: the root needs a receive buffer") }
+            try checkCount(receive.count, expected: partition.total, "receive buffer", "gatherv")
+        }
+        try agree(on: CollectiveSignature(
+            kind: .gatherv, elementType: Element.elementType, operationOrRoot: Int64(root),
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        let type = datatype(Element.self)
+        let code = partition.counts32.withUnsafeBufferPointer { counts in
+            partition.offsets32.withUnsafeBufferPointer { offsets in
+                MPI_Gatherv(
+                    send.baseAddress, Int32(send.count), type,
+                    rank == root ? receive?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
+                    Int32(root), communicator)
+            }
+        }
+        try MPIRuntime.check(code, "MPI_Gatherv")
+    }
+
+    public func barrier() throws {
+        try agree(on: CollectiveSignature(kind: .barrier))
+        try MPIRuntime.check(MPI_Barrier(communicator), "MPI_Barrier")
+    }
+
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(communicator, code)
+        exit(code)
+    }
+
+    // MARK: - Helpers
+
+    /// Exchanges `signature` with every rank and throws `.mismatch` on all of them if any differs.
+    private func agree(on signature: CollectiveSignature) throws(CommunicatorError) {
+        guard checksCollectives, size > 1 else { return }
+        let (rank, size) = (self.rank, self.size)
+        let code = signatures.withUnsafeMutableBufferPointer { buffer in
+            signature.encode(into: buffer, at: rank * CollectiveSignature.encodedCount)
+            return MPI_Allgather(
+                UnsafeRawPointer(MPI_IN_PLACE), 0, MPI_INT64_T,
+                buffer.baseAddress, Int32(CollectiveSignature.encodedCount), MPI_INT64_T, communicator)
+        }
+        try MPIRuntime.check(code, "MPI_Allgather (collective signature)")
+        let message: String? = signatures.withUnsafeBufferPointer { gathered in
+            if CollectiveSignature.allAgree(gathered, ranks: size) { return nil }
+            return CollectiveSignature.describeDisagreement(gathered, ranks: size)
+        }
+        if let message { throw .mismatch(message) }
+    }
+
+    private func datatype<Element: CollectiveElement>(_: Element.Type) -> MPI_Datatype {
+        switch Element.elementType {
+        case .float32: return MPI_FLOAT
+        case .float64: return MPI_DOUBLE
+        case .int32: return MPI_INT32_T
+        case .int64: return MPI_INT64_T
+        case .uint8: return MPI_UINT8_T
+        }
+    }
+
+    private func mpiOperation(_ operation: ReductionOperation) -> MPI_Op {
+        switch operation {
+        case .sum: return MPI_SUM
+        case .max: return MPI_MAX
+        case .min: return MPI_MIN
+        }
+    }
+}

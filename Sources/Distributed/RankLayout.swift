@@ -1,0 +1,33 @@
+/// Where the ranks of a job run: each rank's host, and this rank's place among the ranks on its
+/// node (which decides its share of the node's cores).
+public struct RankLayout: Sendable, Equatable {
+    /// This process's rank.
+    public let rank: Int
+    /// The host name of every rank, indexed by rank.
+    public let hostnames: [String]
+    /// This rank's index among the ranks on its node.
+    public let localRank: Int
+    /// How many ranks run on this rank's node.
+    public let localSize: Int
+
+    public init(rank: Int, hostnames: [String], localRank: Int, localSize: Int) {
+        self.rank = rank
+        self.hostnames = hostnames
+        self.localRank = localRank
+        self.localSize = localSize
+    }
+
+    /// Number of ranks in the job.
+    public var size: Int { hostnames.count }
+
+    /// The nodes in order of their first rank, each with its ranks.
+    public var nodes: [(host: String, ranks: [Int])] {
+        var order: [String] = []
+        var ranksByHost: [String: [Int]] = [:]
+        for (rank, host) in hostnames.enumerated() {
+            if ranksByHost[host] == nil { order.append(host) }
+            ranksByHost[host, default: []].append(rank)
+        }
+        return order.map { ($0, ranksByHost[$0]!) }
+    }
+}

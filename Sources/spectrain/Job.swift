@@ -1,0 +1,69 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Linalg
+
+/// The job as this process sees it: where this rank stands before MPI starts, console output that does not
+/// interleave across ranks, and the exit paths.
+enum Job {
+    /// The rank the launcher assigned, known before MPI is initialised.
+    static var launcherRank: Int? {
+        MPIRuntime.launcherRank(environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Writes a line to standard output, unbuffered (a later MPI_Abort cannot lose it).
+    static func printLine(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Writes a line to standard error.
+    static func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static func exit(_ code: Int32) -> Never {
+        Foundation.exit(code)
+    }
+
+    /// Reports `error` as one line tagged with this rank (when there are several) and ends the
+    /// job: MPI_Abort takes down every rank, so no rank waits forever in a collective.
+    static func fail(_ error: any Error) -> Never {
+        let code: Int32
+        if let exitCode = error as? ExitCode {
+            code = exitCode.rawValue
+        } else {
+            code = Spectrain.exitCode(for: error).rawValue == 0 ? 1 : Spectrain.exitCode(for: error).rawValue
+            let message = Spectrain.message(for: error)
+            let size = MPIRuntime.worldSize ?? 1
+            if size > 1, let rank = MPIRuntime.worldRank {
+                printError("spectrain: error (rank \(rank) of \(size)): \(message)")
+            } else if launcherRank ?? 0 == 0 {
+                printError("spectrain: error: \(message)")
+            }
+        }
+        if code != 0, let size = MPIRuntime.worldSize, size > 1 {
+            MPIRuntime.abortWorld(code: code)
+        }
+        MPIRuntime.finalize()
+        exit(code)
+    }
+}
+
+extension Job {
+    /// Re-runs this executable with `OPENBLAS_CORETYPE` set when OpenBLAS loaded a fallback kernel
+    /// on a CPU that supports a much faster one (see `BLASCoreSelection`). Runs first thing in
+    /// `main`, before MPI starts; an explicit `OPENBLAS_CORETYPE` is always left alone.
+    static func selectBLASCore() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OPENBLAS_CORETYPE"] == nil,
+              let core = BLASCoreSelection.betterCore(detected: BLASThreading.coreName, cpuFlags: BLASCoreSelection.cpuFlags())
+        else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv("SPECTRAIN_OPENBLAS_DETECTED_CORE", BLASThreading.coreName, 1)
+        let arguments = CommandLine.arguments
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &cArguments)
+        // execv returns only on failure: continue with the kernel OpenBLAS chose.
+        for pointer in cArguments { free(pointer) }
+    }
+}
