@@ -65,6 +65,8 @@ public protocol Communicator: AnyObject {
 
 // MARK: - Argument checks shared by the implementations
 
+/// Each collective's local argument checks, shared so that every implementation rejects exactly
+/// the same calls (code that passes on one process also passes under mpirun).
 extension Communicator {
     func checkRoot(_ root: Int, _ call: String) throws(CommunicatorError) {
         guard root >= 0 && root < size else {
@@ -88,6 +90,52 @@ extension Communicator {
         guard count <= Int(Int32.max) else {
             throw .invalidArgument("\(call): \(count) elements exceed MPI's 32-bit count limit")
         }
+    }
+
+    func checkReduceScatter(sendCount: Int, receiveCount: Int, partition: Partition) throws(CommunicatorError) {
+        try checkPartition(partition, "reduceScatter")
+        try checkCount(sendCount, expected: partition.total, "send buffer", "reduceScatter")
+        try checkCount(receiveCount, expected: partition.counts[rank], "receive buffer", "reduceScatter")
+    }
+
+    func checkAllgather(sendCount: Int, receiveCount: Int) throws(CommunicatorError) {
+        try checkFits(receiveCount, "allgather")
+        try checkCount(receiveCount, expected: sendCount * size, "receive buffer", "allgather")
+    }
+
+    /// `sendCount` nil: the in-place form, where the buffer is the receive buffer.
+    func checkAllgatherv(sendCount: Int?, receiveCount: Int, partition: Partition) throws(CommunicatorError) {
+        try checkPartition(partition, "allgatherv")
+        if let sendCount {
+            try checkCount(sendCount, expected: partition.counts[rank], "send buffer", "allgatherv")
+            try checkCount(receiveCount, expected: partition.total, "receive buffer", "allgatherv")
+        } else {
+            try checkCount(receiveCount, expected: partition.total, "buffer", "allgatherv")
+        }
+    }
+
+    func checkBroadcast(count: Int, root: Int) throws(CommunicatorError) {
+        try checkRoot(root, "broadcast")
+        try checkFits(count, "broadcast")
+    }
+
+    /// `receiveCount` is the root's receive buffer length (nil: no buffer); ignored elsewhere.
+    func checkGather(sendCount: Int, receiveCount: Int?, root: Int) throws(CommunicatorError) {
+        try checkRoot(root, "gather")
+        try checkFits(sendCount * size, "gather")
+        guard rank == root else { return }
+        guard let receiveCount else { throw .invalidArgument("gather: the root needs a receive buffer") }
+        try checkCount(receiveCount, expected: sendCount * size, "receive buffer", "gather")
+    }
+
+    /// `receiveCount` is the root's receive buffer length (nil: no buffer); ignored elsewhere.
+    func checkGatherv(sendCount: Int, receiveCount: Int?, partition: Partition, root: Int) throws(CommunicatorError) {
+        try checkRoot(root, "gatherv")
+        try checkPartition(partition, "gatherv")
+        try checkCount(sendCount, expected: partition.counts[rank], "send buffer", "gatherv")
+        guard rank == root else { return }
+        guard let receiveCount else { throw .invalidArgument("gatherv: the root needs a receive buffer") }
+        try checkCount(receiveCount, expected: partition.total, "receive buffer", "gatherv")
     }
 }
 

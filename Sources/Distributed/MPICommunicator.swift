@@ -86,9 +86,7 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws {
-        try checkPartition(partition, "reduceScatter")
-        try checkCount(send.count, expected: partition.total, "send buffer", "reduceScatter")
-        try checkCount(receive.count, expected: partition.counts[rank], "receive buffer", "reduceScatter")
+        try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
         try agree(on: CollectiveSignature(
             kind: .reduceScatter, elementType: Element.elementType, operationOrRoot: operation.rawValue,
             count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
@@ -103,8 +101,7 @@ public final class MPICommunicator: Communicator {
     public func allgather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
-        try checkFits(receive.count, "allgather")
-        try checkCount(receive.count, expected: send.count * size, "receive buffer", "allgather")
+        try checkAllgather(sendCount: send.count, receiveCount: receive.count)
         try agree(on: CollectiveSignature(kind: .allgather, elementType: Element.elementType, count: Int64(send.count)))
         let type = datatype(Element.self)
         try MPIRuntime.check(
@@ -116,9 +113,22 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
-        try checkPartition(partition, "allgatherv")
-        try checkCount(send.count, expected: partition.counts[rank], "send buffer", "allgatherv")
-        try checkCount(receive.count, expected: partition.total, "receive buffer", "allgatherv")
+        try checkAllgatherv(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        try allgatherv(UnsafeRawPointer(send.baseAddress), sendCount: send.count, into: receive, partition: partition)
+    }
+
+    public func allgatherv<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws {
+        try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
+        try allgatherv(UnsafeRawPointer(MPI_IN_PLACE), sendCount: 0, into: buffer, partition: partition)
+    }
+
+    /// `MPI_Allgatherv` after the checks; `send` may be `MPI_IN_PLACE`.
+    private func allgatherv<Element: CollectiveElement>(
+        _ send: UnsafeRawPointer?, sendCount: Int, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition
+    ) throws {
         try agree(on: CollectiveSignature(
             kind: .allgatherv, elementType: Element.elementType,
             count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
@@ -126,37 +136,17 @@ public final class MPICommunicator: Communicator {
         let code = partition.counts32.withUnsafeBufferPointer { counts in
             partition.offsets32.withUnsafeBufferPointer { offsets in
                 MPI_Allgatherv(
-                    send.baseAddress, Int32(send.count), type,
+                    send, Int32(sendCount), type,
                     receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
             }
         }
         try MPIRuntime.check(code, "MPI_Allgatherv")
     }
 
-    public func allgatherv<Element: CollectiveElement>(
-        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
-    ) throws {
-        try checkPartition(partition, "allgatherv")
-        try checkCount(buffer.count, expected: partition.total, "buffer", "allgatherv")
-        try agree(on: CollectiveSignature(
-            kind: .allgatherv, elementType: Element.elementType,
-            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
-        let type = datatype(Element.self)
-        let code = partition.counts32.withUnsafeBufferPointer { counts in
-            partition.offsets32.withUnsafeBufferPointer { offsets in
-                MPI_Allgatherv(
-                    UnsafeRawPointer(MPI_IN_PLACE), 0, type,
-                    buffer.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
-            }
-        }
-        try MPIRuntime.check(code, "MPI_Allgatherv (in place)")
-    }
-
     public func broadcast<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
-        try checkRoot(root, "broadcast")
-        try checkFits(buffer.count, "broadcast")
+        try checkBroadcast(count: buffer.count, root: root)
         try agree(on: CollectiveSignature(
             kind: .broadcast, elementType: Element.elementType,
             operationOrRoot: Int64(root), count: Int64(buffer.count)))
@@ -169,12 +159,7 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         root: Int
     ) throws {
-        try checkRoot(root, "gather")
-        try checkFits(send.count * size, "gather")
-        if rank == root {
-            guard let receive else { throw CommunicatorError.invalidArgument("gather: the root needs a receive buffer") }
-            try checkCount(receive.count, expected: send.count * size, "receive buffer", "gather")
-        }
+        try checkGather(sendCount: send.count, receiveCount: receive?.count, root: root)
         try agree(on: CollectiveSignature(
             kind: .gather, elementType: Element.elementType,
             operationOrRoot: Int64(root), count: Int64(send.count)))
@@ -190,13 +175,7 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int
     ) throws {
-        try checkRoot(root, "gatherv")
-        try checkPartition(partition, "gatherv")
-        try checkCount(send.count, expected: partition.counts[rank], "send buffer", "gatherv")
-        if rank == root {
-            guard let receive else { throw CommunicatorError.invalidArgument("gatherv: the root needs a receive buffer") }
-            try checkCount(receive.count, expected: partition.total, "receive buffer", "gatherv")
-        }
+        try checkGatherv(sendCount: send.count, receiveCount: receive?.count, partition: partition, root: root)
         try agree(on: CollectiveSignature(
             kind: .gatherv, elementType: Element.elementType, operationOrRoot: Int64(root),
             count: Int64(partition.total), partitionFingerprint: partition.fingerprint))

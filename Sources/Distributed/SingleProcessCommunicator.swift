@@ -20,16 +20,14 @@ public final class SingleProcessCommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws {
-        try checkPartition(partition, "reduceScatter")
-        try checkCount(send.count, expected: partition.total, "send buffer", "reduceScatter")
-        try checkCount(receive.count, expected: partition.counts[0], "receive buffer", "reduceScatter")
+        try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
         copy(send, to: receive, at: 0)
     }
 
     public func allgather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
-        try checkCount(receive.count, expected: send.count, "receive buffer", "allgather")
+        try checkAllgather(sendCount: send.count, receiveCount: receive.count)
         copy(send, to: receive, at: 0)
     }
 
@@ -37,45 +35,36 @@ public final class SingleProcessCommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
-        try checkPartition(partition, "allgatherv")
-        try checkCount(send.count, expected: partition.counts[0], "send buffer", "allgatherv")
-        try checkCount(receive.count, expected: partition.total, "receive buffer", "allgatherv")
+        try checkAllgatherv(sendCount: send.count, receiveCount: receive.count, partition: partition)
         copy(send, to: receive, at: 0)
     }
 
     public func allgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
-        try checkPartition(partition, "allgatherv")
-        try checkCount(buffer.count, expected: partition.total, "buffer", "allgatherv")
+        try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
     }
 
     public func broadcast<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
-        try checkRoot(root, "broadcast")
+        try checkBroadcast(count: buffer.count, root: root)
     }
 
     public func gather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         root: Int
     ) throws {
-        try checkRoot(root, "gather")
-        guard let receive else { throw CommunicatorError.invalidArgument("gather: the root needs a receive buffer") }
-        try checkCount(receive.count, expected: send.count, "receive buffer", "gather")
-        copy(send, to: receive, at: 0)
+        try checkGather(sendCount: send.count, receiveCount: receive?.count, root: root)
+        copy(send, to: receive!, at: 0)
     }
 
     public func gatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int
     ) throws {
-        try checkRoot(root, "gatherv")
-        try checkPartition(partition, "gatherv")
-        try checkCount(send.count, expected: partition.counts[0], "send buffer", "gatherv")
-        guard let receive else { throw CommunicatorError.invalidArgument("gatherv: the root needs a receive buffer") }
-        try checkCount(receive.count, expected: partition.total, "receive buffer", "gatherv")
-        copy(send, to: receive, at: 0)
+        try checkGatherv(sendCount: send.count, receiveCount: receive?.count, partition: partition, root: root)
+        copy(send, to: receive!, at: 0)
     }
 
     public func barrier() throws {}
