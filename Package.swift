@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -22,17 +23,23 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        .target(name: "Linalg", dependencies: ["COpenBLAS"]),
+        .target(
+            name: "Linalg",
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        .target(name: "Spectral", dependencies: ["Linalg"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .executableTarget(
             name: "spectrain",
             dependencies: [
                 "Linalg",
+                "Spectral",
                 "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
+        .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
         .testTarget(name: "SpectrainTests", dependencies: ["spectrain"]),

@@ -1,11 +1,13 @@
 internal import COpenBLAS
+@_exported import RealModule
 
 /// A floating-point type that OpenBLAS and LAPACK compute with: `Float` (the default for training)
-/// and `Double` (for references and tests that need 1e-12 accuracy).
+/// and `Double` (for references and tests that need 1e-12 accuracy). Elementary functions (`exp`,
+/// `log`, `pow`) come from swift-numerics' `Real`, re-exported here.
 ///
 /// Each requirement forwards to the `s` or `d` routine of the same name; callers use the typed
 /// wrappers in `BLAS`, `SymmetricEigen` and `LUFactorization` rather than these entry points.
-public protocol LinalgScalar: BinaryFloatingPoint, BitwiseCopyable, Sendable
+public protocol LinalgScalar: BinaryFloatingPoint, Real, BitwiseCopyable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
     /// A short name for messages and benchmark tables ("Float32", "Float64").
     static var typeName: String { get }

@@ -74,3 +74,33 @@ extension Matrix {
         Matrix(rows: rows, columns: columns) { _, _ in scale * generator.nextGaussian(Scalar.self) }
     }
 }
+
+extension Matrix {
+    /// A random orthogonal matrix: modified Gram-Schmidt on the columns of a Gaussian matrix
+    /// (test problems, benchmarks; not a hot path).
+    public static func randomOrthogonal(_ n: Int, using generator: inout SeededGenerator) -> Matrix {
+        var q = Matrix<Double>.gaussian(rows: n, columns: n, using: &generator)
+        for column in 0..<n {
+            for previous in 0..<column {
+                var dot = 0.0
+                for row in 0..<n { dot += q[row, column] * q[row, previous] }
+                for row in 0..<n { q[row, column] -= dot * q[row, previous] }
+            }
+            var norm = 0.0
+            for row in 0..<n { norm += q[row, column] * q[row, column] }
+            norm = norm.squareRoot()
+            for row in 0..<n { q[row, column] /= norm }
+        }
+        return q.converted(to: Scalar.self)
+    }
+
+    /// The symmetric matrix `Q Diag(eigenvalues) Q^T` for a random orthogonal `Q`.
+    public static func randomSymmetric(eigenvalues: [Scalar], using generator: inout SeededGenerator) -> Matrix {
+        let basis = randomOrthogonal(eigenvalues.count, using: &generator)
+        var scaled = basis
+        scaled.scaleColumns(by: eigenvalues)
+        var result = BLAS.product(scaled, basis, transposeB: true)
+        result.symmetrize()
+        return result
+    }
+}

@@ -14,32 +14,14 @@ func naiveProduct<Scalar: LinalgScalar>(
     }
 }
 
-/// A random symmetric matrix with the given eigenvalues: `Q Diag(values) Q^T` with Q orthogonal
-/// from the Q factor of a Gaussian matrix (Gram-Schmidt in Float64).
+/// A random symmetric matrix with the given eigenvalues, and its eigenbasis.
 func symmetricMatrix(eigenvalues values: [Double], using generator: inout SeededGenerator) -> (matrix: Matrix<Double>, basis: Matrix<Double>) {
-    let basis = randomOrthogonal(values.count, using: &generator)
+    let basis = Matrix<Double>.randomOrthogonal(values.count, using: &generator)
     var scaled = basis
     scaled.scaleColumns(by: values)
     var result = BLAS.product(scaled, basis, transposeB: true)
     result.symmetrize()
     return (result, basis)
-}
-
-/// A random orthogonal matrix (modified Gram-Schmidt on the columns of a Gaussian matrix).
-func randomOrthogonal(_ n: Int, using generator: inout SeededGenerator) -> Matrix<Double> {
-    var q = Matrix<Double>.gaussian(rows: n, columns: n, using: &generator)
-    for column in 0..<n {
-        for previous in 0..<column {
-            var dot = 0.0
-            for row in 0..<n { dot += q[row, column] * q[row, previous] }
-            for row in 0..<n { q[row, column] -= dot * q[row, previous] }
-        }
-        var norm = 0.0
-        for row in 0..<n { norm += q[row, column] * q[row, column] }
-        norm = norm.squareRoot()
-        for row in 0..<n { q[row, column] /= norm }
-    }
-    return q
 }
 
 /// `||Q^T Q - I||_F`.

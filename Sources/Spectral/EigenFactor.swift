@@ -1,0 +1,77 @@
+import Linalg
+
+/// The reference the spectral factor replaces: the exact moving average
+/// `L <- (1 - beta2) L + beta2 H` and its roots from a LAPACK eigendecomposition (`?syevd`),
+/// recomputed on demand (Eigen-Shampoo recomputes every T steps; ALGORITHM.md section 4).
+public final class EigenFactor<Scalar: LinalgScalar> {
+    /// `L`, the exact moving average of the curvature.
+    public private(set) var statistic: Matrix<Scalar>
+    /// The EMA weight of new curvature.
+    public let curvatureLearningRate: Scalar
+    /// Eigenvalues of `L` at the last `recomputeRoot()` (ascending).
+    public private(set) var eigenvalues: [Scalar]
+    /// Eigenvectors of `L` at the last `recomputeRoot()` (columns).
+    public private(set) var eigenvectors: Matrix<Scalar>
+    /// Updates of the statistic.
+    public private(set) var updates = 0
+
+    private var solver: SymmetricEigensolver<Scalar>
+    private var scales: [Scalar] = []
+    private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
+
+    /// `L = initialValue I`; the root starts as that of `L`.
+    public init(dimension: Int, initialValue: Scalar = 1, curvatureLearningRate: Scalar) {
+        precondition(dimension >= 1, "EigenFactor: dimension \(dimension)")
+        statistic = .identity(dimension)
+        statistic.scale(by: initialValue)
+        self.curvatureLearningRate = curvatureLearningRate
+        eigenvalues = [Scalar](repeating: initialValue, count: dimension)
+        eigenvectors = .identity(dimension)
+        solver = SymmetricEigensolver(dimension: dimension)
+    }
+
+    public var dimension: Int { statistic.rows }
+
+    /// `L <- (1 - beta2) L + beta2 H`.
+    public func update(curvature: Matrix<Scalar>) {
+        statistic.combine(1 - curvatureLearningRate, curvatureLearningRate, curvature)
+        updates += 1
+    }
+
+    /// `L <- (1 - beta2) L + beta2 weight U U^T` (one syrk; `U^T U` with `transposed`).
+    public func update(curvatureFactor factor: Matrix<Scalar>, transposed: Bool = false, weight: Scalar = 1) {
+        BLAS.syrk(
+            factor, transpose: transposed, alpha: curvatureLearningRate * weight,
+            beta: 1 - curvatureLearningRate, into: &statistic)
+        updates += 1
+    }
+
+    /// Recomputes the eigendecomposition of `L` (the expensive step the spectral method avoids).
+    public func recomputeRoot() throws {
+        try solver.decompose(statistic, eigenvalues: &eigenvalues, eigenvectors: &eigenvectors)
+    }
+
+    /// `result = L^(-1/p) G` with the eigendecomposition of the last `recomputeRoot()`.
+    public func applyInverseRoot(
+        power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
+        into result: inout Matrix<Scalar>
+    ) {
+        InverseRoot.scales(eigenvalues: eigenvalues, power: power, damping: damping, into: &scales)
+        InverseRoot.applyLeft(eigenvectors: eigenvectors, scales: scales, to: gradient, scratch: &scratch, into: &result)
+    }
+
+    /// `result = G L^(-1/p)`.
+    public func applyInverseRootFromRight(
+        power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
+        into result: inout Matrix<Scalar>
+    ) {
+        InverseRoot.scales(eigenvalues: eigenvalues, power: power, damping: damping, into: &scales)
+        InverseRoot.applyRight(eigenvectors: eigenvectors, scales: scales, to: gradient, scratch: &scratch, into: &result)
+    }
+
+    /// The dense root `L^(-1/p)` (tests and benchmarks: one more GEMM than applying it).
+    public func inverseRoot(power: Double, damping: RootDamping = .standard) -> Matrix<Scalar> {
+        InverseRoot.scales(eigenvalues: eigenvalues, power: power, damping: damping, into: &scales)
+        return MatrixFunctions.reconstruct(eigenvectors: eigenvectors, eigenvalues: scales)
+    }
+}

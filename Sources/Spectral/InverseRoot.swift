@@ -1,0 +1,96 @@
+import Linalg
+
+/// The damping `eps` added to the eigenvalues before a root is taken.
+public enum RootDamping: Sendable, Equatable, Hashable {
+    /// `eps = value * max(d)`: scale-free (ALGORITHM.md section 8 default: 1e-12 relative).
+    case relative(Double)
+    /// `eps = value`.
+    case absolute(Double)
+
+    /// The section 8 default, 1e-12 relative to the largest eigenvalue.
+    public static let standard = RootDamping.relative(1e-12)
+
+    /// `eps` for eigenvalues whose largest is `largest`.
+    @inlinable
+    public func epsilon<Scalar: LinalgScalar>(largest: Scalar) -> Scalar {
+        switch self {
+        case .relative(let value): return Scalar(value) * largest
+        case .absolute(let value): return Scalar(value)
+        }
+    }
+}
+
+extension RootDamping: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case relative, absolute }
+
+    /// `{"relative": 1e-12}` or `{"absolute": 1e-8}`.
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let relative = try container.decodeIfPresent(Double.self, forKey: .relative)
+        let absolute = try container.decodeIfPresent(Double.self, forKey: .absolute)
+        switch (relative, absolute) {
+        case (let value?, nil) where value >= 0 && value.isFinite: self = .relative(value)
+        case (nil, let value?) where value >= 0 && value.isFinite: self = .absolute(value)
+        default:
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "give exactly one of 'relative' or 'absolute', a number >= 0"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .relative(let value): try container.encode(value, forKey: .relative)
+        case .absolute(let value): try container.encode(value, forKey: .absolute)
+        }
+    }
+}
+
+/// Applying `S^(-1/p) = B Diag((d + eps)^(-1/p)) B^T` to a matrix, for any real `p > 0`: the
+/// reason to keep S in spectral form is that every root costs the same two GEMMs.
+///
+/// Shared by the spectral factors and the eigendecomposition reference, which differ only in
+/// where `B` and `d` come from.
+public enum InverseRoot {
+    /// `scales[i] = (d_i + eps)^(-1/p)`; eigenvalues below zero (rounding in an eigensolver) are
+    /// treated as zero.
+    @inlinable
+    public static func scales<Scalar: LinalgScalar>(
+        eigenvalues: [Scalar], power: Double, damping: RootDamping, into scales: inout [Scalar]
+    ) {
+        precondition(power > 0 && power.isFinite, "InverseRoot: power \(power) is not a positive number")
+        let largest = eigenvalues.max() ?? 0
+        let epsilon = damping.epsilon(largest: Swift.max(largest, 0))
+        let exponent = -1 / Scalar(power)
+        if scales.count != eigenvalues.count { scales = [Scalar](repeating: 0, count: eigenvalues.count) }
+        for index in eigenvalues.indices {
+            scales[index] = Scalar.pow(Swift.max(eigenvalues[index], 0) + epsilon, exponent)
+        }
+    }
+
+    /// `result = B Diag(scales) B^T G` for `G` of `k` rows (`scratch` holds `B^T G`).
+    public static func applyLeft<Scalar: LinalgScalar>(
+        eigenvectors: Matrix<Scalar>, scales: [Scalar], to gradient: Matrix<Scalar>,
+        scratch: inout Matrix<Scalar>, into result: inout Matrix<Scalar>
+    ) {
+        scratch.resize(rows: eigenvectors.columns, columns: gradient.columns)
+        BLAS.gemm(eigenvectors, gradient, transposeA: true, into: &scratch)
+        scratch.scaleRows(by: scales)
+        result.resize(rows: eigenvectors.rows, columns: gradient.columns)
+        BLAS.gemm(eigenvectors, scratch, into: &result)
+    }
+
+    /// `result = G B Diag(scales) B^T` for `G` of `k` columns (`scratch` holds `G B`).
+    public static func applyRight<Scalar: LinalgScalar>(
+        eigenvectors: Matrix<Scalar>, scales: [Scalar], to gradient: Matrix<Scalar>,
+        scratch: inout Matrix<Scalar>, into result: inout Matrix<Scalar>
+    ) {
+        scratch.resize(rows: gradient.rows, columns: eigenvectors.columns)
+        BLAS.gemm(gradient, eigenvectors, into: &scratch)
+        scratch.scaleColumns(by: scales)
+        result.resize(rows: gradient.rows, columns: eigenvectors.rows)
+        BLAS.gemm(scratch, eigenvectors, transposeB: true, into: &result)
+    }
+}

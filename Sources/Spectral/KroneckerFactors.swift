@@ -1,0 +1,193 @@
+import Linalg
+
+/// Which curvature a weight matrix's pair of factors learns (ALGORITHM.md section 3).
+public enum KroneckerMode: String, Sendable, Codable, CaseIterable {
+    /// Shampoo's statistics: `H_L = G G^T`, `H_R = G^T G`, two independent factors.
+    case shampoo
+    /// The determinant-constrained Kronecker form `S = alpha (S_R ⊗ S_L)`,
+    /// `det S_L = det S_R = 1`, learned as one curvature (the KL/Fisher projection).
+    case kl
+}
+
+/// The curvature of one `a x b` weight block as a pair of spectral factors, and its
+/// preconditioned gradient `P = alpha^(-1/p) S_L^(-1/p) G S_R^(-1/p)` in four GEMMs
+/// (`alpha = 1` in `shampoo` mode).
+///
+/// `kl` mode update, with `n = a b` and `A = B_L^T G B_R`:
+///
+///     HhL   = A Diag(1/d_R) A^T + lambda sum(1/d_R) I_a
+///     HhR   = A^T Diag(1/d_L) A + lambda sum(1/d_L) I_b
+///     tau   = sum_i HhL_ii / d_L,i
+///     alpha <- (1 - beta2) alpha + beta2 tau / n         (first; the new alpha is used below)
+///     m_L,i = beta2 (HhL_ii / (b alpha d_L,i) - tau / (n alpha));  m_R likewise with a, HhR, d_R
+///     K_L, K_R gap-damped with beta2 / (b alpha), beta2 / (a alpha) in place of beta2
+///     d_L, d_R moved by the eigenvalue map; then divided by their geometric means g_L, g_R,
+///     alpha *= g_L g_R; B_L, B_R retracted
+///
+/// `lambda` is the factor options' `curvatureDamping`.
+public final class KroneckerFactors<Scalar: LinalgScalar> {
+    public let mode: KroneckerMode
+    /// `a`, the rows of the block.
+    public let rows: Int
+    /// `b`, the columns of the block.
+    public let columns: Int
+    /// `S_L` (a x a).
+    public let left: SpectralFactor<Scalar>
+    /// `S_R` (b x b).
+    public let right: SpectralFactor<Scalar>
+    /// `alpha` (`kl` mode); 1 in `shampoo` mode.
+    public private(set) var scale: Scalar
+
+    private let options: SpectralFactorOptions
+    private var rotatedGradient = Matrix<Scalar>(rows: 0, columns: 0)
+    private var weighted = Matrix<Scalar>(rows: 0, columns: 0)
+    private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
+    private var leftCurvature = Matrix<Scalar>(rows: 0, columns: 0)
+    private var rightCurvature = Matrix<Scalar>(rows: 0, columns: 0)
+    private var leftStep: [Scalar] = []
+    private var rightStep: [Scalar] = []
+    private var leftScales: [Scalar] = []
+    private var rightScales: [Scalar] = []
+
+    /// Fresh factors for an `rows x columns` block: `S_L = S_R = d0 I` in `shampoo` mode;
+    /// `S_L = S_R = I` and `alpha = d0` in `kl` mode.
+    public init(
+        rows: Int, columns: Int, mode: KroneckerMode, options: SpectralFactorOptions = .init(),
+        initialEigenvalue: Scalar = 1
+    ) {
+        precondition(rows >= 1 && columns >= 1, "KroneckerFactors: block \(rows) x \(columns)")
+        self.mode = mode
+        self.rows = rows
+        self.columns = columns
+        self.options = options
+        let factorInitial: Scalar = mode == .kl ? 1 : initialEigenvalue
+        left = SpectralFactor(dimension: rows, initialEigenvalue: factorInitial, options: options)
+        right = SpectralFactor(dimension: columns, initialEigenvalue: factorInitial, options: options)
+        scale = mode == .kl ? initialEigenvalue : 1
+    }
+
+    /// Factors continuing from stored states (a checkpoint).
+    public init(
+        mode: KroneckerMode, left: SpectralFactorState<Scalar>, right: SpectralFactorState<Scalar>,
+        scale: Scalar, options: SpectralFactorOptions = .init()
+    ) throws(SpectralFactorError) {
+        guard scale > 0 && scale.isFinite else { throw .invalidState("Kronecker scale \(scale) is not positive") }
+        if mode == .shampoo && scale != 1 { throw .invalidState("shampoo mode has scale 1, got \(scale)") }
+        self.mode = mode
+        self.rows = left.eigenvalues.count
+        self.columns = right.eigenvalues.count
+        self.options = options
+        self.left = SpectralFactor(state: left, options: options)
+        self.right = SpectralFactor(state: right, options: options)
+        self.scale = scale
+    }
+
+    /// One curvature update from the gradient `G` (rows x columns).
+    @discardableResult
+    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
+        precondition(gradient.rows == rows && gradient.columns == columns,
+                     "KroneckerFactors.update: gradient is \(gradient.rows) x \(gradient.columns), block is \(rows) x \(columns)")
+        switch mode {
+        case .shampoo:
+            let leftOutcome = try left.update(curvatureFactor: gradient)
+            let rightOutcome = try right.update(curvatureFactor: gradient, transposed: true)
+            return (leftOutcome, rightOutcome)
+        case .kl:
+            return try updateKL(gradient)
+        }
+    }
+
+    private func updateKL(_ gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
+        let (a, b) = (rows, columns)
+        let n = Scalar(a * b)
+        let rate = Scalar(options.curvatureLearningRate)
+        let damping = Scalar(options.curvatureDamping)
+        let dL = left.eigenvalues
+        let dR = right.eigenvalues
+
+        // A = B_L^T G B_R.
+        intermediate.resize(rows: a, columns: b)
+        BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
+        rotatedGradient.resize(rows: a, columns: b)
+        BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+
+        // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I.
+        weighted.assign(rotatedGradient)
+        Self.inverseSquareRoots(dR, into: &rightScales)
+        weighted.scaleColumns(by: rightScales)
+        leftCurvature.resize(rows: a, columns: a)
+        BLAS.syrk(weighted, into: &leftCurvature)
+        if damping > 0 { leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
+
+        // HhR = (Diag(d_L^-1/2) A)^T (Diag(d_L^-1/2) A) + lambda sum(1/d_L) I.
+        weighted.assign(rotatedGradient)
+        Self.inverseSquareRoots(dL, into: &leftScales)
+        weighted.scaleRows(by: leftScales)
+        rightCurvature.resize(rows: b, columns: b)
+        BLAS.syrk(weighted, transpose: true, into: &rightCurvature)
+        if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
+
+        var tau: Scalar = 0
+        for i in 0..<a { tau += leftCurvature[i, i] / dL[i] }
+        scale = (1 - rate) * scale + rate * tau / n
+
+        if leftStep.count != a { leftStep = [Scalar](repeating: 0, count: a) }
+        if rightStep.count != b { rightStep = [Scalar](repeating: 0, count: b) }
+        let meanTerm = tau / (n * scale)
+        for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * scale * dL[i]) - meanTerm) }
+        for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * scale * dR[i]) - meanTerm) }
+
+        let leftOutcome = try left.step(
+            rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * scale))
+        let rightOutcome = try right.step(
+            rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * scale))
+        scale *= left.normalizeDeterminant() * right.normalizeDeterminant()
+        return (leftOutcome, rightOutcome)
+    }
+
+    /// `result[i] = 1 / sqrt(values[i])`.
+    private static func inverseSquareRoots(_ values: [Scalar], into result: inout [Scalar]) {
+        if result.count != values.count { result = [Scalar](repeating: 0, count: values.count) }
+        for index in values.indices { result[index] = 1 / values[index].squareRoot() }
+    }
+
+    /// `P = alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T` with `sL = (d_L + eps)^(-1/p)`
+    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`.
+    public func preconditionGradient(
+        _ gradient: Matrix<Scalar>, power: Double, damping: RootDamping = .standard,
+        into result: inout Matrix<Scalar>
+    ) {
+        let (a, b) = (rows, columns)
+        precondition(gradient.rows == a && gradient.columns == b,
+                     "KroneckerFactors.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), block is \(a) x \(b)")
+        left.inverseRootScales(power: power, damping: damping, into: &leftScales)
+        right.inverseRootScales(power: power, damping: damping, into: &rightScales)
+        if mode == .kl {
+            let overall = Scalar.pow(scale, -1 / Scalar(power))
+            for index in leftScales.indices { leftScales[index] *= overall }
+        }
+        intermediate.resize(rows: a, columns: b)
+        BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
+        rotatedGradient.resize(rows: a, columns: b)
+        BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+        rotatedGradient.scaleRows(by: leftScales)
+        rotatedGradient.scaleColumns(by: rightScales)
+        BLAS.gemm(left.eigenvectors, rotatedGradient, into: &intermediate)
+        result.resize(rows: a, columns: b)
+        BLAS.gemm(intermediate, right.eigenvectors, transposeB: true, into: &result)
+    }
+
+    /// The dense curvature this pair represents, `alpha (S_R ⊗ S_L)` acting on `vec(G)`
+    /// (column-major vec; tests only: `ab x ab`).
+    public var kroneckerMatrix: Matrix<Scalar> {
+        let sl = left.state.matrix
+        let sr = right.state.matrix
+        let (a, b) = (rows, columns)
+        return Matrix(rows: a * b, columns: a * b) { row, column in
+            // vec index i + a * j holds G[i, j].
+            let (i, j) = (row % a, row / a)
+            let (k, l) = (column % a, column / a)
+            return scale * sr[j, l] * sl[i, k]
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Linalg
+
+/// The preconditioner of one parameter tensor: a grid of Kronecker factor pairs for a matrix
+/// (one pair when both sides fit `maxFactorDimension`), or the diagonal fallback for 1-D
+/// parameters and, if asked, for matrices too large to factor.
+///
+/// Blocking splits each side longer than `maxFactorDimension` into the fewest nearly equal
+/// parts that fit (a 3000-row side with limit 1024 becomes 1000 + 1000 + 1000), so no block is
+/// much smaller than the others.
+public final class ParameterPreconditioner<Scalar: LinalgScalar> {
+    /// One block of a blocked matrix: its place and its factors.
+    public struct Block {
+        public let rows: Range<Int>
+        public let columns: Range<Int>
+        public let factors: KroneckerFactors<Scalar>
+    }
+
+    public enum Structure {
+        case blocks([Block])
+        case diagonal(DiagonalPreconditioner<Scalar>)
+    }
+
+    public let shape: [Int]
+    public let options: PreconditionerOptions
+    public let structure: Structure
+
+    private var blockGradient = Matrix<Scalar>(rows: 0, columns: 0)
+    private var blockResult = Matrix<Scalar>(rows: 0, columns: 0)
+
+    /// A fresh preconditioner for a parameter of `shape` (`[n]` or `[rows, columns]`).
+    public init(shape: [Int], options: PreconditionerOptions) {
+        precondition(options.validationError() == nil, "ParameterPreconditioner: \(options.validationError()!)")
+        precondition((1...2).contains(shape.count) && shape.allSatisfy { $0 >= 1 },
+                     "ParameterPreconditioner: shape \(shape) is not [n] or [rows, columns]")
+        self.shape = shape
+        self.options = options
+        let count = shape.reduce(1, *)
+        let tooLarge = shape.contains { $0 > options.maxFactorDimension }
+        if shape.count == 1 || (tooLarge && options.largeDimensions == .diagonal) {
+            structure = .diagonal(DiagonalPreconditioner(
+                count: count, curvatureLearningRate: options.factor.curvatureLearningRate,
+                exponent: options.diagonalExponent, damping: options.damping,
+                initialValue: Scalar(options.initialEigenvalue)))
+        } else {
+            let rowParts = Self.split(shape[0], limit: options.maxFactorDimension)
+            let columnParts = Self.split(shape[1], limit: options.maxFactorDimension)
+            var blocks: [Block] = []
+            for rows in rowParts {
+                for columns in columnParts {
+                    blocks.append(Block(
+                        rows: rows, columns: columns,
+                        factors: KroneckerFactors(
+                            rows: rows.count, columns: columns.count, mode: options.mode, options: options.factor,
+                            initialEigenvalue: Scalar(options.initialEigenvalue))))
+                }
+            }
+            structure = .blocks(blocks)
+        }
+    }
+
+    /// `0..<length` cut into the fewest nearly equal ranges of at most `limit` elements.
+    public static func split(_ length: Int, limit: Int) -> [Range<Int>] {
+        let parts = (length + limit - 1) / limit
+        let (base, remainder) = length.quotientAndRemainder(dividingBy: parts)
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for part in 0..<parts {
+            let size = base + (part < remainder ? 1 : 0)
+            ranges.append(start..<(start + size))
+            start += size
+        }
+        return ranges
+    }
+
+    /// The gradient as this preconditioner reads it: `rows x columns` for a matrix, `1 x n` for a vector.
+    public var matrixShape: (rows: Int, columns: Int) {
+        shape.count == 2 ? (shape[0], shape[1]) : (1, shape[0])
+    }
+
+    /// One curvature update from the gradient.
+    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
+        let (rows, columns) = matrixShape
+        precondition(gradient.rows == rows && gradient.columns == columns,
+                     "ParameterPreconditioner.update: gradient is \(gradient.rows) x \(gradient.columns), parameter is \(shape)")
+        switch structure {
+        case .diagonal(let diagonal):
+            diagonal.update(gradient: gradient)
+        case .blocks(let blocks):
+            if blocks.count == 1 {
+                try blocks[0].factors.update(gradient: gradient)
+                return
+            }
+            for block in blocks {
+                Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
+                try block.factors.update(gradient: blockGradient)
+            }
+        }
+    }
+
+    /// `result` = the preconditioned gradient, block by block.
+    public func preconditionGradient(_ gradient: Matrix<Scalar>, into result: inout Matrix<Scalar>) {
+        let (rows, columns) = matrixShape
+        precondition(gradient.rows == rows && gradient.columns == columns,
+                     "ParameterPreconditioner.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), parameter is \(shape)")
+        switch structure {
+        case .diagonal(let diagonal):
+            diagonal.preconditionGradient(gradient, into: &result)
+        case .blocks(let blocks):
+            if blocks.count == 1 {
+                blocks[0].factors.preconditionGradient(gradient, power: options.power, damping: options.damping, into: &result)
+                return
+            }
+            result.resize(rows: rows, columns: columns)
+            for block in blocks {
+                Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
+                block.factors.preconditionGradient(blockGradient, power: options.power, damping: options.damping, into: &blockResult)
+                for (localRow, row) in block.rows.enumerated() {
+                    for (localColumn, column) in block.columns.enumerated() {
+                        result[row, column] = blockResult[localRow, localColumn]
+                    }
+                }
+            }
+        }
+    }
+
+    private static func copy(_ source: Matrix<Scalar>, rows: Range<Int>, columns: Range<Int>, into block: inout Matrix<Scalar>) {
+        block.resize(rows: rows.count, columns: columns.count)
+        let width = source.columns
+        source.withUnsafeBufferPointer { values in
+            block.withUnsafeMutableBufferPointer { output in
+                var index = 0
+                for row in rows {
+                    for column in columns {
+                        output[index] = values[row * width + column]
+                        index += 1
+                    }
+                }
+            }
+        }
+    }
+}
