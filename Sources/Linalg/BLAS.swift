@@ -121,6 +121,16 @@ public enum BLAS {
     }
 }
 
+extension BLAS {
+    /// `sum x_i y_i` (vectorised and, for long vectors, threaded by OpenBLAS).
+    @inlinable
+    public static func dot<Scalar: LinalgScalar>(_ x: UnsafeBufferPointer<Scalar>, _ y: UnsafeBufferPointer<Scalar>) -> Scalar {
+        precondition(x.count == y.count, "BLAS.dot: \(x.count) and \(y.count) elements")
+        guard let xBase = x.baseAddress, let yBase = y.baseAddress, !x.isEmpty else { return 0 }
+        return Scalar._dot(blasInt(x.count), xBase, yBase)
+    }
+}
+
 /// Converts a dimension to BLAS's 32-bit integer, stopping with a message if it does not fit.
 @inlinable
 func blasInt(_ value: Int) -> Int32 {

@@ -22,7 +22,23 @@ public func rejectUnknownFields<Keys: CodingKey & CaseIterable>(_ decoder: any D
     where Keys(stringValue: key.stringValue) == nil {
         let allowed = Keys.allCases.map(\.stringValue).joined(separator: ", ")
         throw DecodingError.dataCorrupted(.init(
-            codingPath: decoder.codingPath + [key],
+            codingPath: decoder.codingPath,
             debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed))"))
+    }
+}
+
+/// A configuration choice spelled as a string: decoding an unknown spelling is an error that
+/// lists the allowed ones.
+public protocol NamedChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension NamedChoice {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(rawValue: text) else {
+            let allowed = Self.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
+        }
+        self = value
     }
 }

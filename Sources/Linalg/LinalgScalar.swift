@@ -31,6 +31,9 @@ where Self.RawSignificand: FixedWidthInteger {
         _ a: UnsafePointer<Self>, _ lda: Int32, _ x: UnsafePointer<Self>, _ beta: Self,
         _ y: UnsafeMutablePointer<Self>)
 
+    /// `?dot` with unit strides.
+    static func _dot(_ n: Int32, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
+
     /// Column-major `?syevd_work` (jobz = 'V', uplo = 'U'); lwork = liwork = -1 is a size query.
     static func _syevd(
         _ n: Int32, _ a: UnsafeMutablePointer<Self>, _ lda: Int32, _ w: UnsafeMutablePointer<Self>,
@@ -74,6 +77,10 @@ extension Float: LinalgScalar {
         _ y: UnsafeMutablePointer<Float>
     ) {
         cblas_sgemv(CblasRowMajor, cblasTranspose(trans), m, n, alpha, a, lda, x, 1, beta, y, 1)
+    }
+
+    public static func _dot(_ n: Int32, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+        cblas_sdot(n, x, 1, y, 1)
     }
 
     public static func _syevd(
@@ -127,6 +134,10 @@ extension Double: LinalgScalar {
         _ y: UnsafeMutablePointer<Double>
     ) {
         cblas_dgemv(CblasRowMajor, cblasTranspose(trans), m, n, alpha, a, lda, x, 1, beta, y, 1)
+    }
+
+    public static func _dot(_ n: Int32, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
+        cblas_ddot(n, x, 1, y, 1)
     }
 
     public static func _syevd(

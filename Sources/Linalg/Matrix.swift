@@ -140,16 +140,25 @@ public struct Matrix<Scalar: LinalgScalar>: Equatable, Sendable {
         return result
     }
 
-    /// Writes the transpose of this matrix into `result`, resizing it if needed.
+    /// Writes the transpose of this matrix into `result`, resizing it if needed (tiled, writing
+    /// contiguously; see `copyUpperToLower`).
     @inlinable
     public func transpose(into result: inout Matrix) {
         result.resize(rows: columns, columns: rows)
         let (rows, columns) = (self.rows, self.columns)
+        let tile = 64
         storage.withUnsafeBufferPointer { source in
             result.storage.withUnsafeMutableBufferPointer { destination in
-                for row in 0..<rows {
-                    for column in 0..<columns {
-                        destination[column * rows + row] = source[row * columns + column]
+                guard let from = source.baseAddress, let to = destination.baseAddress else { return }
+                for outerRow in stride(from: 0, to: columns, by: tile) {
+                    let outerRowEnd = Swift.min(outerRow + tile, columns)
+                    for outerColumn in stride(from: 0, to: rows, by: tile) {
+                        let outerColumnEnd = Swift.min(outerColumn + tile, rows)
+                        for row in outerRow..<outerRowEnd {
+                            for column in outerColumn..<outerColumnEnd {
+                                to[row * rows + column] = from[column * columns + row]
+                            }
+                        }
                     }
                 }
             }
@@ -161,10 +170,22 @@ public struct Matrix<Scalar: LinalgScalar>: Equatable, Sendable {
     public mutating func transposeInPlace() {
         precondition(isSquare, "Matrix.transposeInPlace: \(rows) x \(columns) is not square")
         let n = rows
+        let tile = 32
         storage.withUnsafeMutableBufferPointer { values in
-            for row in 0..<n {
-                for column in (row + 1)..<n {
-                    values.swapAt(row * n + column, column * n + row)
+            guard let base = values.baseAddress else { return }
+            for rowStart in stride(from: 0, to: n, by: tile) {
+                let rowEnd = Swift.min(rowStart + tile, n)
+                for columnStart in stride(from: rowStart, to: n, by: tile) {
+                    let columnEnd = Swift.min(columnStart + tile, n)
+                    for row in rowStart..<rowEnd {
+                        var column = Swift.max(columnStart, row + 1)
+                        while column < columnEnd {
+                            let upper = base[row * n + column]
+                            base[row * n + column] = base[column * n + row]
+                            base[column * n + row] = upper
+                            column += 1
+                        }
+                    }
                 }
             }
         }

@@ -31,6 +31,8 @@ public final class DiagonalPreconditioner<Scalar: LinalgScalar> {
     }
 
     /// `s <- (1 - beta2) s + beta2 g²` for the gradient's elements in storage order.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func update(gradient: Matrix<Scalar>) {
         precondition(gradient.count == curvature.count, "DiagonalPreconditioner.update: \(gradient.count) elements, expected \(curvature.count)")
         let rate = curvatureLearningRate
@@ -42,6 +44,8 @@ public final class DiagonalPreconditioner<Scalar: LinalgScalar> {
     }
 
     /// `result = (s + eps)^(-exponent) ⊙ g`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func preconditionGradient(_ gradient: Matrix<Scalar>, into result: inout Matrix<Scalar>) {
         precondition(gradient.count == curvature.count, "DiagonalPreconditioner: \(gradient.count) elements, expected \(curvature.count)")
         result.resize(rows: gradient.rows, columns: gradient.columns)

@@ -33,12 +33,16 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public var dimension: Int { statistic.rows }
 
     /// `L <- (1 - beta2) L + beta2 H`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func update(curvature: Matrix<Scalar>) {
         statistic.combine(1 - curvatureLearningRate, curvatureLearningRate, curvature)
         updates += 1
     }
 
     /// `L <- (1 - beta2) L + beta2 weight U U^T` (one syrk; `U^T U` with `transposed`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func update(curvatureFactor factor: Matrix<Scalar>, transposed: Bool = false, weight: Scalar = 1) {
         BLAS.syrk(
             factor, transpose: transposed, alpha: curvatureLearningRate * weight,
@@ -47,11 +51,15 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     }
 
     /// Recomputes the eigendecomposition of `L` (the expensive step the spectral method avoids).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func recomputeRoot() throws {
         try solver.decompose(statistic, eigenvalues: &eigenvalues, eigenvectors: &eigenvectors)
     }
 
     /// `result = L^(-1/p) G` with the eigendecomposition of the last `recomputeRoot()`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func applyInverseRoot(
         power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
         into result: inout Matrix<Scalar>
@@ -61,6 +69,8 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     }
 
     /// `result = G L^(-1/p)`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func applyInverseRootFromRight(
         power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
         into result: inout Matrix<Scalar>

@@ -1,5 +1,7 @@
+import Linalg
+
 /// How the eigenvalues move: the truncation of `d <- d ⊙ exp(m)` (ALGORITHM.md section 2).
-public enum EigenvalueMap: String, Sendable, Codable, CaseIterable {
+public enum EigenvalueMap: String, NamedChoice {
     /// `d ⊙ (1 + m)`: the exact EMA of the diagonal in the current basis. Positive for PSD
     /// curvature; the default there.
     case linear

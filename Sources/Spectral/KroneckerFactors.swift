@@ -1,7 +1,7 @@
 import Linalg
 
 /// Which curvature a weight matrix's pair of factors learns (ALGORITHM.md section 3).
-public enum KroneckerMode: String, Sendable, Codable, CaseIterable {
+public enum KroneckerMode: String, NamedChoice {
     /// Shampoo's statistics: `H_L = G G^T`, `H_R = G^T G`, two independent factors.
     case shampoo
     /// The determinant-constrained Kronecker form `S = alpha (S_R ⊗ S_L)`,
@@ -83,6 +83,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
     }
 
     /// One curvature update from the gradient `G` (rows x columns).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
         precondition(gradient.rows == rows && gradient.columns == columns,
@@ -111,12 +113,13 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
         rotatedGradient.resize(rows: a, columns: b)
         BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
 
-        // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I.
+        // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I (upper triangle:
+        // the factor step reads no more).
         weighted.assign(rotatedGradient)
         Self.inverseSquareRoots(dR, into: &rightScales)
         weighted.scaleColumns(by: rightScales)
         leftCurvature.resize(rows: a, columns: a)
-        BLAS.syrk(weighted, into: &leftCurvature)
+        BLAS.syrk(weighted, into: &leftCurvature, mirror: false)
         if damping > 0 { leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
 
         // HhR = (Diag(d_L^-1/2) A)^T (Diag(d_L^-1/2) A) + lambda sum(1/d_L) I.
@@ -124,7 +127,7 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
         Self.inverseSquareRoots(dL, into: &leftScales)
         weighted.scaleRows(by: leftScales)
         rightCurvature.resize(rows: b, columns: b)
-        BLAS.syrk(weighted, transpose: true, into: &rightCurvature)
+        BLAS.syrk(weighted, transpose: true, into: &rightCurvature, mirror: false)
         if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
 
         var tau: Scalar = 0
@@ -153,6 +156,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
 
     /// `P = alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T` with `sL = (d_L + eps)^(-1/p)`
     /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func preconditionGradient(
         _ gradient: Matrix<Scalar>, power: Double, damping: RootDamping = .standard,
         into result: inout Matrix<Scalar>

@@ -78,6 +78,8 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     }
 
     /// One curvature update from the gradient.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
         let (rows, columns) = matrixShape
         precondition(gradient.rows == rows && gradient.columns == columns,
@@ -98,6 +100,8 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     }
 
     /// `result` = the preconditioned gradient, block by block.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func preconditionGradient(_ gradient: Matrix<Scalar>, into result: inout Matrix<Scalar>) {
         let (rows, columns) = matrixShape
         precondition(gradient.rows == rows && gradient.columns == columns,

@@ -4,7 +4,7 @@ import Linalg
 /// update rule.
 public struct PreconditionerOptions: Sendable, Equatable {
     /// What large dimensions get.
-    public enum LargeDimensions: String, Sendable, Codable, CaseIterable {
+    public enum LargeDimensions: String, NamedChoice {
         /// Split the matrix into blocks no larger than `maxFactorDimension` per side, each with its
         /// own pair of factors (as Distributed Shampoo does).
         case block

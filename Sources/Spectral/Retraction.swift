@@ -126,7 +126,8 @@ extension Retraction {
         case 1:
             workspace.polynomial.assign(rotation)
         case 2:
-            BLAS.syrk(rotation, alpha: -0.5, beta: 0, into: &workspace.polynomial)
+            BLAS.syrk(rotation, alpha: -0.5, beta: 0, into: &workspace.polynomial, mirror: false)
+            workspace.polynomial.copyUpperToLower()
             workspace.polynomial.add(rotation)
         default:
             // P = I + K/r; P = I + K P / j for j = r-1 ... 1.
@@ -153,7 +154,7 @@ extension Retraction {
         let k = basis.rows
         workspace.gram.resize(rows: k, columns: k)
         BLAS.syrk(basis, transpose: true, into: &workspace.gram)
-        let error = distanceToIdentity(workspace.gram)
+        let error = distanceToIdentity(&workspace.gram)
         workspace.pingPong.assign(basis)
         BLAS.gemm(workspace.pingPong, workspace.gram, alpha: -0.5, beta: 1.5, into: &basis)
         return error
@@ -165,22 +166,14 @@ extension Retraction {
     ) -> Scalar {
         workspace.gram.resize(rows: basis.columns, columns: basis.columns)
         BLAS.syrk(basis, transpose: true, into: &workspace.gram)
-        return distanceToIdentity(workspace.gram)
+        return distanceToIdentity(&workspace.gram)
     }
 
-    /// `||X - I||_F` of a square matrix.
-    @inlinable
-    static func distanceToIdentity<Scalar: LinalgScalar>(_ matrix: Matrix<Scalar>) -> Scalar {
-        let n = matrix.rows
-        return matrix.withUnsafeBufferPointer { values in
-            var sum: Scalar = 0
-            for row in 0..<n {
-                for column in 0..<n {
-                    let value = values[row * n + column] - (row == column ? 1 : 0)
-                    sum += value * value
-                }
-            }
-            return sum.squareRoot()
-        }
+    /// `||X - I||_F` of a square matrix (X is restored afterwards).
+    static func distanceToIdentity<Scalar: LinalgScalar>(_ matrix: inout Matrix<Scalar>) -> Scalar {
+        matrix.addToDiagonal(-1)
+        let distance = matrix.frobeniusNorm
+        matrix.addToDiagonal(1)
+        return distance
     }
 }

@@ -65,6 +65,8 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
 
     /// One step towards the curvature `H` (k x k, symmetric, possibly indefinite).
     /// Costs two GEMMs for `Hh = B^T H B` plus the step.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func update(curvature: Matrix<Scalar>) throws(SpectralFactorError) -> FactorUpdateOutcome {
         let k = dimension
@@ -80,6 +82,8 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
 
     /// One step towards `H = weight * U U^T` without forming `H`: `A = B^T U`, `Hh = weight A A^T`.
     /// `U` is `k x s`, or `s x k` with `transposed` (then `H = weight U^T U`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func update(
         curvatureFactor factor: Matrix<Scalar>, transposed: Bool = false, weight: Scalar = 1
@@ -90,12 +94,16 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         projection.resize(rows: k, columns: samples)
         BLAS.gemm(state.eigenvectors, factor, transposeA: true, transposeB: transposed, into: &projection)
         rotatedCurvature.resize(rows: k, columns: k)
-        BLAS.syrk(projection, alpha: weight, beta: 0, into: &rotatedCurvature)
+        // Only the upper triangle and the diagonal of Hh are read by the step.
+        BLAS.syrk(projection, alpha: weight, beta: 0, into: &rotatedCurvature, mirror: false)
         return try updateFromRotatedCurvature()
     }
 
-    /// One step given `Hh = B^T H B` directly (k x k, symmetric): for callers that build the
+    /// One step given `Hh = B^T H B` directly (k x k, symmetric; only its upper triangle and
+    /// diagonal are read): for callers that build the
     /// curvature in the eigenbasis themselves (SPD problems, covariance adaptation).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func update(rotatedCurvature curvature: Matrix<Scalar>) throws(SpectralFactorError) -> FactorUpdateOutcome {
         rotatedCurvature.assign(curvature)
@@ -111,9 +119,11 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         return try step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: rate)
     }
 
-    /// The general step: rotation `K` gap-damped from `rotatedCurvature` with `rotationScale` in
+    /// The general step: rotation `K` gap-damped from `rotatedCurvature` (upper triangle read) with `rotationScale` in
     /// place of beta2, eigenvalues moved by `logEigenvalueStep` through the eigenvalue map. The
     /// Kronecker `kl` mode and covariance adaptation call this with their own `m` and scale.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @discardableResult
     public func step(
         rotatedCurvature curvature: Matrix<Scalar>, logEigenvalueStep step: [Scalar], rotationScale: Scalar
@@ -178,6 +188,8 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     // MARK: - Roots
 
     /// `result = S^(-1/p) G` for `G` with `k` rows, any real `p > 0` (two GEMMs).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func applyInverseRoot(
         power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
         into result: inout Matrix<Scalar>
@@ -189,6 +201,8 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     }
 
     /// `result = G S^(-1/p)` for `G` with `k` columns.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func applyInverseRootFromRight(
         power: Double, damping: RootDamping = .standard, to gradient: Matrix<Scalar>,
         into result: inout Matrix<Scalar>

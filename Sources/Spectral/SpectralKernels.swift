@@ -20,27 +20,29 @@ public enum SpectralKernels {
         precondition(rotatedCurvature.rows == k && rotatedCurvature.columns == k,
                      "gapDampedRotation: Hh is \(rotatedCurvature.rows) x \(rotatedCurvature.columns), d has \(k)")
         rotation.resize(rows: k, columns: k)
-        var squaredNorm: Scalar = 0
+        // The upper triangle row by row (contiguous, vectorisable), then the lower as its negation.
         rotatedCurvature.withUnsafeBufferPointer { curvature in
             eigenvalues.withUnsafeBufferPointer { d in
                 rotation.withUnsafeMutableBufferPointer { generator in
+                    guard let hh = curvature.baseAddress, let out = generator.baseAddress, let d = d.baseAddress else { return }
                     for i in 0..<k {
-                        generator[i * k + i] = 0
                         let di = d[i]
-                        for j in (i + 1)..<k {
-                            let dj = d[j]
-                            let gap = dj - di
-                            let denominator = gap * gap + gapDamping * di * dj
-                            let value = denominator == 0 ? 0 : scale * curvature[i * k + j] * gap / denominator
-                            generator[i * k + j] = value
-                            generator[j * k + i] = -value
-                            squaredNorm += 2 * value * value
+                        let row = i * k
+                        out[row + i] = 0
+                        var j = i + 1
+                        while j < k {
+                            let gap = d[j] - di
+                            let denominator = gap * gap + gapDamping * di * d[j]
+                            let value = scale * hh[row + j] * gap / denominator
+                            out[row + j] = denominator == 0 ? 0 : value
+                            j += 1
                         }
                     }
                 }
             }
         }
-        return squaredNorm.squareRoot()
+        rotation.copyUpperToLower(sign: -1)
+        return rotation.frobeniusNorm
     }
 
     /// The standard log-eigenvalue step of a factor, `m_i = scale * (Hh_ii / d_i - 1)`.

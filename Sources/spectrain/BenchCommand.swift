@@ -8,7 +8,7 @@ import Linalg
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance.",
-        subcommands: [GemmBenchmark.self])
+        subcommands: [GemmBenchmark.self, FactorBenchmark.self])
 }
 
 /// Achieved GFLOP/s of OpenBLAS sgemm and dgemm on square matrices.
@@ -26,6 +26,8 @@ struct GemmBenchmark: ParsableCommand {
     @Option(help: ArgumentHelp("Comma-separated matrix sizes.", valueName: "n,n,..."))
     var sizes = "128,256,512,1024,2048"
 
+    func parsedSizes() throws -> [Int] { try parseSizes(sizes) }
+
     @Option(help: ArgumentHelp("Precisions: float32, float64 or both.", valueName: "list"))
     var precision = "float32,float64"
 
@@ -34,16 +36,6 @@ struct GemmBenchmark: ParsableCommand {
 
     @Flag(help: "Also print Markdown table rows.")
     var markdown = false
-
-    func parsedSizes() throws -> [Int] {
-        let values = sizes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        return try values.map { text in
-            guard let size = Int(text), size >= 1, size <= 16384 else {
-                throw ValidationError("--sizes: '\(text)' is not a matrix size between 1 and 16384")
-            }
-            return size
-        }
-    }
 
     func parsedPrecisions() throws -> [String] {
         let values = precision.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -94,29 +86,47 @@ struct GemmBenchmark: ParsableCommand {
 
     /// Times `C = A B` for random n x n matrices: one warm-up call, then calls until `minTime`
     /// seconds have passed and at least three were made. Returns the best and median seconds.
-    static func measure<Scalar: LinalgScalar>(_: Scalar.Type, size: Int, minTime: Double) -> (best: Double, median: Double) {
+    static func measure<Scalar: LinalgScalar>(_: Scalar.Type, size: Int, minTime: Double) -> Timing {
         var generator = SeededGenerator(seed: UInt64(size))
         let a = Matrix<Scalar>.random(rows: size, columns: size, using: &generator)
         let b = Matrix<Scalar>.random(rows: size, columns: size, using: &generator)
         var c = Matrix<Scalar>(rows: size, columns: size)
-        BLAS.gemm(a, b, into: &c)
-        var times: [Double] = []
-        let clock = ContinuousClock()
-        let start = clock.now
-        while times.count < 3 || seconds(start.duration(to: clock.now)) < minTime {
-            let callStart = clock.now
-            BLAS.gemm(a, b, into: &c)
-            times.append(seconds(callStart.duration(to: clock.now)))
-        }
-        times.sort()
-        return (times[0], times[times.count / 2])
+        return Timing.measure(minTime: minTime) { BLAS.gemm(a, b, into: &c) }
     }
 }
 
-/// A duration in seconds.
-func seconds(_ duration: Duration) -> Double {
-    let (whole, attoseconds) = duration.components
-    return Double(whole) + Double(attoseconds) * 1e-18
+/// Best and median wall time of repeated calls.
+struct Timing {
+    var best: Double
+    var median: Double
+    var calls: Int
+
+    /// One warm-up call, then calls until `minTime` seconds have passed and at least `minCalls`
+    /// were made.
+    static func measure(minTime: Double, minCalls: Int = 3, _ body: () throws -> Void) rethrows -> Timing {
+        try body()
+        var times: [Double] = []
+        let clock = ContinuousClock()
+        let start = clock.now
+        while times.count < minCalls || start.duration(to: clock.now).inSeconds < minTime {
+            let callStart = clock.now
+            try body()
+            times.append(callStart.duration(to: clock.now).inSeconds)
+        }
+        times.sort()
+        return Timing(best: times[0], median: times[times.count / 2], calls: times.count)
+    }
+}
+
+/// Parses a `--sizes` list such as "128,256,512".
+func parseSizes(_ text: String) throws -> [Int] {
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    return try values.map { value in
+        guard let size = Int(value), size >= 1, size <= 16384 else {
+            throw ValidationError("--sizes: '\(value)' is not a matrix size between 1 and 16384")
+        }
+        return size
+    }
 }
 
 /// A number with three significant digits or one decimal, for tables.

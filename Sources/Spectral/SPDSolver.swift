@@ -1,0 +1,106 @@
+import Linalg
+
+/// One solver run on an `SPDProblem`: how many iterations, how close, how long.
+public struct SPDSolverReport: Sendable {
+    public var method: String
+    public var iterations: Int
+    /// `||S - S*||_F / ||S*||_F` after the last iteration.
+    public var relativeError: Double
+    public var objective: Double
+    public var converged: Bool
+    public var seconds: Double
+    /// Symmetric eigendecompositions run (of S, of the step, or of the objective's logarithms).
+    public var eigendecompositions: Int
+    public var solution: Matrix<Double>
+}
+
+/// Solves SPD problems with the spectral factor: `S = B Diag(d) B^T` from `S0 = I`, each
+/// iteration one spectral step towards the effective curvature (no decomposition of S).
+public struct SpectralSPDSolver {
+    public var options: SpectralFactorOptions
+
+    public init(options: SpectralFactorOptions) {
+        self.options = options
+    }
+
+    /// Iterates until `||S - reference||_F / ||reference||_F <= tolerance` or `maxIterations`.
+    public func solve<Scalar: LinalgScalar>(
+        _ problem: SPDProblem<Scalar>, reference: Matrix<Scalar>, tolerance: Double, maxIterations: Int
+    ) throws -> SPDSolverReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let factor = SpectralFactor<Scalar>(dimension: problem.dimension, options: options)
+        var iterations = 0
+        var error = Double(factor.state.matrix.relativeDistance(to: reference))
+        var decompositions = 0
+        while error > tolerance && iterations < maxIterations {
+            let curvature = try problem.rotatedEffectiveCurvature(eigenvectors: factor.eigenvectors, eigenvalues: factor.eigenvalues)
+            if problem.kind == .karcher { decompositions += problem.targets.count }
+            try factor.update(rotatedCurvature: curvature)
+            iterations += 1
+            error = Double(factor.state.matrix.relativeDistance(to: reference))
+        }
+        let elapsed = start.duration(to: clock.now)
+        let solution = factor.state.matrix
+        return SPDSolverReport(
+            method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue))",
+            iterations: iterations, relativeError: error, objective: Double(try problem.objective(solution)),
+            converged: error <= tolerance, seconds: elapsed.inSeconds, eigendecompositions: decompositions,
+            solution: solution.converted(to: Double.self))
+    }
+}
+
+/// Affine-invariant Riemannian gradient descent, the eigendecomposition-based baseline:
+/// `S <- S^(1/2) exp(-eta W) S^(1/2)` with `W = S^(1/2) grad F(S) S^(1/2)`; each iteration
+/// decomposes S (for its roots) and W (for the exponential).
+public struct RiemannianGradientDescent {
+    public var stepSize: Double
+
+    public init(stepSize: Double) {
+        self.stepSize = stepSize
+    }
+
+    /// Iterates from `S0 = I` until `||S - reference||_F / ||reference||_F <= tolerance` (any
+    /// reference; nil: until the whitened gradient norm is below `tolerance`) or `maxIterations`.
+    public func solve<Scalar: LinalgScalar>(
+        _ problem: SPDProblem<Scalar>, reference: Matrix<Scalar>?, tolerance: Double, maxIterations: Int
+    ) throws -> SPDSolverReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var s = Matrix<Scalar>.identity(problem.dimension)
+        var iterations = 0
+        var decompositions = 0
+        func distance(_ gradientNorm: Double) -> Double {
+            reference.map { Double(s.relativeDistance(to: $0)) } ?? gradientNorm
+        }
+        var error = reference.map { Double(s.relativeDistance(to: $0)) } ?? .infinity
+        while error > tolerance && iterations < maxIterations {
+            let (values, vectors) = try SymmetricEigensolver.decompose(s)
+            let root = MatrixFunctions.reconstruct(eigenvectors: vectors, eigenvalues: values.map { $0.squareRoot() })
+            let inverseRoot = MatrixFunctions.reconstruct(eigenvectors: vectors, eigenvalues: values.map { 1 / $0.squareRoot() })
+            let gradient = try problem.whitenedGradient(s: s, root: root, inverseRoot: inverseRoot)
+            let exponential = try MatrixFunctions.symmetricExponential(Scalar(-stepSize) * gradient)
+            s = BLAS.product(BLAS.product(root, exponential), root)
+            s.symmetrize()
+            decompositions += 2 + (problem.kind == .karcher ? problem.targets.count : 0)
+            iterations += 1
+            error = distance(Double(gradient.frobeniusNorm))
+        }
+        let elapsed = start.duration(to: clock.now)
+        return SPDSolverReport(
+            method: "Riemannian GD (eigendecompositions)", iterations: iterations, relativeError: error,
+            objective: Double(try problem.objective(s)), converged: error <= tolerance,
+            seconds: elapsed.inSeconds, eigendecompositions: decompositions, solution: s.converted(to: Double.self))
+    }
+
+    /// The Karcher mean by the classic fixed point (`eta = 1`), run until the whitened gradient
+    /// norm is below `tolerance`: the reference the solvers of a Karcher problem are measured against.
+    public static func karcherMean<Scalar: LinalgScalar>(
+        _ problem: SPDProblem<Scalar>, tolerance: Double = 1e-13, maxIterations: Int = 500
+    ) throws -> Matrix<Scalar> {
+        precondition(problem.kind == .karcher, "karcherMean: a \(problem.kind) problem")
+        return try RiemannianGradientDescent(stepSize: 1)
+            .solve(problem, reference: nil, tolerance: tolerance, maxIterations: maxIterations)
+            .solution.converted(to: Scalar.self)
+    }
+}

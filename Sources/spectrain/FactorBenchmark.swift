@@ -1,0 +1,101 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Linalg
+import Spectral
+
+/// `spectrain bench factor`: the cost of one curvature-factor update, spectral against the
+/// eigendecomposition it replaces, on the same inputs in one run.
+struct FactorBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "factor",
+        abstract: "Time one k x k factor update: spectral trunc(2)+NS, spectral Cayley, exact EMA + ssyevd root.",
+        discussion: """
+            Each size uses one Float32 curvature factor U (k x s, H = U U^T) for all three methods:
+              (a) spectral update, trunc(2) retraction + 1 Newton-Schulz step (the default)
+              (b) spectral update, Cayley retraction (one LU solve)
+              (c) exact EMA L <- (1-beta2) L + beta2 U U^T, then LAPACK ssyevd of L (Eigen-Shampoo's
+                  root recomputation)
+            After an update each method can apply any root S^(-1/p) at the same cost (two GEMMs),
+            so roots are not timed. GFLOP/s of (a) counts its BLAS work, 3 k^2 s + 6 k^3 flops
+            (B^T U, A A^T, K^2, B M, B^T B, B X), against sgemm on k x k x k measured in the same run.
+            """)
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: ArgumentHelp("Comma-separated factor sizes k.", valueName: "k,k,..."))
+    var sizes = "128,256,512,1024,2048"
+
+    @Option(help: ArgumentHelp("Columns s of the curvature factor U (default: k).", valueName: "s"))
+    var samples: Int?
+
+    @Option(help: ArgumentHelp("Minimum seconds of timed calls per method and size (at least 3 calls).", valueName: "s"))
+    var minTime = 1.0
+
+    @Flag(help: "Also print Markdown table rows.")
+    var markdown = false
+
+    func validate() throws {
+        _ = try parseSizes(sizes)
+        if let samples, samples < 1 { throw ValidationError("--samples must be at least 1, got \(samples)") }
+        guard minTime > 0, minTime <= 600 else { throw ValidationError("--min-time must be in (0, 600] seconds, got \(minTime)") }
+    }
+
+    struct Row {
+        var size: Int
+        var samples: Int
+        var spectral: Timing
+        var cayley: Timing
+        var eigen: Timing
+        var gemm: Timing
+
+        var spectralFlops: Double { 3 * Double(size * size * samples) + 6 * pow(Double(size), 3) }
+        var spectralGFLOPs: Double { spectralFlops / spectral.median / 1e9 }
+        var gemmGFLOPs: Double { 2 * pow(Double(size), 3) / gemm.median / 1e9 }
+    }
+
+    func run() throws {
+        let job = try Runtime.start(runtime)
+        job.report("factor benchmark: Float32, \(job.blas.threads) BLAS thread(s) (\(job.blas.reason)), core \(BLASThreading.coreName); median of calls over >= \(minTime) s")
+        var rows: [Row] = []
+        for size in try parseSizes(sizes) {
+            let row = try Self.measure(size: size, samples: samples ?? size, minTime: minTime)
+            rows.append(row)
+        }
+        var table = [["k", "s", "(a) trunc2+NS ms", "(b) cayley ms", "(c) EMA+ssyevd ms", "(c)/(a)", "(c)/(b)", "(a) GFLOP/s", "sgemm GFLOP/s", "(a)/sgemm"]]
+        for row in rows {
+            table.append([
+                "\(row.size)", "\(row.samples)", format(row.spectral.median * 1e3), format(row.cayley.median * 1e3),
+                format(row.eigen.median * 1e3), format(row.eigen.median / row.spectral.median) + "x",
+                format(row.eigen.median / row.cayley.median) + "x", format(row.spectralGFLOPs), format(row.gemmGFLOPs),
+                String(format: "%.0f%%", 100 * row.spectralGFLOPs / row.gemmGFLOPs),
+            ])
+        }
+        for line in TextTable.render(table) { job.report(line) }
+        if markdown {
+            job.report("")
+            job.report("| " + table[0].joined(separator: " | ") + " |")
+            job.report("|" + String(repeating: "---|", count: table[0].count))
+            for line in table.dropFirst() { job.report("| " + line.joined(separator: " | ") + " |") }
+        }
+    }
+
+    static func measure(size k: Int, samples s: Int, minTime: Double) throws -> Row {
+        var generator = SeededGenerator(seed: UInt64(k))
+        let factor = Matrix<Float>.gaussian(rows: k, columns: s, scale: 1 / Float(s).squareRoot(), using: &generator)
+        let rate = 0.01
+        let spectral = SpectralFactor<Float>(dimension: k, options: .init(curvatureLearningRate: rate, maxConsecutiveFailures: .max))
+        let cayley = SpectralFactor<Float>(dimension: k, options: .init(curvatureLearningRate: rate, retraction: .cayley, maxConsecutiveFailures: .max))
+        let eigen = EigenFactor<Float>(dimension: k, curvatureLearningRate: Float(rate))
+        let spectralTiming = try Timing.measure(minTime: minTime) { try spectral.update(curvatureFactor: factor) }
+        let cayleyTiming = try Timing.measure(minTime: minTime) { try cayley.update(curvatureFactor: factor) }
+        let eigenTiming = try Timing.measure(minTime: minTime) {
+            eigen.update(curvatureFactor: factor)
+            try eigen.recomputeRoot()
+        }
+        let a = Matrix<Float>.random(rows: k, columns: k, using: &generator)
+        var c = Matrix<Float>(rows: k, columns: k)
+        let gemmTiming = Timing.measure(minTime: minTime) { BLAS.gemm(a, a, into: &c) }
+        return Row(size: k, samples: s, spectral: spectralTiming, cayley: cayleyTiming, eigen: eigenTiming, gemm: gemmTiming)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// The single-process commands as a user runs them: `spd` and `bench factor`, and the one-line
+/// errors for bad configurations.
+@Suite("spectrain commands", .serialized)
+struct CommandTests {
+    /// The repository root (configs/ lives there).
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func config(_ name: String) -> String { root.appendingPathComponent("configs/\(name)").path }
+
+    @Test("spd solves each shipped problem (made small) with both methods", arguments: ["spd-gaussian.json", "spd-frobenius.json", "spd-karcher.json"])
+    func spd(_ name: String) throws {
+        var overrides = ["--set", "dimension=16"]
+        if name == "spd-karcher.json" { overrides += ["--set", "count=4"] }
+        let result = try ProcessRunner.run(["spd", Self.config(name)] + overrides, timeout: 300)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let rows = result.output.split(separator: "\n")
+        #expect(rows.contains { $0.hasPrefix("spectral") && $0.hasSuffix("yes") }, "\(result.output)")
+        #expect(rows.contains { $0.hasPrefix("Riemannian GD") && $0.hasSuffix("yes") }, "\(result.output)")
+        #expect(result.output.contains("wall time: spectral / Riemannian GD"))
+    }
+
+    /// A bad configuration and the line the user must see.
+    struct BadConfig: Sendable, CustomTestStringConvertible {
+        var json: String
+        var overrides: [String] = []
+        var message: String
+        var testDescription: String { message }
+    }
+
+    static let badConfigs = [
+        BadConfig(json: "{", message: "not valid JSON"),
+        BadConfig(json: "[1, 2]", message: "the top level must be a JSON object"),
+        BadConfig(json: #"{"problem": "gaussian", "riemannian": {"stepSize": 1}}"#, message: "missing field 'dimension'"),
+        BadConfig(json: #"{"problem": "cubic", "dimension": 4, "riemannian": {"stepSize": 1}}"#, message: "field 'problem'"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": "four", "riemannian": {"stepSize": 1}}"#, message: "field 'dimension': expected an integer"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "dimensions": 5, "riemannian": {"stepSize": 1}}"#, message: "unknown field 'dimensions'"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "spectral": {"curvatureLearningRate": 2}}"#, message: "curvatureLearningRate must be in (0, 1], got 2.0"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "spectral": {"retraction": "qr"}}"#, message: "field 'spectral.retraction': 'qr' is not a retraction"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": -1}}"#, message: "field 'riemannian.stepSize': must be > 0, got -1.0"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 1, "riemannian": {"stepSize": 1}}"#, message: "field 'dimension': must be in 2...4096, got 1"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}}"#, overrides: ["--set", "tolerance"], message: "override 'tolerance' is not key=value"),
+        BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}}"#, overrides: ["--set", "problem.kind=1"], message: "'problem' is not an object"),
+    ]
+
+    @Test("a bad configuration is one line naming the file and the field", arguments: badConfigs)
+    func badConfiguration(_ bad: BadConfig) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-bad-\(UUID().uuidString).json")
+        try Data(bad.json.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try ProcessRunner.run(["spd", file.path] + bad.overrides, timeout: 60)
+        #expect(result.status != 0)
+        let lines = result.errorOutput.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.errorOutput)")
+        #expect(result.errorOutput.hasPrefix("spectrain: error: \(file.path): "), "\(result.errorOutput)")
+        #expect(result.errorOutput.contains(bad.message), "\(result.errorOutput)")
+    }
+
+    @Test("a missing configuration file is one line")
+    func missingFile() throws {
+        let result = try ProcessRunner.run(["spd", "/nonexistent/spd.json"])
+        #expect(result.status != 0)
+        #expect(result.errorOutput.hasPrefix("spectrain: error: /nonexistent/spd.json: cannot read the file"), "\(result.errorOutput)")
+        #expect(result.errorOutput.split(separator: "\n").count == 1)
+    }
+
+    @Test("bench factor times the three methods and reports the ratios")
+    func benchFactor() throws {
+        let result = try ProcessRunner.run(["bench", "factor", "--sizes", "32,48", "--samples", "8", "--min-time", "0.02"], timeout: 120)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("32 ") || $0.hasPrefix("48 ") }
+        #expect(rows.count == 2, "\(result.output)")
+        for row in rows {
+            let cells = row.split(separator: " ", omittingEmptySubsequences: true)
+            #expect(cells.count == 10)
+            #expect(cells[5].hasSuffix("x") && Double(cells[5].dropLast()) ?? 0 > 0)
+        }
+    }
+}
