@@ -94,6 +94,33 @@ public enum BLAS {
         if mirror { c.copyUpperToLower() }
     }
 
+    /// Product with a symmetric matrix of which only the upper triangle is read:
+    /// `C = alpha * B A + beta * C` (`symmetricOnRight`) or `C = alpha * A B + beta * C`.
+    @inlinable
+    public static func symm<Scalar: LinalgScalar>(
+        _ b: Matrix<Scalar>, symmetric a: Matrix<Scalar>, symmetricOnRight: Bool = true,
+        alpha: Scalar = 1, beta: Scalar = 0, into c: inout Matrix<Scalar>
+    ) {
+        precondition(a.isSquare, "BLAS.symm: the symmetric operand is \(a.rows) x \(a.columns)")
+        precondition(
+            symmetricOnRight ? b.columns == a.rows : b.rows == a.rows,
+            "BLAS.symm: B is \(b.rows) x \(b.columns), the symmetric matrix \(a.rows) x \(a.rows)")
+        precondition(c.rows == b.rows && c.columns == b.columns,
+                     "BLAS.symm: C is \(c.rows) x \(c.columns), the product is \(b.rows) x \(b.columns)")
+        if b.count == 0 { return }
+        let (m, n) = (b.rows, b.columns)
+        let (lda, ldb, ldc) = (max(1, a.columns), max(1, b.columns), max(1, c.columns))
+        a.withUnsafeBufferPointer { aBuffer in
+            b.withUnsafeBufferPointer { bBuffer in
+                c.withUnsafeMutableBufferPointer { cBuffer in
+                    Scalar._symm(
+                        symmetricOnRight, blasInt(m), blasInt(n), alpha, aBuffer.baseAddress!, blasInt(lda),
+                        bBuffer.baseAddress!, blasInt(ldb), beta, cBuffer.baseAddress!, blasInt(ldc))
+                }
+            }
+        }
+    }
+
     /// `y = alpha * op(A) x + beta * y`, `op(A)` being `A^T` with `transpose`.
     @inlinable
     public static func gemv<Scalar: LinalgScalar>(

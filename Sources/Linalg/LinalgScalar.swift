@@ -25,6 +25,11 @@ where Self.RawSignificand: FixedWidthInteger {
         _ a: UnsafePointer<Self>, _ lda: Int32, _ beta: Self,
         _ c: UnsafeMutablePointer<Self>, _ ldc: Int32)
 
+    /// Row-major `?symm` reading the upper triangle of the symmetric `a`; `right`: `C = alpha B A + beta C`.
+    static func _symm(
+        _ right: Bool, _ m: Int32, _ n: Int32, _ alpha: Self, _ a: UnsafePointer<Self>, _ lda: Int32,
+        _ b: UnsafePointer<Self>, _ ldb: Int32, _ beta: Self, _ c: UnsafeMutablePointer<Self>, _ ldc: Int32)
+
     /// Row-major `?gemv` with unit strides.
     static func _gemv(
         _ trans: Bool, _ m: Int32, _ n: Int32, _ alpha: Self,
@@ -69,6 +74,13 @@ extension Float: LinalgScalar {
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int32
     ) {
         cblas_ssyrk(CblasRowMajor, CblasUpper, cblasTranspose(trans), n, k, alpha, a, lda, beta, c, ldc)
+    }
+
+    public static func _symm(
+        _ right: Bool, _ m: Int32, _ n: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
+        _ b: UnsafePointer<Float>, _ ldb: Int32, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int32
+    ) {
+        cblas_ssymm(CblasRowMajor, right ? CblasRight : CblasLeft, CblasUpper, m, n, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     public static func _gemv(
@@ -126,6 +138,13 @@ extension Double: LinalgScalar {
         _ c: UnsafeMutablePointer<Double>, _ ldc: Int32
     ) {
         cblas_dsyrk(CblasRowMajor, CblasUpper, cblasTranspose(trans), n, k, alpha, a, lda, beta, c, ldc)
+    }
+
+    public static func _symm(
+        _ right: Bool, _ m: Int32, _ n: Int32, _ alpha: Double, _ a: UnsafePointer<Double>, _ lda: Int32,
+        _ b: UnsafePointer<Double>, _ ldb: Int32, _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int32
+    ) {
+        cblas_dsymm(CblasRowMajor, right ? CblasRight : CblasLeft, CblasUpper, m, n, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     public static func _gemv(

@@ -153,10 +153,11 @@ extension Retraction {
     ) -> Scalar {
         let k = basis.rows
         workspace.gram.resize(rows: k, columns: k)
-        BLAS.syrk(basis, transpose: true, into: &workspace.gram)
-        let error = distanceToIdentity(&workspace.gram)
+        // Upper triangle only: symm reads no more, and distanceToIdentity counts it twice.
+        BLAS.syrk(basis, transpose: true, into: &workspace.gram, mirror: false)
+        let error = distanceToIdentityFromUpper(&workspace.gram)
         workspace.pingPong.assign(basis)
-        BLAS.gemm(workspace.pingPong, workspace.gram, alpha: -0.5, beta: 1.5, into: &basis)
+        BLAS.symm(workspace.pingPong, symmetric: workspace.gram, alpha: -0.5, beta: 1.5, into: &basis)
         return error
     }
 
@@ -167,6 +168,24 @@ extension Retraction {
         workspace.gram.resize(rows: basis.columns, columns: basis.columns)
         BLAS.syrk(basis, transpose: true, into: &workspace.gram)
         return distanceToIdentity(&workspace.gram)
+    }
+
+    /// `||X - I||_F` of a symmetric matrix stored in its upper triangle (the strict lower
+    /// triangle is overwritten with zeros; the upper triangle and diagonal are kept).
+    static func distanceToIdentityFromUpper<Scalar: LinalgScalar>(_ matrix: inout Matrix<Scalar>) -> Scalar {
+        let n = matrix.rows
+        matrix.addToDiagonal(-1)
+        var diagonal: Scalar = 0
+        matrix.withUnsafeMutableBufferPointer { values in
+            for row in 0..<n {
+                diagonal += values[row * n + row] * values[row * n + row]
+                for column in 0..<row { values[row * n + column] = 0 }
+            }
+        }
+        // ||X - I||² = diag² + 2 * (strict upper)²; the zeroed lower adds nothing to the norm.
+        let all = matrix.frobeniusNorm
+        matrix.addToDiagonal(1)
+        return (2 * all * all - diagonal).squareRoot()
     }
 
     /// `||X - I||_F` of a square matrix (X is restored afterwards).

@@ -113,8 +113,31 @@ struct Timing {
             try body()
             times.append(callStart.duration(to: clock.now).inSeconds)
         }
-        times.sort()
-        return Timing(best: times[0], median: times[times.count / 2], calls: times.count)
+        return Timing(times)
+    }
+
+    /// Runs `bodies` in rounds, one call of each per round (after one warm-up round), until
+    /// `minTime` seconds have passed and at least `minRounds` rounds were made.
+    static func measureRoundRobin(minTime: Double, minRounds: Int = 5, _ bodies: [() throws -> Void]) throws -> [Timing] {
+        for body in bodies { try body() }
+        var times = [[Double]](repeating: [], count: bodies.count)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while times[0].count < minRounds || start.duration(to: clock.now).inSeconds < minTime {
+            for (index, body) in bodies.enumerated() {
+                let callStart = clock.now
+                try body()
+                times[index].append(callStart.duration(to: clock.now).inSeconds)
+            }
+        }
+        return times.map(Timing.init)
+    }
+
+    init(_ times: [Double]) {
+        let sorted = times.sorted()
+        best = sorted[0]
+        median = sorted[sorted.count / 2]
+        calls = sorted.count
     }
 }
 

@@ -109,3 +109,47 @@ struct BLASTests {
         }
     }
 }
+
+@Suite("BLAS symm and tiled copies")
+struct SymmAndTilingTests {
+    @Test("symm reads only the upper triangle, on either side", arguments: [true, false])
+    func symm(right: Bool) {
+        var generator = SeededGenerator(seed: 19)
+        var a = Matrix<Double>.random(rows: 9, columns: 9, using: &generator)
+        a.symmetrize()
+        var upperOnly = a
+        for row in 0..<9 { for column in 0..<row { upperOnly[row, column] = .nan } }
+        let b = Matrix<Double>.random(rows: right ? 5 : 9, columns: right ? 9 : 5, using: &generator)
+        let c0 = Matrix<Double>.random(rows: b.rows, columns: b.columns, using: &generator)
+        var c = c0
+        BLAS.symm(b, symmetric: upperOnly, symmetricOnRight: right, alpha: 2, beta: -1, into: &c)
+        let product = right ? naiveProduct(b, a) : naiveProduct(a, b)
+        #expect(c.relativeDistance(to: 2 * product - c0) < 1e-13)
+    }
+
+    @Test("tiled transpose and mirror match the definition across tile boundaries", arguments: [1, 31, 64, 65, 130])
+    func tiling(n: Int) {
+        var generator = SeededGenerator(seed: UInt64(n))
+        let rectangle = Matrix<Float>.random(rows: n, columns: n + 7, using: &generator)
+        var transposed = Matrix<Float>(rows: 0, columns: 0)
+        rectangle.transpose(into: &transposed)
+        #expect(transposed.rows == n + 7 && transposed.columns == n)
+        #expect((0..<n).allSatisfy { row in (0..<(n + 7)).allSatisfy { transposed[$0, row] == rectangle[row, $0] } })
+
+        var square = Matrix<Float>.random(rows: n, columns: n, using: &generator)
+        let original = square
+        square.transposeInPlace()
+        #expect((0..<n).allSatisfy { row in (0..<n).allSatisfy { square[row, $0] == original[$0, row] } })
+
+        for sign: Float in [1, -1] {
+            var mirrored = original
+            mirrored.copyUpperToLower(sign: sign)
+            let correct = (0..<n).allSatisfy { row in
+                (0..<n).allSatisfy { column in
+                    mirrored[row, column] == (column >= row ? original[row, column] : sign * original[column, row])
+                }
+            }
+            #expect(correct)
+        }
+    }
+}
