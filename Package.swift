@@ -23,11 +23,20 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "Linalg",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .target(name: "Spectral", dependencies: ["Linalg"]),
+        .target(name: "NN", dependencies: ["Linalg"]),
+        .target(name: "Data", dependencies: ["Linalg", "CZlib"]),
+        .target(name: "Optim", dependencies: ["Linalg", "Spectral"]),
+        .target(name: "Train", dependencies: ["Linalg", "Spectral", "NN", "Data", "Optim", "Distributed"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .executableTarget(
             name: "spectrain",
@@ -35,11 +44,16 @@ let package = Package(
                 "Linalg",
                 "Spectral",
                 "Distributed",
+                "Train",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "DataTests", dependencies: ["Data"]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Distributed", "NN", "Optim"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
         .testTarget(name: "SpectrainTests", dependencies: ["spectrain"]),

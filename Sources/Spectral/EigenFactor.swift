@@ -16,6 +16,8 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public private(set) var updates = 0
 
     private var solver: SymmetricEigensolver<Scalar>
+    private var candidateEigenvalues: [Scalar] = []
+    private var candidateEigenvectors = Matrix<Scalar>(rows: 0, columns: 0)
     private var scales: [Scalar] = []
     private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
 
@@ -31,6 +33,22 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     }
 
     public var dimension: Int { statistic.rows }
+
+    /// Replaces the statistic, its last eigendecomposition and the update count with saved ones
+    /// (a checkpoint).
+    public func restore(statistic saved: Matrix<Scalar>, eigenvalues savedValues: [Scalar], eigenvectors savedVectors: Matrix<Scalar>, updates savedUpdates: Int) throws(SpectralFactorError) {
+        let k = dimension
+        guard saved.rows == k, saved.columns == k, savedValues.count == k, savedVectors.rows == k, savedVectors.columns == k else {
+            throw .invalidState("saved Eigen-Shampoo factor does not have dimension \(k)")
+        }
+        guard saved.allFinite, savedVectors.allFinite, savedValues.allSatisfy(\.isFinite), savedUpdates >= 0 else {
+            throw .invalidState("saved Eigen-Shampoo factor has non-finite values")
+        }
+        statistic = saved
+        eigenvalues = savedValues
+        eigenvectors = savedVectors
+        updates = savedUpdates
+    }
 
     /// `L <- (1 - beta2) L + beta2 H`.
     @_specialize(where Scalar == Float)
@@ -51,10 +69,13 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     }
 
     /// Recomputes the eigendecomposition of `L` (the expensive step the spectral method avoids).
+    /// On failure the previous eigendecomposition is kept.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func recomputeRoot() throws {
-        try solver.decompose(statistic, eigenvalues: &eigenvalues, eigenvectors: &eigenvectors)
+        try solver.decompose(statistic, eigenvalues: &candidateEigenvalues, eigenvectors: &candidateEigenvectors)
+        swap(&eigenvalues, &candidateEigenvalues)
+        swap(&eigenvectors, &candidateEigenvectors)
     }
 
     /// `result = L^(-1/p) G` with the eigendecomposition of the last `recomputeRoot()`.

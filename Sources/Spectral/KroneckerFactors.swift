@@ -25,7 +25,7 @@ public enum KroneckerMode: String, NamedChoice {
 ///     alpha *= g_L g_R; B_L, B_R retracted
 ///
 /// `lambda` is the factor options' `curvatureDamping`.
-public final class KroneckerFactors<Scalar: LinalgScalar> {
+public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public let mode: KroneckerMode
     /// `a`, the rows of the block.
     public let rows: Int
@@ -82,6 +82,15 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
         self.scale = scale
     }
 
+    /// Replaces both factors and the scale with saved ones of the same sizes (a checkpoint).
+    public func restore(left savedLeft: SpectralFactorState<Scalar>, right savedRight: SpectralFactorState<Scalar>, scale savedScale: Scalar) throws(SpectralFactorError) {
+        guard savedScale > 0 && savedScale.isFinite else { throw .invalidState("Kronecker scale \(savedScale) is not positive") }
+        if mode == .shampoo && savedScale != 1 { throw .invalidState("shampoo mode has scale 1, got \(savedScale)") }
+        try left.restore(savedLeft)
+        try right.restore(savedRight)
+        scale = savedScale
+    }
+
     /// One curvature update from the gradient `G` (rows x columns).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -98,6 +107,12 @@ public final class KroneckerFactors<Scalar: LinalgScalar> {
             return try updateKL(gradient)
         }
     }
+
+    public func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
+        try update(gradient: gradient)
+    }
+
+    public func refreshRoots() throws {}
 
     private func updateKL(_ gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
         let (a, b) = (rows, columns)

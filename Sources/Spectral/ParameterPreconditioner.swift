@@ -1,5 +1,20 @@
 import Linalg
 
+/// A pair of curvature factors for one matrix block, however they are learned: spectrally
+/// (`KroneckerFactors`) or by exact moving averages and eigendecompositions (`EigenKroneckerFactors`).
+public protocol KroneckerBlock<Scalar>: AnyObject {
+    associatedtype Scalar: LinalgScalar
+    var rows: Int { get }
+    var columns: Int { get }
+    /// One curvature update from the block's gradient.
+    func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError)
+    /// Brings roots up to date where they are computed separately (a no-op for spectral factors,
+    /// whose roots are always current).
+    func refreshRoots() throws
+    /// `result` = the preconditioned block gradient.
+    func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>)
+}
+
 /// The preconditioner of one parameter tensor: a grid of Kronecker factor pairs for a matrix
 /// (one pair when both sides fit `maxFactorDimension`), or the diagonal fallback for 1-D
 /// parameters and, if asked, for matrices too large to factor.
@@ -12,7 +27,7 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     public struct Block {
         public let rows: Range<Int>
         public let columns: Range<Int>
-        public let factors: KroneckerFactors<Scalar>
+        public let factors: any KroneckerBlock<Scalar>
     }
 
     public enum Structure {
@@ -27,8 +42,17 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     private var blockGradient = Matrix<Scalar>(rows: 0, columns: 0)
     private var blockResult = Matrix<Scalar>(rows: 0, columns: 0)
 
-    /// A fresh preconditioner for a parameter of `shape` (`[n]` or `[rows, columns]`).
-    public init(shape: [Int], options: PreconditionerOptions) {
+    /// A fresh spectral preconditioner for a parameter of `shape` (`[n]` or `[rows, columns]`).
+    public convenience init(shape: [Int], options: PreconditionerOptions) {
+        self.init(shape: shape, options: options) { rows, columns in
+            KroneckerFactors<Scalar>(
+                rows: rows, columns: columns, mode: options.mode, options: options.factor,
+                initialEigenvalue: Scalar(options.initialEigenvalue))
+        }
+    }
+
+    /// A fresh preconditioner whose matrix blocks come from `makeBlock(rows, columns)`.
+    public init(shape: [Int], options: PreconditionerOptions, makeBlock: (Int, Int) -> any KroneckerBlock<Scalar>) {
         precondition(options.validationError() == nil, "ParameterPreconditioner: \(options.validationError()!)")
         precondition((1...2).contains(shape.count) && shape.allSatisfy { $0 >= 1 },
                      "ParameterPreconditioner: shape \(shape) is not [n] or [rows, columns]")
@@ -47,11 +71,7 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             var blocks: [Block] = []
             for rows in rowParts {
                 for columns in columnParts {
-                    blocks.append(Block(
-                        rows: rows, columns: columns,
-                        factors: KroneckerFactors(
-                            rows: rows.count, columns: columns.count, mode: options.mode, options: options.factor,
-                            initialEigenvalue: Scalar(options.initialEigenvalue))))
+                    blocks.append(Block(rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
                 }
             }
             structure = .blocks(blocks)
@@ -89,13 +109,20 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             diagonal.update(gradient: gradient)
         case .blocks(let blocks):
             if blocks.count == 1 {
-                try blocks[0].factors.update(gradient: gradient)
+                try blocks[0].factors.updateCurvature(gradient: gradient)
                 return
             }
             for block in blocks {
                 Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
-                try block.factors.update(gradient: blockGradient)
+                try block.factors.updateCurvature(gradient: blockGradient)
             }
+        }
+    }
+
+    /// Brings every block's roots up to date (eigendecomposition blocks; nothing for spectral ones).
+    public func refreshRoots() throws {
+        if case .blocks(let blocks) = structure {
+            for block in blocks { try block.factors.refreshRoots() }
         }
     }
 

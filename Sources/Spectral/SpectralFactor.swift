@@ -56,6 +56,15 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
 
     /// `k`.
     public var dimension: Int { state.eigenvalues.count }
+
+    /// Replaces the state with a saved one of the same size (a checkpoint).
+    public func restore(_ saved: SpectralFactorState<Scalar>) throws(SpectralFactorError) {
+        guard saved.eigenvalues.count == dimension else {
+            throw .invalidState("saved factor has dimension \(saved.eigenvalues.count), expected \(dimension)")
+        }
+        state = saved
+        orthogonalityError = 0
+    }
     /// `B`.
     public var eigenvectors: Matrix<Scalar> { state.eigenvectors }
     /// `d`.

@@ -16,7 +16,7 @@ struct Spectrain: ParsableCommand {
               mpirun -np 4 spectrain info
             """,
         version: version,
-        subcommands: [Info.self, SPD.self, Bench.self, SelfTest.self]
+        subcommands: [TrainCommand.self, PlotCommand.self, SPD.self, Info.self, Bench.self, SelfTest.self]
     )
 }
 

@@ -1,0 +1,51 @@
+import Linalg
+
+/// Where a `GlobalSampler` run stands: the next step to draw, as an epoch and a step within it.
+/// Saved in checkpoints; resuming from it draws the same batches as never having stopped, as long
+/// as the global batch size is unchanged (the number of ranks may differ).
+public struct SamplerCursor: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var epoch: Int
+    /// The step within `epoch`, in `0..<stepsPerEpoch`.
+    public var step: Int
+
+    public init(epoch: Int = 0, step: Int = 0) {
+        self.epoch = epoch
+        self.step = step
+    }
+
+    /// The cursor of global step `globalStep` (counted from 0 across epochs).
+    public init(globalStep: Int, stepsPerEpoch: Int) {
+        precondition(globalStep >= 0 && stepsPerEpoch > 0, "SamplerCursor: step \(globalStep) with \(stepsPerEpoch) steps per epoch")
+        self.init(epoch: globalStep / stepsPerEpoch, step: globalStep % stepsPerEpoch)
+    }
+
+    /// The global step (counted from 0 across epochs) of this cursor.
+    public func globalStep(stepsPerEpoch: Int) -> Int {
+        epoch * stepsPerEpoch + step
+    }
+
+    /// Moves to the next step, into the next epoch after the last step of one.
+    public mutating func advance(stepsPerEpoch: Int) {
+        step += 1
+        if step >= stepsPerEpoch {
+            step = 0
+            epoch += 1
+        }
+    }
+
+    public var description: String { "epoch \(epoch), step \(step)" }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epoch, step
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(epoch: try container.decode(Int.self, forKey: .epoch), step: try container.decode(Int.self, forKey: .step))
+        guard epoch >= 0, step >= 0 else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath, debugDescription: "epoch and step must be >= 0, got \(epoch) and \(step)"))
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import Linalg
+
+/// A 2-D convolution (cross-correlation, as in PyTorch) with square kernels, zero padding and
+/// stride, computed per sample as im2col followed by one GEMM.
+///
+/// With the input image x [C, H, W], weight W [O, C, k, k] seen as the matrix O x (C k k), and the
+/// column matrix of a sample
+///
+///     cols[(c k + i) k + j, oy Wo + ox] = x[c, oy s - p + i, ox s - p + j]      (0 outside x)
+///
+///     forward:   Y = W cols + b 1^T                      (O x Ho Wo, the sample's output)
+///     backward:  dW += dY cols^T,   db += dY 1,   dx = col2im(W^T dY)
+///
+/// where col2im adds every column entry back onto the input pixel it was copied from. The
+/// columns of one sample are rebuilt in the backward rather than kept for the whole batch
+/// (C k k Ho Wo elements per sample would otherwise be held for maxBatch samples); a 1x1
+/// kernel with stride 1 and no padding multiplies the image directly.
+public final class Conv2d<Scalar: LinalgScalar>: Layer {
+    /// Output channels.
+    public let outputs: Int
+    /// Kernel height and width.
+    public let kernel: Int
+    /// Step between windows, in both directions.
+    public let stride: Int
+    /// Zeros added on every side of the image.
+    public let padding: Int
+
+    public var kind: String { "conv2d" }
+
+    private var window = SlidingWindow()
+    private var store: ParameterStore<Scalar>?
+    private var weight: BoundTensor<Scalar>?
+    private var bias: BoundTensor<Scalar>?
+    private var weightIndex = 0
+    private var biasIndex = 0
+    private var columns = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    private var columnGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+
+    public init(outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        precondition(outputs >= 1, "Conv2d: outputs must be at least 1, got \(outputs)")
+        precondition(kernel >= 1, "Conv2d: kernel must be at least 1, got \(kernel)")
+        precondition(stride >= 1, "Conv2d: stride must be at least 1, got \(stride)")
+        precondition(padding >= 0, "Conv2d: padding must be at least 0, got \(padding)")
+        self.outputs = outputs
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+        let window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
+        return [outputs, window.outputHeight, window.outputWidth]
+    }
+
+    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+        [("weight", [outputs, inputShape[0], kernel, kernel]), ("bias", [outputs])]
+    }
+
+    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        precondition(parameterIndices.count == 2, "Conv2d.bind: \(parameterIndices.count) parameter indices, expected 2")
+        do {
+            window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
+        } catch {
+            preconditionFailure("Conv2d.bind: \(error)")
+        }
+        self.store = store
+        (weightIndex, biasIndex) = (parameterIndices[0], parameterIndices[1])
+        weight = store.boundTensor(at: weightIndex)
+        bias = store.boundTensor(at: biasIndex)
+        let columnCount = isPointwise ? 0 : patchSize * window.outputPlane
+        columns = ScratchBuffer(count: columnCount, initialValue: 0)
+        columnGradients = ScratchBuffer(count: columnCount, initialValue: 0)
+    }
+
+    /// Weight and bias uniform in ±1/sqrt(C k k) (PyTorch's default).
+    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        let bound = 1 / Double(patchSize).squareRoot()
+        fillUniform(store.values(at: weightIndex), bound: bound, using: &generator)
+        fillUniform(store.values(at: biasIndex), bound: bound, using: &generator)
+    }
+
+    /// The rows of the column matrix, C k k: the fan-in of one output.
+    private var patchSize: Int { window.channels * kernel * kernel }
+
+    /// A 1x1 kernel at stride 1 without padding: the image is its own column matrix.
+    private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        guard let weight, let bias else { preconditionFailure("Conv2d.forward before bind") }
+        let (inputCount, plane, patchSize, outputs) = (window.inputCount, window.outputPlane, self.patchSize, self.outputs)
+        precondition(input.count >= batch * inputCount && output.count >= batch * outputs * plane,
+                     "Conv2d.forward: buffers too small for batch \(batch)")
+        for sample in 0..<batch {
+            let image = input.baseAddress! + sample * inputCount
+            let y = output.baseAddress! + sample * outputs * plane
+            let cols: UnsafePointer<Scalar>
+            if isPointwise {
+                cols = image
+            } else {
+                imageToColumns(image, into: columns.base)
+                cols = UnsafePointer(columns.base)
+            }
+            for channel in 0..<outputs {
+                (y + channel * plane).update(repeating: bias.values[channel], count: plane)
+            }
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: outputs, n: plane, k: patchSize,
+                alpha: 1, a: weight.values, lda: patchSize, b: cols, ldb: plane, beta: 1, c: y, ldc: plane)
+        }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
+        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
+        batch: Int, context: ForwardContext
+    ) {
+        guard let weight, let bias else { preconditionFailure("Conv2d.backward before bind") }
+        let (inputCount, plane, patchSize, outputs) = (window.inputCount, window.outputPlane, self.patchSize, self.outputs)
+        if let inputGradient {
+            precondition(inputGradient.count >= batch * inputCount, "Conv2d.backward: input gradient too small for batch \(batch)")
+        }
+        for sample in 0..<batch {
+            let image = input.baseAddress! + sample * inputCount
+            let dy = outputGradient.baseAddress! + sample * outputs * plane
+            for channel in 0..<outputs {
+                let row = dy + channel * plane
+                var sum: Scalar = 0
+                for position in 0..<plane { sum += row[position] }
+                bias.gradients[channel] += sum
+            }
+            let cols: UnsafePointer<Scalar>
+            if isPointwise {
+                cols = image
+            } else {
+                imageToColumns(image, into: columns.base)
+                cols = UnsafePointer(columns.base)
+            }
+            BLAS.gemm(
+                transposeA: false, transposeB: true, m: outputs, n: patchSize, k: plane,
+                alpha: 1, a: dy, lda: plane, b: cols, ldb: plane, beta: 1, c: weight.gradients, ldc: patchSize)
+            guard let inputGradient else { continue }
+            let dx = inputGradient.baseAddress! + sample * inputCount
+            let target = isPointwise ? dx : columnGradients.base
+            BLAS.gemm(
+                transposeA: true, transposeB: false, m: patchSize, n: plane, k: outputs,
+                alpha: 1, a: weight.values, lda: patchSize, b: dy, ldb: plane, beta: 0, c: target, ldc: plane)
+            if !isPointwise { columnsToImage(columnGradients.base, into: dx) }
+        }
+    }
+
+    /// Writes the column matrix of one image (see the type's doc comment).
+    private func imageToColumns(_ image: UnsafePointer<Scalar>, into cols: UnsafeMutablePointer<Scalar>) {
+        let window = self.window
+        let (plane, outputWidth, stride) = (window.outputPlane, window.outputWidth, window.stride)
+        for channel in 0..<window.channels {
+            for kernelRow in 0..<kernel {
+                let rows = window.validOutputRows(kernelRow: kernelRow)
+                for kernelColumn in 0..<kernel {
+                    let columnRange = window.validOutputColumns(kernelColumn: kernelColumn)
+                    let columnShift = kernelColumn - window.padding
+                    let destination = cols + ((channel * kernel + kernelRow) * kernel + kernelColumn) * plane
+                    for outputRow in 0..<window.outputHeight {
+                        let row = destination + outputRow * outputWidth
+                        guard rows.contains(outputRow) else {
+                            row.update(repeating: 0, count: outputWidth)
+                            continue
+                        }
+                        let inputRow = outputRow * stride - window.padding + kernelRow
+                        let source = image + (channel * window.height + inputRow) * window.width
+                        row.update(repeating: 0, count: columnRange.lowerBound)
+                        for outputColumn in columnRange {
+                            row[outputColumn] = source[outputColumn * stride + columnShift]
+                        }
+                        (row + columnRange.upperBound).update(repeating: 0, count: outputWidth - columnRange.upperBound)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Overwrites the image gradient with the sum of the column-matrix gradient entries copied
+    /// from each pixel (the adjoint of `imageToColumns`).
+    private func columnsToImage(_ cols: UnsafePointer<Scalar>, into image: UnsafeMutablePointer<Scalar>) {
+        let window = self.window
+        let (plane, outputWidth, stride) = (window.outputPlane, window.outputWidth, window.stride)
+        image.update(repeating: 0, count: window.inputCount)
+        for channel in 0..<window.channels {
+            for kernelRow in 0..<kernel {
+                let rows = window.validOutputRows(kernelRow: kernelRow)
+                for kernelColumn in 0..<kernel {
+                    let columnRange = window.validOutputColumns(kernelColumn: kernelColumn)
+                    let columnShift = kernelColumn - window.padding
+                    let source = cols + ((channel * kernel + kernelRow) * kernel + kernelColumn) * plane
+                    for outputRow in rows {
+                        let row = source + outputRow * outputWidth
+                        let inputRow = outputRow * stride - window.padding + kernelRow
+                        let destination = image + (channel * window.height + inputRow) * window.width
+                        for outputColumn in columnRange {
+                            destination[outputColumn * stride + columnShift] += row[outputColumn]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

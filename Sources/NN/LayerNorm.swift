@@ -1,0 +1,118 @@
+import Linalg
+
+/// Layer normalisation over the WHOLE per-sample tensor (all its n elements, not only the last
+/// dimension), with a learned elementwise scale and shift of size n (1-D tensors, so optimizers
+/// treat them as vectors):
+///
+///     mean = Σ x_i / n,   var = Σ (x_i - mean)² / n,   r = 1/sqrt(var + ε)
+///     x̂_i = (x_i - mean) r,   y_i = scale_i x̂_i + shift_i
+///
+///     backward, with g_i = scale_i dy_i:
+///     dscale_i += dy_i x̂_i,   dshift_i += dy_i,   dx_i = r (g_i - mean(g) - x̂_i mean(g ⊙ x̂))
+///
+/// The per-sample mean and r of the last forward are kept for the backward.
+public final class LayerNorm<Scalar: LinalgScalar>: Layer {
+    /// Added to the variance before the square root.
+    public let epsilon: Double
+
+    public var kind: String { "layernorm" }
+
+    private var count = 0
+    private var store: ParameterStore<Scalar>?
+    private var scale: BoundTensor<Scalar>?
+    private var shift: BoundTensor<Scalar>?
+    private var scaleIndex = 0
+    private var shiftIndex = 0
+    private var means = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    private var reciprocalDeviations = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+
+    public init(epsilon: Double = 1e-5) {
+        precondition(epsilon > 0 && epsilon.isFinite, "LayerNorm: epsilon must be > 0, got \(epsilon)")
+        self.epsilon = epsilon
+    }
+
+    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
+
+    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+        let count = elementCount(inputShape)
+        return [("scale", [count]), ("shift", [count])]
+    }
+
+    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        precondition(parameterIndices.count == 2, "LayerNorm.bind: \(parameterIndices.count) parameter indices, expected 2")
+        count = elementCount(inputShape)
+        self.store = store
+        (scaleIndex, shiftIndex) = (parameterIndices[0], parameterIndices[1])
+        scale = store.boundTensor(at: scaleIndex)
+        shift = store.boundTensor(at: shiftIndex)
+        means = ScratchBuffer(count: maxBatch, initialValue: 0)
+        reciprocalDeviations = ScratchBuffer(count: maxBatch, initialValue: 0)
+    }
+
+    /// Scale 1, shift 0 (PyTorch's default); draws nothing.
+    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        store.values(at: scaleIndex).update(repeating: 1)
+        store.values(at: shiftIndex).update(repeating: 0)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        guard let scale, let shift else { preconditionFailure("LayerNorm.forward before bind") }
+        precondition(batch <= means.buffer.count, "LayerNorm.forward: batch \(batch) exceeds maxBatch \(means.buffer.count)")
+        precondition(input.count >= batch * count && output.count >= batch * count, "LayerNorm.forward: buffers too small for batch \(batch)")
+        let (gamma, beta, count) = (scale.values, shift.values, self.count)
+        let epsilon = Scalar(self.epsilon)
+        let size = Scalar(count)
+        for sample in 0..<batch {
+            let x = input.baseAddress! + sample * count
+            let y = output.baseAddress! + sample * count
+            var sum: Scalar = 0
+            for index in 0..<count { sum += x[index] }
+            let mean = sum / size
+            var squares: Scalar = 0
+            for index in 0..<count {
+                let centred = x[index] - mean
+                squares += centred * centred
+            }
+            let r = 1 / Scalar.sqrt(squares / size + epsilon)
+            means.base[sample] = mean
+            reciprocalDeviations.base[sample] = r
+            for index in 0..<count { y[index] = (x[index] - mean) * r * gamma[index] + beta[index] }
+        }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
+        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
+        batch: Int, context: ForwardContext
+    ) {
+        guard let scale, let shift else { preconditionFailure("LayerNorm.backward before bind") }
+        let (gamma, dgamma, dbeta, count) = (scale.values, scale.gradients, shift.gradients, self.count)
+        let size = Scalar(count)
+        for sample in 0..<batch {
+            let x = input.baseAddress! + sample * count
+            let dy = outputGradient.baseAddress! + sample * count
+            let (mean, r) = (means.base[sample], reciprocalDeviations.base[sample])
+            var gradientSum: Scalar = 0
+            var projectedSum: Scalar = 0
+            for index in 0..<count {
+                let normalized = (x[index] - mean) * r
+                let g = gamma[index] * dy[index]
+                gradientSum += g
+                projectedSum += g * normalized
+                dgamma[index] += dy[index] * normalized
+                dbeta[index] += dy[index]
+            }
+            guard let inputGradient else { continue }
+            let dx = inputGradient.baseAddress! + sample * count
+            let (meanGradient, meanProjection) = (gradientSum / size, projectedSum / size)
+            for index in 0..<count {
+                let normalized = (x[index] - mean) * r
+                dx[index] = r * (gamma[index] * dy[index] - meanGradient - normalized * meanProjection)
+            }
+        }
+    }
+}

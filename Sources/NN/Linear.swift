@@ -1,0 +1,93 @@
+import Linalg
+
+/// A fully connected layer, `Y = X W^T + b`, on the flattened per-sample input (any input shape
+/// is read as a vector of its element count).
+///
+/// With X batch x in, W out x in, b of size out:
+///
+///     forward:   Y  = X W^T + 1 b^T
+///     backward:  dW += dY^T X,   db += sum_b dY[b, :],   dX = dY W
+public final class Linear<Scalar: LinalgScalar>: Layer {
+    /// The number of output features.
+    public let outputs: Int
+
+    public var kind: String { "linear" }
+
+    private var inputs = 0
+    private var store: ParameterStore<Scalar>?
+    private var weight: BoundTensor<Scalar>?
+    private var bias: BoundTensor<Scalar>?
+    private var weightIndex = 0
+    private var biasIndex = 0
+
+    public init(outputs: Int) {
+        precondition(outputs >= 1, "Linear: outputs must be at least 1, got \(outputs)")
+        self.outputs = outputs
+    }
+
+    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else {
+            throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "every dimension must be at least 1")
+        }
+        return [outputs]
+    }
+
+    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+        [("weight", [outputs, elementCount(inputShape)]), ("bias", [outputs])]
+    }
+
+    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        precondition(parameterIndices.count == 2, "Linear.bind: \(parameterIndices.count) parameter indices, expected 2")
+        inputs = elementCount(inputShape)
+        self.store = store
+        (weightIndex, biasIndex) = (parameterIndices[0], parameterIndices[1])
+        weight = store.boundTensor(at: weightIndex)
+        bias = store.boundTensor(at: biasIndex)
+    }
+
+    /// Weight and bias uniform in ±1/sqrt(in) (PyTorch's default).
+    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        let bound = 1 / Double(inputs).squareRoot()
+        fillUniform(store.values(at: weightIndex), bound: bound, using: &generator)
+        fillUniform(store.values(at: biasIndex), bound: bound, using: &generator)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        guard let weight, let bias else { preconditionFailure("Linear.forward before bind") }
+        precondition(input.count >= batch * inputs && output.count >= batch * outputs, "Linear.forward: buffers too small for batch \(batch)")
+        let (x, y, outputs, inputs) = (input.baseAddress!, output.baseAddress!, self.outputs, self.inputs)
+        for sample in 0..<batch {
+            (y + sample * outputs).update(from: bias.values, count: outputs)
+        }
+        BLAS.gemm(
+            transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs,
+            alpha: 1, a: x, lda: inputs, b: weight.values, ldb: inputs, beta: 1, c: y, ldc: outputs)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
+        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
+        batch: Int, context: ForwardContext
+    ) {
+        guard let weight, let bias else { preconditionFailure("Linear.backward before bind") }
+        let (x, dy, outputs, inputs) = (input.baseAddress!, outputGradient.baseAddress!, self.outputs, self.inputs)
+        BLAS.gemm(
+            transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch,
+            alpha: 1, a: dy, lda: outputs, b: x, ldb: inputs, beta: 1, c: weight.gradients, ldc: inputs)
+        let db = bias.gradients
+        for sample in 0..<batch {
+            let row = dy + sample * outputs
+            for feature in 0..<outputs { db[feature] += row[feature] }
+        }
+        if let inputGradient {
+            precondition(inputGradient.count >= batch * inputs, "Linear.backward: input gradient too small for batch \(batch)")
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs,
+                alpha: 1, a: dy, lda: outputs, b: weight.values, ldb: inputs, beta: 0, c: inputGradient.baseAddress!, ldc: inputs)
+        }
+    }
+}

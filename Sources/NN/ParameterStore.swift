@@ -1,0 +1,85 @@
+import Linalg
+
+/// Every parameter of a model in ONE flat buffer, with its gradient in a second flat buffer of
+/// the same layout, so optimizers, gradient all-reduce and checkpoints work on contiguous memory
+/// while layers and optimizers address tensors through named views.
+///
+/// Both buffers are allocated once, zero-initialised and freed with the store; their addresses
+/// never change, so layers may keep pointers into them for the store's lifetime.
+public final class ParameterStore<Scalar: LinalgScalar> {
+    /// The tensors in order, at consecutive offsets.
+    public let specs: [ParameterSpec]
+    /// The total number of elements.
+    public let count: Int
+    /// All parameter values, tensor after tensor.
+    public let values: UnsafeMutableBufferPointer<Scalar>
+    /// All gradients, in the layout of `values`.
+    public let gradients: UnsafeMutableBufferPointer<Scalar>
+
+    private let indexByName: [String: Int]
+
+    /// A store for `tensors`, in order; names must be unique and dimensions at least 1.
+    public init(tensors: [(name: String, shape: [Int])]) {
+        var specs: [ParameterSpec] = []
+        var indexByName: [String: Int] = [:]
+        var offset = 0
+        for (index, tensor) in tensors.enumerated() {
+            precondition(indexByName[tensor.name] == nil, "ParameterStore: tensor name '\(tensor.name)' appears twice")
+            let spec = ParameterSpec(name: tensor.name, shape: tensor.shape, offset: offset)
+            specs.append(spec)
+            indexByName[tensor.name] = index
+            offset += spec.count
+        }
+        self.specs = specs
+        self.indexByName = indexByName
+        self.count = offset
+        values = Self.allocateZeroed(count: offset)
+        gradients = Self.allocateZeroed(count: offset)
+    }
+
+    deinit {
+        values.baseAddress!.deallocate()
+        gradients.baseAddress!.deallocate()
+    }
+
+    /// The values of tensor `index` (a view into `values`).
+    public func values(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
+        let spec = specs[index]
+        return UnsafeMutableBufferPointer(rebasing: values[spec.offset..<(spec.offset + spec.count)])
+    }
+
+    /// The gradient of tensor `index` (a view into `gradients`).
+    public func gradients(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
+        let spec = specs[index]
+        return UnsafeMutableBufferPointer(rebasing: gradients[spec.offset..<(spec.offset + spec.count)])
+    }
+
+    /// The position of the tensor called `name` in `specs`, or nil.
+    public func index(of name: String) -> Int? {
+        indexByName[name]
+    }
+
+    /// Sets every gradient to zero (backward passes accumulate into them).
+    public func zeroGradients() {
+        gradients.update(repeating: 0)
+    }
+
+    /// The addresses of tensor `index`'s values and gradient, for a layer to keep after binding.
+    func boundTensor(at index: Int) -> BoundTensor<Scalar> {
+        BoundTensor(values: values(at: index).baseAddress!, gradients: gradients(at: index).baseAddress!)
+    }
+
+    private static func allocateZeroed(count: Int) -> UnsafeMutableBufferPointer<Scalar> {
+        // One element at least, so the base address exists for an empty store.
+        let storage = UnsafeMutablePointer<Scalar>.allocate(capacity: max(count, 1))
+        storage.initialize(repeating: 0, count: max(count, 1))
+        return UnsafeMutableBufferPointer(start: storage, count: count)
+    }
+}
+
+/// The addresses of one tensor's values and gradient inside a `ParameterStore`; valid while the
+/// store lives (a bound layer keeps its store).
+struct BoundTensor<Scalar> {
+    let values: UnsafeMutablePointer<Scalar>
+    let gradients: UnsafeMutablePointer<Scalar>
+}

@@ -1,0 +1,74 @@
+import Linalg
+
+/// Softmax followed by the negative log-likelihood of the true class, per sample, computed from
+/// the logits with the log-sum-exp shift so large logits do not overflow:
+///
+///     m = max_j z_j,   loss = m + log Σ_j exp(z_j - m) - z_label
+///     dloss/dz_j = softmax(z)_j - [j = label]
+public final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
+    public init() {}
+
+    /// The loss summed (not averaged) over the batch, accumulated in Double, and the number of
+    /// samples whose largest logit (the lowest index on ties) is the label.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func forward(
+        logits: UnsafeBufferPointer<Scalar>, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int
+    ) -> (lossSum: Double, correct: Int) {
+        Self.checkShapes(logits: logits.count, labels: labels, batch: batch, classes: classes)
+        var lossSum = 0.0
+        var correct = 0
+        for sample in 0..<batch {
+            let z = logits.baseAddress! + sample * classes
+            let label = Self.label(labels, sample: sample, classes: classes)
+            var predicted = 0
+            for index in 1..<classes where z[index] > z[predicted] { predicted = index }
+            let maximum = z[predicted]
+            var sum: Scalar = 0
+            for index in 0..<classes { sum += Scalar.exp(z[index] - maximum) }
+            lossSum += Double(maximum + Scalar.log(sum) - z[label])
+            if predicted == label { correct += 1 }
+        }
+        return (lossSum, correct)
+    }
+
+    /// Writes `scale · (softmax(z) - onehot(label))` for every sample (the trainer passes
+    /// scale = 1/global batch, making the gradient that of the mean loss).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        logits: UnsafeBufferPointer<Scalar>, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int,
+        scale: Scalar, into gradient: UnsafeMutableBufferPointer<Scalar>
+    ) {
+        Self.checkShapes(logits: logits.count, labels: labels, batch: batch, classes: classes)
+        precondition(gradient.count >= batch * classes, "SoftmaxCrossEntropy.backward: gradient has \(gradient.count) elements for \(batch) x \(classes)")
+        for sample in 0..<batch {
+            let z = logits.baseAddress! + sample * classes
+            let dz = gradient.baseAddress! + sample * classes
+            let label = Self.label(labels, sample: sample, classes: classes)
+            var maximum = z[0]
+            for index in 1..<classes { maximum = max(maximum, z[index]) }
+            var sum: Scalar = 0
+            for index in 0..<classes {
+                let shifted = Scalar.exp(z[index] - maximum)
+                dz[index] = shifted
+                sum += shifted
+            }
+            let normalizer = scale / sum
+            for index in 0..<classes { dz[index] *= normalizer }
+            dz[label] -= scale
+        }
+    }
+
+    private static func checkShapes(logits: Int, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int) {
+        precondition(classes >= 1, "SoftmaxCrossEntropy: classes must be at least 1, got \(classes)")
+        precondition(logits >= batch * classes, "SoftmaxCrossEntropy: \(logits) logits for \(batch) x \(classes)")
+        precondition(labels.count >= batch, "SoftmaxCrossEntropy: \(labels.count) labels for a batch of \(batch)")
+    }
+
+    private static func label(_ labels: UnsafeBufferPointer<Int32>, sample: Int, classes: Int) -> Int {
+        let label = Int(labels[sample])
+        precondition(label >= 0 && label < classes, "SoftmaxCrossEntropy: label \(label) of sample \(sample) is outside 0..<\(classes)")
+        return label
+    }
+}

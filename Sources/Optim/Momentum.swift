@@ -1,0 +1,40 @@
+import Linalg
+
+/// Heavy-ball momentum `v <- mu v + (1 - dampening) d`, direction `= v` (or Nesterov's `d + mu v`).
+public final class Momentum: TensorTransform {
+    public let momentum: Float
+    public let dampening: Float
+    public let nesterov: Bool
+    private let owner: String
+    private var velocity: [Float]
+
+    public init(count: Int, momentum: Double, dampening: Double = 0, nesterov: Bool, owner: String) {
+        self.momentum = Float(momentum)
+        self.dampening = Float(dampening)
+        self.nesterov = nesterov
+        self.owner = owner
+        velocity = [Float](repeating: 0, count: count)
+    }
+
+    public func apply(direction: inout Matrix<Float>, gradient: Matrix<Float>, step: Int, timings: inout OptimizerTimings) throws(OptimizerError) {
+        let (momentum, nesterov, kept) = (self.momentum, self.nesterov, 1 - dampening)
+        timed(&timings.otherSeconds) {
+            direction.withUnsafeMutableBufferPointer { values in
+                velocity.withUnsafeMutableBufferPointer { v in
+                    for index in values.indices {
+                        v[index] = momentum * v[index] + kept * values[index]
+                        values[index] = nesterov ? values[index] + momentum * v[index] : v[index]
+                    }
+                }
+            }
+        }
+    }
+
+    public func stateTensors() -> [NamedTensor] {
+        [NamedTensor(name: "momentum", shape: [velocity.count], values: velocity)]
+    }
+
+    public func restore(_ tensors: [String: NamedTensor]) throws(OptimizerError) {
+        velocity = try required("momentum", shape: [velocity.count], in: tensors, owner: owner)
+    }
+}

@@ -1,0 +1,89 @@
+/// What an optimizer needs to know about one parameter tensor: its name and shape.
+public struct ParameterInfo: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+
+    public init(name: String, shape: [Int]) {
+        precondition(!shape.isEmpty && shape.allSatisfy { $0 >= 1 }, "ParameterInfo: shape \(shape) of \(name)")
+        self.name = name
+        self.shape = shape
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Whether the tensor is a matrix (or a higher-order tensor read as one).
+    public var isMatrix: Bool { shape.count >= 2 }
+
+    /// The matrix the tensor is read as: `shape[0] x (product of the rest)` (a convolution kernel
+    /// [out, in, kh, kw] becomes out x in·kh·kw), or `1 x n` for a vector.
+    public var matrixShape: (rows: Int, columns: Int) {
+        isMatrix ? (shape[0], count / shape[0]) : (1, count)
+    }
+
+    /// The shape a preconditioner is built for: `[rows, columns]` or `[n]`.
+    public var preconditionerShape: [Int] {
+        isMatrix ? [matrixShape.rows, matrixShape.columns] : [count]
+    }
+}
+
+/// One tensor of optimizer state, named relative to its parameter (e.g. "adam.m", "block0.L.eigenvectors"):
+/// the unit a checkpoint stores. Counters are 64-bit integers so that they survive exactly.
+public struct NamedTensor: Sendable, Equatable {
+    public enum Storage: Sendable, Equatable {
+        case float32([Float])
+        case int64([Int64])
+    }
+
+    public var name: String
+    public var shape: [Int]
+    public var storage: Storage
+
+    public init(name: String, shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "NamedTensor \(name): \(values.count) values for shape \(shape)")
+        self.name = name
+        self.shape = shape
+        self.storage = .float32(values)
+    }
+
+    public init(name: String, integers: [Int64]) {
+        self.name = name
+        self.shape = [integers.count]
+        self.storage = .int64(integers)
+    }
+
+    /// The values of a Float32 tensor; nil for integers.
+    public var floats: [Float]? {
+        if case .float32(let values) = storage { return values }
+        return nil
+    }
+
+    /// The values of an Int64 tensor; nil for floats.
+    public var integers: [Int64]? {
+        if case .int64(let values) = storage { return values }
+        return nil
+    }
+}
+
+/// Time spent in the optimizer, split the way the trainer reports it.
+public struct OptimizerTimings: Sendable, Equatable {
+    /// Curvature updates (factor steps, moving averages, root recomputations).
+    public var curvatureSeconds = 0.0
+    /// Applying preconditioners (roots to gradients).
+    public var preconditionSeconds = 0.0
+    /// Everything else (moment updates, momentum, grafting, the parameter update).
+    public var otherSeconds = 0.0
+
+    public init() {}
+}
+
+/// An optimizer step that cannot continue; the message names the tensor.
+public struct OptimizerError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,50 @@
+import Linalg
+
+/// Eigen-Shampoo's statistics for one `a x b` block: exact moving averages
+/// `L <- (1 - beta2) L + beta2 G G^T`, `R <- (1 - beta2) R + beta2 G^T G` every update, and
+/// their roots from LAPACK eigendecompositions when `refreshRoots()` is called (every T steps).
+/// The baseline the spectral factors replace (ALGORITHM.md section 4).
+public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
+    public let rows: Int
+    public let columns: Int
+    public let left: EigenFactor<Scalar>
+    public let right: EigenFactor<Scalar>
+    /// Root recomputations that failed (the previous roots were kept).
+    public var rootFailures = 0
+
+    private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
+
+    /// Statistics starting at `initialValue * I`, with roots to match.
+    public init(rows: Int, columns: Int, curvatureLearningRate: Double, initialValue: Scalar = 1) {
+        self.rows = rows
+        self.columns = columns
+        left = EigenFactor(dimension: rows, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate))
+        right = EigenFactor(dimension: columns, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate))
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
+        left.update(curvatureFactor: gradient)
+        right.update(curvatureFactor: gradient, transposed: true)
+    }
+
+    /// Recomputes both roots; a failed eigendecomposition keeps the previous roots and is counted.
+    public func refreshRoots() throws {
+        for factor in [left, right] {
+            do {
+                try factor.recomputeRoot()
+            } catch {
+                rootFailures += 1
+            }
+        }
+    }
+
+    /// `L^(-1/p) G R^(-1/p)` with the last computed roots (four GEMMs).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>) {
+        left.applyInverseRoot(power: power, damping: damping, to: gradient, into: &intermediate)
+        right.applyInverseRootFromRight(power: power, damping: damping, to: intermediate, into: &result)
+    }
+}

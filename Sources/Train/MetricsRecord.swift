@@ -1,0 +1,114 @@
+import Foundation
+
+/// One line of `metrics.jsonl`: the state of training at a logging step.
+public struct MetricsRecord: Codable, Sendable, Equatable {
+    /// Steps completed.
+    public var step: Int
+    /// Epochs completed, fractional.
+    public var epoch: Double
+    /// Mean training loss over the steps since the last line.
+    public var loss: Double
+    /// Training accuracy over the same steps.
+    public var accuracy: Double
+    public var learningRate: Double
+    public var samplesPerSecond: Double
+    /// Seconds since the start of training, evaluation included.
+    public var elapsedSeconds: Double
+    /// Where the time since the last line went, in seconds.
+    public var time: StepTimes
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    /// Steps skipped so far because the loss or a gradient was not finite.
+    public var skippedSteps: Int
+    /// Per-factor health, when measured at this step.
+    public var health: [String: FactorHealthRecord]?
+}
+
+/// Seconds spent per phase.
+public struct StepTimes: Codable, Sendable, Equatable {
+    public var data = 0.0
+    public var forward = 0.0
+    public var backward = 0.0
+    public var communication = 0.0
+    public var curvature = 0.0
+    public var precondition = 0.0
+    public var optimizer = 0.0
+    public var evaluation = 0.0
+
+    public init() {}
+
+    public var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation }
+
+    static func + (lhs: StepTimes, rhs: StepTimes) -> StepTimes {
+        var sum = lhs
+        sum.data += rhs.data
+        sum.forward += rhs.forward
+        sum.backward += rhs.backward
+        sum.communication += rhs.communication
+        sum.curvature += rhs.curvature
+        sum.precondition += rhs.precondition
+        sum.optimizer += rhs.optimizer
+        sum.evaluation += rhs.evaluation
+        return sum
+    }
+}
+
+/// A spectral factor's health as logged.
+public struct FactorHealthRecord: Codable, Sendable, Equatable {
+    public var orthogonalityError: Double
+    public var minEigenvalue: Double
+    public var maxEigenvalue: Double
+    public var conditionNumber: Double
+    public var failures: Int
+}
+
+/// The end of a run, written to `summary.json`.
+public struct TrainSummary: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var epochs: Double
+    public var seconds: Double
+    /// Seconds without evaluation.
+    public var trainingSeconds: Double
+    public var samplesPerSecond: Double
+    public var finalTestLoss: Double
+    public var finalTestAccuracy: Double
+    public var bestTestAccuracy: Double
+    public var bestStep: Int
+    /// When test accuracy first reached `targetAccuracy` (nil if never or no target).
+    public var targetAccuracy: Double?
+    public var targetReachedStep: Int?
+    public var targetReachedEpoch: Double?
+    public var targetReachedTrainingSeconds: Double?
+    public var skippedSteps: Int
+    public var time: StepTimes
+}
+
+/// Appends JSON lines to `metrics.jsonl`, flushed line by line.
+public final class MetricsWriter {
+    private let handle: FileHandle
+    private let encoder: JSONEncoder
+
+    init(path: String, append: Bool) throws(TrainError) {
+        let manager = FileManager.default
+        if !append || !manager.fileExists(atPath: path) {
+            guard manager.createFile(atPath: path, contents: nil) else { throw TrainError("\(path): cannot create the metrics file") }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError("\(path): cannot open the metrics file for writing") }
+        self.handle = handle
+        if append { handle.seekToEndOfFile() }
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+    }
+
+    func write(_ record: MetricsRecord) throws(TrainError) {
+        do {
+            var line = try encoder.encode(record)
+            line.append(UInt8(ascii: "\n"))
+            try handle.write(contentsOf: line)
+        } catch {
+            throw TrainError("metrics.jsonl: cannot write (\(error))")
+        }
+    }
+
+    deinit { try? handle.close() }
+}

@@ -1,0 +1,153 @@
+import Data
+import Foundation
+import Linalg
+import NN
+import Optim
+
+/// Everything a training run is: data, model, optimizer and loop settings. Decoded from JSON
+/// with every problem reported by field; written back, resolved, into the run folder.
+public struct TrainConfig: Sendable, Equatable {
+    /// Run name: the run folder is `runDirectory/name`.
+    public var name: String
+    public var runDirectory: String
+    public var seed: UInt64
+    public var data: DataConfig
+    public var model: ModelConfig
+    public var optimizer: OptimizerConfig
+    public var training: LoopConfig
+
+    public init(name: String, runDirectory: String = "runs", seed: UInt64 = 1, data: DataConfig = DataConfig(),
+                model: ModelConfig, optimizer: OptimizerConfig, training: LoopConfig = LoopConfig()) {
+        self.name = name
+        self.runDirectory = runDirectory
+        self.seed = seed
+        self.data = data
+        self.model = model
+        self.optimizer = optimizer
+        self.training = training
+    }
+
+    /// The run folder.
+    public var runPath: String { (runDirectory as NSString).appendingPathComponent(name) }
+}
+
+/// The network: a list of layers applied to each sample.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var layers: [LayerSpec]
+
+    public init(layers: [LayerSpec]) {
+        self.layers = layers
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case layers }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try container.decode([LayerSpec].self, forKey: .layers)
+        guard !layers.isEmpty else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.layers], debugDescription: "needs at least one layer"))
+        }
+    }
+}
+
+/// The loop: how long, how big a batch, how often to evaluate and log.
+public struct LoopConfig: Codable, Sendable, Equatable {
+    public var epochs: Int
+    /// The global batch (summed over ranks).
+    public var batchSize: Int
+    /// Stop after this many steps (nil: after `epochs`).
+    public var maxSteps: Int?
+    /// Log a metrics line every this many steps.
+    public var logEvery: Int
+    /// Evaluate on the test split every this many steps (0: at the end of each epoch only).
+    public var evalEvery: Int
+    public var evalBatchSize: Int
+    /// Measure factor health every this many steps (0: never).
+    public var healthEvery: Int
+    /// Stop after this many consecutive steps with a non-finite loss or gradient.
+    public var maxNonFiniteSteps: Int
+    /// The summary reports when test accuracy first reaches this (nil: no target).
+    public var targetAccuracy: Double?
+
+    public init(epochs: Int = 5, batchSize: Int = 128, maxSteps: Int? = nil, logEvery: Int = 50, evalEvery: Int = 0,
+                evalBatchSize: Int = 500, healthEvery: Int = 0, maxNonFiniteSteps: Int = 10, targetAccuracy: Double? = nil) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.maxSteps = maxSteps
+        self.logEvery = logEvery
+        self.evalEvery = evalEvery
+        self.evalBatchSize = evalBatchSize
+        self.healthEvery = healthEvery
+        self.maxNonFiniteSteps = maxNonFiniteSteps
+        self.targetAccuracy = targetAccuracy
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize, maxSteps, logEvery, evalEvery, evalBatchSize, healthEvery, maxNonFiniteSteps, targetAccuracy
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = LoopConfig()
+        self.init(
+            epochs: try container.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs,
+            batchSize: try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize,
+            maxSteps: try container.decodeIfPresent(Int.self, forKey: .maxSteps),
+            logEvery: try container.decodeIfPresent(Int.self, forKey: .logEvery) ?? defaults.logEvery,
+            evalEvery: try container.decodeIfPresent(Int.self, forKey: .evalEvery) ?? defaults.evalEvery,
+            evalBatchSize: try container.decodeIfPresent(Int.self, forKey: .evalBatchSize) ?? defaults.evalBatchSize,
+            healthEvery: try container.decodeIfPresent(Int.self, forKey: .healthEvery) ?? defaults.healthEvery,
+            maxNonFiniteSteps: try container.decodeIfPresent(Int.self, forKey: .maxNonFiniteSteps) ?? defaults.maxNonFiniteSteps,
+            targetAccuracy: try container.decodeIfPresent(Double.self, forKey: .targetAccuracy))
+        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
+            if !valid { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message)) }
+        }
+        try check(epochs >= 1, .epochs, "must be >= 1, got \(epochs)")
+        try check(batchSize >= 1, .batchSize, "must be >= 1, got \(batchSize)")
+        try check(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be >= 1, got \(maxSteps ?? 0)")
+        try check(logEvery >= 1, .logEvery, "must be >= 1, got \(logEvery)")
+        try check(evalEvery >= 0, .evalEvery, "must be >= 0, got \(evalEvery)")
+        try check(evalBatchSize >= 1, .evalBatchSize, "must be >= 1, got \(evalBatchSize)")
+        try check(healthEvery >= 0, .healthEvery, "must be >= 0, got \(healthEvery)")
+        try check(maxNonFiniteSteps >= 1, .maxNonFiniteSteps, "must be >= 1, got \(maxNonFiniteSteps)")
+        try check(targetAccuracy.map { $0 > 0 && $0 <= 1 } ?? true, .targetAccuracy, "must be in (0, 1], got \(targetAccuracy ?? 0)")
+    }
+}
+
+extension TrainConfig: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, runDirectory, seed, data, model, optimizer, training
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        runDirectory = try container.decodeIfPresent(String.self, forKey: .runDirectory) ?? "runs"
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
+        data = try container.decodeIfPresent(DataConfig.self, forKey: .data) ?? DataConfig()
+        model = try container.decode(ModelConfig.self, forKey: .model)
+        optimizer = try container.decode(OptimizerConfig.self, forKey: .optimizer)
+        training = try container.decodeIfPresent(LoopConfig.self, forKey: .training) ?? LoopConfig()
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+        guard !name.isEmpty, name.unicodeScalars.allSatisfy(allowed.contains), !name.hasPrefix(".") else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath + [CodingKeys.name],
+                debugDescription: "'\(name)' is not a run name (letters, digits, '-', '_', '.'; not starting with '.')"))
+        }
+    }
+
+    /// Loads a configuration file with `--set` overrides.
+    public static func load(path: String, overrides: [String] = []) throws(ConfigurationError) -> TrainConfig {
+        try ConfigurationFile.load(TrainConfig.self, from: path, overrides: overrides)
+    }
+
+    /// The resolved configuration (every default filled in) as pretty JSON.
+    public func resolvedJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,333 @@
+import Data
+import Distributed
+import Foundation
+import Linalg
+import NN
+import Optim
+import Spectral
+
+/// The step loop: draw this rank's slice of the global batch, forward and backward, reduce the
+/// gradients, let the optimizer update the parameters, and on rank 0 log and report.
+///
+/// On one rank this is plain training. On several ranks every rank holds a full replica:
+/// gradients are summed with one allreduce (the loss gradient is scaled by 1 / global batch, so
+/// the sum is the global mean), and every rank applies the same update, so the replicas stay
+/// identical.
+public final class Trainer {
+    public let config: TrainConfig
+    public let communicator: any Communicator
+    public let model: Sequential<Float>
+    public let optimizer: Optimizer
+    public let stepsPerEpoch: Int
+    public let totalSteps: Int
+
+    private let trainingSet: ImageDataset
+    private let testSet: ImageDataset
+    private let mean: Float
+    private let std: Float
+    private let loss = SoftmaxCrossEntropy<Float>()
+    private var sampler: GlobalSampler
+    private let report: (String) -> Void
+    private let classes: Int
+
+    private var features: [Float]
+    private var labels: [Int32]
+    private var indices: [Int] = []
+    private var logitGradient: [Float]
+
+    /// Loads the data, builds and initialises the model and the optimizer. `report` receives the
+    /// human-readable lines (call it on rank 0 only to keep ranks' output apart).
+    public init(config: TrainConfig, communicator: any Communicator, report: @escaping (String) -> Void) throws(TrainError) {
+        self.config = config
+        self.communicator = communicator
+        self.report = report
+        let loaded: (training: ImageDataset, test: ImageDataset)
+        do {
+            loaded = try config.data.load()
+        } catch {
+            throw TrainError("\(error)")
+        }
+        trainingSet = loaded.training
+        testSet = loaded.test
+        let statistics = config.data.normalization(training: trainingSet)
+        mean = Float(statistics.mean)
+        std = Float(statistics.std)
+        classes = max(trainingSet.classes, testSet.classes)
+        guard testSet.sampleShape == trainingSet.sampleShape else {
+            throw TrainError("data: test images are \(testSet.sampleShape), training images \(trainingSet.sampleShape)")
+        }
+
+        let loop = config.training
+        let ranks = communicator.size
+        guard loop.batchSize >= ranks else {
+            throw TrainError("training.batchSize \(loop.batchSize) is smaller than the \(ranks) ranks: every rank needs a sample")
+        }
+        stepsPerEpoch = trainingSet.count / loop.batchSize
+        guard stepsPerEpoch >= 1 else {
+            throw TrainError("training.batchSize \(loop.batchSize) exceeds the \(trainingSet.count) training samples")
+        }
+        totalSteps = min(loop.maxSteps ?? Int.max, loop.epochs * stepsPerEpoch)
+        let localTraining = GlobalSampler.localSlice(globalBatch: loop.batchSize, rank: 0, ranks: ranks).count
+        let localEvaluation = GlobalSampler.localSlice(globalBatch: loop.evalBatchSize, rank: 0, ranks: ranks).count
+        let maxBatch = max(localTraining, localEvaluation)
+        do {
+            model = try Sequential<Float>.build(inputShape: trainingSet.sampleShape, specs: config.model.layers, maxBatch: maxBatch)
+        } catch {
+            throw TrainError("model: \(error)")
+        }
+        guard model.outputCount == classes, model.outputShape.count == 1 else {
+            throw TrainError("model: the last layer gives \(model.outputShape) per sample, the data has \(classes) classes")
+        }
+        model.initialize(seed: config.seed)
+        let tensors = model.parameters.specs.map { ParameterInfo(name: $0.name, shape: $0.shape) }
+        do {
+            optimizer = try Optimizer(config: config.optimizer, tensors: tensors, totalSteps: totalSteps, globalBatch: loop.batchSize)
+        } catch {
+            throw TrainError("\(error)")
+        }
+        sampler = GlobalSampler(datasetCount: trainingSet.count, seed: config.seed &+ 0x5A4D_504C_4552)
+        features = [Float](repeating: 0, count: maxBatch * model.inputCount)
+        labels = [Int32](repeating: 0, count: maxBatch)
+        logitGradient = [Float](repeating: 0, count: maxBatch * classes)
+        indices.reserveCapacity(maxBatch)
+    }
+
+    /// A short description of the run for the start of the log.
+    public var header: String {
+        let parameters = model.parameters.count
+        return """
+            run \(config.name): \(trainingSet.count) training / \(testSet.count) test samples \(trainingSet.sampleShape), \
+            \(classes) classes; \(parameters) parameters; optimizer \(config.optimizer.type.rawValue); \
+            \(totalSteps) steps of \(config.training.batchSize) (\(stepsPerEpoch) per epoch) on \(communicator.size) rank\(communicator.size == 1 ? "" : "s")
+            """
+    }
+
+    // MARK: - The loop
+
+    /// Trains from step 0 to `totalSteps`, writing `metrics.jsonl` (rank 0) and returning the summary.
+    public func run(metrics: MetricsWriter?) throws(TrainError) -> TrainSummary {
+        let loop = config.training
+        let clock = ContinuousClock()
+        let start = clock.now
+        var window = Window()
+        var totals = StepTimes()
+        var skipped = 0
+        var consecutiveNonFinite = 0
+        var lastEvaluation: (loss: Double, accuracy: Double)?
+        var best = (accuracy: -1.0, step: 0)
+        var target: (step: Int, epoch: Double, seconds: Double)?
+
+        for step in 0..<totalSteps {
+            var times = StepTimes()
+            let outcome = try trainStep(step, times: &times)
+            if outcome.finite {
+                consecutiveNonFinite = 0
+            } else {
+                skipped += 1
+                consecutiveNonFinite += 1
+                if consecutiveNonFinite >= loop.maxNonFiniteSteps {
+                    throw TrainError("training diverged: \(consecutiveNonFinite) consecutive steps with a non-finite loss or gradient (step \(step + 1))")
+                }
+            }
+            window.add(loss: outcome.lossSum, correct: outcome.correct, samples: outcome.samples)
+            let completed = step + 1
+            let endOfEpoch = completed % stepsPerEpoch == 0
+            let isLast = completed == totalSteps
+            var evaluation: (loss: Double, accuracy: Double)?
+            if isLast || endOfEpoch || (loop.evalEvery > 0 && completed % loop.evalEvery == 0) {
+                let evaluationStart = clock.now
+                evaluation = try evaluate(step: step)
+                times.evaluation += evaluationStart.duration(to: clock.now).inSeconds
+                lastEvaluation = evaluation
+                if evaluation!.accuracy > best.accuracy { best = (evaluation!.accuracy, completed) }
+                if let goal = loop.targetAccuracy, target == nil, evaluation!.accuracy >= goal {
+                    let elapsed = start.duration(to: clock.now).inSeconds
+                    target = (completed, Double(completed) / Double(stepsPerEpoch), elapsed - (totals + times).evaluation)
+                }
+            }
+            totals = totals + times
+            window.times = window.times + times
+            let health = loop.healthEvery > 0 && completed % loop.healthEvery == 0 ? measureHealth() : nil
+            if completed % loop.logEvery == 0 || isLast || evaluation != nil {
+                let elapsed = start.duration(to: clock.now).inSeconds
+                let record = MetricsRecord(
+                    step: completed, epoch: Double(completed) / Double(stepsPerEpoch),
+                    loss: window.meanLoss, accuracy: window.accuracy, learningRate: optimizer.learningRate(at: step),
+                    samplesPerSecond: Double(window.samples) / max(window.times.total - window.times.evaluation, 1e-9),
+                    elapsedSeconds: elapsed, time: window.times,
+                    testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, skippedSteps: skipped, health: health)
+                try metrics?.write(record)
+                report(progressLine(record, elapsed: elapsed))
+                if let evaluation {
+                    report(String(format: "  test: loss %.4f  accuracy %.2f%%  (step %d, epoch %.2f)",
+                                  evaluation.loss, 100 * evaluation.accuracy, completed, record.epoch))
+                }
+                window = Window()
+            }
+        }
+        let seconds = start.duration(to: clock.now).inSeconds
+        let trainingSeconds = seconds - totals.evaluation
+        return TrainSummary(
+            steps: totalSteps, epochs: Double(totalSteps) / Double(stepsPerEpoch), seconds: seconds,
+            trainingSeconds: trainingSeconds,
+            samplesPerSecond: Double(totalSteps * loop.batchSize) / max(trainingSeconds, 1e-9),
+            finalTestLoss: lastEvaluation?.loss ?? .nan, finalTestAccuracy: lastEvaluation?.accuracy ?? .nan,
+            bestTestAccuracy: best.accuracy, bestStep: best.step, targetAccuracy: loop.targetAccuracy,
+            targetReachedStep: target?.step, targetReachedEpoch: target?.epoch,
+            targetReachedTrainingSeconds: target?.seconds, skippedSteps: skipped, time: totals)
+    }
+
+    struct StepOutcome {
+        var lossSum: Double
+        var correct: Int
+        var samples: Int
+        var finite: Bool
+    }
+
+    /// One optimisation step on this rank's slice of global batch `step`.
+    private func trainStep(_ step: Int, times: inout StepTimes) throws(TrainError) -> StepOutcome {
+        let loop = config.training
+        let clock = ContinuousClock()
+        var mark = clock.now
+        func lap(_ phase: inout Double) {
+            let now = clock.now
+            phase += mark.duration(to: now).inSeconds
+            mark = now
+        }
+        let (rank, ranks) = (communicator.rank, communicator.size)
+        sampler.fillIndices(step: step, globalBatch: loop.batchSize, rank: rank, ranks: ranks, into: &indices)
+        let batch = indices.count
+        trainingSet.fill(indices: indices, features: &features, labels: &labels, mean: mean, std: std)
+        lap(&times.data)
+
+        let context = ForwardContext(training: true, seed: config.seed, step: step, sampleIndices: indices)
+        model.parameters.zeroGradients()
+        var lossSum = 0.0
+        var correct = 0
+        features.withUnsafeBufferPointer { input in
+            labels.withUnsafeBufferPointer { labels in
+                let logits = model.forward(input: UnsafeBufferPointer(rebasing: input[..<(batch * model.inputCount)]), batch: batch, context: context)
+                let result = loss.forward(logits: logits, labels: UnsafeBufferPointer(rebasing: labels[..<batch]), batch: batch, classes: classes)
+                lossSum = result.lossSum
+                correct = result.correct
+                lap(&times.forward)
+                logitGradient.withUnsafeMutableBufferPointer { gradient in
+                    loss.backward(
+                        logits: logits, labels: UnsafeBufferPointer(rebasing: labels[..<batch]), batch: batch, classes: classes,
+                        scale: 1 / Float(loop.batchSize), into: gradient)
+                    model.backward(
+                        input: UnsafeBufferPointer(rebasing: input[..<(batch * model.inputCount)]),
+                        outputGradient: UnsafeBufferPointer(rebasing: gradient[..<(batch * classes)]), batch: batch, context: context)
+                }
+            }
+        }
+        lap(&times.backward)
+
+        let gradients = model.parameters.gradients
+        let squaredNorm = BLAS.dot(UnsafeBufferPointer(gradients), UnsafeBufferPointer(gradients))
+        var totals = [lossSum, Double(correct), Double(batch), lossSum.isFinite && squaredNorm.isFinite ? 0 : 1]
+        do {
+            if ranks > 1 {
+                try communicator.allreduce(gradients, operation: .sum)
+                try communicator.allreduce(&totals, operation: .sum)
+            }
+        } catch {
+            throw TrainError("\(error)")
+        }
+        lap(&times.communication)
+        let finite = totals[3] == 0
+        if finite {
+            for index in model.parameters.specs.indices {
+                do {
+                    try optimizer.update(
+                        tensor: index, parameters: model.parameters.values(at: index),
+                        gradient: UnsafeBufferPointer(model.parameters.gradients(at: index)), step: step)
+                } catch {
+                    throw TrainError("step \(step + 1): \(error)")
+                }
+            }
+            let spent = optimizer.takeTimings()
+            times.curvature += spent.curvatureSeconds
+            times.precondition += spent.preconditionSeconds
+            times.optimizer += spent.otherSeconds
+            mark = clock.now
+        }
+        return StepOutcome(lossSum: totals[0], correct: Int(totals[1]), samples: Int(totals[2]), finite: finite)
+    }
+
+    /// Mean loss and accuracy on the whole test split (all ranks take part).
+    public func evaluate(step: Int) throws(TrainError) -> (loss: Double, accuracy: Double) {
+        let batches = EvaluationBatches(sampleCount: testSet.count, batchSize: config.training.evalBatchSize)
+        var lossSum = 0.0
+        var correct = 0
+        for batchIndex in 0..<batches.count {
+            batches.fillIndices(batch: batchIndex, rank: communicator.rank, ranks: communicator.size, into: &indices)
+            let batch = indices.count
+            if batch == 0 { continue }
+            testSet.fill(indices: indices, features: &features, labels: &labels, mean: mean, std: std)
+            features.withUnsafeBufferPointer { input in
+                labels.withUnsafeBufferPointer { labels in
+                    let logits = model.forward(
+                        input: UnsafeBufferPointer(rebasing: input[..<(batch * model.inputCount)]), batch: batch,
+                        context: ForwardContext(training: false, seed: config.seed, step: step, sampleIndices: indices))
+                    let result = loss.forward(logits: logits, labels: UnsafeBufferPointer(rebasing: labels[..<batch]), batch: batch, classes: classes)
+                    lossSum += result.lossSum
+                    correct += result.correct
+                }
+            }
+        }
+        var totals = [lossSum, Double(correct)]
+        do {
+            try communicator.allreduce(&totals, operation: .sum)
+        } catch {
+            throw TrainError("\(error)")
+        }
+        return (totals[0] / Double(testSet.count), totals[1] / Double(testSet.count))
+    }
+
+    /// Measured health of every spectral factor, keyed "tensor/blockN.L".
+    private func measureHealth() -> [String: FactorHealthRecord] {
+        var records: [String: FactorHealthRecord] = [:]
+        for (index, spec) in model.parameters.specs.enumerated() {
+            for (name, health) in optimizer.health(tensor: index) {
+                records["\(spec.name)/\(name)"] = FactorHealthRecord(
+                    orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
+                    maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)
+            }
+        }
+        return records
+    }
+
+    private func progressLine(_ record: MetricsRecord, elapsed: Double) -> String {
+        let remaining = Double(totalSteps - record.step) * elapsed / Double(max(record.step, 1))
+        return String(
+            format: "step %d/%d  epoch %.2f  loss %.4f  acc %.2f%%  lr %.2e  %.0f samples/s  ETA %@",
+            record.step, totalSteps, record.epoch, record.loss, 100 * record.accuracy, record.learningRate,
+            record.samplesPerSecond, formatDuration(remaining))
+    }
+
+    /// Sums over the steps since the last logged line.
+    struct Window {
+        var lossSum = 0.0
+        var correct = 0
+        var samples = 0
+        var times = StepTimes()
+
+        mutating func add(loss: Double, correct: Int, samples: Int) {
+            lossSum += loss
+            self.correct += correct
+            self.samples += samples
+        }
+
+        var meanLoss: Double { samples > 0 ? lossSum / Double(samples) : .nan }
+        var accuracy: Double { samples > 0 ? Double(correct) / Double(samples) : .nan }
+    }
+}
+
+/// "1:02:03" or "4:05".
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let total = Int(seconds.rounded())
+    let (hours, minutes, rest) = (total / 3600, (total / 60) % 60, total % 60)
+    return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, rest) : String(format: "%d:%02d", minutes, rest)
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Linalg
+import Train
+
+/// `spectrain train CONFIG`: trains a model as the configuration says, on one process or under
+/// mpirun, writing `runs/NAME/{config.json, metrics.jsonl, summary.json}`.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model (configs/fashion-*.json) and log metrics to runs/NAME/.",
+        discussion: """
+            Override any configuration field with --set, e.g.
+              spectrain train configs/fashion-mlp.json --set optimizer.type=adamw --set name=mlp-adamw
+            """)
+
+    @Argument(help: "The JSON configuration.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a configuration field, e.g. --set training.epochs=3.", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(help: "Replace an existing run folder of the same name.")
+    var overwrite = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        let settings = try TrainConfig.load(path: config, overrides: overrides)
+        let job = try Runtime.start(runtime)
+        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite) { line in
+            Job.printLine(line)
+        }
+    }
+}
