@@ -14,6 +14,8 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public private(set) var eigenvectors: Matrix<Scalar>
     /// Updates of the statistic.
     public private(set) var updates = 0
+    /// Incremented whenever the eigendecomposition (the root) changes.
+    public private(set) var rootVersion = 0
 
     private var solver: SymmetricEigensolver<Scalar>
     private var candidateEigenvalues: [Scalar] = []
@@ -48,6 +50,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         eigenvalues = savedValues
         eigenvectors = savedVectors
         updates = savedUpdates
+        rootVersion += 1
     }
 
     /// `L <- (1 - beta2) L + beta2 H`.
@@ -76,6 +79,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         try solver.decompose(statistic, eigenvalues: &candidateEigenvalues, eigenvectors: &candidateEigenvectors)
         swap(&eigenvalues, &candidateEigenvalues)
         swap(&eigenvectors, &candidateEigenvectors)
+        rootVersion += 1
     }
 
     /// `result = L^(-1/p) G` with the eigendecomposition of the last `recomputeRoot()`.

@@ -13,6 +13,9 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public var rootFailures = 0
 
     private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
+    private var rootCache = DenseRootCache<Scalar>()
+    private var scales: [Scalar] = []
+    private var cacheScratch = Matrix<Scalar>(rows: 0, columns: 0)
 
     /// Statistics starting at `initialValue * I`, with roots to match.
     public init(rows: Int, columns: Int, curvatureLearningRate: Double, initialValue: Scalar = 1) {
@@ -40,10 +43,23 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         }
     }
 
-    /// `L^(-1/p) G R^(-1/p)` with the last computed roots (four GEMMs).
+    /// `L^(-1/p) G R^(-1/p)` with the last computed roots: two GEMMs with dense roots formed once
+    /// per root recomputation (as Distributed Shampoo stores them), four on the first use.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>) {
+        let key = DenseRootCache<Scalar>.Key(
+            leftVersion: left.rootVersion, rightVersion: right.rootVersion, power: power, damping: damping)
+        let cached = rootCache.ready(for: key) { leftRoot, rightRoot in
+            InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
+            DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: scales, into: &leftRoot, scratch: &cacheScratch)
+            InverseRoot.scales(eigenvalues: right.eigenvalues, power: power, damping: damping, into: &scales)
+            DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: scales, into: &rightRoot, scratch: &cacheScratch)
+        }
+        if cached {
+            rootCache.apply(to: gradient, scale: 1, into: &result)
+            return
+        }
         left.applyInverseRoot(power: power, damping: damping, to: gradient, into: &intermediate)
         right.applyInverseRootFromRight(power: power, damping: damping, to: intermediate, into: &result)
     }

@@ -48,6 +48,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     private var rightStep: [Scalar] = []
     private var leftScales: [Scalar] = []
     private var rightScales: [Scalar] = []
+    private var rootCache = DenseRootCache<Scalar>()
+    private var cacheScratch = Matrix<Scalar>(rows: 0, columns: 0)
 
     /// Fresh factors for an `rows x columns` block: `S_L = S_R = d0 I` in `shampoo` mode;
     /// `S_L = S_R = I` and `alpha = d0` in `kl` mode.
@@ -170,7 +172,9 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     /// `P = alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T` with `sL = (d_L + eps)^(-1/p)`
-    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`.
+    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`. When the
+    /// factors have not changed since the previous call (updates every T > 1 steps), the dense
+    /// roots are formed once and reused: two GEMMs.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(
@@ -180,10 +184,22 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         let (a, b) = (rows, columns)
         precondition(gradient.rows == a && gradient.columns == b,
                      "KroneckerFactors.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), block is \(a) x \(b)")
+        let overall = mode == .kl ? Scalar.pow(scale, -1 / Scalar(power)) : 1
+        let key = DenseRootCache<Scalar>.Key(
+            leftVersion: left.stateVersion, rightVersion: right.stateVersion, power: power, damping: damping)
+        let cached = rootCache.ready(for: key) { leftRoot, rightRoot in
+            left.inverseRootScales(power: power, damping: damping, into: &leftScales)
+            right.inverseRootScales(power: power, damping: damping, into: &rightScales)
+            DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: leftScales, into: &leftRoot, scratch: &cacheScratch)
+            DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: rightScales, into: &rightRoot, scratch: &cacheScratch)
+        }
+        if cached {
+            rootCache.apply(to: gradient, scale: overall, into: &result)
+            return
+        }
         left.inverseRootScales(power: power, damping: damping, into: &leftScales)
         right.inverseRootScales(power: power, damping: damping, into: &rightScales)
         if mode == .kl {
-            let overall = Scalar.pow(scale, -1 / Scalar(power))
             for index in leftScales.indices { leftScales[index] *= overall }
         }
         intermediate.resize(rows: a, columns: b)

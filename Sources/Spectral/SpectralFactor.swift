@@ -29,6 +29,8 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     /// (an upper bound when the retraction ends with Newton-Schulz steps); `measureHealth()`
     /// measures it.
     public private(set) var orthogonalityError: Scalar = 0
+    /// Incremented whenever `B` or `d` change, so that derived values (dense roots) can be cached.
+    public private(set) var stateVersion = 0
 
     private var rotatedCurvature = Matrix<Scalar>(rows: 0, columns: 0)
     private var projection = Matrix<Scalar>(rows: 0, columns: 0)
@@ -64,6 +66,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         }
         state = saved
         orthogonalityError = 0
+        stateVersion += 1
     }
     /// `B`.
     public var eigenvectors: Matrix<Scalar> { state.eigenvectors }
@@ -164,6 +167,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         swap(&state.eigenvalues, &candidateEigenvalues)
         orthogonalityError = error
         state.updates += 1
+        stateVersion += 1
         state.consecutiveFailures = 0
         return .accepted
     }
@@ -185,6 +189,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         for value in state.eigenvalues { logSum += Scalar.log(value) }
         let mean = Scalar.exp(logSum / Scalar(dimension))
         for index in state.eigenvalues.indices { state.eigenvalues[index] /= mean }
+        stateVersion += 1
         return mean
     }
 
@@ -192,6 +197,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     public func scaleEigenvalues(by factor: Scalar) {
         precondition(factor > 0 && factor.isFinite, "SpectralFactor.scaleEigenvalues: factor \(factor)")
         for index in state.eigenvalues.indices { state.eigenvalues[index] *= factor }
+        stateVersion += 1
     }
 
     // MARK: - Roots

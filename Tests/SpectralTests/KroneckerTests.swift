@@ -164,3 +164,46 @@ struct KroneckerTests {
         #expect(factors.scale == 1)
     }
 }
+
+@Suite("Dense root cache")
+struct DenseRootCacheTests {
+    @Test("unchanged factors: the cached dense roots give the factored result", arguments: [KroneckerMode.kl, .shampoo])
+    func spectral(mode: KroneckerMode) throws {
+        var generator = SeededGenerator(seed: 41)
+        let factors = KroneckerFactors<Double>(rows: 6, columns: 5, mode: mode, options: .init(curvatureLearningRate: 0.1))
+        for _ in 0..<10 { try factors.update(gradient: .gaussian(rows: 6, columns: 5, using: &generator)) }
+        let gradient = Matrix<Double>.gaussian(rows: 6, columns: 5, using: &generator)
+        var results: [Matrix<Double>] = []
+        for _ in 0..<3 {
+            var result = Matrix<Double>(rows: 0, columns: 0)
+            factors.preconditionGradient(gradient, power: 3, damping: .relative(1e-6), into: &result)
+            results.append(result)
+        }
+        // The first call is factored, the later ones use the dense roots: same product, other
+        // association, so equal to rounding (1e-12), and the cached calls agree exactly.
+        #expect(results[1].relativeDistance(to: results[0]) < 1e-12)
+        #expect(results[2] == results[1])
+        // After an update the factored path is used again (the cache is keyed by the factors' versions).
+        try factors.update(gradient: .gaussian(rows: 6, columns: 5, using: &generator))
+        var fresh = Matrix<Double>(rows: 0, columns: 0)
+        factors.preconditionGradient(gradient, power: 3, damping: .relative(1e-6), into: &fresh)
+        #expect(fresh.relativeDistance(to: results[0]) > 1e-6)
+    }
+
+    @Test("Eigen-Shampoo: cached roots equal the LAPACK roots of the statistics")
+    func eigen() throws {
+        var generator = SeededGenerator(seed: 42)
+        let factors = EigenKroneckerFactors<Double>(rows: 4, columns: 7, curvatureLearningRate: 0.3)
+        for _ in 0..<5 { try factors.updateCurvature(gradient: .gaussian(rows: 4, columns: 7, using: &generator)) }
+        try factors.refreshRoots()
+        let gradient = Matrix<Double>.gaussian(rows: 4, columns: 7, using: &generator)
+        let expected = BLAS.product(
+            BLAS.product(try referenceInverseRoot(factors.left.statistic, power: 4, epsilon: 1e-9), gradient),
+            try referenceInverseRoot(factors.right.statistic, power: 4, epsilon: 1e-9))
+        for _ in 0..<3 {
+            var result = Matrix<Double>(rows: 0, columns: 0)
+            factors.preconditionGradient(gradient, power: 4, damping: .absolute(1e-9), into: &result)
+            #expect(result.relativeDistance(to: expected) < 1e-11)
+        }
+    }
+}
