@@ -36,7 +36,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Linalg"]),
         .target(name: "Data", dependencies: ["Linalg", "CZlib"]),
         .target(name: "Optim", dependencies: ["Linalg", "Spectral"]),
-        .target(name: "Train", dependencies: ["Linalg", "Spectral", "NN", "Data", "Optim", "Distributed"]),
+        .target(name: "Checkpoint", dependencies: ["Linalg"]),
+        .target(name: "Train", dependencies: ["Linalg", "Spectral", "NN", "Data", "Optim", "Distributed", "Checkpoint"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .executableTarget(
             name: "spectrain",
@@ -53,6 +54,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "DataTests", dependencies: ["Data"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Distributed", "NN", "Optim"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.

@@ -35,6 +35,9 @@ public final class KroneckerPreconditioning: TensorTransform {
         switch method {
         case .spectral:
             preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options)
+            // Factors that change every step are applied in factored form; with T > 1 a dense root
+            // serves the T steps between updates.
+            preconditioner.setUsesDenseRoots(curvatureInterval > 1)
         case .eigen:
             preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options) { rows, columns in
                 EigenKroneckerFactors<Float>(

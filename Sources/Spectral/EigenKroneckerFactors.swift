@@ -11,6 +11,8 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public let right: EigenFactor<Scalar>
     /// Root recomputations that failed (the previous roots were kept).
     public var rootFailures = 0
+    /// On by default: roots are reused for all the steps between two recomputations.
+    public var usesDenseRoots = true
 
     private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
     private var rootCache = DenseRootCache<Scalar>()
@@ -44,19 +46,19 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     /// `L^(-1/p) G R^(-1/p)` with the last computed roots: two GEMMs with dense roots formed once
-    /// per root recomputation (as Distributed Shampoo stores them), four on the first use.
+    /// per root recomputation (as Distributed Shampoo stores them), or four in factored form.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>) {
         let key = DenseRootCache<Scalar>.Key(
             leftVersion: left.rootVersion, rightVersion: right.rootVersion, power: power, damping: damping)
-        let cached = rootCache.ready(for: key) { leftRoot, rightRoot in
-            InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
-            DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: scales, into: &leftRoot, scratch: &cacheScratch)
-            InverseRoot.scales(eigenvalues: right.eigenvalues, power: power, damping: damping, into: &scales)
-            DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: scales, into: &rightRoot, scratch: &cacheScratch)
-        }
-        if cached {
+        if usesDenseRoots {
+            rootCache.ensure(for: key) { leftRoot, rightRoot in
+                InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
+                DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: scales, into: &leftRoot, scratch: &cacheScratch)
+                InverseRoot.scales(eigenvalues: right.eigenvalues, power: power, damping: damping, into: &scales)
+                DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: scales, into: &rightRoot, scratch: &cacheScratch)
+            }
             rootCache.apply(to: gradient, scale: 1, into: &result)
             return
         }

@@ -98,10 +98,12 @@ public enum InverseRoot {
 /// The dense roots `S_L^(-1/p)` and `S_R^(-1/p)` of a Kronecker block, kept while the factors do not
 /// change, so that preconditioning costs two GEMMs instead of four.
 ///
-/// Forming a dense root costs one k x k x k GEMM per side. It pays off only when the same roots are
+/// Forming a dense root costs one k x k x k GEMM per side. It pays off when the same roots are
 /// applied several times: Eigen-Shampoo between root recomputations, or spectral factors updated
-/// every T > 1 steps. The cache is therefore built on the second use of unchanged factors. With
-/// factors that change every step it is never built and costs nothing.
+/// every T > 1 steps. Blocks therefore use it by configuration (`usesDenseRoots`), never by
+/// heuristic. The cache is rebuilt on the first use after the factors change, so the arithmetic
+/// of a step depends only on the state and the configuration, and a resumed run repeats an
+/// uninterrupted one bit for bit.
 struct DenseRootCache<Scalar: LinalgScalar> {
     struct Key: Equatable {
         var leftVersion: Int
@@ -111,22 +113,15 @@ struct DenseRootCache<Scalar: LinalgScalar> {
     }
 
     private var builtFor: Key?
-    private var lastSeen: Key?
     private var leftRoot = Matrix<Scalar>(rows: 0, columns: 0)
     private var rightRoot = Matrix<Scalar>(rows: 0, columns: 0)
     private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
 
-    /// Whether the dense roots for `key` are ready; builds them (with `build`) on the second
-    /// consecutive request for the same key.
-    mutating func ready(
-        for key: Key, build: (_ left: inout Matrix<Scalar>, _ right: inout Matrix<Scalar>) -> Void
-    ) -> Bool {
-        if builtFor == key { return true }
-        defer { lastSeen = key }
-        guard lastSeen == key else { return false }
+    /// Builds the dense roots (with `build`) unless they are current for `key`.
+    mutating func ensure(for key: Key, build: (_ left: inout Matrix<Scalar>, _ right: inout Matrix<Scalar>) -> Void) {
+        if builtFor == key { return }
         build(&leftRoot, &rightRoot)
         builtFor = key
-        return true
     }
 
     /// `result = scale * leftRoot * G * rightRoot` (two GEMMs).

@@ -37,6 +37,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public let right: SpectralFactor<Scalar>
     /// `alpha` (`kl` mode); 1 in `shampoo` mode.
     public private(set) var scale: Scalar
+    /// Off by default: factors updated every step change before a dense root could be reused.
+    public var usesDenseRoots = false
 
     private let options: SpectralFactorOptions
     private var rotatedGradient = Matrix<Scalar>(rows: 0, columns: 0)
@@ -172,9 +174,9 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     /// `P = alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T` with `sL = (d_L + eps)^(-1/p)`
-    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`. When the
-    /// factors have not changed since the previous call (updates every T > 1 steps), the dense
-    /// roots are formed once and reused: two GEMMs.
+    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`. With
+    /// `usesDenseRoots` (factors updated every T > 1 steps) the dense roots are formed once per
+    /// change of the factors and applied in two GEMMs.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(
@@ -187,13 +189,13 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         let overall = mode == .kl ? Scalar.pow(scale, -1 / Scalar(power)) : 1
         let key = DenseRootCache<Scalar>.Key(
             leftVersion: left.stateVersion, rightVersion: right.stateVersion, power: power, damping: damping)
-        let cached = rootCache.ready(for: key) { leftRoot, rightRoot in
-            left.inverseRootScales(power: power, damping: damping, into: &leftScales)
-            right.inverseRootScales(power: power, damping: damping, into: &rightScales)
-            DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: leftScales, into: &leftRoot, scratch: &cacheScratch)
-            DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: rightScales, into: &rightRoot, scratch: &cacheScratch)
-        }
-        if cached {
+        if usesDenseRoots {
+            rootCache.ensure(for: key) { leftRoot, rightRoot in
+                left.inverseRootScales(power: power, damping: damping, into: &leftScales)
+                right.inverseRootScales(power: power, damping: damping, into: &rightScales)
+                DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: leftScales, into: &leftRoot, scratch: &cacheScratch)
+                DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: rightScales, into: &rightRoot, scratch: &cacheScratch)
+            }
             rootCache.apply(to: gradient, scale: overall, into: &result)
             return
         }

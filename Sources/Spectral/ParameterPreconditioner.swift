@@ -6,6 +6,9 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     associatedtype Scalar: LinalgScalar
     var rows: Int { get }
     var columns: Int { get }
+    /// Whether to precondition with dense roots formed once per change of the factors (two GEMMs
+    /// per use) rather than in factored form (four GEMMs, nothing to form).
+    var usesDenseRoots: Bool { get set }
     /// One curvature update from the block's gradient.
     func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError)
     /// Brings roots up to date where they are computed separately (a no-op for spectral factors,
@@ -116,6 +119,13 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
                 Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
                 try block.factors.updateCurvature(gradient: blockGradient)
             }
+        }
+    }
+
+    /// Sets whether every block preconditions with dense roots (see `KroneckerBlock`).
+    public func setUsesDenseRoots(_ dense: Bool) {
+        if case .blocks(let blocks) = structure {
+            for block in blocks { block.factors.usesDenseRoots = dense }
         }
     }
 

@@ -15,9 +15,11 @@ public struct TrainConfig: Sendable, Equatable {
     public var model: ModelConfig
     public var optimizer: OptimizerConfig
     public var training: LoopConfig
+    public var distributed: DistributedConfig
 
     public init(name: String, runDirectory: String = "runs", seed: UInt64 = 1, data: DataConfig = DataConfig(),
-                model: ModelConfig, optimizer: OptimizerConfig, training: LoopConfig = LoopConfig()) {
+                model: ModelConfig, optimizer: OptimizerConfig, training: LoopConfig = LoopConfig(),
+                distributed: DistributedConfig = DistributedConfig()) {
         self.name = name
         self.runDirectory = runDirectory
         self.seed = seed
@@ -25,6 +27,7 @@ public struct TrainConfig: Sendable, Equatable {
         self.model = model
         self.optimizer = optimizer
         self.training = training
+        self.distributed = distributed
     }
 
     /// The run folder.
@@ -118,7 +121,7 @@ public struct LoopConfig: Codable, Sendable, Equatable {
 
 extension TrainConfig: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, runDirectory, seed, data, model, optimizer, training
+        case name, runDirectory, seed, data, model, optimizer, training, distributed
     }
 
     public init(from decoder: any Decoder) throws {
@@ -131,6 +134,7 @@ extension TrainConfig: Codable {
         model = try container.decode(ModelConfig.self, forKey: .model)
         optimizer = try container.decode(OptimizerConfig.self, forKey: .optimizer)
         training = try container.decodeIfPresent(LoopConfig.self, forKey: .training) ?? LoopConfig()
+        distributed = try container.decodeIfPresent(DistributedConfig.self, forKey: .distributed) ?? DistributedConfig()
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
         guard !name.isEmpty, name.unicodeScalars.allSatisfy(allowed.contains), !name.hasPrefix(".") else {
             throw DecodingError.dataCorrupted(.init(
@@ -149,5 +153,50 @@ extension TrainConfig: Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(self)
+    }
+}
+
+/// How a run spreads over ranks: the gradient reduction, its buckets, the replica check and the
+/// optional re-planning of ownership from measured times.
+public struct DistributedConfig: Codable, Sendable, Equatable {
+    public var reduction: GradientReduction
+    /// Gradient buckets of about this many megabytes (reverse layer order).
+    public var bucketMegabytes: Double
+    /// Compare a checksum of every parameter tensor across ranks every this many steps (0: never).
+    public var replicaCheckEvery: Int
+    /// Re-plan ownership once, from the optimizer times measured in the first steps.
+    public var replan: Bool
+    /// The step after which to re-plan (times are measured from step 2 on).
+    public var replanAfterSteps: Int
+
+    public init(reduction: GradientReduction = .reduceScatter, bucketMegabytes: Double = 25, replicaCheckEvery: Int = 100,
+                replan: Bool = false, replanAfterSteps: Int = 20) {
+        self.reduction = reduction
+        self.bucketMegabytes = bucketMegabytes
+        self.replicaCheckEvery = replicaCheckEvery
+        self.replan = replan
+        self.replanAfterSteps = replanAfterSteps
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case reduction, bucketMegabytes, replicaCheckEvery, replan, replanAfterSteps
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = DistributedConfig()
+        self.init(
+            reduction: try container.decodeIfPresent(GradientReduction.self, forKey: .reduction) ?? defaults.reduction,
+            bucketMegabytes: try container.decodeIfPresent(Double.self, forKey: .bucketMegabytes) ?? defaults.bucketMegabytes,
+            replicaCheckEvery: try container.decodeIfPresent(Int.self, forKey: .replicaCheckEvery) ?? defaults.replicaCheckEvery,
+            replan: try container.decodeIfPresent(Bool.self, forKey: .replan) ?? defaults.replan,
+            replanAfterSteps: try container.decodeIfPresent(Int.self, forKey: .replanAfterSteps) ?? defaults.replanAfterSteps)
+        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
+            if !valid { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message)) }
+        }
+        try check(bucketMegabytes > 0 && bucketMegabytes <= 4096, .bucketMegabytes, "must be in (0, 4096], got \(bucketMegabytes)")
+        try check(replicaCheckEvery >= 0, .replicaCheckEvery, "must be >= 0, got \(replicaCheckEvery)")
+        try check(replanAfterSteps >= 4, .replanAfterSteps, "must be >= 4, got \(replanAfterSteps)")
     }
 }

@@ -9,10 +9,12 @@ import Spectral
 /// The step loop: draw this rank's slice of the global batch, forward and backward, reduce the
 /// gradients, let the optimizer update the parameters, and on rank 0 log and report.
 ///
-/// On one rank this is plain training. On several ranks every rank holds a full replica:
-/// gradients are summed with one allreduce (the loss gradient is scaled by 1 / global batch, so
-/// the sum is the global mean), and every rank applies the same update, so the replicas stay
-/// identical.
+/// On several ranks every rank holds a full replica of the parameters, and each `ParameterShard`
+/// (a tensor, or a block of a large matrix, with its optimizer state: curvature factors, moments)
+/// has exactly one owner, planned by `OwnershipPlan` from the `CostModel`. A step reduces each
+/// shard's gradient onto its owner (the loss gradient is scaled by 1 / global batch, so the sum
+/// is the global mean). Owners update their shards, and `allgatherv` sends the new values to
+/// every rank, so the replicas stay bit-identical.
 public final class Trainer {
     public let config: TrainConfig
     public let communicator: any Communicator
@@ -20,6 +22,10 @@ public final class Trainer {
     public let optimizer: Optimizer
     public let stepsPerEpoch: Int
     public let totalSteps: Int
+    /// The units of ownership and optimizer state.
+    public let shards: [ParameterShard]
+    /// Who owns which shard.
+    public private(set) var plan: OwnershipPlan
 
     private let trainingSet: ImageDataset
     private let testSet: ImageDataset
@@ -30,6 +36,15 @@ public final class Trainer {
     private let report: (String) -> Void
     private let classes: Int
 
+    private var exchange: GradientExchange?
+    /// Test hook: `SPECTRAIN_PERTURB_REPLICA=rank:step:tensor` changes one parameter on one rank
+    /// after that step, to show that the replica check catches a divergence.
+    private let replicaFault: (rank: Int, step: Int, tensor: Int)?
+    /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
+    private var shardSeconds: [Double]
+    /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
+    private var shardParameters: [Float]
+    private var shardGradient: [Float]
     private var features: [Float]
     private var labels: [Int32]
     private var indices: [Int] = []
@@ -79,17 +94,42 @@ public final class Trainer {
             throw TrainError("model: the last layer gives \(model.outputShape) per sample, the data has \(classes) classes")
         }
         model.initialize(seed: config.seed)
-        let tensors = model.parameters.specs.map { ParameterInfo(name: $0.name, shape: $0.shape) }
+        let tensorCount = model.parameters.specs.count
+        shards = ParameterShard.shards(of: model.parameters.specs, optimizer: config.optimizer)
         do {
-            optimizer = try Optimizer(config: config.optimizer, tensors: tensors, totalSteps: totalSteps, globalBatch: loop.batchSize)
+            optimizer = try Optimizer(config: config.optimizer, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: loop.batchSize)
         } catch {
             throw TrainError("\(error)")
+        }
+        plan = OwnershipReport.plan(shards: shards, optimizer: config.optimizer, ranks: ranks)
+        shardSeconds = [Double](repeating: 0, count: shards.count)
+        let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
+        shardParameters = [Float](repeating: 0, count: largestBlock)
+        shardGradient = [Float](repeating: 0, count: largestBlock)
+        if let text = ProcessInfo.processInfo.environment["SPECTRAIN_PERTURB_REPLICA"] {
+            let parts = text.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 3, parts[2] >= 0, parts[2] < tensorCount else {
+                throw TrainError("SPECTRAIN_PERTURB_REPLICA: '\(text)' is not rank:step:tensor")
+            }
+            replicaFault = (parts[0], parts[1], parts[2])
+        } else {
+            replicaFault = nil
+        }
+        if ranks > 1 {
+            exchange = try GradientExchange(
+                shards: shards, owners: plan.owners, rank: communicator.rank, ranks: ranks,
+                bucketBytes: Int(config.distributed.bucketMegabytes * 1_048_576), mode: config.distributed.reduction)
         }
         sampler = GlobalSampler(datasetCount: trainingSet.count, seed: config.seed &+ 0x5A4D_504C_4552)
         features = [Float](repeating: 0, count: maxBatch * model.inputCount)
         labels = [Int32](repeating: 0, count: maxBatch)
         logitGradient = [Float](repeating: 0, count: maxBatch * classes)
         indices.reserveCapacity(maxBatch)
+    }
+
+    /// The ownership plan as a table (see `OwnershipReport`).
+    public var planDescription: String {
+        OwnershipReport.describe(shards: shards, plan: plan, optimizer: config.optimizer.type)
     }
 
     /// A short description of the run for the start of the log.
@@ -144,6 +184,21 @@ public final class Trainer {
                     let elapsed = start.duration(to: clock.now).inSeconds
                     target = (completed, Double(completed) / Double(stepsPerEpoch), elapsed - (totals + times).evaluation)
                 }
+            }
+            if communicator.size > 1 {
+                let distributed = config.distributed
+                let checkStart = clock.now
+                if let fault = replicaFault, fault.rank == communicator.rank, fault.step == completed {
+                    model.parameters.values(at: fault.tensor)[0] += 1
+                }
+                if distributed.replicaCheckEvery > 0 && completed % distributed.replicaCheckEvery == 0 {
+                    try checkReplicas(step: completed)
+                }
+                if distributed.replan {
+                    if completed == 2 { shardSeconds = [Double](repeating: 0, count: shardSeconds.count) }
+                    if completed == distributed.replanAfterSteps { try replan(step: completed) }
+                }
+                times.communication += checkStart.duration(to: clock.now).inSeconds
             }
             totals = totals + times
             window.times = window.times + times
@@ -227,8 +282,8 @@ public final class Trainer {
         let squaredNorm = BLAS.dot(UnsafeBufferPointer(gradients), UnsafeBufferPointer(gradients))
         var totals = [lossSum, Double(correct), Double(batch), lossSum.isFinite && squaredNorm.isFinite ? 0 : 1]
         do {
-            if ranks > 1 {
-                try communicator.allreduce(gradients, operation: .sum)
+            if let exchange {
+                try exchange.reduceGradients(model.parameters, communicator: communicator)
                 try communicator.allreduce(&totals, operation: .sum)
             }
         } catch {
@@ -237,22 +292,115 @@ public final class Trainer {
         lap(&times.communication)
         let finite = totals[3] == 0
         if finite {
-            for index in model.parameters.specs.indices {
+            for index in shards.indices where plan.owners[index] == rank {
+                let start = clock.now
                 do {
-                    try optimizer.update(
-                        tensor: index, parameters: model.parameters.values(at: index),
-                        gradient: UnsafeBufferPointer(model.parameters.gradients(at: index)), step: step)
+                    try updateShard(index, step: step)
                 } catch {
                     throw TrainError("step \(step + 1): \(error)")
                 }
+                shardSeconds[index] += start.duration(to: clock.now).inSeconds
             }
             let spent = optimizer.takeTimings()
             times.curvature += spent.curvatureSeconds
             times.precondition += spent.preconditionSeconds
             times.optimizer += spent.otherSeconds
             mark = clock.now
+            do {
+                try exchange?.gatherParameters(model.parameters, communicator: communicator)
+            } catch {
+                throw TrainError("\(error)")
+            }
+            lap(&times.communication)
         }
         return StepOutcome(lossSum: totals[0], correct: Int(totals[1]), samples: Int(totals[2]), finite: finite)
+    }
+
+    /// The optimizer step of one shard: in place for a whole tensor, through contiguous copies for a block.
+    private func updateShard(_ index: Int, step: Int) throws(OptimizerError) {
+        let shard = shards[index]
+        let store = model.parameters
+        if shard.isWholeTensor {
+            try optimizer.update(
+                tensor: index, parameters: store.values(at: shard.tensor),
+                gradient: UnsafeBufferPointer(store.gradients(at: shard.tensor)), step: step)
+            return
+        }
+        let count = shard.count
+        try shardParameters.withUnsafeMutableBufferPointer { (parameters) throws(OptimizerError) in
+            try shardGradient.withUnsafeMutableBufferPointer { (gradient) throws(OptimizerError) in
+                shard.gather(from: store.values, into: parameters.baseAddress!)
+                shard.gather(from: store.gradients, into: gradient.baseAddress!)
+                try optimizer.update(
+                    tensor: index, parameters: UnsafeMutableBufferPointer(rebasing: parameters[..<count]),
+                    gradient: UnsafeBufferPointer(rebasing: gradient[..<count]), step: step)
+                shard.scatter(from: parameters.baseAddress!, into: store.values)
+            }
+        }
+    }
+
+    /// Compares a checksum of every parameter tensor across ranks; a difference is an error naming
+    /// the first tensor that differs (replicas must stay bit-identical).
+    public func checkReplicas(step: Int) throws(TrainError) {
+        let specs = model.parameters.specs
+        var maxima = specs.indices.map { Self.checksum(model.parameters.values(at: $0)) }
+        var minima = maxima
+        do {
+            try communicator.allreduce(&maxima, operation: .max)
+            try communicator.allreduce(&minima, operation: .min)
+        } catch {
+            throw TrainError("\(error)")
+        }
+        if let first = specs.indices.first(where: { maxima[$0] != minima[$0] }) {
+            throw TrainError("replicas diverged: at step \(step) parameter tensor \(specs[first].name) differs between ranks")
+        }
+    }
+
+    /// FNV-1a over the bit patterns of the values.
+    static func checksum(_ values: UnsafeMutableBufferPointer<Float>) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in values {
+            hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    /// Re-plans ownership from the optimizer times measured since step 2 and moves the optimizer
+    /// state of every tensor that changes owner (a broadcast from the old owner per state tensor).
+    func replan(step: Int) throws(TrainError) {
+        var measured = shardSeconds
+        do {
+            try communicator.allreduce(&measured, operation: .sum)
+            let newPlan = OwnershipPlan.longestProcessingTime(costs: measured, ranks: communicator.size)
+            for shard in plan.owners.indices where newPlan.owners[shard] != plan.owners[shard] {
+                let (old, new) = (plan.owners[shard], newPlan.owners[shard])
+                var state = optimizer.stateTensors(tensor: shard)
+                for index in state.indices {
+                    switch state[index].storage {
+                    case .float32(var values):
+                        try communicator.broadcast(&values, root: old)
+                        state[index].storage = .float32(values)
+                    case .int64(var values):
+                        try communicator.broadcast(&values, root: old)
+                        state[index].storage = .int64(values)
+                    }
+                }
+                if communicator.rank == new {
+                    try optimizer.restore(tensor: shard, from: state)
+                } else {
+                    optimizer.releaseState(tensor: shard)
+                }
+            }
+            plan = newPlan
+            exchange = try GradientExchange(
+                shards: shards, owners: plan.owners, rank: communicator.rank, ranks: communicator.size,
+                bucketBytes: Int(config.distributed.bucketMegabytes * 1_048_576), mode: config.distributed.reduction)
+        } catch let error as TrainError {
+            throw error
+        } catch {
+            throw TrainError("re-planning at step \(step): \(error)")
+        }
+        report("re-planned ownership at step \(step) from measured optimizer times:\n\(planDescription)")
     }
 
     /// Mean loss and accuracy on the whole test split (all ranks take part).
@@ -288,9 +436,9 @@ public final class Trainer {
     /// Measured health of every spectral factor, keyed "tensor/blockN.L".
     private func measureHealth() -> [String: FactorHealthRecord] {
         var records: [String: FactorHealthRecord] = [:]
-        for (index, spec) in model.parameters.specs.enumerated() {
+        for (index, shard) in shards.enumerated() {
             for (name, health) in optimizer.health(tensor: index) {
-                records["\(spec.name)/\(name)"] = FactorHealthRecord(
+                records["\(shard.name)/\(name)"] = FactorHealthRecord(
                     orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
                     maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)
             }

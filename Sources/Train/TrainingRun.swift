@@ -33,6 +33,7 @@ public enum TrainingRun {
         if isRoot {
             report(trainer.header)
             report(trainer.model.summary)
+            if communicator.size > 1 { report(trainer.planDescription) }
         }
         let summary = try trainer.run(metrics: metrics)
         if isRoot {

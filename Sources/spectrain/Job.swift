@@ -60,9 +60,12 @@ extension Job {
         else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv("SPECTRAIN_OPENBLAS_DETECTED_CORE", BLASThreading.coreName, 1)
+        // Re-execute the binary by its real path (not /proc/self/exe, which would rename the
+        // process "exe" in ps, top and pkill).
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
         let arguments = CommandLine.arguments
         var cArguments = arguments.map { strdup($0) } + [nil]
-        execv("/proc/self/exe", &cArguments)
+        execv(path, &cArguments)
         // execv returns only on failure: continue with the kernel OpenBLAS chose.
         for pointer in cArguments { free(pointer) }
     }

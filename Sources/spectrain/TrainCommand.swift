@@ -23,11 +23,26 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace an existing run folder of the same name.")
     var overwrite = false
 
+    @Flag(help: "Print which rank would own which parameter tensor, and exit.")
+    var planOnly = false
+
+    @Option(help: ArgumentHelp("With --plan-only: plan for this many ranks (default: the ranks of this job).", valueName: "n"))
+    var ranks: Int?
+
+    func validate() throws {
+        if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
+        if ranks != nil && !planOnly { throw ValidationError("--ranks applies to --plan-only only") }
+    }
+
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         let settings = try TrainConfig.load(path: config, overrides: overrides)
         let job = try Runtime.start(runtime)
+        if planOnly {
+            job.report(try OwnershipReport.preview(config: settings, ranks: ranks ?? job.communicator.size))
+            return
+        }
         _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite) { line in
             Job.printLine(line)
         }

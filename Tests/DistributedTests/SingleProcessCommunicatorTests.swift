@@ -129,3 +129,42 @@ struct LaunchTests {
         #expect(MPIRuntime.libraryVersion.contains("MPI"))
     }
 }
+
+@Suite("Ownership plans")
+struct OwnershipPlanTests {
+    @Test("longest-processing-time: every item owned, deterministic, greedy by decreasing cost")
+    func greedy() {
+        let plan = OwnershipPlan.longestProcessingTime(costs: [5, 1, 8, 3, 3, 0], ranks: 2)
+        // 8 -> rank 0; 5 -> 1; 3 (item 3) -> 1 (5 < 8); 3 (item 4) -> 0 (8 = 8, lowest rank);
+        // 1 -> 1 (8 < 11); 0 -> 1 (9 < 11).
+        #expect(plan.owners == [1, 1, 0, 1, 0, 1])
+        #expect(plan.loads == [11, 9])
+        #expect(plan.items(ownedBy: 1) == [0, 1, 3, 5])
+        #expect(OwnershipPlan.longestProcessingTime(costs: [5, 1, 8, 3, 3, 0], ranks: 2) == plan)
+        #expect(abs(plan.imbalance - 1.1) < 1e-12)
+    }
+
+    @Test("one rank owns everything; more ranks than items leave ranks empty", arguments: [1, 3, 7])
+    func edges(ranks: Int) {
+        let plan = OwnershipPlan.longestProcessingTime(costs: [2, 2, 2], ranks: ranks)
+        #expect(plan.owners.count == 3)
+        #expect(plan.loads.reduce(0, +) == 6)
+        if ranks == 1 { #expect(plan.owners == [0, 0, 0]) }
+        if ranks >= 3 { #expect(Set(plan.owners).count == 3) }
+    }
+
+    @Test("the greedy plan meets Graham's bound: largest load <= total / m + (1 - 1/m) largest item")
+    func bound() {
+        var state: UInt64 = 7
+        for _ in 0..<50 {
+            let costs = (0..<9).map { _ -> Double in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Double(state >> 40 % 1000)
+            }
+            let plan = OwnershipPlan.longestProcessingTime(costs: costs, ranks: 3)
+            let bound = costs.reduce(0, +) / 3 + (1 - 1.0 / 3) * costs.max()!
+            #expect(plan.loads.max()! <= bound + 1e-9)
+            #expect(plan.loads.reduce(0, +) == costs.reduce(0, +))
+        }
+    }
+}

@@ -50,7 +50,18 @@ enum ProcessRunner {
         _ arguments: [String], ranks: Int? = nil, timeout: Int = 120, environment: [String: String] = [:]
     ) throws -> Result {
         let launcher = ranks.map(mpirunArguments(ranks:)) ?? []
-        let command = ["timeout", "--kill-after=10", "\(timeout)"] + launcher + [executable] + arguments
+        return try execute(["timeout", "--kill-after=10", "\(timeout)"] + launcher + [executable] + arguments, environment: environment)
+    }
+
+    /// Runs a bash script, stopped after `timeout` seconds. The script sees `$SPECTRAIN`, the
+    /// executable, and a function `mpirun_np N ARGS...` that runs mpirun with this machine's flags.
+    static func runScript(_ script: String, timeout: Int = 120) throws -> Result {
+        let mpirun = mpirunArguments(ranks: 0).filter { $0 != "-np" && $0 != "0" }.joined(separator: " ")
+        let prelude = "SPECTRAIN=\(executable); mpirun_np() { \(mpirun) -np \"$@\"; }; "
+        return try execute(["timeout", "--kill-after=10", "\(timeout)", "bash", "-c", prelude + script], environment: [:])
+    }
+
+    private static func execute(_ command: [String], environment: [String: String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command

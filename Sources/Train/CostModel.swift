@@ -1,0 +1,29 @@
+import Optim
+import Spectral
+
+/// The planned cost of one tensor's optimizer step, in flops-like units, for the ownership plan
+/// (DESIGN.md: "a^3 + b^3 + a b (a + b)" per Kronecker block).
+public enum CostModel {
+    /// Factor updates and preconditioning for each block of a matrix under the spectral and
+    /// Eigen-Shampoo optimizers; one unit per element for diagonal and elementwise optimizers.
+    public static func cost(of tensor: ParameterInfo, optimizer: OptimizerConfig) -> Double {
+        let elementwise = Double(tensor.count)
+        switch optimizer.type {
+        case .sgd, .adamw:
+            return elementwise
+        case .spectral, .eigenShampoo:
+            let options = optimizer.preconditioner
+            let (rows, columns) = tensor.matrixShape
+            let tooLarge = rows > options.maxFactorDimension || columns > options.maxFactorDimension
+            if !tensor.isMatrix || (tooLarge && options.largeDimensions == .diagonal) { return elementwise }
+            var total = 0.0
+            for rowBlock in ParameterPreconditioner<Float>.split(rows, limit: options.maxFactorDimension) {
+                for columnBlock in ParameterPreconditioner<Float>.split(columns, limit: options.maxFactorDimension) {
+                    let (a, b) = (Double(rowBlock.count), Double(columnBlock.count))
+                    total += a * a * a + b * b * b + a * b * (a + b)
+                }
+            }
+            return total + elementwise
+        }
+    }
+}
