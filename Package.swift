@@ -45,6 +45,7 @@ let package = Package(
                 "Linalg",
                 "Spectral",
                 "Distributed",
+                "Checkpoint",
                 "Train",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -58,7 +59,7 @@ let package = Package(
         .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Distributed", "NN", "Optim"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
-        .testTarget(name: "SpectrainTests", dependencies: ["spectrain"]),
+        .testTarget(name: "SpectrainTests", dependencies: ["spectrain", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v6]
 )

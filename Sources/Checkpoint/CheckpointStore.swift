@@ -34,7 +34,9 @@ public enum CheckpointStore {
 
     /// Writes a checkpoint into `runFolder` and keeps only the newest `keep`. Returns its folder.
     @discardableResult
-    public static func write(_ contents: CheckpointContents, step: Int, runFolder: String, keep: Int) throws(CheckpointError) -> String {
+    public static func write(
+        _ contents: CheckpointContents, step: Int, runFolder: String, keep: Int, pauseBeforeCommit: Double = 0
+    ) throws(CheckpointError) -> String {
         let manager = FileManager.default
         let name = folderName(step: step)
         let final = (runFolder as NSString).appendingPathComponent(name)
@@ -60,6 +62,7 @@ public enum CheckpointStore {
         try writeSynced(Data(optimizerBytes), to: (temporary as NSString).appendingPathComponent("optim.safetensors"))
         try writeSynced(manifestBytes, to: (temporary as NSString).appendingPathComponent("manifest.json"))
         try syncDirectory(temporary)
+        if pauseBeforeCommit > 0 { usleep(UInt32(min(pauseBeforeCommit, 600) * 1_000_000)) }
         if manager.fileExists(atPath: final) { try? manager.removeItem(atPath: final) }
         guard rename(temporary, final) == 0 else {
             throw CheckpointError(final, "cannot rename \(temporary) into place (errno \(errno))")

@@ -53,7 +53,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     /// Pretty JSON text with sorted keys.
     public func encoded() -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(self)) ?? Data()
     }
 

@@ -94,6 +94,12 @@ public enum CollectiveSelfTest {
             expect(gatheredV == expectedAll, "gatherv to rank 0 with counts \(partition.counts)")
         }
 
+        let scatterRoot = size / 2
+        let whole: [Float]? = rank == scatterRoot ? (0..<partition.total).map { value(rank: scatterRoot, index: $0) } : nil
+        let scattered = try communicator.scatterv(whole, partition: partition, root: scatterRoot)
+        expect(scattered == partition.range(of: rank).map { value(rank: scatterRoot, index: $0) },
+               "scatterv from rank \(scatterRoot) with counts \(partition.counts)")
+
         try communicator.barrier()
 
         outcome.failuresOnAllRanks = Int(try communicator.allreduce(Int64(outcome.failures.count), operation: .sum))

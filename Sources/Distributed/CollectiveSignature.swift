@@ -3,7 +3,7 @@
 /// mismatch (a bug that MPI turns into a hang or silent corruption) becomes a clear error.
 struct CollectiveSignature: Equatable {
     enum Kind: Int64 {
-        case allreduce = 1, reduceScatter, allgather, allgatherv, broadcast, gather, gatherv, barrier
+        case allreduce = 1, reduceScatter, allgather, allgatherv, broadcast, gather, gatherv, barrier, scatterv
     }
 
     static let encodedCount = 5
@@ -80,6 +80,7 @@ extension CollectiveSignature: CustomStringConvertible {
         case .gather: return "gather to rank \(operationOrRoot) of \(count)\(type) per rank"
         case .gatherv: return "gatherv to rank \(operationOrRoot) of \(count)\(type)\(split)"
         case .barrier: return "barrier"
+        case .scatterv: return "scatterv from rank \(operationOrRoot) of \(count)\(type)\(split)"
         }
     }
 }

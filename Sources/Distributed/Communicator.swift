@@ -56,6 +56,12 @@ public protocol Communicator: AnyObject {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int) throws
 
+    /// Sends segment r of `send` on `root` (length `partition.total`; ignored elsewhere, may be
+    /// nil) to rank r's `receive` (length `partition.counts[r]`).
+    func scatterv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, root: Int) throws
+
     /// Returns when every rank has called it.
     func barrier() throws
 
@@ -126,6 +132,16 @@ extension Communicator {
         guard rank == root else { return }
         guard let receiveCount else { throw .invalidArgument("gather: the root needs a receive buffer") }
         try checkCount(receiveCount, expected: sendCount * size, "receive buffer", "gather")
+    }
+
+    /// `sendCount` is the root's send buffer length (nil: no buffer); ignored elsewhere.
+    func checkScatterv(sendCount: Int?, receiveCount: Int, partition: Partition, root: Int) throws(CommunicatorError) {
+        try checkRoot(root, "scatterv")
+        try checkPartition(partition, "scatterv")
+        try checkCount(receiveCount, expected: partition.counts[rank], "receive buffer", "scatterv")
+        guard rank == root else { return }
+        guard let sendCount else { throw .invalidArgument("scatterv: the root needs a send buffer") }
+        try checkCount(sendCount, expected: partition.total, "send buffer", "scatterv")
     }
 
     /// `receiveCount` is the root's receive buffer length (nil: no buffer); ignored elsewhere.
@@ -213,6 +229,22 @@ extension Communicator {
         }
         try values.withUnsafeBufferPointer { try gather($0, into: nil, root: root) }
         return nil
+    }
+
+    /// This rank's segment of `values` on `root` (which alone passes `values`).
+    public func scatterv<Element: CollectiveElement>(
+        _ values: [Element]?, partition: Partition, root: Int
+    ) throws -> [Element] {
+        try checkPartition(partition, "scatterv")
+        var result = [Element](repeating: .zero, count: partition.counts[rank])
+        try result.withUnsafeMutableBufferPointer { receive in
+            if let values {
+                try values.withUnsafeBufferPointer { try scatterv($0, into: receive, partition: partition, root: root) }
+            } else {
+                try scatterv(nil, into: receive, partition: partition, root: root)
+            }
+        }
+        return result
     }
 
     /// All ranks' `values` (length `partition.counts[rank]`) concatenated on `root`; nil elsewhere.

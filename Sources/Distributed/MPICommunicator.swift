@@ -191,6 +191,25 @@ public final class MPICommunicator: Communicator {
         try MPIRuntime.check(code, "MPI_Gatherv")
     }
 
+    public func scatterv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, root: Int
+    ) throws {
+        try checkScatterv(sendCount: send?.count, receiveCount: receive.count, partition: partition, root: root)
+        try agree(on: CollectiveSignature(
+            kind: .scatterv, elementType: Element.elementType, operationOrRoot: Int64(root),
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        let type = datatype(Element.self)
+        let code = partition.counts32.withUnsafeBufferPointer { counts in
+            partition.offsets32.withUnsafeBufferPointer { offsets in
+                MPI_Scatterv(
+                    rank == root ? send?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
+                    receive.baseAddress, Int32(receive.count), type, Int32(root), communicator)
+            }
+        }
+        try MPIRuntime.check(code, "MPI_Scatterv")
+    }
+
     public func barrier() throws {
         try agree(on: CollectiveSignature(kind: .barrier))
         try MPIRuntime.check(MPI_Barrier(communicator), "MPI_Barrier")

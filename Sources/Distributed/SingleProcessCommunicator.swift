@@ -67,6 +67,15 @@ public final class SingleProcessCommunicator: Communicator {
         copy(send, to: receive!, at: 0)
     }
 
+    public func scatterv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, root: Int
+    ) throws {
+        try checkScatterv(sendCount: send?.count, receiveCount: receive.count, partition: partition, root: root)
+        guard let send, let base = send.baseAddress, send.count > 0 else { return }
+        receive.baseAddress!.update(from: base, count: send.count)
+    }
+
     public func barrier() throws {}
 
     public func abort(code: Int32) -> Never {

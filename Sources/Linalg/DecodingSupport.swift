@@ -42,3 +42,11 @@ extension NamedChoice {
         self = value
     }
 }
+
+/// Throws a decoding error at `key` of the object being decoded unless `condition` holds: the
+/// range checks of configuration fields.
+public func requireField<Key: CodingKey>(_ condition: Bool, _ decoder: any Decoder, _ key: Key, _ message: @autoclosure () -> String) throws {
+    if !condition {
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message()))
+    }
+}

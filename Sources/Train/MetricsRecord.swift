@@ -34,10 +34,30 @@ public struct StepTimes: Codable, Sendable, Equatable {
     public var precondition = 0.0
     public var optimizer = 0.0
     public var evaluation = 0.0
+    public var checkpoint = 0.0
 
     public init() {}
 
-    public var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation }
+    public var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation + checkpoint }
+
+    enum CodingKeys: String, CodingKey {
+        case data, forward, backward, communication, curvature, precondition, optimizer, evaluation, checkpoint
+    }
+
+    /// Missing phases read as 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func read(_ key: CodingKeys) throws -> Double { try container.decodeIfPresent(Double.self, forKey: key) ?? 0 }
+        data = try read(.data)
+        forward = try read(.forward)
+        backward = try read(.backward)
+        communication = try read(.communication)
+        curvature = try read(.curvature)
+        precondition = try read(.precondition)
+        optimizer = try read(.optimizer)
+        evaluation = try read(.evaluation)
+        checkpoint = try read(.checkpoint)
+    }
 
     static func + (lhs: StepTimes, rhs: StepTimes) -> StepTimes {
         var sum = lhs
@@ -49,6 +69,7 @@ public struct StepTimes: Codable, Sendable, Equatable {
         sum.precondition += rhs.precondition
         sum.optimizer += rhs.optimizer
         sum.evaluation += rhs.evaluation
+        sum.checkpoint += rhs.checkpoint
         return sum
     }
 }
@@ -67,7 +88,7 @@ public struct TrainSummary: Codable, Sendable, Equatable {
     public var steps: Int
     public var epochs: Double
     public var seconds: Double
-    /// Seconds without evaluation.
+    /// Seconds without evaluation and checkpointing.
     public var trainingSeconds: Double
     public var samplesPerSecond: Double
     public var finalTestLoss: Double

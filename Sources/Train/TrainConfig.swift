@@ -16,10 +16,11 @@ public struct TrainConfig: Sendable, Equatable {
     public var optimizer: OptimizerConfig
     public var training: LoopConfig
     public var distributed: DistributedConfig
+    public var checkpoint: CheckpointConfig
 
     public init(name: String, runDirectory: String = "runs", seed: UInt64 = 1, data: DataConfig = DataConfig(),
                 model: ModelConfig, optimizer: OptimizerConfig, training: LoopConfig = LoopConfig(),
-                distributed: DistributedConfig = DistributedConfig()) {
+                distributed: DistributedConfig = DistributedConfig(), checkpoint: CheckpointConfig = CheckpointConfig()) {
         self.name = name
         self.runDirectory = runDirectory
         self.seed = seed
@@ -28,6 +29,7 @@ public struct TrainConfig: Sendable, Equatable {
         self.optimizer = optimizer
         self.training = training
         self.distributed = distributed
+        self.checkpoint = checkpoint
     }
 
     /// The run folder.
@@ -104,24 +106,21 @@ public struct LoopConfig: Codable, Sendable, Equatable {
             healthEvery: try container.decodeIfPresent(Int.self, forKey: .healthEvery) ?? defaults.healthEvery,
             maxNonFiniteSteps: try container.decodeIfPresent(Int.self, forKey: .maxNonFiniteSteps) ?? defaults.maxNonFiniteSteps,
             targetAccuracy: try container.decodeIfPresent(Double.self, forKey: .targetAccuracy))
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            if !valid { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message)) }
-        }
-        try check(epochs >= 1, .epochs, "must be >= 1, got \(epochs)")
-        try check(batchSize >= 1, .batchSize, "must be >= 1, got \(batchSize)")
-        try check(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be >= 1, got \(maxSteps ?? 0)")
-        try check(logEvery >= 1, .logEvery, "must be >= 1, got \(logEvery)")
-        try check(evalEvery >= 0, .evalEvery, "must be >= 0, got \(evalEvery)")
-        try check(evalBatchSize >= 1, .evalBatchSize, "must be >= 1, got \(evalBatchSize)")
-        try check(healthEvery >= 0, .healthEvery, "must be >= 0, got \(healthEvery)")
-        try check(maxNonFiniteSteps >= 1, .maxNonFiniteSteps, "must be >= 1, got \(maxNonFiniteSteps)")
-        try check(targetAccuracy.map { $0 > 0 && $0 <= 1 } ?? true, .targetAccuracy, "must be in (0, 1], got \(targetAccuracy ?? 0)")
+        try requireField(epochs >= 1, decoder, CodingKeys.epochs, "must be >= 1, got \(epochs)")
+        try requireField(batchSize >= 1, decoder, CodingKeys.batchSize, "must be >= 1, got \(batchSize)")
+        try requireField(maxSteps.map { $0 >= 1 } ?? true, decoder, CodingKeys.maxSteps, "must be >= 1, got \(maxSteps ?? 0)")
+        try requireField(logEvery >= 1, decoder, CodingKeys.logEvery, "must be >= 1, got \(logEvery)")
+        try requireField(evalEvery >= 0, decoder, CodingKeys.evalEvery, "must be >= 0, got \(evalEvery)")
+        try requireField(evalBatchSize >= 1, decoder, CodingKeys.evalBatchSize, "must be >= 1, got \(evalBatchSize)")
+        try requireField(healthEvery >= 0, decoder, CodingKeys.healthEvery, "must be >= 0, got \(healthEvery)")
+        try requireField(maxNonFiniteSteps >= 1, decoder, CodingKeys.maxNonFiniteSteps, "must be >= 1, got \(maxNonFiniteSteps)")
+        try requireField(targetAccuracy.map { $0 > 0 && $0 <= 1 } ?? true, decoder, CodingKeys.targetAccuracy, "must be in (0, 1], got \(targetAccuracy ?? 0)")
     }
 }
 
 extension TrainConfig: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, runDirectory, seed, data, model, optimizer, training, distributed
+        case name, runDirectory, seed, data, model, optimizer, training, distributed, checkpoint
     }
 
     public init(from decoder: any Decoder) throws {
@@ -135,6 +134,7 @@ extension TrainConfig: Codable {
         optimizer = try container.decode(OptimizerConfig.self, forKey: .optimizer)
         training = try container.decodeIfPresent(LoopConfig.self, forKey: .training) ?? LoopConfig()
         distributed = try container.decodeIfPresent(DistributedConfig.self, forKey: .distributed) ?? DistributedConfig()
+        checkpoint = try container.decodeIfPresent(CheckpointConfig.self, forKey: .checkpoint) ?? CheckpointConfig()
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
         guard !name.isEmpty, name.unicodeScalars.allSatisfy(allowed.contains), !name.hasPrefix(".") else {
             throw DecodingError.dataCorrupted(.init(
@@ -151,7 +151,7 @@ extension TrainConfig: Codable {
     /// The resolved configuration (every default filled in) as pretty JSON.
     public func resolvedJSON() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 }
@@ -192,11 +192,43 @@ public struct DistributedConfig: Codable, Sendable, Equatable {
             replicaCheckEvery: try container.decodeIfPresent(Int.self, forKey: .replicaCheckEvery) ?? defaults.replicaCheckEvery,
             replan: try container.decodeIfPresent(Bool.self, forKey: .replan) ?? defaults.replan,
             replanAfterSteps: try container.decodeIfPresent(Int.self, forKey: .replanAfterSteps) ?? defaults.replanAfterSteps)
-        func check(_ valid: Bool, _ key: CodingKeys, _ message: String) throws {
-            if !valid { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message)) }
-        }
-        try check(bucketMegabytes > 0 && bucketMegabytes <= 4096, .bucketMegabytes, "must be in (0, 4096], got \(bucketMegabytes)")
-        try check(replicaCheckEvery >= 0, .replicaCheckEvery, "must be >= 0, got \(replicaCheckEvery)")
-        try check(replanAfterSteps >= 4, .replanAfterSteps, "must be >= 4, got \(replanAfterSteps)")
+        try requireField(bucketMegabytes > 0 && bucketMegabytes <= 4096, decoder, CodingKeys.bucketMegabytes, "must be in (0, 4096], got \(bucketMegabytes)")
+        try requireField(replicaCheckEvery >= 0, decoder, CodingKeys.replicaCheckEvery, "must be >= 0, got \(replicaCheckEvery)")
+        try requireField(replanAfterSteps >= 4, decoder, CodingKeys.replanAfterSteps, "must be >= 4, got \(replanAfterSteps)")
+    }
+}
+
+/// When rank 0 saves a checkpoint into the run folder, and how many it keeps.
+public struct CheckpointConfig: Codable, Sendable, Equatable {
+    /// Save every this many steps (0: not by steps).
+    public var everySteps: Int
+    /// Save when this many minutes have passed since the last save (0: not by time).
+    public var everyMinutes: Double
+    /// Save after the last step.
+    public var atEnd: Bool
+    /// Keep the newest this many checkpoints.
+    public var keep: Int
+
+    public init(everySteps: Int = 0, everyMinutes: Double = 30, atEnd: Bool = true, keep: Int = 3) {
+        self.everySteps = everySteps
+        self.everyMinutes = everyMinutes
+        self.atEnd = atEnd
+        self.keep = keep
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case everySteps, everyMinutes, atEnd, keep }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = CheckpointConfig()
+        self.init(
+            everySteps: try container.decodeIfPresent(Int.self, forKey: .everySteps) ?? defaults.everySteps,
+            everyMinutes: try container.decodeIfPresent(Double.self, forKey: .everyMinutes) ?? defaults.everyMinutes,
+            atEnd: try container.decodeIfPresent(Bool.self, forKey: .atEnd) ?? defaults.atEnd,
+            keep: try container.decodeIfPresent(Int.self, forKey: .keep) ?? defaults.keep)
+        try requireField(everySteps >= 0, decoder, CodingKeys.everySteps, "must be >= 0, got \(everySteps)")
+        try requireField(everyMinutes >= 0 && everyMinutes.isFinite, decoder, CodingKeys.everyMinutes, "must be >= 0, got \(everyMinutes)")
+        try requireField(keep >= 1, decoder, CodingKeys.keep, "must be >= 1, got \(keep)")
     }
 }

@@ -144,29 +144,53 @@ public final class Trainer {
 
     // MARK: - The loop
 
-    /// Trains from step 0 to `totalSteps`, writing `metrics.jsonl` (rank 0) and returning the summary.
-    public func run(metrics: MetricsWriter?) throws(TrainError) -> TrainSummary {
+    /// Where a run stands between steps: everything besides parameters and optimizer state that a
+    /// resumed run needs to continue as if it had not stopped.
+    public struct Progress: Codable, Sendable, Equatable {
+        /// Steps completed.
+        public var step = 0
+        public var skippedSteps = 0
+        public var consecutiveNonFinite = 0
+        public var lastTestLoss: Double?
+        public var lastTestAccuracy: Double?
+        public var bestTestAccuracy = -1.0
+        public var bestStep = 0
+        public var targetReachedStep: Int?
+        public var targetReachedEpoch: Double?
+        public var targetReachedTrainingSeconds: Double?
+        /// Seconds of earlier sessions of this run (a resumed run adds its own).
+        public var elapsedSeconds = 0.0
+        public var time = StepTimes()
+        /// The logging window open at `step` (sums since the last metrics line).
+        public var windowLossSum = 0.0
+        public var windowCorrect = 0
+        public var windowSamples = 0
+        /// Lines in metrics.jsonl at `step`.
+        public var metricsLines = 0
+
+        public init() {}
+    }
+
+    /// Trains from `progress.step` to `totalSteps`, writing `metrics.jsonl` (rank 0), saving
+    /// checkpoints on the configured cadence through `checkpoints`, and returning the summary.
+    public func run(metrics: MetricsWriter?, from start: Progress = Progress(), checkpoints: CheckpointCadence? = nil) throws(TrainError) -> TrainSummary {
         let loop = config.training
         let clock = ContinuousClock()
-        let start = clock.now
-        var window = Window()
-        var totals = StepTimes()
-        var skipped = 0
-        var consecutiveNonFinite = 0
-        var lastEvaluation: (loss: Double, accuracy: Double)?
-        var best = (accuracy: -1.0, step: 0)
-        var target: (step: Int, epoch: Double, seconds: Double)?
+        let sessionStart = clock.now
+        var progress = start
+        var window = Window(lossSum: progress.windowLossSum, correct: progress.windowCorrect, samples: progress.windowSamples)
+        func elapsed() -> Double { progress.elapsedSeconds + sessionStart.duration(to: clock.now).inSeconds }
 
-        for step in 0..<totalSteps {
+        for step in progress.step..<totalSteps {
             var times = StepTimes()
             let outcome = try trainStep(step, times: &times)
             if outcome.finite {
-                consecutiveNonFinite = 0
+                progress.consecutiveNonFinite = 0
             } else {
-                skipped += 1
-                consecutiveNonFinite += 1
-                if consecutiveNonFinite >= loop.maxNonFiniteSteps {
-                    throw TrainError("training diverged: \(consecutiveNonFinite) consecutive steps with a non-finite loss or gradient (step \(step + 1))")
+                progress.skippedSteps += 1
+                progress.consecutiveNonFinite += 1
+                if progress.consecutiveNonFinite >= loop.maxNonFiniteSteps {
+                    throw TrainError("training diverged: \(progress.consecutiveNonFinite) consecutive steps with a non-finite loss or gradient (step \(step + 1))")
                 }
             }
             window.add(loss: outcome.lossSum, correct: outcome.correct, samples: outcome.samples)
@@ -176,13 +200,15 @@ public final class Trainer {
             var evaluation: (loss: Double, accuracy: Double)?
             if isLast || endOfEpoch || (loop.evalEvery > 0 && completed % loop.evalEvery == 0) {
                 let evaluationStart = clock.now
-                evaluation = try evaluate(step: step)
+                let result = try evaluate(step: step)
+                evaluation = result
                 times.evaluation += evaluationStart.duration(to: clock.now).inSeconds
-                lastEvaluation = evaluation
-                if evaluation!.accuracy > best.accuracy { best = (evaluation!.accuracy, completed) }
-                if let goal = loop.targetAccuracy, target == nil, evaluation!.accuracy >= goal {
-                    let elapsed = start.duration(to: clock.now).inSeconds
-                    target = (completed, Double(completed) / Double(stepsPerEpoch), elapsed - (totals + times).evaluation)
+                (progress.lastTestLoss, progress.lastTestAccuracy) = (result.loss, result.accuracy)
+                if result.accuracy > progress.bestTestAccuracy { (progress.bestTestAccuracy, progress.bestStep) = (result.accuracy, completed) }
+                if let goal = loop.targetAccuracy, progress.targetReachedStep == nil, result.accuracy >= goal {
+                    progress.targetReachedStep = completed
+                    progress.targetReachedEpoch = Double(completed) / Double(stepsPerEpoch)
+                    progress.targetReachedTrainingSeconds = elapsed() - (progress.time + times).evaluation
                 }
             }
             if communicator.size > 1 {
@@ -200,36 +226,50 @@ public final class Trainer {
                 }
                 times.communication += checkStart.duration(to: clock.now).inSeconds
             }
-            totals = totals + times
+            progress.time = progress.time + times
             window.times = window.times + times
             let health = loop.healthEvery > 0 && completed % loop.healthEvery == 0 ? measureHealth() : nil
             if completed % loop.logEvery == 0 || isLast || evaluation != nil {
-                let elapsed = start.duration(to: clock.now).inSeconds
+                let now = elapsed()
                 let record = MetricsRecord(
                     step: completed, epoch: Double(completed) / Double(stepsPerEpoch),
                     loss: window.meanLoss, accuracy: window.accuracy, learningRate: optimizer.learningRate(at: step),
-                    samplesPerSecond: Double(window.samples) / max(window.times.total - window.times.evaluation, 1e-9),
-                    elapsedSeconds: elapsed, time: window.times,
-                    testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, skippedSteps: skipped, health: health)
+                    samplesPerSecond: Double(window.samples) / max(window.times.total - window.times.evaluation - window.times.checkpoint, 1e-9),
+                    elapsedSeconds: now, time: window.times,
+                    testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, skippedSteps: progress.skippedSteps, health: health)
                 try metrics?.write(record)
-                report(progressLine(record, elapsed: elapsed))
+                progress.metricsLines += 1
+                report(progressLine(record, elapsed: now, startStep: start.step, sessionSeconds: sessionStart.duration(to: clock.now).inSeconds))
                 if let evaluation {
                     report(String(format: "  test: loss %.4f  accuracy %.2f%%  (step %d, epoch %.2f)",
                                   evaluation.loss, 100 * evaluation.accuracy, completed, record.epoch))
                 }
                 window = Window()
             }
+            if let checkpoints, try checkpoints.isDue(step: completed, isLast: isLast, communicator: communicator) {
+                let saveStart = clock.now
+                progress.step = completed
+                (progress.windowLossSum, progress.windowCorrect, progress.windowSamples) = (window.lossSum, window.correct, window.samples)
+                var saved = progress
+                saved.elapsedSeconds = elapsed()
+                try checkpoints.save(trainer: self, progress: saved)
+                let spent = saveStart.duration(to: clock.now).inSeconds
+                progress.time.checkpoint += spent
+                window.times.checkpoint += spent
+            }
         }
-        let seconds = start.duration(to: clock.now).inSeconds
-        let trainingSeconds = seconds - totals.evaluation
+        try checkpoints?.finish()
+        let seconds = elapsed()
+        let trainingSeconds = seconds - progress.time.evaluation - progress.time.checkpoint
+        let trainedSteps = totalSteps
         return TrainSummary(
-            steps: totalSteps, epochs: Double(totalSteps) / Double(stepsPerEpoch), seconds: seconds,
+            steps: trainedSteps, epochs: Double(trainedSteps) / Double(stepsPerEpoch), seconds: seconds,
             trainingSeconds: trainingSeconds,
-            samplesPerSecond: Double(totalSteps * loop.batchSize) / max(trainingSeconds, 1e-9),
-            finalTestLoss: lastEvaluation?.loss ?? .nan, finalTestAccuracy: lastEvaluation?.accuracy ?? .nan,
-            bestTestAccuracy: best.accuracy, bestStep: best.step, targetAccuracy: loop.targetAccuracy,
-            targetReachedStep: target?.step, targetReachedEpoch: target?.epoch,
-            targetReachedTrainingSeconds: target?.seconds, skippedSteps: skipped, time: totals)
+            samplesPerSecond: Double(trainedSteps * loop.batchSize) / max(trainingSeconds, 1e-9),
+            finalTestLoss: progress.lastTestLoss ?? .nan, finalTestAccuracy: progress.lastTestAccuracy ?? .nan,
+            bestTestAccuracy: progress.bestTestAccuracy, bestStep: progress.bestStep, targetAccuracy: loop.targetAccuracy,
+            targetReachedStep: progress.targetReachedStep, targetReachedEpoch: progress.targetReachedEpoch,
+            targetReachedTrainingSeconds: progress.targetReachedTrainingSeconds, skippedSteps: progress.skippedSteps, time: progress.time)
     }
 
     struct StepOutcome {
@@ -446,8 +486,8 @@ public final class Trainer {
         return records
     }
 
-    private func progressLine(_ record: MetricsRecord, elapsed: Double) -> String {
-        let remaining = Double(totalSteps - record.step) * elapsed / Double(max(record.step, 1))
+    private func progressLine(_ record: MetricsRecord, elapsed: Double, startStep: Int, sessionSeconds: Double) -> String {
+        let remaining = Double(totalSteps - record.step) * sessionSeconds / Double(max(record.step - startStep, 1))
         return String(
             format: "step %d/%d  epoch %.2f  loss %.4f  acc %.2f%%  lr %.2e  %.0f samples/s  ETA %@",
             record.step, totalSteps, record.epoch, record.loss, 100 * record.accuracy, record.learningRate,

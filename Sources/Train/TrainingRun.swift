@@ -1,3 +1,4 @@
+import Checkpoint
 import Distributed
 import Foundation
 
@@ -5,37 +6,68 @@ import Foundation
 /// the loop, the metrics and the summary.
 public enum TrainingRun {
     /// Runs `config` on `communicator`'s ranks. Rank 0 creates `runs/NAME/` with `config.json`
-    /// (every default resolved), `metrics.jsonl` and, at the end, `summary.json`; `report`
-    /// receives its human-readable lines. An existing non-empty run folder is an error unless
-    /// `overwrite` is set, so results are never replaced by accident.
+    /// (every default resolved), `metrics.jsonl`, checkpoints on the configured cadence and, at the
+    /// end, `summary.json`; `report` receives its human-readable lines. An existing non-empty run
+    /// folder is an error unless `overwrite` is set, so results are never replaced by accident.
+    ///
+    /// With `resume` (a run folder, whose `latest` checkpoint is used, or a checkpoint folder),
+    /// rank 0 reads and validates the checkpoint before anything is changed, then the state goes
+    /// to the ranks of this job (any world size) and training continues in that run folder.
     public static func execute(
-        config: TrainConfig, communicator: any Communicator, overwrite: Bool = false,
-        report: @escaping (String) -> Void
+        config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
+        report: @escaping @Sendable (String) -> Void
     ) throws(TrainError) -> TrainSummary {
         let isRoot = communicator.rank == 0
+        let silent: @Sendable (String) -> Void = { _ in }
+        let output = isRoot ? report : silent
         // Data, model and optimizer first: a run that cannot start leaves no folder behind.
-        let trainer = try Trainer(config: config, communicator: communicator, report: isRoot ? report : { _ in })
-        let folder = config.runPath
+        let trainer = try Trainer(config: config, communicator: communicator, report: output)
+        var folder = config.runPath
+        var progress = Trainer.Progress()
         var metrics: MetricsWriter?
-        var folderProblem = ""
+        var contents: CheckpointContents?
+        var checkpointFolder = ""
+        var problem = ""
         if isRoot {
-            do {
-                try prepare(folder: folder, config: config, overwrite: overwrite)
-                metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: false)
+            do throws(TrainError) {
+                if let resume {
+                    do {
+                        checkpointFolder = try CheckpointStore.resolve(resume)
+                        contents = try CheckpointStore.read(checkpointFolder)
+                    } catch {
+                        throw TrainError("\(error)")
+                    }
+                    progress = try trainer.validate(contents!, folder: checkpointFolder)
+                    folder = (checkpointFolder as NSString).deletingLastPathComponent
+                } else {
+                    try prepare(folder: folder, config: config, overwrite: overwrite)
+                    metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: false)
+                }
             } catch {
-                folderProblem = error.message
+                problem = error.message
             }
         }
-        // Every rank learns whether rank 0 could set up the folder, and stops with the same error.
-        var failed: [Int32] = [folderProblem.isEmpty ? 0 : 1]
+        // Every rank learns whether rank 0 could start, and stops if not (rank 0 reports why).
+        var failed: [Int32] = [problem.isEmpty ? 0 : 1]
         do { try communicator.broadcast(&failed, root: 0) } catch { throw TrainError("\(error)") }
-        if failed[0] != 0 { throw TrainError(isRoot ? folderProblem : "rank 0 could not prepare the run folder \(folder)") }
+        if failed[0] != 0 { throw TrainError(isRoot ? problem : "rank 0 could not start the run", quiet: !isRoot) }
+
+        if resume != nil {
+            progress = try broadcast(progress, communicator: communicator)
+            try trainer.restore(from: contents)
+            if isRoot {
+                try continueMetrics(folder: folder, lines: progress.metricsLines, config: config)
+                metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
+            }
+        }
         if isRoot {
             report(trainer.header)
             report(trainer.model.summary)
             if communicator.size > 1 { report(trainer.planDescription) }
+            if resume != nil { report("resumed from \(checkpointFolder) at step \(progress.step)") }
         }
-        let summary = try trainer.run(metrics: metrics)
+        let cadence = CheckpointCadence(settings: config.checkpoint, runFolder: folder, report: output)
+        let summary = try trainer.run(metrics: metrics, from: progress, checkpoints: cadence)
         if isRoot {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -48,6 +80,35 @@ public enum TrainingRun {
             report(describe(summary, folder: folder))
         }
         return summary
+    }
+
+    /// Rank 0's progress, on every rank.
+    static func broadcast(_ progress: Trainer.Progress, communicator: any Communicator) throws(TrainError) -> Trainer.Progress {
+        do {
+            var bytes = communicator.rank == 0 ? [UInt8](try JSONEncoder().encode(progress)) : []
+            var length = [Int64(bytes.count)]
+            try communicator.broadcast(&length, root: 0)
+            if communicator.rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length[0])) }
+            try communicator.broadcast(&bytes, root: 0)
+            return try JSONDecoder().decode(Trainer.Progress.self, from: Data(bytes))
+        } catch {
+            throw TrainError("resume: \(error)")
+        }
+    }
+
+    /// Keeps the first `lines` lines of the run's metrics (those logged up to the checkpoint) and
+    /// writes the continuing run's resolved configuration.
+    static func continueMetrics(folder: String, lines: Int, config: TrainConfig) throws(TrainError) {
+        let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
+        do {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            let kept = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(lines)
+            let body = kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n"
+            try Data(body.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try config.resolvedJSON().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
+        } catch {
+            throw TrainError("\(path): cannot prepare the run folder to continue (\(error.localizedDescription))")
+        }
     }
 
     /// Creates the run folder and writes `config.json` into it.
@@ -79,6 +140,7 @@ public enum TrainingRun {
             ("data", time.data), ("forward", time.forward), ("backward", time.backward),
             ("communication", time.communication), ("curvature", time.curvature),
             ("precondition", time.precondition), ("optimizer", time.optimizer), ("evaluation", time.evaluation),
+            ("checkpoint", time.checkpoint),
         ]
         let total = max(time.total, 1e-9)
         let split = parts.filter { $0.1 > 0 }.map { String(format: "%@ %.0f%%", $0.0, 100 * $0.1 / total) }.joined(separator: ", ")

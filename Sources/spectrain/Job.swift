@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Foundation
 import Linalg
+import Train
 
 /// The job as this process sees it: where this rank stands before MPI starts, console output that does not
 /// interleave across ranks, and the exit paths.
@@ -31,6 +32,8 @@ enum Job {
         let code: Int32
         if let exitCode = error as? ExitCode {
             code = exitCode.rawValue
+        } else if let quiet = error as? TrainError, quiet.isQuiet {
+            code = 1
         } else {
             code = Spectrain.exitCode(for: error).rawValue == 0 ? 1 : Spectrain.exitCode(for: error).rawValue
             let message = Spectrain.message(for: error)

@@ -5,7 +5,7 @@ import Linalg
 
 /// The `spectrain` command line: every subcommand runs the same way on one process or under mpirun.
 struct Spectrain: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = SpectrainVersion.current
 
     static let configuration = CommandConfiguration(
         commandName: "spectrain",
@@ -16,7 +16,7 @@ struct Spectrain: ParsableCommand {
               mpirun -np 4 spectrain info
             """,
         version: version,
-        subcommands: [TrainCommand.self, PlotCommand.self, SPD.self, Info.self, Bench.self, SelfTest.self]
+        subcommands: [TrainCommand.self, PlotCommand.self, InspectCommand.self, SPD.self, Info.self, Bench.self, SelfTest.self]
     )
 }
 

@@ -23,6 +23,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace an existing run folder of the same name.")
     var overwrite = false
 
+    @Option(help: ArgumentHelp("Continue a run: its folder (the latest checkpoint) or a checkpoint folder.", valueName: "path"))
+    var resume: String?
+
     @Flag(help: "Print which rank would own which parameter tensor, and exit.")
     var planOnly = false
 
@@ -32,6 +35,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
         if ranks != nil && !planOnly { throw ValidationError("--ranks applies to --plan-only only") }
+        if resume != nil && overwrite { throw ValidationError("--resume continues a run; it cannot be combined with --overwrite") }
     }
 
     @OptionGroup var runtime: RuntimeOptions
@@ -43,7 +47,7 @@ struct TrainCommand: ParsableCommand {
             job.report(try OwnershipReport.preview(config: settings, ranks: ranks ?? job.communicator.size))
             return
         }
-        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite) { line in
+        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite, resume: resume) { line in
             Job.printLine(line)
         }
     }

@@ -4,6 +4,7 @@ import Foundation
 import Linalg
 import Optim
 import Spectral
+import Synchronization
 @testable import Train
 import Testing
 
@@ -39,8 +40,9 @@ struct TrainerTests {
         optimizer.preconditioner.mode = mode
         optimizer.preconditioner.power = PreconditionerOptions.defaultPower(mode)
         let config = data.config(optimizer: optimizer)
-        var lines: [String] = []
-        let summary = try TrainingRun.execute(config: config, communicator: SingleProcessCommunicator()) { lines.append($0) }
+        let output = Mutex<[String]>([])
+        let summary = try TrainingRun.execute(config: config, communicator: SingleProcessCommunicator()) { line in output.withLock { $0.append(line) } }
+        let lines = output.withLock { $0 }
         // The classes are separable by quadrant brightness: every optimizer must get well above
         // chance (1/3) within 40 steps.
         #expect(summary.finalTestAccuracy > 0.9, "\(kind) \(mode): \(summary.finalTestAccuracy)")
