@@ -1,12 +1,4 @@
-/// A checkpoint that cannot be written or used: one line naming the file and the problem.
-public struct CheckpointError: Error, CustomStringConvertible, Equatable, Sendable {
-    public var path: String
-    public var message: String
+import Linalg
 
-    public init(_ path: String, _ message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { "\(path): \(message)" }
-}
+/// A checkpoint file that cannot be written or used, named with its problem (see `FileError`).
+public typealias CheckpointError = FileError

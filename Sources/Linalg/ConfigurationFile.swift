@@ -102,15 +102,5 @@ public enum ConfigurationFile {
     }
 }
 
-/// A configuration that cannot be used: the file and the problem, in one line.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public var path: String
-    public var message: String
-
-    public init(_ path: String, _ message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { "\(path): \(message)" }
-}
+/// A configuration file that cannot be used, named with its problem (see `FileError`).
+public typealias ConfigurationError = FileError
