@@ -111,7 +111,9 @@ struct DistributedTrainingTests {
             job=$!
             for i in $(seq 1 600); do [ -s \(metrics) ] && break; sleep 0.2; done
             [ -s \(metrics) ] || { echo "never started"; kill -9 $job; exit 90; }
-            pkill -9 -n -x spectrain
+            victim=$(for p in $(pgrep -x spectrain); do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF '\(folder.path)' && echo $p; done | tail -1)
+            [ -n "$victim" ] || { echo "no rank of this job found"; kill -9 $job; exit 91; }
+            kill -9 $victim
             start=$(date +%s%N)
             wait $job
             status=$?
