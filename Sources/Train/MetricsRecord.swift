@@ -22,6 +22,13 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var skippedSteps: Int
     /// Per-factor health, when measured at this step.
     public var health: [String: FactorHealthRecord]?
+
+    /// JSON has no infinity or NaN, yet a singular factor's condition number is infinite and a
+    /// diverged loss is NaN; they are written as the strings "inf", "-inf" and "nan".
+    static let nonFiniteEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    static let nonFiniteDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
 }
 
 /// Seconds spent per phase.
@@ -119,6 +126,7 @@ public final class MetricsWriter {
         if append { handle.seekToEndOfFile() }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = MetricsRecord.nonFiniteEncoding
     }
 
     func write(_ record: MetricsRecord) throws(TrainError) {

@@ -228,7 +228,7 @@ public final class Trainer {
             }
             progress.time = progress.time + times
             window.times = window.times + times
-            let health = loop.healthEvery > 0 && completed % loop.healthEvery == 0 ? measureHealth() : nil
+            let health = loop.healthEvery > 0 && completed % loop.healthEvery == 0 ? try measureHealth() : nil
             if completed % loop.logEvery == 0 || isLast || evaluation != nil {
                 let now = elapsed()
                 let record = MetricsRecord(
@@ -473,8 +473,9 @@ public final class Trainer {
         return (totals[0] / Double(testSet.count), totals[1] / Double(testSet.count))
     }
 
-    /// Measured health of every spectral factor, keyed "tensor/blockN.L".
-    private func measureHealth() -> [String: FactorHealthRecord] {
+    /// Measured health of every spectral factor of the model, keyed "tensor/blockN.L", on rank 0
+    /// (nil on the others): each rank measures the factors it owns and rank 0 gathers them.
+    private func measureHealth() throws(TrainError) -> [String: FactorHealthRecord]? {
         var records: [String: FactorHealthRecord] = [:]
         for (index, shard) in shards.enumerated() {
             for (name, health) in optimizer.health(tensor: index) {
@@ -483,7 +484,23 @@ public final class Trainer {
                     maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)
             }
         }
-        return records
+        guard communicator.size > 1 else { return records }
+        do {
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = MetricsRecord.nonFiniteEncoding
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = MetricsRecord.nonFiniteDecoding
+            let encoded = String(decoding: try encoder.encode(records), as: UTF8.self)
+            guard let gathered = try communicator.gather(encoded, root: 0) else { return nil }
+            var merged: [String: FactorHealthRecord] = [:]
+            for text in gathered {
+                let owned = try decoder.decode([String: FactorHealthRecord].self, from: Foundation.Data(text.utf8))
+                merged.merge(owned) { first, _ in first }
+            }
+            return merged
+        } catch {
+            throw TrainError("factor health: \(error)")
+        }
     }
 
     private func progressLine(_ record: MetricsRecord, elapsed: Double, startStep: Int, sessionSeconds: Double) -> String {

@@ -16,6 +16,27 @@ struct MetricsPlotTests {
         #expect(try MetricsPlot.load(runFolder: run + "/").name == "fashion-mlp")
     }
 
+    @Test("a singular factor's infinite condition number and a NaN loss are written and read back")
+    func nonFiniteValuesRoundTrip() throws {
+        let folder = try ScratchFolder()
+        var records = syntheticRun(lines: 3, testEvery: nil, scale: 1)
+        records[1].loss = .nan
+        records[2].health = ["1_linear.weight/block0.L": FactorHealthRecord(
+            orthogonalityError: 1e-7, minEigenvalue: 0, maxEigenvalue: 2, conditionNumber: .infinity, failures: 1)]
+        let run = folder.path + "/singular"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        do {
+            let writer = try MetricsWriter(path: run + "/metrics.jsonl", append: false)
+            for record in records { try writer.write(record) }
+        }
+        let loaded = try MetricsPlot.load(runFolder: run).records
+        #expect(loaded.count == 3)
+        #expect(loaded[1].loss.isNaN)
+        #expect(loaded[2].health?["1_linear.weight/block0.L"]?.conditionNumber == .infinity)
+        #expect(loaded[0] == records[0])
+        #expect(loaded[2] == records[2])
+    }
+
     @Test("the SVG is well-formed XML with one curve per run in each panel that has its data")
     func wellFormedWithCurvesPerRun() throws {
         let runs = [
