@@ -11,18 +11,38 @@ public enum OwnershipReport {
         OwnershipPlan.longestProcessingTime(costs: shards.map { CostModel.cost(of: $0.info, optimizer: optimizer) }, ranks: ranks)
     }
 
-    /// A table: each shard's shape, share of the planned cost and owner; then each rank's load.
-    public static func describe(shards: [ParameterShard], plan: OwnershipPlan, optimizer: OptimizerConfig.Kind) -> String {
+    /// A table: each shard's shape, share of the planned cost and owner; then each rank's load,
+    /// and a hint when one shard alone is more than a rank's fair share, which no plan can fix.
+    public static func describe(shards: [ParameterShard], plan: OwnershipPlan, optimizer: OptimizerConfig) -> String {
         let total = max(plan.costs.reduce(0, +), .leastNonzeroMagnitude)
         var rows = [["shard", "shape", "cost", "owner"]]
         for (index, shard) in shards.enumerated() {
             rows.append([shard.name, "\(shard.shape)", String(format: "%.1f%%", 100 * plan.costs[index] / total), "\(plan.owners[index])"])
         }
-        var lines = ["ownership plan over \(plan.ranks) rank\(plan.ranks == 1 ? "" : "s") (\(optimizer.rawValue)):"]
+        var lines = ["ownership plan over \(plan.ranks) rank\(plan.ranks == 1 ? "" : "s") (\(optimizer.type.rawValue)):"]
         lines += TextTable.render(rows)
         let loads = plan.loads.enumerated().map { String(format: "rank %d %.1f%%", $0.offset, 100 * $0.element / total) }
         lines.append(loads.joined(separator: ", ") + String(format: "; imbalance %.2f (largest load / mean)", plan.imbalance))
+        if let hint = splittingHint(shards: shards, plan: plan, optimizer: optimizer) { lines.append(hint) }
         return lines.joined(separator: "\n")
+    }
+
+    /// When the costliest shard alone exceeds a rank's even share by more than a quarter, the
+    /// other ranks wait for its owner every step whatever the plan; with Kronecker factors a
+    /// smaller `maxFactorDimension` cuts that shard into blocks that can go to different ranks.
+    static func splittingHint(shards: [ParameterShard], plan: OwnershipPlan, optimizer: OptimizerConfig) -> String? {
+        let total = plan.costs.reduce(0, +)
+        guard plan.ranks > 1, total > 0, let largest = plan.costs.indices.max(by: { plan.costs[$0] < plan.costs[$1] }) else { return nil }
+        let share = total / Double(plan.ranks)
+        guard plan.costs[largest] > 1.25 * share else { return nil }
+        var hint = String(format: "note: %@ alone is %.1f%% of the cost, more than a rank's even share (%.1f%%), so no plan over %d ranks balances it",
+                          shards[largest].name, 100 * plan.costs[largest] / total, 100 * share / total, plan.ranks)
+        let shape = shards[largest].shape
+        let side = shape.count >= 2 ? max(shape[0], shape.dropFirst().reduce(1, *)) : 0
+        if optimizer.type == .spectral || optimizer.type == .eigenShampoo, side > 1 {
+            hint += "; optimizer.preconditioner.maxFactorDimension=\((side + 1) / 2) would split it into blocks"
+        }
+        return hint
     }
 
     /// The plan `config` would get on `ranks` ranks, without training (`spectrain train --plan-only`).
@@ -41,6 +61,6 @@ public enum OwnershipReport {
             throw TrainError("model: \(error)")
         }
         let shards = ParameterShard.shards(of: model.parameters.specs, optimizer: config.optimizer)
-        return describe(shards: shards, plan: plan(shards: shards, optimizer: config.optimizer, ranks: ranks), optimizer: config.optimizer.type)
+        return describe(shards: shards, plan: plan(shards: shards, optimizer: config.optimizer, ranks: ranks), optimizer: config.optimizer)
     }
 }

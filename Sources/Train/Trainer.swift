@@ -129,7 +129,7 @@ public final class Trainer {
 
     /// The ownership plan as a table (see `OwnershipReport`).
     public var planDescription: String {
-        OwnershipReport.describe(shards: shards, plan: plan, optimizer: config.optimizer.type)
+        OwnershipReport.describe(shards: shards, plan: plan, optimizer: config.optimizer)
     }
 
     /// A short description of the run for the start of the log.

@@ -166,5 +166,17 @@ struct DistributedTrainingTests {
         #expect(result.output.hasPrefix("ownership plan over 3 ranks (spectral):"))
         #expect(result.output.contains("7_linear.weight#r0c6  [128, 448]"))
         #expect(result.output.contains("imbalance"))
+        #expect(!result.output.contains("note:"))
+
+        // The shipped MLP's 784-wide factor is one shard no plan over 2 ranks can balance; the
+        // plan says so and names the setting that splits it, and with that setting it is quiet.
+        let single = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2"])
+        #expect(single.status == 0, "\(single.allOutput)")
+        #expect(single.output.contains("note: 1_linear.weight alone is 97.6% of the cost, more than a rank's even share (50.0%), so no plan over 2 ranks balances it; optimizer.preconditioner.maxFactorDimension=392 would split it into blocks"), "\(single.output)")
+        let split = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2",
+                                           "--set", "optimizer.preconditioner.maxFactorDimension=392"])
+        #expect(split.status == 0, "\(split.allOutput)")
+        #expect(split.output.contains("1_linear.weight#r0c1"))
+        #expect(!split.output.contains("note:"))
     }
 }
