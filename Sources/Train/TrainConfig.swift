@@ -168,18 +168,22 @@ public struct DistributedConfig: Codable, Sendable, Equatable {
     public var replan: Bool
     /// The step after which to re-plan (times are measured from step 2 on).
     public var replanAfterSteps: Int
+    /// On more than one rank, a rank that makes no progress (no step, evaluation batch or
+    /// checkpoint phase finished) for this many seconds ends the job with a message (0: never).
+    public var stallTimeoutSeconds: Double
 
     public init(reduction: GradientReduction = .reduceScatter, bucketMegabytes: Double = 25, replicaCheckEvery: Int = 100,
-                replan: Bool = false, replanAfterSteps: Int = 20) {
+                replan: Bool = false, replanAfterSteps: Int = 20, stallTimeoutSeconds: Double = 600) {
         self.reduction = reduction
         self.bucketMegabytes = bucketMegabytes
         self.replicaCheckEvery = replicaCheckEvery
         self.replan = replan
         self.replanAfterSteps = replanAfterSteps
+        self.stallTimeoutSeconds = stallTimeoutSeconds
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case reduction, bucketMegabytes, replicaCheckEvery, replan, replanAfterSteps
+        case reduction, bucketMegabytes, replicaCheckEvery, replan, replanAfterSteps, stallTimeoutSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -191,10 +195,13 @@ public struct DistributedConfig: Codable, Sendable, Equatable {
             bucketMegabytes: try container.decodeIfPresent(Double.self, forKey: .bucketMegabytes) ?? defaults.bucketMegabytes,
             replicaCheckEvery: try container.decodeIfPresent(Int.self, forKey: .replicaCheckEvery) ?? defaults.replicaCheckEvery,
             replan: try container.decodeIfPresent(Bool.self, forKey: .replan) ?? defaults.replan,
-            replanAfterSteps: try container.decodeIfPresent(Int.self, forKey: .replanAfterSteps) ?? defaults.replanAfterSteps)
+            replanAfterSteps: try container.decodeIfPresent(Int.self, forKey: .replanAfterSteps) ?? defaults.replanAfterSteps,
+            stallTimeoutSeconds: try container.decodeIfPresent(Double.self, forKey: .stallTimeoutSeconds) ?? defaults.stallTimeoutSeconds)
         try requireField(bucketMegabytes > 0 && bucketMegabytes <= 4096, decoder, CodingKeys.bucketMegabytes, "must be in (0, 4096], got \(bucketMegabytes)")
         try requireField(replicaCheckEvery >= 0, decoder, CodingKeys.replicaCheckEvery, "must be >= 0, got \(replicaCheckEvery)")
         try requireField(replanAfterSteps >= 4, decoder, CodingKeys.replanAfterSteps, "must be >= 4, got \(replanAfterSteps)")
+        try requireField(stallTimeoutSeconds >= 0 && stallTimeoutSeconds.isFinite, decoder, CodingKeys.stallTimeoutSeconds,
+                         "must be >= 0 seconds (0: never), got \(stallTimeoutSeconds)")
     }
 }
 

@@ -40,6 +40,11 @@ public final class Trainer {
     /// Test hook: `SPECTRAIN_PERTURB_REPLICA=rank:step:tensor` changes one parameter on one rank
     /// after that step, to show that the replica check catches a divergence.
     private let replicaFault: (rank: Int, step: Int, tensor: Int)?
+    /// Test hook: `SPECTRAIN_STALL=rank:step` makes one rank hang (alive, outside MPI) in that
+    /// step, to show that the stall watchdog ends the job.
+    private let stallFault: (rank: Int, step: Int)?
+    /// Watches the loop on more than one rank (`distributed.stallTimeoutSeconds`).
+    private var watchdog: StallWatchdog?
     /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
     private var shardSeconds: [Double]
     /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
@@ -115,6 +120,13 @@ public final class Trainer {
         } else {
             replicaFault = nil
         }
+        if let text = ProcessInfo.processInfo.environment["SPECTRAIN_STALL"] {
+            let parts = text.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2 else { throw TrainError("SPECTRAIN_STALL: '\(text)' is not rank:step") }
+            stallFault = (parts[0], parts[1])
+        } else {
+            stallFault = nil
+        }
         if ranks > 1 {
             exchange = try GradientExchange(
                 shards: shards, owners: plan.owners, rank: communicator.rank, ranks: ranks,
@@ -180,6 +192,11 @@ public final class Trainer {
         var progress = start
         var window = Window(lossSum: progress.windowLossSum, correct: progress.windowCorrect, samples: progress.windowSamples)
         func elapsed() -> Double { progress.elapsedSeconds + sessionStart.duration(to: clock.now).inSeconds }
+        startWatchdog(step: progress.step)
+        defer {
+            watchdog?.stop()
+            watchdog = nil
+        }
 
         for step in progress.step..<totalSteps {
             var times = StepTimes()
@@ -212,6 +229,7 @@ public final class Trainer {
                 }
             }
             if communicator.size > 1 {
+                watchdog?.beat(step: completed, phase: "checks after")
                 let distributed = config.distributed
                 let checkStart = clock.now
                 if let fault = replicaFault, fault.rank == communicator.rank, fault.step == completed {
@@ -247,6 +265,7 @@ public final class Trainer {
                 window = Window()
             }
             if let checkpoints, try checkpoints.isDue(step: completed, isLast: isLast, communicator: communicator) {
+                watchdog?.beat(step: completed, phase: "checkpoint save after")
                 let saveStart = clock.now
                 progress.step = completed
                 (progress.windowLossSum, progress.windowCorrect, progress.windowSamples) = (window.lossSum, window.correct, window.samples)
@@ -290,6 +309,10 @@ public final class Trainer {
             mark = now
         }
         let (rank, ranks) = (communicator.rank, communicator.size)
+        watchdog?.beat(step: step + 1, phase: "forward and backward of")
+        if let fault = stallFault, fault.rank == rank, fault.step == step + 1 {
+            while true { Thread.sleep(forTimeInterval: 3600) }
+        }
         sampler.fillIndices(step: step, globalBatch: loop.batchSize, rank: rank, ranks: ranks, into: &indices)
         let batch = indices.count
         trainingSet.fill(indices: indices, features: &features, labels: &labels, mean: mean, std: std)
@@ -321,6 +344,7 @@ public final class Trainer {
         let gradients = model.parameters.gradients
         let squaredNorm = BLAS.dot(UnsafeBufferPointer(gradients), UnsafeBufferPointer(gradients))
         var totals = [lossSum, Double(correct), Double(batch), lossSum.isFinite && squaredNorm.isFinite ? 0 : 1]
+        watchdog?.beat(step: step + 1, phase: "gradient exchange of")
         do {
             if let exchange {
                 try exchange.reduceGradients(model.parameters, communicator: communicator)
@@ -332,6 +356,7 @@ public final class Trainer {
         lap(&times.communication)
         let finite = totals[3] == 0
         if finite {
+            watchdog?.beat(step: step + 1, phase: "optimizer update of")
             for index in shards.indices where plan.owners[index] == rank {
                 let start = clock.now
                 do {
@@ -346,6 +371,7 @@ public final class Trainer {
             times.precondition += spent.preconditionSeconds
             times.optimizer += spent.otherSeconds
             mark = clock.now
+            watchdog?.beat(step: step + 1, phase: "parameter exchange of")
             do {
                 try exchange?.gatherParameters(model.parameters, communicator: communicator)
             } catch {
@@ -449,6 +475,7 @@ public final class Trainer {
         var lossSum = 0.0
         var correct = 0
         for batchIndex in 0..<batches.count {
+            watchdog?.beat(step: step + 1, phase: "evaluation after")
             batches.fillIndices(batch: batchIndex, rank: communicator.rank, ranks: communicator.size, into: &indices)
             let batch = indices.count
             if batch == 0 { continue }
@@ -471,6 +498,19 @@ public final class Trainer {
             throw TrainError("\(error)")
         }
         return (totals[0] / Double(testSet.count), totals[1] / Double(testSet.count))
+    }
+
+    /// Starts the stall watchdog when there is more than one rank and a timeout; a stall prints
+    /// one line naming the rank, the phase and the step, and ends this process (and so the job).
+    private func startWatchdog(step: Int) {
+        let timeout = config.distributed.stallTimeoutSeconds
+        guard communicator.size > 1, timeout > 0 else { return }
+        let rank = communicator.rank
+        watchdog = StallWatchdog(timeoutSeconds: timeout, step: step, phase: "start of training at") { idle, step, phase in
+            StallWatchdog.endProcess(String(
+                format: "rank %d: no progress for %.0f s, stuck in the %@ step %d; ending the job (distributed.stallTimeoutSeconds is %g)",
+                rank, idle, phase, step, timeout))
+        }
     }
 
     /// Measured health of every spectral factor of the model, keyed "tensor/blockN.L", on rank 0

@@ -159,6 +159,31 @@ struct DistributedTrainingTests {
         #expect(fields["seconds"].flatMap(Double.init).map { $0 < 30 } == true, "\(line)")
     }
 
+    @Test("a rank that hangs outside MPI ends the job through the stall watchdog, with the phase of each rank")
+    func stalledRank() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let start = Date()
+        let result = try ProcessRunner.run(
+            Self.arguments(name: "stalled", folder: folder, steps: 1000, extra: ["--set", "distributed.stallTimeoutSeconds=3"]),
+            ranks: 2, timeout: 300, environment: ["SPECTRAIN_STALL": "1:6"])
+        #expect(result.status != 0)
+        #expect(Date().timeIntervalSince(start) < 120)
+        // Rank 1 hangs computing step 6; rank 0 waits for it in the gradient exchange. Whichever
+        // watchdog fires first ends the job, so at least one of the two lines is there.
+        let lines = result.errorOutput.split(separator: "\n").filter { $0.contains("no progress for") }
+        #expect(!lines.isEmpty, "\(result.errorOutput)")
+        for line in lines {
+            #expect(line.hasSuffix("ending the job (distributed.stallTimeoutSeconds is 3)"), "\(line)")
+            #expect(line.contains("rank 1: no progress for") && line.contains("stuck in the forward and backward of step 6")
+                    || line.contains("rank 0: no progress for") && line.contains("stuck in the gradient exchange of step 6"), "\(line)")
+        }
+
+        let bad = try ProcessRunner.run(Self.arguments(name: "bad", folder: folder, steps: 10, extra: ["--set", "distributed.stallTimeoutSeconds=-1"]))
+        #expect(bad.status != 0)
+        #expect(bad.errorOutput.contains("field 'distributed.stallTimeoutSeconds': must be >= 0 seconds (0: never), got -1.0"), "\(bad.errorOutput)")
+    }
+
     @Test("--plan-only prints the ownership plan for any number of ranks")
     func planOnly() throws {
         let result = try ProcessRunner.run(["train", CommandTests.config("fashion-cnn.json"), "--plan-only", "--ranks", "3"])
