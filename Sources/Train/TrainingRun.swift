@@ -56,7 +56,9 @@ public enum TrainingRun {
             progress = try broadcast(progress, communicator: communicator)
             try trainer.restore(from: contents)
             if isRoot {
-                try continueMetrics(folder: folder, lines: progress.metricsLines, config: config)
+                for line in try continueMetrics(folder: folder, lines: progress.metricsLines, step: progress.step, config: config) {
+                    report(line)
+                }
                 metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
             }
         }
@@ -96,19 +98,52 @@ public enum TrainingRun {
         }
     }
 
-    /// Keeps the first `lines` lines of the run's metrics (those logged up to the checkpoint) and
-    /// writes the continuing run's resolved configuration.
-    static func continueMetrics(folder: String, lines: Int, config: TrainConfig) throws(TrainError) {
-        let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
+    /// Keeps the first `lines` lines of the run's metrics (those logged up to the checkpoint at
+    /// `step`) and writes the continuing run's resolved configuration. Nothing is lost: metrics
+    /// logged after the checkpoint move to `metrics-superseded-at-step-N.jsonl`, and a
+    /// `config.json` that differs from the new one to `config-superseded-at-step-N.json`.
+    /// Returns a line per file kept aside.
+    static func continueMetrics(folder: String, lines: Int, step: Int, config: TrainConfig) throws(TrainError) -> [String] {
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        let metricsPath = path("metrics.jsonl")
+        let configPath = path("config.json")
+        var keptAside: [String] = []
         do {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            let kept = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(lines)
+            let text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+            let all = text.split(separator: "\n", omittingEmptySubsequences: true)
+            let kept = all.prefix(lines)
+            let superseded = all.dropFirst(lines)
+            if !superseded.isEmpty {
+                let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
+                try Data((superseded.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: aside), options: .atomic)
+                keptAside.append("kept the \(superseded.count) metrics lines logged after step \(step) in \(aside)")
+            }
             let body = kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n"
-            try Data(body.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            try config.resolvedJSON().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
+            try Data(body.utf8).write(to: URL(fileURLWithPath: metricsPath), options: .atomic)
+            let resolved = try config.resolvedJSON()
+            if let previous = FileManager.default.contents(atPath: configPath), previous != resolved {
+                let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
+                try previous.write(to: URL(fileURLWithPath: aside), options: .atomic)
+                keptAside.append("the configuration changed; kept the previous config.json as \(aside)")
+            }
+            try resolved.write(to: URL(fileURLWithPath: configPath), options: .atomic)
+        } catch let error as TrainError {
+            throw error
         } catch {
-            throw TrainError("\(path): cannot prepare the run folder to continue (\(error.localizedDescription))")
+            throw TrainError("\(folder): cannot prepare the run folder to continue (\(error.localizedDescription))")
         }
+        return keptAside
+    }
+
+    /// `folder/stem.extension`, or `stem-2`, `stem-3`, ... if taken (a run resumed twice from
+    /// the same checkpoint keeps both earlier continuations).
+    static func unusedPath(folder: String, stem: String, extension suffix: String) throws(TrainError) -> String {
+        for attempt in 1...10_000 {
+            let name = attempt == 1 ? "\(stem).\(suffix)" : "\(stem)-\(attempt).\(suffix)"
+            let candidate = (folder as NSString).appendingPathComponent(name)
+            if !FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        throw TrainError("\(folder): no free name for \(stem).\(suffix)")
     }
 
     /// Creates the run folder and writes `config.json` into it.

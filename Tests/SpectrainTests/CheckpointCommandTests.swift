@@ -111,9 +111,24 @@ struct CheckpointCommandTests {
         let inspected = try ProcessRunner.run(["inspect", run.path])
         #expect(inspected.status == 0, "\(inspected.allOutput)")
         #expect(inspected.output.contains("step 20, epoch"))
-        let resumed = try ProcessRunner.run(Self.arguments(name: "k", folder: folder, steps: 60, extra: ["--resume", run.path]), timeout: 600)
+        let configBefore = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let linesBefore = try records(run)
+        let resumed = try ProcessRunner.run(
+            Self.arguments(name: "k", folder: folder, steps: 60, extra: ["--resume", run.path, "--set", "training.evalEvery=10"]), timeout: 600)
         #expect(resumed.status == 0, "\(resumed.allOutput)")
         #expect(resumed.output.contains("resumed from \(run.path)/ckpt-000020 at step 20"))
+        // The lines the killed session logged after step 20 and its configuration are kept aside.
+        let superseded = run.appendingPathComponent("metrics-superseded-at-step-20.jsonl")
+        let supersededText = try String(contentsOf: superseded, encoding: .utf8)
+        let supersededSteps = supersededText.split(separator: "\n").map {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int ?? -1
+        }
+        #expect(supersededSteps == Array(21...linesBefore.count), "\(supersededSteps)")
+        #expect(linesBefore.count >= 40)
+        #expect(resumed.output.contains("kept the \(linesBefore.count - 20) metrics lines logged after step 20 in \(superseded.path)"))
+        #expect(try Data(contentsOf: run.appendingPathComponent("config-superseded-at-step-20.json")) == configBefore)
+        #expect(try String(contentsOf: run.appendingPathComponent("config.json"), encoding: .utf8).contains(#""evalEvery" : 10"#))
+        #expect(try records(run).map { $0["step"] as! Int } == Array(1...60))
         #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("ckpt-000040.tmp").path))
         #expect(try String(contentsOf: run.appendingPathComponent("latest"), encoding: .utf8) == "ckpt-000060\n")
     }
