@@ -12,10 +12,12 @@ public enum TrainingRun {
     ///
     /// With `resume` (a run folder, whose `latest` checkpoint is used, or a checkpoint folder),
     /// rank 0 reads and validates the checkpoint before anything is changed, then the state goes
-    /// to the ranks of this job (any world size) and training continues in that run folder.
+    /// to the ranks of this job (any world size) and training continues in that run folder, or,
+    /// with `branch`, in `config`'s own run folder, which starts with the checkpoint's metrics
+    /// lines and leaves the original run untouched.
     public static func execute(
         config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
-        report: @escaping @Sendable (String) -> Void
+        branch: Bool = false, report: @escaping @Sendable (String) -> Void
     ) throws(TrainError) -> TrainSummary {
         let isRoot = communicator.rank == 0
         let silent: @Sendable (String) -> Void = { _ in }
@@ -38,7 +40,12 @@ public enum TrainingRun {
                         throw TrainError("\(error)")
                     }
                     progress = try trainer.validate(contents!, folder: checkpointFolder)
-                    folder = (checkpointFolder as NSString).deletingLastPathComponent
+                    let source = (checkpointFolder as NSString).deletingLastPathComponent
+                    if branch {
+                        try startBranch(folder: folder, from: source, lines: progress.metricsLines, config: config, overwrite: overwrite)
+                    } else {
+                        folder = source
+                    }
                 } else {
                     try prepare(folder: folder, config: config, overwrite: overwrite)
                     metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: false)
@@ -66,7 +73,10 @@ public enum TrainingRun {
             report(trainer.header)
             report(trainer.model.summary)
             if communicator.size > 1 { report(trainer.planDescription) }
-            if resume != nil { report("resumed from \(checkpointFolder) at step \(progress.step)") }
+            if resume != nil {
+                report(branch ? "branched from \(checkpointFolder) at step \(progress.step) into \(folder)"
+                              : "resumed from \(checkpointFolder) at step \(progress.step)")
+            }
         }
         let cadence = CheckpointCadence(settings: config.checkpoint, runFolder: folder, report: output)
         let summary = try trainer.run(metrics: metrics, from: progress, checkpoints: cadence)
@@ -144,6 +154,25 @@ public enum TrainingRun {
             if !FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
         throw TrainError("\(folder): no free name for \(stem).\(suffix)")
+    }
+
+    /// Creates the run folder `folder` of a branch from the run in `source`, with `config.json`
+    /// and the first `lines` lines of the source's metrics (those logged up to the checkpoint).
+    static func startBranch(folder: String, from source: String, lines: Int, config: TrainConfig, overwrite: Bool) throws(TrainError) {
+        func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard canonical(folder) != canonical(source) else {
+            throw TrainError("--branch: \(folder) is the checkpoint's own run folder; choose another name (--set name=...) or resume without --branch")
+        }
+        let sourceMetrics = (source as NSString).appendingPathComponent("metrics.jsonl")
+        let text = (try? String(contentsOfFile: sourceMetrics, encoding: .utf8)) ?? ""
+        let kept = text.split(separator: "\n", omittingEmptySubsequences: true).prefix(lines)
+        try prepare(folder: folder, config: config, overwrite: overwrite)
+        let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
+        do {
+            try Data((kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw TrainError("\(path): cannot write (\(error.localizedDescription))")
+        }
     }
 
     /// Creates the run folder and writes `config.json` into it.

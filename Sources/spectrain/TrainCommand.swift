@@ -26,6 +26,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Continue a run: its folder (the latest checkpoint) or a checkpoint folder.", valueName: "path"))
     var resume: String?
 
+    @Flag(help: "With --resume: continue in this configuration's run folder (runs/NAME), leaving the checkpoint's run untouched.")
+    var branch = false
+
     @Flag(help: "Print which rank would own which parameter tensor, and exit.")
     var planOnly = false
 
@@ -35,7 +38,10 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
         if ranks != nil && !planOnly { throw ValidationError("--ranks applies to --plan-only only") }
-        if resume != nil && overwrite { throw ValidationError("--resume continues a run; it cannot be combined with --overwrite") }
+        if branch && resume == nil { throw ValidationError("--branch applies to --resume only") }
+        if resume != nil && overwrite && !branch {
+            throw ValidationError("--resume continues a run; it cannot be combined with --overwrite (only --branch writes a new run folder)")
+        }
     }
 
     @OptionGroup var runtime: RuntimeOptions
@@ -47,7 +53,7 @@ struct TrainCommand: ParsableCommand {
             job.report(try OwnershipReport.preview(config: settings, ranks: ranks ?? job.communicator.size))
             return
         }
-        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite, resume: resume) { line in
+        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite, resume: resume, branch: branch) { line in
             Job.printLine(line)
         }
     }

@@ -58,6 +58,47 @@ struct CheckpointCommandTests {
         }
     }
 
+    @Test("--branch continues from a checkpoint in a new run folder: the same losses, the original run untouched")
+    func branch() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let a = folder.appendingPathComponent("a")
+        let b = folder.appendingPathComponent("b")
+        let first = try ProcessRunner.run(Self.arguments(name: "a", folder: folder, steps: 30), timeout: 600)
+        #expect(first.status == 0, "\(first.allOutput)")
+        func snapshot(_ run: URL) throws -> [String: Data] {
+            var files: [String: Data] = [:]
+            let enumerator = FileManager.default.enumerator(at: run, includingPropertiesForKeys: nil)!
+            for case let url as URL in enumerator where !url.hasDirectoryPath {
+                files[url.path] = try Data(contentsOf: url)
+            }
+            return files
+        }
+        let before = try snapshot(a)
+        let checkpoint = a.appendingPathComponent("ckpt-000020").path
+        let branched = try ProcessRunner.run(
+            Self.arguments(name: "b", folder: folder, steps: 30, extra: ["--resume", checkpoint, "--branch"]), timeout: 600)
+        #expect(branched.status == 0, "\(branched.allOutput)")
+        #expect(branched.output.contains("branched from \(checkpoint) at step 20 into \(b.path)"), "\(branched.output)")
+        #expect(try losses(b) == losses(a))
+        #expect(try Data(contentsOf: b.appendingPathComponent("ckpt-000030/optim.safetensors"))
+                == Data(contentsOf: a.appendingPathComponent("ckpt-000030/optim.safetensors")))
+        #expect(try snapshot(a) == before)
+
+        let again = try ProcessRunner.run(
+            Self.arguments(name: "b", folder: folder, steps: 30, extra: ["--resume", checkpoint, "--branch"]), timeout: 600)
+        #expect(again.status != 0)
+        #expect(again.errorOutput.contains("\(b.path) already holds a run"), "\(again.errorOutput)")
+        let itself = try ProcessRunner.run(
+            Self.arguments(name: "a", folder: folder, steps: 30, extra: ["--resume", checkpoint, "--branch"]), timeout: 600)
+        #expect(itself.status != 0)
+        #expect(itself.errorOutput.contains("--branch: \(a.path) is the checkpoint's own run folder"), "\(itself.errorOutput)")
+        let alone = try ProcessRunner.run(Self.arguments(name: "c", folder: folder, steps: 30, extra: ["--branch"]), timeout: 600)
+        #expect(alone.status != 0)
+        #expect(alone.errorOutput.contains("--branch applies to --resume only"), "\(alone.errorOutput)")
+        #expect(try snapshot(a) == before)
+    }
+
     /// (saved on, resumed on) world sizes.
     static let reshards = [(2, 1), (1, 3)]
 
