@@ -139,6 +139,9 @@ public final class Trainer {
         indices.reserveCapacity(maxBatch)
     }
 
+    /// Samples in the test split.
+    public var testSampleCount: Int { testSet.count }
+
     /// The ownership plan as a table (see `OwnershipReport`).
     public var planDescription: String {
         OwnershipReport.describe(shards: shards, plan: plan, optimizer: config.optimizer)

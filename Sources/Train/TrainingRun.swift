@@ -54,10 +54,7 @@ public enum TrainingRun {
                 problem = error.message
             }
         }
-        // Every rank learns whether rank 0 could start, and stops if not (rank 0 reports why).
-        var failed: [Int32] = [problem.isEmpty ? 0 : 1]
-        do { try communicator.broadcast(&failed, root: 0) } catch { throw TrainError("\(error)") }
-        if failed[0] != 0 { throw TrainError(isRoot ? problem : "rank 0 could not start the run", quiet: !isRoot) }
+        try stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not start the run")
 
         if resume != nil {
             progress = try broadcast(progress, communicator: communicator)
@@ -92,6 +89,17 @@ public enum TrainingRun {
             report(describe(summary, folder: folder))
         }
         return summary
+    }
+
+    /// Every rank learns whether rank 0 got through work only it does (`problem` empty), and
+    /// stops if not: rank 0 with `problem`, the others quietly with `otherRanks`.
+    static func stopUnlessRootSucceeded(_ problem: String, communicator: any Communicator, otherRanks: String) throws(TrainError) {
+        var failed: [Int32] = [problem.isEmpty ? 0 : 1]
+        do { try communicator.broadcast(&failed, root: 0) } catch { throw TrainError("\(error)") }
+        if failed[0] != 0 {
+            let isRoot = communicator.rank == 0
+            throw TrainError(isRoot ? problem : otherRanks, quiet: !isRoot)
+        }
     }
 
     /// Rank 0's progress, on every rank.

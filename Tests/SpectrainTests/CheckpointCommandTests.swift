@@ -99,6 +99,42 @@ struct CheckpointCommandTests {
         #expect(try snapshot(a) == before)
     }
 
+    @Test("eval of a checkpoint reproduces the test loss logged at its step, on 1 and 3 ranks; bad input is one line")
+    func evaluate() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("e")
+        let first = try ProcessRunner.run(Self.arguments(name: "e", folder: folder, steps: 20), timeout: 600)
+        #expect(first.status == 0, "\(first.allOutput)")
+        let logged = try records(run).last!
+        let (loggedLoss, loggedAccuracy) = (logged["testLoss"] as! Double, logged["testAccuracy"] as! Double)
+        func measure(ranks: Int?) throws -> (Double, Double) {
+            let result = try ProcessRunner.run(["eval", run.path, "--json"], ranks: ranks, timeout: 300)
+            #expect(result.status == 0, "\(result.allOutput)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] ?? [:]
+            #expect(object["step"] as? Int == 20)
+            #expect(object["samples"] as? Int == 10_000)
+            #expect(object["checkpoint"] as? String == run.appendingPathComponent("ckpt-000020").path)
+            return (object["loss"] as? Double ?? .nan, object["accuracy"] as? Double ?? .nan)
+        }
+        // One rank repeats the arithmetic of the evaluation during training: equal to the bit.
+        let single = try measure(ranks: nil)
+        #expect(single.0 == loggedLoss && single.1 == loggedAccuracy, "\(single) against \((loggedLoss, loggedAccuracy))")
+        // Three ranks sum their parts in another order and run smaller GEMMs: Float32 rounding
+        // (1e-6 relative), and at most one of the 10,000 predictions may flip.
+        let spread = try measure(ranks: 3)
+        #expect(abs(spread.0 - loggedLoss) <= 1e-6 * loggedLoss, "\(spread.0) against \(loggedLoss)")
+        #expect(abs(spread.1 - loggedAccuracy) <= 1e-4, "\(spread.1) against \(loggedAccuracy)")
+
+        let incompatible = try ProcessRunner.run(["eval", run.path, "--set", "optimizer.type=adamw"])
+        #expect(incompatible.status != 0)
+        #expect(incompatible.errorOutput == "spectrain: error: \(run.path)/ckpt-000020/manifest.json: incompatible configuration: optimizer.type is adamw, the checkpoint's is spectral\n", "\(incompatible.errorOutput)")
+        let missing = try ProcessRunner.run(["eval", folder.appendingPathComponent("nothing").path])
+        #expect(missing.status != 0)
+        #expect(missing.errorOutput.split(separator: "\n").count == 1, "\(missing.errorOutput)")
+        #expect(missing.errorOutput.contains("nothing: "), "\(missing.errorOutput)")
+    }
+
     /// (saved on, resumed on) world sizes.
     static let reshards = [(2, 1), (1, 3)]
 
