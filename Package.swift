@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Linalg"]),
         .target(name: "Train", dependencies: ["Linalg", "Spectral", "NN", "Data", "Optim", "Distributed", "Checkpoint"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "GradientFree", dependencies: ["Linalg", "Spectral", "Distributed"]),
         .executableTarget(
             name: "spectrain",
             dependencies: [
@@ -47,6 +48,7 @@ let package = Package(
                 "Distributed",
                 "Checkpoint",
                 "Train",
+                "GradientFree",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Distributed", "NN", "Optim"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
         .testTarget(name: "SpectrainTests", dependencies: ["spectrain", "Checkpoint"]),
     ],

@@ -1,0 +1,100 @@
+import Distributed
+import Foundation
+import Linalg
+import Spectral
+
+/// One covariance adaptation run to a target value, with the fitness evaluations of every
+/// iteration spread over the ranks of `communicator` (each evaluates a contiguous share of the
+/// candidates; an allgatherv gives every rank all values, and every rank makes the same step).
+public enum AdaptationRun {
+    /// When a run stops.
+    public struct StopRule: Sendable, Equatable {
+        /// Stop once `f(mean)` is below this.
+        public var target: Double
+        /// Stop after this many candidate evaluations.
+        public var maxEvaluations: Int
+
+        public init(target: Double = 1e-10, maxEvaluations: Int = 1_000_000) {
+            self.target = target
+            self.maxEvaluations = maxEvaluations
+        }
+    }
+
+    /// How a run went.
+    public struct Outcome: Sendable, Equatable, Codable {
+        public var method: String
+        public var iterations: Int
+        /// Candidate evaluations (`iterations x population`; the per-iteration `f(mean)` that
+        /// decides the stop is not counted, as in the reference).
+        public var evaluations: Int
+        public var finalValue: Double
+        public var bestSampleValue: Double
+        public var reachedTarget: Bool
+        public var eigendecompositions: Int
+        public var seconds: Double
+    }
+
+    /// A line of progress: iteration, evaluations, `f(mean)`, best sample so far.
+    public typealias Progress = (_ iteration: Int, _ evaluations: Int, _ meanValue: Double, _ bestValue: Double) -> Void
+
+    /// Runs `adaptation` on `objective` until `stop`; `progress` is called every `logEvery`
+    /// iterations (0: never). Throws when the replicas of the distribution differ at the end.
+    public static func run(
+        _ adaptation: CovarianceAdaptation, objective: Objective, stop: StopRule, communicator: any Communicator,
+        logEvery: Int = 0, progress: Progress? = nil
+    ) throws -> Outcome {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let population = adaptation.population
+        let dimension = adaptation.dimension
+        let partition = try Partition.even(total: population, ranks: communicator.size)
+        let mine = partition.range(of: communicator.rank)
+        var values = [Double](repeating: 0, count: population)
+        var best = Double.infinity
+        var meanValue = adaptation.mean.withUnsafeBufferPointer { objective.value($0) }
+        var evaluations = 0
+        while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite {
+            let candidates = adaptation.ask()
+            candidates.withUnsafeBufferPointer { points in
+                for row in mine {
+                    values[row] = objective.value(UnsafeBufferPointer(rebasing: points[(row * dimension)..<((row + 1) * dimension)]))
+                }
+            }
+            try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
+            evaluations += population
+            best = Swift.min(best, values.min() ?? .infinity)
+            try adaptation.tell(values)
+            meanValue = adaptation.mean.withUnsafeBufferPointer { objective.value($0) }
+            if logEvery > 0, adaptation.iteration % logEvery == 0 {
+                progress?(adaptation.iteration, evaluations, meanValue, best)
+            }
+        }
+        try checkReplicas(adaptation, communicator: communicator)
+        return Outcome(
+            method: adaptation.options.method.rawValue, iterations: adaptation.iteration, evaluations: evaluations,
+            finalValue: meanValue, bestSampleValue: best, reachedTarget: meanValue < stop.target,
+            eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds)
+    }
+
+    /// Every rank must hold the same mean and sampling transform: compares their bits across ranks.
+    static func checkReplicas(_ adaptation: CovarianceAdaptation, communicator: any Communicator) throws {
+        guard communicator.size > 1 else { return }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in adaptation.mean + adaptation.samplingTransform.elements {
+            hash = (hash ^ value.bitPattern) &* 0x0000_0100_0000_01b3
+        }
+        var maximum = [Int64(bitPattern: hash)]
+        var minimum = maximum
+        try communicator.allreduce(&maximum, operation: .max)
+        try communicator.allreduce(&minimum, operation: .min)
+        guard maximum == minimum else {
+            throw AdaptationError("the ranks' search distributions differ after \(adaptation.iteration) iterations")
+        }
+    }
+}
+
+/// A covariance adaptation run that cannot go on, in one line.
+public struct AdaptationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import Linalg
+import Spectral
+
+/// How the search distribution's covariance moves.
+public enum AdaptationMethod: String, NamedChoice {
+    /// The spectral step on the precision `S = B Diag(d) Bᵀ`: matmul-only, no decomposition
+    /// (ALGORITHM.md section 6).
+    case spectral
+    /// Exact xNES: the covariance factor `A <- A expm(eta_S M / 2)`, one eigendecomposition per
+    /// iteration. The reference the spectral step is measured against.
+    case xnes
+}
+
+/// Settings of one covariance adaptation run (ALGORITHM.md section 6; defaults as in xNES).
+public struct AdaptationOptions: Sendable, Equatable {
+    public var method: AdaptationMethod
+    /// Samples per iteration; nil: `4 + floor(3 ln n)`.
+    public var populationSize: Int?
+    /// `eta_mu`.
+    public var meanLearningRate: Double
+    /// `eta_S`; nil: `(9 + 3 ln n) / (5 n^1.5)`.
+    public var covarianceLearningRate: Double?
+    /// The start: `S0 = I / sigma0²`, so samples spread `sigma0` around the mean.
+    public var initialStepSize: Double
+    /// `delta`, the eigenvalue map and the retraction of the spectral step (unused by `xnes`).
+    public var gapDamping: Double
+    public var eigenvalueMap: EigenvalueMap
+    public var retraction: Retraction
+
+    public init(
+        method: AdaptationMethod = .spectral, populationSize: Int? = nil, meanLearningRate: Double = 1,
+        covarianceLearningRate: Double? = nil, initialStepSize: Double = 1, gapDamping: Double = 1e-2,
+        eigenvalueMap: EigenvalueMap = .exp, retraction: Retraction = .cayley
+    ) {
+        self.method = method
+        self.populationSize = populationSize
+        self.meanLearningRate = meanLearningRate
+        self.covarianceLearningRate = covarianceLearningRate
+        self.initialStepSize = initialStepSize
+        self.gapDamping = gapDamping
+        self.eigenvalueMap = eigenvalueMap
+        self.retraction = retraction
+    }
+
+    /// `N = 4 + floor(3 ln n)` unless set.
+    public func population(dimension: Int) -> Int {
+        populationSize ?? 4 + Int(3 * Foundation.log(Double(dimension)))
+    }
+
+    /// `eta_S = (9 + 3 ln n) / (5 n^1.5)` unless set.
+    public func covarianceRate(dimension: Int) -> Double {
+        let n = Double(dimension)
+        return covarianceLearningRate ?? (9 + 3 * Foundation.log(n)) / (5 * n * n.squareRoot())
+    }
+}
+
+/// A Gaussian search distribution `N(mu, S^-1)` adapted from ranked samples only: natural
+/// evolution strategies (xNES) with the covariance step done either spectrally or exactly.
+///
+/// One iteration, with `N` samples and the xNES utilities `u` (sorted best first, summing to 0):
+///
+///     z_k ~ N(0, I);  w_k = mu + T z_k      T = B Diag(d^-1/2) (spectral) or A (xnes)
+///     mu <- mu + eta_mu T Σ u_k z_k
+///     M = Σ u_k (z_k z_kᵀ - I)
+///     spectral: m_i = -eta_S M_ii, Hh = D^1/2 (I - M) D^1/2, gap-damped K from Hh with eta_S;
+///               d <- d ⊙ exp(m), B <- retraction(K)                  (a precision step)
+///     xnes:     A <- A expm(eta_S M / 2)                              (a covariance step)
+///
+/// The samples of iteration t are a pure function of (seed, t), so every rank draws the same
+/// ones; `ask` gives the candidates, the caller evaluates them (on any rank), and `tell` takes
+/// all their values.
+public final class CovarianceAdaptation {
+    public let options: AdaptationOptions
+    public let dimension: Int
+    public let population: Int
+    public let covarianceRate: Double
+    /// The mean of the search distribution.
+    public private(set) var mean: [Double]
+    /// Iterations completed.
+    public private(set) var iteration = 0
+    /// Eigendecompositions performed (xnes: one per iteration; spectral: none).
+    public private(set) var eigendecompositions = 0
+
+    private let seed: UInt64
+    /// The spectral precision factor (spectral) or nil.
+    private let factor: SpectralFactor<Double>?
+    /// `T`, samples = mu + T z: `B Diag(d^-1/2)` (refreshed each iteration) or xNES's `A`.
+    private var transform: Matrix<Double>
+    private let utilities: [Double]
+    private var samples: Matrix<Double>
+    private var candidates: Matrix<Double>
+    private var sortedSamples: Matrix<Double>
+    private var weightedSamples: Matrix<Double>
+    private var naturalGradient: Matrix<Double>
+    private var rotatedCurvature: Matrix<Double>
+    private var logStep: [Double]
+    private var order: [Int]
+    /// `Σ u_k z_k` and `T Σ u_k z_k` (n x 1).
+    private var meanStep: Matrix<Double>
+    private var meanMove: Matrix<Double>
+    private var axisScales: [Double]
+
+    public init(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) {
+        precondition(start.count == dimension, "CovarianceAdaptation: start has \(start.count) coordinates for dimension \(dimension)")
+        self.options = options
+        self.dimension = dimension
+        self.seed = seed
+        population = options.population(dimension: dimension)
+        covarianceRate = options.covarianceRate(dimension: dimension)
+        mean = start
+        utilities = Self.utilities(count: population)
+        let sigma = options.initialStepSize
+        switch options.method {
+        case .spectral:
+            let factorOptions = SpectralFactorOptions(
+                curvatureLearningRate: covarianceRate, gapDamping: options.gapDamping, rotationClip: 1,
+                eigenvalueMap: options.eigenvalueMap, retraction: options.retraction)
+            factor = SpectralFactor<Double>(dimension: dimension, initialEigenvalue: 1 / (sigma * sigma), options: factorOptions)
+        case .xnes:
+            factor = nil
+        }
+        transform = Matrix<Double>(rows: dimension, columns: dimension) { row, column in row == column ? sigma : 0 }
+        samples = Matrix<Double>(rows: population, columns: dimension)
+        candidates = Matrix<Double>(rows: population, columns: dimension)
+        sortedSamples = Matrix<Double>(rows: population, columns: dimension)
+        weightedSamples = Matrix<Double>(rows: population, columns: dimension)
+        naturalGradient = Matrix<Double>(rows: dimension, columns: dimension)
+        rotatedCurvature = Matrix<Double>(rows: dimension, columns: dimension)
+        logStep = [Double](repeating: 0, count: dimension)
+        order = Array(0..<population)
+        meanStep = Matrix<Double>(rows: dimension, columns: 1)
+        meanMove = Matrix<Double>(rows: dimension, columns: 1)
+        axisScales = [Double](repeating: 0, count: dimension)
+    }
+
+    /// xNES utilities for `count` ranked samples, best first:
+    /// `u_r = max(0, ln(N/2 + 1) - ln r) / Σ max(...) - 1/N`, summing to 0.
+    public static func utilities(count: Int) -> [Double] {
+        let raw = (1...count).map { Swift.max(0, Foundation.log(Double(count) / 2 + 1) - Foundation.log(Double($0))) }
+        let total = raw.reduce(0, +)
+        return raw.map { $0 / total - 1 / Double(count) }
+    }
+
+    /// The candidates of the coming iteration, one per row (`population x dimension`).
+    public func ask() -> Matrix<Double> {
+        var generator = SeededGenerator(seed: seed ^ (UInt64(iteration) &* 0x9E37_79B9_7F4A_7C15))
+        samples.withUnsafeMutableBufferPointer { values in
+            for index in values.indices { values[index] = generator.nextGaussian() }
+        }
+        BLAS.gemm(samples, transform, transposeB: true, into: &candidates)
+        candidates.withUnsafeMutableBufferPointer { values in
+            for row in 0..<population {
+                for column in 0..<dimension { values[row * dimension + column] += mean[column] }
+            }
+        }
+        return candidates
+    }
+
+    /// Updates the distribution from the values of the candidates `ask` gave (in row order).
+    /// Ties rank by row, so every rank that holds the same values makes the same step.
+    public func tell(_ values: [Double]) throws {
+        precondition(values.count == population, "CovarianceAdaptation.tell: \(values.count) values for \(population) candidates")
+        for index in order.indices { order[index] = index }
+        order.sort { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        // Sorted samples, and the same scaled by their utilities.
+        sortedSamples.withUnsafeMutableBufferPointer { sorted in
+            weightedSamples.withUnsafeMutableBufferPointer { weighted in
+                samples.withUnsafeBufferPointer { source in
+                    for (rank, row) in order.enumerated() {
+                        for column in 0..<dimension {
+                            let value = source[row * dimension + column]
+                            sorted[rank * dimension + column] = value
+                            weighted[rank * dimension + column] = utilities[rank] * value
+                        }
+                    }
+                }
+            }
+        }
+        // Σ u_k z_k, and M = Σ u_k z_k z_kᵀ (Σ u_k = 0, so the -I term vanishes).
+        meanStep.withUnsafeMutableBufferPointer { step in
+            weightedSamples.withUnsafeBufferPointer { weighted in
+                for column in 0..<dimension { step[column] = 0 }
+                for rank in 0..<population {
+                    for column in 0..<dimension { step[column] += weighted[rank * dimension + column] }
+                }
+            }
+        }
+        BLAS.gemm(weightedSamples, sortedSamples, transposeA: true, into: &naturalGradient)
+        naturalGradient.symmetrize()
+        BLAS.gemm(transform, meanStep, into: &meanMove)
+        for index in 0..<dimension { mean[index] += options.meanLearningRate * meanMove[index, 0] }
+
+        switch options.method {
+        case .spectral:
+            let factor = factor!
+            let eigenvalues = factor.eigenvalues
+            for row in 0..<dimension {
+                logStep[row] = -covarianceRate * naturalGradient[row, row]
+                for column in 0..<dimension {
+                    let identity: Double = row == column ? 1 : 0
+                    rotatedCurvature[row, column] = (eigenvalues[row] * eigenvalues[column]).squareRoot()
+                        * (identity - naturalGradient[row, column])
+                }
+            }
+            try factor.step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: covarianceRate)
+            refreshSpectralTransform()
+        case .xnes:
+            var scaled = naturalGradient
+            scaled.scale(by: 0.5 * covarianceRate)
+            do {
+                let exponential = try MatrixFunctions.symmetricExponential(scaled)
+                transform = BLAS.product(transform, exponential)
+            } catch {
+                throw AdaptationError("xNES: the eigendecomposition failed at iteration \(iteration + 1) (\(error))")
+            }
+            eigendecompositions += 1
+        }
+        iteration += 1
+    }
+
+    /// `T = B Diag(d^-1/2)`.
+    private func refreshSpectralTransform() {
+        guard let factor else { return }
+        transform.assign(factor.eigenvectors)
+        let eigenvalues = factor.eigenvalues
+        for index in 0..<dimension { axisScales[index] = 1 / eigenvalues[index].squareRoot() }
+        transform.scaleColumns(by: axisScales)
+    }
+
+    /// The largest and smallest standard deviation of the search distribution along its axes
+    /// (spectral: `d^-1/2`, free; xnes: nil, it would need a decomposition).
+    public var axisStandardDeviations: (smallest: Double, largest: Double)? {
+        guard let factor else { return nil }
+        let deviations = factor.eigenvalues.map { 1 / $0.squareRoot() }
+        return (deviations.min()!, deviations.max()!)
+    }
+
+    /// The sampling transform `T` (samples are `mean + T z`), for replica checks.
+    public var samplingTransform: Matrix<Double> { transform }
+}
+
+extension AdaptationOptions: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case method, populationSize, meanLearningRate, covarianceLearningRate, initialStepSize, gapDamping, eigenvalueMap, retraction
+    }
+
+    /// Every field optional (defaults as in `init`); unknown fields and values out of range are
+    /// errors naming the field.
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = AdaptationOptions()
+        self.init(
+            method: try container.decodeIfPresent(AdaptationMethod.self, forKey: .method) ?? defaults.method,
+            populationSize: try container.decodeIfPresent(Int.self, forKey: .populationSize),
+            meanLearningRate: try container.decodeIfPresent(Double.self, forKey: .meanLearningRate) ?? defaults.meanLearningRate,
+            covarianceLearningRate: try container.decodeIfPresent(Double.self, forKey: .covarianceLearningRate),
+            initialStepSize: try container.decodeIfPresent(Double.self, forKey: .initialStepSize) ?? defaults.initialStepSize,
+            gapDamping: try container.decodeIfPresent(Double.self, forKey: .gapDamping) ?? defaults.gapDamping,
+            eigenvalueMap: try container.decodeIfPresent(EigenvalueMap.self, forKey: .eigenvalueMap) ?? defaults.eigenvalueMap,
+            retraction: try container.decodeIfPresent(Retraction.self, forKey: .retraction) ?? defaults.retraction)
+        if let populationSize {
+            try requireField(populationSize >= 4 && populationSize <= 100_000, decoder, CodingKeys.populationSize, "must be in 4...100000, got \(populationSize)")
+        }
+        try requireField(meanLearningRate > 0 && meanLearningRate <= 10, decoder, CodingKeys.meanLearningRate, "must be in (0, 10], got \(meanLearningRate)")
+        if let covarianceLearningRate {
+            try requireField(covarianceLearningRate > 0 && covarianceLearningRate <= 1, decoder, CodingKeys.covarianceLearningRate,
+                             "must be in (0, 1], got \(covarianceLearningRate)")
+        }
+        try requireField(initialStepSize > 0 && initialStepSize.isFinite, decoder, CodingKeys.initialStepSize, "must be > 0, got \(initialStepSize)")
+        try requireField(gapDamping > 0 && gapDamping.isFinite, decoder, CodingKeys.gapDamping, "must be > 0, got \(gapDamping)")
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import GradientFree
+import Linalg
+
+/// A run of `spectrain es`: the objective, the methods to compare and their settings.
+struct ESConfiguration: Decodable {
+    var objective: ObjectiveSettings
+    var seed: UInt64
+    var methods: [AdaptationMethod]
+    var search: AdaptationOptions
+    var target: Double
+    var maxEvaluations: Int
+    var logEvery: Int
+
+    struct ObjectiveSettings: Decodable {
+        var type: Objective.Kind
+        var dimension: Int
+        var condition: Double
+        var rotationSeed: UInt64
+        var start: Double?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case type, dimension, condition, rotationSeed, start }
+
+        init(from decoder: any Decoder) throws {
+            try rejectUnknownFields(decoder, CodingKeys.self)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            type = try container.decode(Objective.Kind.self, forKey: .type)
+            dimension = try container.decode(Int.self, forKey: .dimension)
+            condition = try container.decodeIfPresent(Double.self, forKey: .condition) ?? 1e4
+            rotationSeed = try container.decodeIfPresent(UInt64.self, forKey: .rotationSeed) ?? 0
+            start = try container.decodeIfPresent(Double.self, forKey: .start)
+            try requireField((2...2000).contains(dimension), decoder, CodingKeys.dimension, "must be in 2...2000, got \(dimension)")
+            try requireField(condition >= 1 && condition.isFinite, decoder, CodingKeys.condition, "must be >= 1, got \(condition)")
+            if let start { try requireField(start.isFinite, decoder, CodingKeys.start, "must be finite, got \(start)") }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case objective, seed, methods, search, target, maxEvaluations, logEvery }
+
+    init(from decoder: any Decoder) throws {
+        try rejectUnknownFields(decoder, CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        objective = try container.decode(ObjectiveSettings.self, forKey: .objective)
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
+        methods = try container.decodeIfPresent([AdaptationMethod].self, forKey: .methods) ?? [.spectral, .xnes]
+        search = try container.decodeIfPresent(AdaptationOptions.self, forKey: .search) ?? AdaptationOptions()
+        target = try container.decodeIfPresent(Double.self, forKey: .target) ?? 1e-10
+        maxEvaluations = try container.decodeIfPresent(Int.self, forKey: .maxEvaluations) ?? 1_000_000
+        logEvery = try container.decodeIfPresent(Int.self, forKey: .logEvery) ?? 0
+        try requireField(!methods.isEmpty && Set(methods).count == methods.count, decoder, CodingKeys.methods,
+                         "must list spectral and/or xnes, each once, got \(methods.map(\.rawValue))")
+        try requireField(target.isFinite, decoder, CodingKeys.target, "must be finite, got \(target)")
+        try requireField(maxEvaluations >= 1, decoder, CodingKeys.maxEvaluations, "must be >= 1, got \(maxEvaluations)")
+        try requireField(logEvery >= 0, decoder, CodingKeys.logEvery, "must be >= 0, got \(logEvery)")
+    }
+}
+
+/// `spectrain es CONFIG`: gradient-free minimisation by covariance adaptation, the spectral step
+/// against exact xNES on the same samples, with the evaluations spread over the ranks.
+struct ES: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "es",
+        abstract: "Minimise a function without gradients: spectral covariance adaptation against exact xNES.",
+        discussion: """
+            Objectives (configs/es-*.json): sphere, ellipsoid (rotated, condition c), rosenbrock. Each method
+            starts from the same point and draws the same samples; a run stops when f(mean) falls below the
+            target. Under mpirun each rank evaluates a share of every iteration's samples. Float64.
+            """)
+
+    @Argument(help: "The JSON configuration.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a configuration field, e.g. --set objective.dimension=20.", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(help: "Print the outcome of each method as one JSON line instead of a table.")
+    var json = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        let settings = try ConfigurationFile.load(ESConfiguration.self, from: config, overrides: overrides)
+        let job = try Runtime.start(runtime)
+        let objectiveSettings = settings.objective
+        let objective = Objective(
+            kind: objectiveSettings.type, dimension: objectiveSettings.dimension, condition: objectiveSettings.condition,
+            rotationSeed: objectiveSettings.rotationSeed)
+        let n = objectiveSettings.dimension
+        let start = [Double](repeating: objectiveSettings.start ?? objective.conventionalStart, count: n)
+        let population = settings.search.population(dimension: n)
+        if !json {
+            job.report("es \(objectiveSettings.type.rawValue): n = \(n)\(objectiveSettings.type == .ellipsoid ? ", condition \(format(objectiveSettings.condition))" : ""), \(population) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
+        }
+        var outcomes: [AdaptationRun.Outcome] = []
+        for method in settings.methods {
+            var options = settings.search
+            options.method = method
+            let adaptation = try CovarianceAdaptation(dimension: n, start: start, options: options, seed: settings.seed)
+            let outcome = try AdaptationRun.run(
+                adaptation, objective: objective, stop: .init(target: settings.target, maxEvaluations: settings.maxEvaluations),
+                communicator: job.communicator, logEvery: json ? 0 : settings.logEvery
+            ) { iteration, evaluations, meanValue, best in
+                var line = String(format: "  %@: iteration %d, %d evaluations, f(mean) %.3e, best sample %.3e",
+                                  method.rawValue, iteration, evaluations, meanValue, best)
+                if let spread = adaptation.axisStandardDeviations {
+                    line += String(format: ", axis spread %.2e..%.2e", spread.smallest, spread.largest)
+                }
+                job.report(line)
+            }
+            outcomes.append(outcome)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            for outcome in outcomes { job.report(String(decoding: try encoder.encode(outcome), as: UTF8.self)) }
+        } else {
+            var rows = [["method", "iterations", "evaluations", "f(mean)", "best sample", "eigendecompositions", "seconds", "reached"]]
+            for outcome in outcomes {
+                rows.append([
+                    outcome.method, "\(outcome.iterations)", "\(outcome.evaluations)", String(format: "%.2e", outcome.finalValue),
+                    String(format: "%.2e", outcome.bestSampleValue), "\(outcome.eigendecompositions)",
+                    String(format: "%.3f", outcome.seconds), outcome.reachedTarget ? "yes" : "no",
+                ])
+            }
+            for line in TextTable.render(rows) { job.report(line) }
+            if outcomes.count == 2, outcomes.allSatisfy(\.reachedTarget) {
+                job.report(String(format: "evaluations: %@ / %@ = %.2f", outcomes[0].method, outcomes[1].method,
+                                  Double(outcomes[0].evaluations) / Double(outcomes[1].evaluations)))
+            }
+        }
+        let missed = outcomes.filter { !$0.reachedTarget }.map(\.method)
+        if !missed.isEmpty {
+            throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
+        }
+    }
+}
