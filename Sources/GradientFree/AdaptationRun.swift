@@ -40,7 +40,7 @@ public enum AdaptationRun {
     /// Runs `adaptation` on `objective` until `stop`; `progress` is called every `logEvery`
     /// iterations (0: never). Throws when the replicas of the distribution differ at the end.
     public static func run(
-        _ adaptation: CovarianceAdaptation, objective: Objective, stop: StopRule, communicator: any Communicator,
+        _ adaptation: CovarianceAdaptation, objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
     ) throws -> Outcome {
         let clock = ContinuousClock()
@@ -51,20 +51,20 @@ public enum AdaptationRun {
         let mine = partition.range(of: communicator.rank)
         var values = [Double](repeating: 0, count: population)
         var best = Double.infinity
-        var meanValue = adaptation.mean.withUnsafeBufferPointer { objective.value($0) }
+        var meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
         var evaluations = 0
         while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite {
             let candidates = adaptation.ask()
-            candidates.withUnsafeBufferPointer { points in
+            try candidates.withUnsafeBufferPointer { points in
                 for row in mine {
-                    values[row] = objective.value(UnsafeBufferPointer(rebasing: points[(row * dimension)..<((row + 1) * dimension)]))
+                    values[row] = try objective.value(UnsafeBufferPointer(rebasing: points[(row * dimension)..<((row + 1) * dimension)]))
                 }
             }
             try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
             evaluations += population
             best = Swift.min(best, values.min() ?? .infinity)
             try adaptation.tell(values)
-            meanValue = adaptation.mean.withUnsafeBufferPointer { objective.value($0) }
+            meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
             if logEvery > 0, adaptation.iteration % logEvery == 0 {
                 progress?(adaptation.iteration, evaluations, meanValue, best)
             }
@@ -74,6 +74,17 @@ public enum AdaptationRun {
             method: adaptation.options.method.rawValue, iterations: adaptation.iteration, evaluations: evaluations,
             finalValue: meanValue, bestSampleValue: best, reachedTarget: meanValue < stop.target,
             eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds)
+    }
+
+    /// `f(mean)`, computed on rank 0 and sent to all, so that every rank stops at the same
+    /// iteration even when the function is noisy.
+    static func valueOfMean(_ adaptation: CovarianceAdaptation, objective: any ObjectiveFunction, communicator: any Communicator) throws -> Double {
+        var value = [0.0]
+        if communicator.rank == 0 {
+            value[0] = try adaptation.mean.withUnsafeBufferPointer { try objective.value($0) }
+        }
+        try communicator.broadcast(&value, root: 0)
+        return value[0]
     }
 
     /// Every rank must hold the same mean and sampling transform: compares their bits across ranks.

@@ -1,8 +1,15 @@
 import Linalg
 
-/// A function to minimise without gradients: the benchmark problems of the paper's covariance
-/// adaptation demonstration (ALGORITHM.md section 6).
-public struct Objective: Sendable {
+/// A function covariance adaptation minimises: `value` of a point of `dimension` coordinates.
+/// Throwing ends the run with the error (an external command that failed, say).
+public protocol ObjectiveFunction: AnyObject {
+    var dimension: Int { get }
+    func value(_ point: UnsafeBufferPointer<Double>) throws -> Double
+}
+
+/// The benchmark problems of the paper's covariance adaptation demonstration (ALGORITHM.md
+/// section 6), computed in-process.
+public final class Objective: ObjectiveFunction {
     /// Which function.
     public enum Kind: String, NamedChoice {
         /// `f(w) = ||w||² / 2`.

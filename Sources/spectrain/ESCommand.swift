@@ -14,22 +14,33 @@ struct ESConfiguration: Decodable {
     var logEvery: Int
 
     struct ObjectiveSettings: Decodable {
-        var type: Objective.Kind
+        /// A built-in function, or `command`: the user's, computed by an external command.
+        enum Kind: String, NamedChoice { case sphere, ellipsoid, rosenbrock, command }
+
+        var type: Kind
         var dimension: Int
         var condition: Double
         var rotationSeed: UInt64
         var start: Double?
+        /// With `command`: the program and its arguments (see `CommandObjective`).
+        var command: [String]?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case type, dimension, condition, rotationSeed, start }
+        enum CodingKeys: String, CodingKey, CaseIterable { case type, dimension, condition, rotationSeed, start, command }
 
         init(from decoder: any Decoder) throws {
             try rejectUnknownFields(decoder, CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            type = try container.decode(Objective.Kind.self, forKey: .type)
+            type = try container.decode(Kind.self, forKey: .type)
             dimension = try container.decode(Int.self, forKey: .dimension)
             condition = try container.decodeIfPresent(Double.self, forKey: .condition) ?? 1e4
             rotationSeed = try container.decodeIfPresent(UInt64.self, forKey: .rotationSeed) ?? 0
             start = try container.decodeIfPresent(Double.self, forKey: .start)
+            command = try container.decodeIfPresent([String].self, forKey: .command)
+            if type == .command {
+                try requireField(!(command ?? []).isEmpty, decoder, CodingKeys.command, "must name the program to run, e.g. [\"python3\", \"f.py\"]")
+            } else {
+                try requireField(command == nil, decoder, CodingKeys.command, "applies to type command only")
+            }
             try requireField((2...2000).contains(dimension), decoder, CodingKeys.dimension, "must be in 2...2000, got \(dimension)")
             try requireField(condition >= 1 && condition.isFinite, decoder, CodingKeys.condition, "must be >= 1, got \(condition)")
             if let start { try requireField(start.isFinite, decoder, CodingKeys.start, "must be finite, got \(start)") }
@@ -63,7 +74,9 @@ struct ES: ParsableCommand {
         commandName: "es",
         abstract: "Minimise a function without gradients: spectral covariance adaptation against exact xNES.",
         discussion: """
-            Objectives (configs/es-*.json): sphere, ellipsoid (rotated, condition c), rosenbrock. Each method
+            Objectives (configs/es-*.json): sphere, ellipsoid (rotated, condition c), rosenbrock, or your own:
+            "type": "command", "command": ["python3", "f.py"] reads points (one per line, numbers separated by
+            spaces) on its standard input and writes one value per line. Each method
             starts from the same point and draws the same samples; a run stops when f(mean) falls below the
             target. Under mpirun each rank evaluates a share of every iteration's samples. Float64.
             """)
@@ -83,11 +96,17 @@ struct ES: ParsableCommand {
         let settings = try ConfigurationFile.load(ESConfiguration.self, from: config, overrides: overrides)
         let job = try Runtime.start(runtime)
         let objectiveSettings = settings.objective
-        let objective = Objective(
-            kind: objectiveSettings.type, dimension: objectiveSettings.dimension, condition: objectiveSettings.condition,
-            rotationSeed: objectiveSettings.rotationSeed)
         let n = objectiveSettings.dimension
-        let start = [Double](repeating: objectiveSettings.start ?? objective.conventionalStart, count: n)
+        let objective: any ObjectiveFunction
+        let conventionalStart: Double
+        if let kind = Objective.Kind(rawValue: objectiveSettings.type.rawValue) {
+            let builtIn = Objective(kind: kind, dimension: n, condition: objectiveSettings.condition, rotationSeed: objectiveSettings.rotationSeed)
+            (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
+        } else {
+            (objective, conventionalStart) = (CommandObjective(command: objectiveSettings.command ?? [], dimension: n), 0)
+        }
+        defer { (objective as? CommandObjective)?.finish() }
+        let start = [Double](repeating: objectiveSettings.start ?? conventionalStart, count: n)
         let population = settings.search.population(dimension: n)
         if !json {
             job.report("es \(objectiveSettings.type.rawValue): n = \(n)\(objectiveSettings.type == .ellipsoid ? ", condition \(format(objectiveSettings.condition))" : ""), \(population) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")

@@ -43,6 +43,50 @@ struct ESCommandTests {
         #expect(one?["finalValue"] as? Double == two?["finalValue"] as? Double)
     }
 
+    /// The shipped example objective computes Rosenbrock in Python with the built-in's arithmetic,
+    /// and values travel as 17 significant digits (exact for a double): the runs must be equal.
+    @Test("a user's objective run as a command takes the same steps as the built-in, on 1 and 2 ranks")
+    func command() throws {
+        let builtIn = try ProcessRunner.run(
+            ["es", CommandTests.config("es-rosenbrock.json"), "--json", "--set", #"methods=["spectral"]"#], timeout: 300)
+        #expect(builtIn.status == 0, "\(builtIn.allOutput)")
+        let reference = try outcomes(builtIn.output)["spectral"]
+        #expect(reference?["reachedTarget"] as? Bool == true)
+        let script = CommandTests.config("objectives/rosenbrock.py")
+        for ranks in [nil, 2] as [Int?] {
+            let result = try ProcessRunner.run(
+                ["es", CommandTests.config("es-command.json"), "--json", "--set", #"objective.command=["python3","\#(script)"]"#],
+                ranks: ranks, timeout: 300)
+            #expect(result.status == 0, "\(result.allOutput)")
+            let outcome = try outcomes(result.output)["spectral"]
+            #expect(outcome?["evaluations"] as? Int == reference?["evaluations"] as? Int)
+            #expect(outcome?["finalValue"] as? Double == reference?["finalValue"] as? Double)
+        }
+    }
+
+    @Test("a command that answers garbage, exits or is missing is one line naming it")
+    func commandFailures() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let garbage = folder.appendingPathComponent("garbage.py")
+        try "import sys\nfor line in sys.stdin:\n    print('oops', flush=True)\n".write(to: garbage, atomically: true, encoding: .utf8)
+        let quitter = folder.appendingPathComponent("quit.py")
+        try "import sys\nsys.stdin.readline()\nsys.exit(3)\n".write(to: quitter, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["python3", garbage.path], "objective command 'python3 \(garbage.path)': answered 'oops' to point 1, not a number"),
+            (["python3", quitter.path], "objective command 'python3 \(quitter.path)': exited with status 3 before answering point 1"),
+            (["/nonexistent/objective"], "objective command '/nonexistent/objective': exited with status 127 (program not found?)"),
+        ]
+        for (command, message) in cases {
+            let encoded = String(decoding: try JSONSerialization.data(withJSONObject: command, options: [.withoutEscapingSlashes]), as: UTF8.self)
+            let result = try ProcessRunner.run(["es", CommandTests.config("es-command.json"), "--set", "objective.command=\(encoded)"], timeout: 120)
+            #expect(result.status != 0)
+            let lines = result.errorOutput.split(separator: "\n").filter { $0.hasPrefix("spectrain: error") }
+            #expect(lines.count == 1 && lines[0].contains(message), "\(result.errorOutput)")
+        }
+    }
+
     @Test("bad configurations and a missed target are one line and a non-zero exit")
     func errors() throws {
         let config = CommandTests.config("es-ellipsoid.json")
@@ -51,6 +95,8 @@ struct ESCommandTests {
             (["--set", "search.covarianceLearningRate=2"], "es-ellipsoid.json: field 'search.covarianceLearningRate': must be in (0, 1], got 2.0"),
             (["--set", #"methods=["spectral","spectral"]"#], "es-ellipsoid.json: field 'methods': must list spectral and/or xnes, each once"),
             (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: spectral, xnes"),
+            (["--set", "objective.type=command"], "es-ellipsoid.json: field 'objective.command': must name the program to run"),
+            (["--set", #"objective.command=["python3"]"#], "es-ellipsoid.json: field 'objective.command': applies to type command only"),
         ]
         for (overrides, message) in cases {
             let result = try ProcessRunner.run(["es", config] + overrides, timeout: 120)
