@@ -29,6 +29,13 @@ enum Job {
     /// Reports `error` as one line tagged with this rank (when there are several) and ends the
     /// job: MPI_Abort takes down every rank, so no rank waits forever in a collective.
     static func fail(_ error: any Error) -> Never {
+        // `--help` and `help SUBCOMMAND` arrive as a command whose run throws a clean exit: help
+        // text on standard output, status 0.
+        if Spectrain.exitCode(for: error) == .success {
+            if launcherRank ?? 0 == 0 { printLine(Spectrain.fullMessage(for: error)) }
+            MPIRuntime.finalize()
+            exit(0)
+        }
         let code: Int32
         if let exitCode = error as? ExitCode {
             code = exitCode.rawValue

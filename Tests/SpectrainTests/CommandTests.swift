@@ -24,6 +24,15 @@ struct CommandTests {
         #expect(result.output.contains("wall time: spectral / Riemannian GD"))
     }
 
+    @Test("help is printed on standard output with status 0, for the tool and for a subcommand",
+          arguments: [["--help"], ["help", "train"], ["train", "--help"], ["es", "-h"]])
+    func help(_ arguments: [String]) throws {
+        let result = try ProcessRunner.run(arguments, timeout: 60)
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(result.output.hasPrefix("OVERVIEW: "), "\(result.output)")
+        #expect(result.errorOutput.isEmpty, "\(result.errorOutput)")
+    }
+
     /// A bad configuration and the line the user must see.
     struct BadConfig: Sendable, CustomTestStringConvertible {
         var json: String
