@@ -127,17 +127,14 @@ public enum TrainingRun {
         let configPath = path("config.json")
         var keptAside: [String] = []
         do {
-            let text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
-            let all = text.split(separator: "\n", omittingEmptySubsequences: true)
-            let kept = all.prefix(lines)
+            let all = metricsLines(in: folder)
             let superseded = all.dropFirst(lines)
             if !superseded.isEmpty {
                 let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
-                try Data((superseded.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: aside), options: .atomic)
+                try writeLines(superseded, to: aside)
                 keptAside.append("kept the \(superseded.count) metrics lines logged after step \(step) in \(aside)")
             }
-            let body = kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n"
-            try Data(body.utf8).write(to: URL(fileURLWithPath: metricsPath), options: .atomic)
+            try writeLines(all.prefix(lines), to: metricsPath)
             let resolved = try config.resolvedJSON()
             if let previous = FileManager.default.contents(atPath: configPath), previous != resolved {
                 let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
@@ -151,6 +148,17 @@ public enum TrainingRun {
             throw TrainError("\(folder): cannot prepare the run folder to continue (\(error.localizedDescription))")
         }
         return keptAside
+    }
+
+    /// The non-empty lines of `folder/metrics.jsonl` (none when it is missing).
+    static func metricsLines(in folder: String) -> [Substring] {
+        let text = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n", omittingEmptySubsequences: true)
+    }
+
+    /// Writes `lines`, each ended by a newline, to `path` atomically.
+    static func writeLines(_ lines: ArraySlice<Substring>, to path: String) throws {
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// `folder/stem.extension`, or `stem-2`, `stem-3`, ... if taken (a run resumed twice from
@@ -171,13 +179,11 @@ public enum TrainingRun {
         guard canonical(folder) != canonical(source) else {
             throw TrainError("--branch: \(folder) is the checkpoint's own run folder; choose another name (--set name=...) or resume without --branch")
         }
-        let sourceMetrics = (source as NSString).appendingPathComponent("metrics.jsonl")
-        let text = (try? String(contentsOfFile: sourceMetrics, encoding: .utf8)) ?? ""
-        let kept = text.split(separator: "\n", omittingEmptySubsequences: true).prefix(lines)
+        let kept = metricsLines(in: source).prefix(lines)
         try prepare(folder: folder, config: config, overwrite: overwrite)
         let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
         do {
-            try Data((kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try writeLines(kept, to: path)
         } catch {
             throw TrainError("\(path): cannot write (\(error.localizedDescription))")
         }
