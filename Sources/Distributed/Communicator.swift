@@ -264,6 +264,16 @@ extension Communicator {
 }
 
 extension Communicator {
+    /// `root`'s `bytes`, of any length, on every rank (the length goes first; the other ranks'
+    /// `bytes` are ignored).
+    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
+        var length = [Int64(bytes.count)]
+        try broadcast(&length, root: root)
+        var received = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length[0]))
+        try broadcast(&received, root: root)
+        return received
+    }
+
     /// Every rank's `text`, in rank order, on `root`; nil on the other ranks.
     public func gather(_ text: String, root: Int) throws -> [String]? {
         let bytes = Array(text.utf8)

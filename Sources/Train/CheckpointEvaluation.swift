@@ -45,10 +45,7 @@ public enum CheckpointEvaluation {
         }
         try TrainingRun.stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not read the checkpoint")
         do {
-            var length = [Int64(configBytes.count)]
-            try communicator.broadcast(&length, root: 0)
-            if !isRoot { configBytes = [UInt8](repeating: 0, count: Int(length[0])) }
-            try communicator.broadcast(&configBytes, root: 0)
+            configBytes = try communicator.broadcast(bytes: configBytes, root: 0)
         } catch {
             throw TrainError("\(error)")
         }

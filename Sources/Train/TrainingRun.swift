@@ -105,11 +105,8 @@ public enum TrainingRun {
     /// Rank 0's progress, on every rank.
     static func broadcast(_ progress: Trainer.Progress, communicator: any Communicator) throws(TrainError) -> Trainer.Progress {
         do {
-            var bytes = communicator.rank == 0 ? [UInt8](try JSONEncoder().encode(progress)) : []
-            var length = [Int64(bytes.count)]
-            try communicator.broadcast(&length, root: 0)
-            if communicator.rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length[0])) }
-            try communicator.broadcast(&bytes, root: 0)
+            let encoded = communicator.rank == 0 ? [UInt8](try JSONEncoder().encode(progress)) : []
+            let bytes = try communicator.broadcast(bytes: encoded, root: 0)
             return try JSONDecoder().decode(Trainer.Progress.self, from: Data(bytes))
         } catch {
             throw TrainError("resume: \(error)")
