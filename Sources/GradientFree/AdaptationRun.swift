@@ -90,15 +90,8 @@ public enum AdaptationRun {
     /// Every rank must hold the same mean and sampling transform: compares their bits across ranks.
     static func checkReplicas(_ adaptation: CovarianceAdaptation, communicator: any Communicator) throws {
         guard communicator.size > 1 else { return }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for value in adaptation.mean + adaptation.samplingTransform.elements {
-            hash = (hash ^ value.bitPattern) &* 0x0000_0100_0000_01b3
-        }
-        var maximum = [Int64(bitPattern: hash)]
-        var minimum = maximum
-        try communicator.allreduce(&maximum, operation: .max)
-        try communicator.allreduce(&minimum, operation: .min)
-        guard maximum == minimum else {
+        let fingerprint = ReplicaCheck.fingerprint((adaptation.mean + adaptation.samplingTransform.elements).lazy.map(\.bitPattern))
+        guard try communicator.firstDisagreement([fingerprint]) == nil else {
             throw AdaptationError("the ranks' search distributions differ after \(adaptation.iteration) iterations")
         }
     }

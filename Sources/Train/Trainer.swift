@@ -412,26 +412,18 @@ public final class Trainer {
     /// the first tensor that differs (replicas must stay bit-identical).
     public func checkReplicas(step: Int) throws(TrainError) {
         let specs = model.parameters.specs
-        var maxima = specs.indices.map { Self.checksum(model.parameters.values(at: $0)) }
-        var minima = maxima
+        let fingerprints = specs.indices.map { index in
+            ReplicaCheck.fingerprint(model.parameters.values(at: index).lazy.map { UInt64($0.bitPattern) })
+        }
+        let first: Int?
         do {
-            try communicator.allreduce(&maxima, operation: .max)
-            try communicator.allreduce(&minima, operation: .min)
+            first = try communicator.firstDisagreement(fingerprints)
         } catch {
             throw TrainError("\(error)")
         }
-        if let first = specs.indices.first(where: { maxima[$0] != minima[$0] }) {
+        if let first {
             throw TrainError("replicas diverged: at step \(step) parameter tensor \(specs[first].name) differs between ranks")
         }
-    }
-
-    /// FNV-1a over the bit patterns of the values.
-    static func checksum(_ values: UnsafeMutableBufferPointer<Float>) -> Int64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for value in values {
-            hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01b3
-        }
-        return Int64(bitPattern: hash)
     }
 
     /// Re-plans ownership from the optimizer times measured since step 2 and moves the optimizer

@@ -168,3 +168,19 @@ struct OwnershipPlanTests {
         }
     }
 }
+
+@Suite("ReplicaCheck")
+struct ReplicaCheckTests {
+    @Test("the fingerprint is FNV-1a of the words and sees a single flipped bit; one rank always agrees")
+    func fingerprint() throws {
+        #expect(ReplicaCheck.fingerprint([UInt64]()) == Int64(bitPattern: 0xcbf2_9ce4_8422_2325))
+        // One step by hand: (offset ^ 1) * prime, wrapping.
+        #expect(ReplicaCheck.fingerprint([UInt64(1)]) == Int64(bitPattern: (0xcbf2_9ce4_8422_2325 ^ 1) &* 0x0000_0100_0000_01b3))
+        let values: [Float] = [1, 2, 3, -0.5]
+        var flipped = values
+        flipped[2] = Float(bitPattern: flipped[2].bitPattern ^ 1)
+        #expect(ReplicaCheck.fingerprint(values.lazy.map { UInt64($0.bitPattern) })
+                != ReplicaCheck.fingerprint(flipped.lazy.map { UInt64($0.bitPattern) }))
+        #expect(try SingleProcessCommunicator().firstDisagreement([5, 7, 9]) == nil)
+    }
+}
