@@ -45,7 +45,7 @@ public enum MetricsPlot {
             throw TrainError("\(path): cannot read the file (\(error.localizedDescription))")
         }
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = MetricsRecord.nonFiniteDecoding
+        decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
         var records: [MetricsRecord] = []
         for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let text = Data(line)

@@ -1,4 +1,5 @@
 import Foundation
+import Linalg
 
 /// One line of `metrics.jsonl`: the state of training at a logging step.
 public struct MetricsRecord: Codable, Sendable, Equatable {
@@ -22,13 +23,6 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var skippedSteps: Int
     /// Per-factor health, when measured at this step.
     public var health: [String: FactorHealthRecord]?
-
-    /// JSON has no infinity or NaN, yet a singular factor's condition number is infinite and a
-    /// diverged loss is NaN; they are written as the strings "inf", "-inf" and "nan".
-    static let nonFiniteEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    static let nonFiniteDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
 }
 
 /// Seconds spent per phase.
@@ -126,7 +120,7 @@ public final class MetricsWriter {
         if append { handle.seekToEndOfFile() }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = MetricsRecord.nonFiniteEncoding
+        encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
     }
 
     func write(_ record: MetricsRecord) throws(TrainError) {

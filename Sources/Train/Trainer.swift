@@ -522,9 +522,9 @@ public final class Trainer {
         guard communicator.size > 1 else { return records }
         do {
             let encoder = JSONEncoder()
-            encoder.nonConformingFloatEncodingStrategy = MetricsRecord.nonFiniteEncoding
+            encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
             let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = MetricsRecord.nonFiniteDecoding
+            decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
             let encoded = String(decoding: try encoder.encode(records), as: UTF8.self)
             guard let gathered = try communicator.gather(encoded, root: 0) else { return nil }
             var merged: [String: FactorHealthRecord] = [:]

@@ -132,7 +132,7 @@ struct ES: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
             for outcome in outcomes { job.report(String(decoding: try encoder.encode(outcome), as: UTF8.self)) }
         } else {
             var rows = [["method", "iterations", "evaluations", "f(mean)", "best sample", "eigendecompositions", "seconds", "reached"]]
