@@ -36,8 +36,7 @@ public final class StallWatchdog: Sendable {
                 Thread.sleep(forTimeInterval: interval)
                 let stall: (Double, Int, String)? = state.withLock { state in
                     if state.stopped { return nil }
-                    let idle = state.lastBeat.duration(to: ContinuousClock.now)
-                    let idleSeconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) * 1e-18
+                    let idleSeconds = state.lastBeat.duration(to: ContinuousClock.now) / .seconds(1)
                     guard idleSeconds > timeoutSeconds else { return nil }
                     state.stopped = true
                     return (idleSeconds, state.step, "\(state.phase)")

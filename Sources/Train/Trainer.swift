@@ -111,22 +111,9 @@ public final class Trainer {
         let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
         shardParameters = [Float](repeating: 0, count: largestBlock)
         shardGradient = [Float](repeating: 0, count: largestBlock)
-        if let text = ProcessInfo.processInfo.environment["SPECTRAIN_PERTURB_REPLICA"] {
-            let parts = text.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 3, parts[2] >= 0, parts[2] < tensorCount else {
-                throw TrainError("SPECTRAIN_PERTURB_REPLICA: '\(text)' is not rank:step:tensor")
-            }
-            replicaFault = (parts[0], parts[1], parts[2])
-        } else {
-            replicaFault = nil
-        }
-        if let text = ProcessInfo.processInfo.environment["SPECTRAIN_STALL"] {
-            let parts = text.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 2 else { throw TrainError("SPECTRAIN_STALL: '\(text)' is not rank:step") }
-            stallFault = (parts[0], parts[1])
-        } else {
-            stallFault = nil
-        }
+        replicaFault = try Self.testHook("SPECTRAIN_PERTURB_REPLICA", "rank:step:tensor") { $0[2] >= 0 && $0[2] < tensorCount }
+            .map { ($0[0], $0[1], $0[2]) }
+        stallFault = try Self.testHook("SPECTRAIN_STALL", "rank:step").map { ($0[0], $0[1]) }
         if ranks > 1 {
             exchange = try GradientExchange(
                 shards: shards, owners: plan.owners, rank: communicator.rank, ranks: ranks,
@@ -137,6 +124,19 @@ public final class Trainer {
         labels = [Int32](repeating: 0, count: maxBatch)
         logitGradient = [Float](repeating: 0, count: maxBatch * classes)
         indices.reserveCapacity(maxBatch)
+    }
+
+    /// The integers of a test hook's environment variable `name`, given as `fields` separated by
+    /// colons (e.g. "rank:step"); nil when it is not set, an error when it does not parse or
+    /// `isValid` rejects it.
+    static func testHook(_ name: String, _ fields: String, isValid: ([Int]) -> Bool = { _ in true }) throws(TrainError) -> [Int]? {
+        guard let text = ProcessInfo.processInfo.environment[name] else { return nil }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        let count = fields.split(separator: ":").count
+        guard parts.count == count, parts.allSatisfy({ $0 != nil }), isValid(parts.map { $0! }) else {
+            throw TrainError("\(name): '\(text)' is not \(fields)")
+        }
+        return parts.map { $0! }
     }
 
     /// Samples in the test split.
