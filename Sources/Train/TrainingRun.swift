@@ -60,9 +60,9 @@ public enum TrainingRun {
             progress = try broadcast(progress, communicator: communicator)
             try trainer.restore(from: contents)
             if isRoot {
-                for line in try continueMetrics(folder: folder, lines: progress.metricsLines, step: progress.step, config: config) {
-                    report(line)
-                }
+                // A branch's folder was just written with exactly these lines and this config.
+                let keptAside = branch ? [] : try continueMetrics(folder: folder, lines: progress.metricsLines, step: progress.step, config: config)
+                for line in keptAside { report(line) }
                 metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
             }
         }
