@@ -14,8 +14,31 @@ struct ESConfiguration: Decodable {
     var logEvery: Int
 
     struct ObjectiveSettings: Decodable {
-        /// A built-in function, or `command`: the user's, computed by an external command.
-        enum Kind: String, NamedChoice { case sphere, ellipsoid, rosenbrock, command }
+        /// A built-in function (`Objective.Kind`), or `command`: the user's, computed by an
+        /// external command.
+        enum Kind: Equatable, Decodable {
+            case builtIn(Objective.Kind)
+            case command
+
+            var name: String {
+                switch self {
+                case .builtIn(let kind): kind.rawValue
+                case .command: "command"
+                }
+            }
+
+            init(from decoder: any Decoder) throws {
+                let text = try decoder.singleValueContainer().decode(String.self)
+                if text == "command" {
+                    self = .command
+                } else if let kind = Objective.Kind(rawValue: text) {
+                    self = .builtIn(kind)
+                } else {
+                    let allowed = (Objective.Kind.allCases.map(\.rawValue) + ["command"]).joined(separator: ", ")
+                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
+                }
+            }
+        }
 
         var type: Kind
         var dimension: Int
@@ -99,7 +122,7 @@ struct ES: ParsableCommand {
         let n = objectiveSettings.dimension
         let objective: any ObjectiveFunction
         let conventionalStart: Double
-        if let kind = Objective.Kind(rawValue: objectiveSettings.type.rawValue) {
+        if case .builtIn(let kind) = objectiveSettings.type {
             let builtIn = Objective(kind: kind, dimension: n, condition: objectiveSettings.condition, rotationSeed: objectiveSettings.rotationSeed)
             (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
         } else {
@@ -109,7 +132,7 @@ struct ES: ParsableCommand {
         let start = [Double](repeating: objectiveSettings.start ?? conventionalStart, count: n)
         let population = settings.search.population(dimension: n)
         if !json {
-            job.report("es \(objectiveSettings.type.rawValue): n = \(n)\(objectiveSettings.type == .ellipsoid ? ", condition \(format(objectiveSettings.condition))" : ""), \(population) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
+            job.report("es \(objectiveSettings.type.name): n = \(n)\(objectiveSettings.type == .builtIn(.ellipsoid) ? ", condition \(format(objectiveSettings.condition))" : ""), \(population) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
         }
         var outcomes: [AdaptationRun.Outcome] = []
         for method in settings.methods {
