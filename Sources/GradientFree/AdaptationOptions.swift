@@ -1,6 +1,6 @@
 import Foundation
-import Linalg
 import Spectral
+import Support
 
 /// How the search distribution's covariance moves.
 public enum AdaptationMethod: String, NamedChoice {

@@ -1,7 +1,7 @@
-import Distributed
+import Cluster
 import Foundation
-import Linalg
 import Spectral
+import Support
 
 /// One covariance adaptation run to a target value, with the fitness evaluations of every
 /// iteration spread over the ranks of `communicator` (each evaluates a contiguous share of the

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// A function covariance adaptation minimises: `value` of a point of `dimension` coordinates.
 /// Throwing ends the run with the error (an external command that failed, say).

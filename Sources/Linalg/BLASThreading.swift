@@ -1,5 +1,5 @@
-import Foundation
 internal import COpenBLAS
+import Foundation
 
 /// How many threads OpenBLAS uses, and the start-up policy that sets it.
 ///

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// One layer as a configuration file describes it: a JSON object with a "type" and that type's
 /// fields, checked when decoded (unknown types and fields, and out-of-range values, are errors

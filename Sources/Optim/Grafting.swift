@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// Grafting (Agarwal et al. 2020; Distributed Shampoo's practice): keep the preconditioned
 /// direction but give it the norm of a simpler optimizer's step on the same gradient, so that

@@ -1,5 +1,6 @@
 import Linalg
 import Spectral
+import Support
 
 /// The preconditioning stage of the Spectral and Eigen-Shampoo optimizers for one tensor:
 /// curvature updates on their schedule, then `direction <- P(direction)` with the tensor's

@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// The learning rate as a function of the step.
 public enum LearningRateSchedule: Sendable, Equatable {

@@ -1,5 +1,5 @@
-import Linalg
 import Spectral
+import Support
 
 /// Which optimizer, and all its settings, as a training configuration gives them.
 ///

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// One stage of an optimizer for one tensor, optax style: it transforms the update direction
 /// (which starts as the gradient) and keeps its own explicit state.

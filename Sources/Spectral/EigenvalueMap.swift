@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// How the eigenvalues move: the truncation of `d <- d ⊙ exp(m)` (ALGORITHM.md section 2).
 public enum EigenvalueMap: String, NamedChoice {

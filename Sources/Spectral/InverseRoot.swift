@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// The damping `eps` added to the eigenvalues before a root is taken.
 public enum RootDamping: Sendable, Equatable, Hashable {

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// Which curvature a weight matrix's pair of factors learns (ALGORITHM.md section 3).
 public enum KroneckerMode: String, NamedChoice {

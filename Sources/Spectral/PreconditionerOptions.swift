@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// How a parameter is preconditioned: Kronecker mode, root, damping, blocking, and the factor
 /// update rule.

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// An optimization problem over symmetric positive-definite matrices, `min_S F(S)` (ALGORITHM.md
 /// section 5), in the two forms its solvers need:

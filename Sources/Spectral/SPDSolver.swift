@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// One solver run on an `SPDProblem`: how many iterations, how close, how long.
 public struct SPDSolverReport: Sendable {

@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// Everything that shapes one factor's update (ALGORITHM.md sections 2 and 8).
 public struct SpectralFactorOptions: Sendable, Equatable {

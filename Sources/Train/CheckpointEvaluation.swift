@@ -1,7 +1,7 @@
 import Checkpoint
-import Distributed
+import Cluster
 import Foundation
-import Linalg
+import Support
 
 /// Test loss and accuracy of a saved model (`spectrain eval`), on the test split of its
 /// configuration or on any IDX dataset the overrides name; on one rank or spread over many.

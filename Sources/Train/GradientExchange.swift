@@ -1,6 +1,6 @@
-import Distributed
-import Linalg
+import Cluster
 import NN
+import Support
 
 /// How gradients are combined across ranks.
 public enum GradientReduction: String, NamedChoice {

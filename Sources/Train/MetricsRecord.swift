@@ -1,5 +1,5 @@
 import Foundation
-import Linalg
+import Support
 
 /// One line of `metrics.jsonl`: the state of training at a logging step.
 public struct MetricsRecord: Codable, Sendable, Equatable {

@@ -1,8 +1,8 @@
-import Data
-import Distributed
-import Linalg
+import Cluster
+import Datasets
 import NN
 import Optim
+import Support
 
 /// Planning and printing who owns which parameter tensor.
 public enum OwnershipReport {

@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Foundation
-import Linalg
 import NN
 import Optim
+import Support
 
 /// Everything a training run is: data, model, optimizer and loop settings. Decoded from JSON
 /// with every problem reported by field; written back, resolved, into the run folder.

@@ -1,10 +1,11 @@
-import Data
-import Distributed
+import Cluster
+import Datasets
 import Foundation
 import Linalg
 import NN
 import Optim
 import Spectral
+import Support
 
 /// The step loop: draw this rank's slice of the global batch, forward and backward, reduce the
 /// gradients, let the optimizer update the parameters, and on rank 0 log and report.

@@ -1,10 +1,10 @@
 import Checkpoint
-import Data
-import Distributed
+import Cluster
+import Datasets
 import Foundation
-import Linalg
 import NN
 import Optim
+import Support
 import Synchronization
 
 /// Moving a run's state between its ranks and a checkpoint: parameters (every rank holds them)

@@ -1,5 +1,5 @@
 import Checkpoint
-import Distributed
+import Cluster
 import Foundation
 
 /// A whole run as `spectrain train` performs it: the run folder, the resolved configuration,

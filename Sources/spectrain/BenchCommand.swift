@@ -1,7 +1,8 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
 import Linalg
+import Support
 
 /// `spectrain bench ...`: performance measurements, each printed as a table and optionally as
 /// Markdown rows for docs/benchmarks.md.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GradientFree
-import Linalg
+import Support
 
 /// A run of `spectrain es`: the objective, the methods to compare and their settings.
 struct ESConfiguration: Decodable {

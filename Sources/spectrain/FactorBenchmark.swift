@@ -1,8 +1,9 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
 import Linalg
 import Spectral
+import Support
 
 /// `spectrain bench factor`: the cost of one curvature-factor update, spectral against the
 /// eigendecomposition it replaces, on the same inputs in one run.

@@ -1,7 +1,8 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
 import Linalg
+import Support
 
 /// `spectrain info`: what this job runs on, as every rank sees it.
 struct Info: ParsableCommand {

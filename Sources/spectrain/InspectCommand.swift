@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Foundation
 import Linalg
+import Support
 
 /// `spectrain inspect CKPT`: what a checkpoint holds, after validating it.
 struct InspectCommand: ParsableCommand {

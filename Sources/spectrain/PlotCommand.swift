@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Plotting
 import Train
 
 /// `spectrain plot RUN...`: the training loss, test loss and test accuracy of several runs drawn

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
 import Linalg
 

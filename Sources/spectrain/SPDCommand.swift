@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import Linalg
 import Spectral
+import Support
 
 /// A run of `spectrain spd`: the problem and both solvers' settings.
 struct SPDConfiguration: Decodable {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
 
 /// `spectrain selftest`: checks every collective across the launched ranks, and optionally injects

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Distributed
+import Cluster
 import Foundation
-import Linalg
+import Support
 
 /// The `spectrain` command line: every subcommand runs the same way on one process or under mpirun.
 struct Spectrain: ParsableCommand {

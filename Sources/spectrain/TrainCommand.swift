@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Linalg
 import Train
 
 /// `spectrain train CONFIG`: trains a model as the configuration says, on one process or under

@@ -1,4 +1,4 @@
-import Distributed
+import Cluster
 import Foundation
 @testable import GradientFree
 import Linalg

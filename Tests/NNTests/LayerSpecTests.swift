@@ -1,6 +1,6 @@
 import Foundation
-import Linalg
 import NN
+import Support
 import Testing
 
 @Suite("LayerSpec decoding")

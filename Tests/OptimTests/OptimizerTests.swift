@@ -2,6 +2,7 @@ import Foundation
 import Linalg
 @testable import Optim
 import Spectral
+import Support
 import Testing
 
 /// Runs `steps` updates of one tensor with fixed pseudo-random gradients; returns the parameters.

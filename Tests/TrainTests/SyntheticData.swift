@@ -1,4 +1,4 @@
-import Data
+import Datasets
 import Foundation
 import Linalg
 import Optim

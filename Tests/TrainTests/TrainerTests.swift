@@ -1,12 +1,11 @@
-import Data
-import Distributed
+import Cluster
+import Datasets
 import Foundation
-import Linalg
 import Optim
 import Spectral
 import Synchronization
-@testable import Train
 import Testing
+@testable import Train
 
 @Suite("Training runs", .serialized)
 struct TrainerTests {

@@ -1,4 +1,4 @@
-import Distributed
+import Cluster
 import Foundation
 import Synchronization
 import Testing

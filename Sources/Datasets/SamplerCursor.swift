@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// Where a `GlobalSampler` run stands: the next step to draw, as an epoch and a step within it.
 /// Saved in checkpoints; resuming from it draws the same batches as never having stopped, as long

@@ -1,4 +1,4 @@
-@testable import Distributed
+@testable import Cluster
 import Testing
 
 @Suite("Single-process communicator")

@@ -1,5 +1,6 @@
 import Foundation
 import FoundationXML
+@testable import Plotting
 import Testing
 @testable import Train
 

@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// Where the image data of a run comes from and how it is normalised: by default Fashion-MNIST
 /// as the Debian package `dataset-fashion-mnist` installs it.

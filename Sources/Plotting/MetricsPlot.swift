@@ -1,5 +1,6 @@
 import Foundation
-import Linalg
+import Support
+import Train
 
 /// Loss and accuracy curves of training runs, drawn as one self-contained SVG so runs can be
 /// compared side by side without a plotting library.

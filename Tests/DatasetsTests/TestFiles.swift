@@ -1,4 +1,4 @@
-import Data
+import Datasets
 import Foundation
 
 /// A fresh temporary directory for one test's files, removed when the value is released.

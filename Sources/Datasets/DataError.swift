@@ -1,4 +1,4 @@
-import Linalg
+import Support
 
 /// A data file that cannot be used, named with its problem (see `FileError`).
 public typealias DataError = FileError
