@@ -1,7 +1,7 @@
 import Foundation
 
 /// The element types stored in checkpoint tensors, with safetensors' names.
-public enum TensorDType: String, Sendable, CaseIterable {
+public enum TensorDType: String, Codable, Sendable, CaseIterable {
     case float32 = "F32"
     case int64 = "I64"
 
@@ -95,24 +95,8 @@ public enum SafeTensors {
             guard let values = raw as? [String: String] else { throw CheckpointError(path, "__metadata__ is not an object of strings") }
             metadata = values
         }
-        var entries: [(name: String, dtype: TensorDType, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in header where name != "__metadata__" {
-            guard let entry = value as? [String: Any],
-                  let typeName = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
-            else { throw CheckpointError(path, "tensor '\(name)': entry needs dtype, shape and data_offsets") }
-            guard let dtype = TensorDType(rawValue: typeName) else {
-                throw CheckpointError(path, "tensor '\(name)': unsupported dtype \(typeName)")
-            }
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
-                throw CheckpointError(path, "tensor '\(name)': invalid shape \(shape) or offsets \(offsets)")
-            }
-            let expected = shape.reduce(1, *) * dtype.size
-            guard offsets[1] - offsets[0] == expected else {
-                throw CheckpointError(path, "tensor '\(name)': offsets hold \(offsets[1] - offsets[0]) bytes, shape \(shape) \(typeName) needs \(expected)")
-            }
-            entries.append((name, dtype, shape, offsets[0], offsets[1]))
+        var entries = try header.filter { $0.key != "__metadata__" }.map { (name, value) throws(CheckpointError) in
+            try HeaderEntry(name: name, value: value, path: path)
         }
         entries.sort { $0.begin < $1.begin || ($0.begin == $1.begin && $0.name < $1.name) }
         var position = 0
@@ -136,5 +120,40 @@ public enum SafeTensors {
                 bytes: Array(bytes[(dataStart + entry.begin)..<(dataStart + entry.end)]))
         }
         return (tensors, metadata)
+    }
+
+    /// One tensor's header entry, checked on its own: a known dtype, and a shape whose bytes are
+    /// exactly its data offsets' span.
+    private struct HeaderEntry {
+        var name: String
+        var dtype: TensorDType
+        var shape: [Int]
+        var begin: Int
+        var end: Int
+
+        init(name: String, value: Any, path: String) throws(CheckpointError) {
+            guard let entry = value as? [String: Any],
+                  let typeName = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int],
+                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else { throw CheckpointError(path, "tensor '\(name)': entry needs dtype, shape and data_offsets") }
+            guard let dtype = TensorDType(rawValue: typeName) else {
+                throw CheckpointError(path, "tensor '\(name)': unsupported dtype \(typeName)")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
+                throw CheckpointError(path, "tensor '\(name)': invalid shape \(shape) or offsets \(offsets)")
+            }
+            let expected = shape.reduce(Optional(dtype.size)) { bytes, side in
+                bytes.flatMap { bytes in
+                    let product = bytes.multipliedReportingOverflow(by: side)
+                    return product.overflow ? nil : product.partialValue
+                }
+            }
+            guard offsets[1] - offsets[0] == expected else {
+                let needed = expected.map { "\($0)" } ?? "more than fit in memory"
+                throw CheckpointError(path, "tensor '\(name)': offsets hold \(offsets[1] - offsets[0]) bytes, shape \(shape) \(typeName) needs \(needed)")
+            }
+            (self.name, self.dtype, self.shape, begin, end) = (name, dtype, shape, offsets[0], offsets[1])
+        }
     }
 }

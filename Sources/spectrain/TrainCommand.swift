@@ -47,12 +47,15 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let settings = try TrainConfig.load(path: config, overrides: overrides)
+        let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
         let job = try Runtime.start(runtime)
         if planOnly {
             job.report(try OwnershipReport.preview(config: settings, ranks: ranks ?? job.communicator.size))
             return
         }
-        _ = try TrainingRun.execute(config: settings, communicator: job.communicator, overwrite: overwrite, resume: resume, branch: branch) { line in
+        _ = try TrainingRun.execute(
+            config: settings, communicator: job.communicator, overwrite: overwrite, resume: resume, branch: branch, faults: faults
+        ) { line in
             Job.printLine(line)
         }
     }

@@ -84,27 +84,6 @@ public struct FactorHealthRecord: Codable, Sendable, Equatable {
     public var failures: Int
 }
 
-/// The end of a run, written to `summary.json`.
-public struct TrainSummary: Codable, Sendable, Equatable {
-    public var steps: Int
-    public var epochs: Double
-    public var seconds: Double
-    /// Seconds without evaluation and checkpointing.
-    public var trainingSeconds: Double
-    public var samplesPerSecond: Double
-    public var finalTestLoss: Double
-    public var finalTestAccuracy: Double
-    public var bestTestAccuracy: Double
-    public var bestStep: Int
-    /// When test accuracy first reached `targetAccuracy` (nil if never or no target).
-    public var targetAccuracy: Double?
-    public var targetReachedStep: Int?
-    public var targetReachedEpoch: Double?
-    public var targetReachedTrainingSeconds: Double?
-    public var skippedSteps: Int
-    public var time: StepTimes
-}
-
 /// Appends JSON lines to `metrics.jsonl`, flushed line by line.
 public final class MetricsWriter {
     private let handle: FileHandle

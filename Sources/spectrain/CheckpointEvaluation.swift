@@ -2,22 +2,23 @@ import Checkpoint
 import Cluster
 import Foundation
 import Support
+import Train
 
 /// Test loss and accuracy of a saved model (`spectrain eval`), on the test split of its
 /// configuration or on any IDX dataset the overrides name; on one rank or spread over many.
-public enum CheckpointEvaluation {
+enum CheckpointEvaluation {
     /// What an evaluation measured.
-    public struct Result: Codable, Sendable, Equatable {
+    struct Result: Codable, Sendable, Equatable {
         /// The checkpoint folder evaluated.
-        public var checkpoint: String
+        var checkpoint: String
         /// Training steps the checkpoint had completed.
-        public var step: Int
-        public var loss: Double
-        public var accuracy: Double
+        var step: Int
+        var loss: Double
+        var accuracy: Double
         /// Samples evaluated, and their files.
-        public var samples: Int
-        public var images: String
-        public var labels: String
+        var samples: Int
+        var images: String
+        var labels: String
     }
 
     /// Evaluates the model in `checkpoint` (a checkpoint folder, or a run folder for its latest).
@@ -25,7 +26,7 @@ public enum CheckpointEvaluation {
     /// `data.testImages=...` and `data.testLabels=...` for another dataset; an override the saved
     /// state cannot follow (another model, say) is a one-line error. Rank 0 reads and validates
     /// the checkpoint; all ranks take part.
-    public static func run(checkpoint: String, overrides: [String], communicator: any Communicator) throws(TrainError) -> Result {
+    static func run(checkpoint: String, overrides: [String], communicator: any Communicator) throws(TrainError) -> Result {
         let isRoot = communicator.rank == 0
         var folder = ""
         var contents: CheckpointContents?
@@ -75,6 +76,6 @@ public enum CheckpointEvaluation {
         let measured = try trainer.evaluate(step: Int(step[0]))
         return Result(
             checkpoint: folder, step: Int(step[0]), loss: measured.loss, accuracy: measured.accuracy,
-            samples: trainer.testSampleCount, images: config.data.testImages, labels: config.data.testLabels)
+            samples: trainer.workload.testSet.count, images: config.data.testImages, labels: config.data.testLabels)
     }
 }

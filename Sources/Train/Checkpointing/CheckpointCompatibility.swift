@@ -1,0 +1,29 @@
+/// Which configuration changes a checkpoint can carry across: the model, seed, global batch,
+/// training data and the optimizer's kind and state layout must match; learning rates, schedules,
+/// epochs, logging and the number of ranks may change.
+enum CheckpointCompatibility {
+    /// The first difference between two configurations that a checkpoint cannot carry across, or nil.
+    static func difference(saved: TrainConfig, current: TrainConfig) -> String? {
+        if saved.model != current.model { return "model.layers differ from the checkpoint's" }
+        if saved.seed != current.seed { return "seed is \(current.seed), the checkpoint's is \(saved.seed)" }
+        if saved.training.batchSize != current.training.batchSize {
+            return "training.batchSize is \(current.training.batchSize), the checkpoint's is \(saved.training.batchSize)"
+        }
+        if saved.data.trainImages != current.data.trainImages || saved.data.trainLabels != current.data.trainLabels {
+            return "data.trainImages / data.trainLabels differ from the checkpoint's"
+        }
+        let (old, new) = (saved.optimizer, current.optimizer)
+        if old.type != new.type { return "optimizer.type is \(new.type.rawValue), the checkpoint's is \(old.type.rawValue)" }
+        if (old.momentum > 0) != (new.momentum > 0) { return "optimizer.momentum switches momentum \(new.momentum > 0 ? "on" : "off")" }
+        if old.type == .spectral || old.type == .eigenShampoo {
+            if old.grafting != new.grafting { return "optimizer.grafting is \(new.grafting.rawValue), the checkpoint's is \(old.grafting.rawValue)" }
+            let (a, b) = (old.preconditioner, new.preconditioner)
+            if a.mode != b.mode { return "optimizer.preconditioner.mode is \(b.mode.rawValue), the checkpoint's is \(a.mode.rawValue)" }
+            if a.maxFactorDimension != b.maxFactorDimension {
+                return "optimizer.preconditioner.maxFactorDimension is \(b.maxFactorDimension), the checkpoint's is \(a.maxFactorDimension)"
+            }
+            if a.largeDimensions != b.largeDimensions { return "optimizer.preconditioner.largeDimensions differs from the checkpoint's" }
+        }
+        return nil
+    }
+}

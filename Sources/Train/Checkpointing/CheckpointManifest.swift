@@ -1,0 +1,57 @@
+import Checkpoint
+import Datasets
+import Foundation
+import Support
+
+/// What a checkpoint's `manifest.json` says about the run (`CheckpointStore` adds the format and
+/// every tensor's SHA-256): where the run stands, how it was spread over ranks, and the resolved
+/// configuration and progress needed to continue it.
+public struct CheckpointManifest: Codable, Sendable, Equatable {
+    /// Steps completed.
+    public var step: Int
+    public var epoch: Double
+    /// The next batch the sampler draws.
+    public var samplerCursor: SamplerCursor
+    /// The run's seed, as text: JSON numbers do not hold every 64-bit value.
+    public var seed: String
+    /// Why no generator state is saved.
+    public var randomness: String
+    /// Ranks of the job that saved it.
+    public var worldSize: Int
+    /// The rank that owned each shard, by shard name.
+    public var ownership: [String: Int]
+    public var config: TrainConfig
+    public var progress: TrainingProgress
+    public var versions: Versions
+
+    public struct Versions: Codable, Sendable, Equatable {
+        public var spectrain: String
+        public var checkpoint: String
+    }
+
+    static let counterBasedRandomness =
+        "counter-based: the sample order and dropout masks are pure functions of (seed, epoch or step, sample index); there is no generator state to save"
+}
+
+extension CheckpointManifest {
+    /// The manifest as the JSON object a `CheckpointContents` carries.
+    func jsonObject() throws(TrainError) -> [String: JSONValue] {
+        do {
+            guard case .object(let members) = try JSONValue(encoding: self) else { throw TrainError("not a JSON object") }
+            return members
+        } catch {
+            throw TrainError("checkpoint: cannot describe the run (\(error))")
+        }
+    }
+
+    /// Reads the manifest of a checkpoint read from `folder`.
+    init(_ object: [String: JSONValue], folder: String) throws(TrainError) {
+        do {
+            self = try JSONDecoder().decode(Self.self, from: JSONValue.object(object).encoded())
+        } catch let error as DecodingError {
+            throw TrainError("\((folder as NSString).appendingPathComponent("manifest.json")): does not describe a run (\(ConfigurationFile.describe(error)))")
+        } catch {
+            throw TrainError("\((folder as NSString).appendingPathComponent("manifest.json")): does not describe a run (\(error))")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Checkpoint
+import Datasets
+import Foundation
+import Optim
+import Support
+
+/// A run's state in and out of a checkpoint: the parameters (every rank holds them), each shard's
+/// optimizer state (only its owner does, see `ShardStateTransfer`) and the manifest.
+extension Trainer {
+    /// Checkpoint tensor names: `param/<tensor>` and `optim/<shard>/<state>`.
+    static func parameterName(_ tensor: String) -> String { "param/\(tensor)" }
+    static func optimizerName(_ shard: String, _ state: String) -> String { "optim/\(shard)/\(state)" }
+
+    /// The run's state after `progress.step` steps, gathered on rank 0 (all ranks call this);
+    /// nil on the other ranks.
+    func checkpointContents(progress: TrainingProgress) throws(TrainError) -> CheckpointContents? {
+        guard let optimizerTensors = try sharded.gatherStates(named: Self.optimizerName) else { return nil }
+        let store = model.parameters
+        let parameters = store.specs.indices.map { index in
+            StoredTensor(name: Self.parameterName(store.specs[index].name), shape: store.specs[index].shape, floats: Array(store.values(at: index)))
+        }
+        let manifest = CheckpointManifest(
+            step: progress.step, epoch: Double(progress.step) / Double(stepsPerEpoch),
+            samplerCursor: SamplerCursor(globalStep: progress.step, stepsPerEpoch: stepsPerEpoch),
+            seed: String(config.seed), randomness: CheckpointManifest.counterBasedRandomness, worldSize: communicator.size,
+            ownership: Dictionary(uniqueKeysWithValues: zip(sharded.shards.map(\.name), sharded.plan.owners)),
+            config: config, progress: progress,
+            versions: .init(spectrain: SpectrainVersion.current, checkpoint: CheckpointStore.format))
+        return CheckpointContents(manifest: try manifest.jsonObject(), model: parameters, optimizer: optimizerTensors)
+    }
+
+    /// Checks on rank 0 that `contents` (read from `folder`) can continue this run: a compatible
+    /// configuration and, for every parameter and every shard's optimizer state, a tensor of the
+    /// right name, shape and type. Nothing is changed. Returns the run's progress at the checkpoint.
+    public func validate(_ contents: CheckpointContents, folder: String) throws(TrainError) -> TrainingProgress {
+        let manifest = try CheckpointManifest(contents.manifest, folder: folder)
+        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
+        if let difference = CheckpointCompatibility.difference(saved: manifest.config, current: config) {
+            throw TrainError("\(manifestPath): incompatible configuration: \(difference)")
+        }
+        let progress = manifest.progress
+        guard progress.step >= 0, progress.step <= totalSteps else {
+            throw TrainError("\(manifestPath): checkpoint is at step \(progress.step), beyond this run's \(totalSteps) steps (raise training.epochs or maxSteps to continue)")
+        }
+        let modelPath = (folder as NSString).appendingPathComponent("model.safetensors")
+        let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
+        for spec in model.parameters.specs {
+            let name = Self.parameterName(spec.name)
+            guard let tensor = byName[name] else { throw TrainError("\(modelPath): tensor '\(name)' is missing") }
+            guard tensor.dtype == .float32, tensor.shape == spec.shape else {
+                throw TrainError("\(modelPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), the model needs \(spec.shape) F32")
+            }
+        }
+        let optimPath = (folder as NSString).appendingPathComponent("optim.safetensors")
+        let optimizerByName = Dictionary(uniqueKeysWithValues: contents.optimizer.map { ($0.name, $0) })
+        for (shard, expectedStates) in zip(sharded.shards, try sharded.expectedStates()) {
+            for expected in expectedStates {
+                let name = Self.optimizerName(shard.name, expected.name)
+                guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
+                let dtype: TensorDType = expected.floats != nil ? .float32 : .int64
+                guard tensor.dtype == dtype, tensor.shape == expected.shape else {
+                    throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(dtype.rawValue)")
+                }
+            }
+        }
+        return progress
+    }
+
+    /// Loads `contents` (validated, present on rank 0 only) into every rank: the parameters
+    /// broadcast, each shard's optimizer state sent to its owner. All ranks call this.
+    public func restore(from contents: CheckpointContents?) throws(TrainError) {
+        let store = model.parameters
+        if communicator.rank == 0, let contents {
+            let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
+            for (index, spec) in store.specs.enumerated() {
+                _ = store.values(at: index).update(fromContentsOf: byName[Self.parameterName(spec.name)]!.floats)
+            }
+        }
+        do {
+            try communicator.broadcast(store.values, root: 0)
+        } catch {
+            throw TrainError("resume: \(error)")
+        }
+        let stored = contents.map { Dictionary(uniqueKeysWithValues: $0.optimizer.map { ($0.name, $0) }) }
+        let shards = sharded.shards
+        try sharded.scatterStates(stored.map { stored in
+            { shard, expected in
+                let tensor = stored[Self.optimizerName(shards[shard].name, expected.name)]!
+                return tensor.dtype == .float32
+                    ? NamedTensor(name: expected.name, shape: tensor.shape, values: tensor.floats)
+                    : NamedTensor(name: expected.name, integers: tensor.integers)
+            }
+        })
+    }
+}

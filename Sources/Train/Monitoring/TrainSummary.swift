@@ -1,0 +1,52 @@
+import Foundation
+
+/// The end of a run, written to `summary.json`.
+public struct TrainSummary: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var epochs: Double
+    public var seconds: Double
+    /// Seconds without evaluation and checkpointing.
+    public var trainingSeconds: Double
+    public var samplesPerSecond: Double
+    public var finalTestLoss: Double
+    public var finalTestAccuracy: Double
+    public var bestTestAccuracy: Double
+    public var bestStep: Int
+    /// When test accuracy first reached `targetAccuracy` (nil if never or no target).
+    public var targetAccuracy: Double?
+    public var targetReachedStep: Int?
+    public var targetReachedEpoch: Double?
+    public var targetReachedTrainingSeconds: Double?
+    public var skippedSteps: Int
+    public var time: StepTimes
+
+    /// The closing lines of a run whose folder is `folder`.
+    func closingLines(folder: String) -> String {
+        let summary = self
+        let time = summary.time
+        let parts: [(String, Double)] = [
+            ("data", time.data), ("forward", time.forward), ("backward", time.backward),
+            ("communication", time.communication), ("curvature", time.curvature),
+            ("precondition", time.precondition), ("optimizer", time.optimizer), ("evaluation", time.evaluation),
+            ("checkpoint", time.checkpoint),
+        ]
+        let total = max(time.total, 1e-9)
+        let split = parts.filter { $0.1 > 0 }.map { String(format: "%@ %.0f%%", $0.0, 100 * $0.1 / total) }.joined(separator: ", ")
+        var lines = [
+            String(format: "done: %d steps (%.2f epochs) in %@, %.0f samples/s; test accuracy %.2f%% (best %.2f%% at step %d), test loss %.4f",
+                   summary.steps, summary.epochs, formatDuration(summary.seconds), summary.samplesPerSecond,
+                   100 * summary.finalTestAccuracy, 100 * summary.bestTestAccuracy, summary.bestStep, summary.finalTestLoss),
+            "time: \(split)",
+        ]
+        if let target = summary.targetAccuracy {
+            if let step = summary.targetReachedStep, let epoch = summary.targetReachedEpoch, let seconds = summary.targetReachedTrainingSeconds {
+                lines.append(String(format: "reached %.1f%% test accuracy at step %d (epoch %.2f) after %@ of training", 100 * target, step, epoch, formatDuration(seconds)))
+            } else {
+                lines.append(String(format: "did not reach %.1f%% test accuracy", 100 * target))
+            }
+        }
+        if summary.skippedSteps > 0 { lines.append("skipped \(summary.skippedSteps) steps with a non-finite loss or gradient") }
+        lines.append("run folder: \(folder) (config.json, metrics.jsonl, summary.json)")
+        return lines.joined(separator: "\n")
+    }
+}

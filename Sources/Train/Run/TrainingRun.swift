@@ -1,0 +1,152 @@
+import Checkpoint
+import Cluster
+import Foundation
+
+/// A whole run as `spectrain train` performs it: the run folder, the resolved configuration,
+/// resuming, the loop, the metrics and the summary.
+public enum TrainingRun {
+    /// Runs `config` on `communicator`'s ranks. Rank 0 creates `runs/NAME/` with `config.json`
+    /// (every default resolved), `metrics.jsonl`, checkpoints on the configured cadence and, at the
+    /// end, `summary.json`; `report` receives its human-readable lines. An existing non-empty run
+    /// folder is an error unless `overwrite` is set, so results are never replaced by accident.
+    ///
+    /// With `resume` (a run folder, whose `latest` checkpoint is used, or a checkpoint folder),
+    /// rank 0 reads and validates the checkpoint before anything is changed, then the state goes
+    /// to the ranks of this job (any world size) and training continues in that run folder, or,
+    /// with `branch`, in `config`'s own run folder, which starts with the checkpoint's metrics
+    /// lines and leaves the original run untouched. `faults` are test faults to inject.
+    public static func execute(
+        config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
+        branch: Bool = false, faults: FaultInjection = FaultInjection(), report: @escaping @Sendable (String) -> Void
+    ) throws(TrainError) -> TrainSummary {
+        let isRoot = communicator.rank == 0
+        let silent: @Sendable (String) -> Void = { _ in }
+        let output = isRoot ? report : silent
+        // Data, model and optimizer first: a run that cannot start leaves no folder behind.
+        let trainer = try Trainer(config: config, communicator: communicator, faults: faults, report: output)
+        var start = Start(folder: config.runPath)
+        var problem = ""
+        if isRoot {
+            do throws(TrainError) {
+                if let resume {
+                    start = try open(checkpoint: resume, branch: branch, trainer: trainer, overwrite: overwrite)
+                } else {
+                    start = try startNew(config: config, overwrite: overwrite)
+                }
+            } catch {
+                problem = error.message
+            }
+        }
+        try stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not start the run")
+        if resume != nil {
+            try continueFromCheckpoint(&start, branch: branch, trainer: trainer, report: output)
+        }
+        if isRoot { startLines(trainer, start: start, resumed: resume != nil, branch: branch).forEach(report) }
+        let writer = CheckpointWriter(settings: config.checkpoint, runFolder: start.folder, faults: faults, report: output)
+        let summary = try trainer.run(metrics: start.metrics, from: start.progress, checkpoints: writer)
+        if isRoot {
+            try write(summary, folder: start.folder)
+            report(summary.closingLines(folder: start.folder))
+        }
+        return summary
+    }
+
+    /// Where a run starts: its folder, and on rank 0 the metrics file and, when resuming, the
+    /// checkpoint read.
+    struct Start {
+        var folder: String
+        var progress = TrainingProgress()
+        var metrics: MetricsWriter?
+        var checkpoint: (folder: String, contents: CheckpointContents)?
+    }
+
+    /// A new run: its folder, `config.json` and an empty `metrics.jsonl` (rank 0).
+    private static func startNew(config: TrainConfig, overwrite: Bool) throws(TrainError) -> Start {
+        try RunFolder.create(config.runPath, config: config, overwrite: overwrite)
+        let metrics = try MetricsWriter(path: (config.runPath as NSString).appendingPathComponent("metrics.jsonl"), append: false)
+        return Start(folder: config.runPath, metrics: metrics)
+    }
+
+    /// Reads and validates the checkpoint `path` names and, for a branch, creates the new run
+    /// folder (rank 0).
+    private static func open(checkpoint path: String, branch: Bool, trainer: Trainer, overwrite: Bool) throws(TrainError) -> Start {
+        let folder: String
+        let contents: CheckpointContents
+        do {
+            folder = try CheckpointStore.resolve(path)
+            contents = try CheckpointStore.read(folder)
+        } catch {
+            throw TrainError("\(error)")
+        }
+        let progress = try trainer.validate(contents, folder: folder)
+        let source = (folder as NSString).deletingLastPathComponent
+        var start = Start(folder: source, progress: progress, checkpoint: (folder, contents))
+        if branch {
+            start.folder = trainer.config.runPath
+            try RunFolder.startBranch(folder: start.folder, from: source, lines: progress.metricsLines, config: trainer.config, overwrite: overwrite)
+        }
+        return start
+    }
+
+    /// Gives every rank the checkpoint's progress and state and, on rank 0, reopens the metrics
+    /// of the run folder where training continues.
+    private static func continueFromCheckpoint(
+        _ start: inout Start, branch: Bool, trainer: Trainer, report: (String) -> Void
+    ) throws(TrainError) {
+        let communicator = trainer.communicator
+        start.progress = try broadcast(start.progress, communicator: communicator)
+        try trainer.restore(from: start.checkpoint?.contents)
+        guard communicator.rank == 0 else { return }
+        // A branch's folder was just written with exactly these lines and this config.
+        let keptAside = branch ? [] : try RunFolder.continueMetrics(
+            folder: start.folder, lines: start.progress.metricsLines, step: start.progress.step, config: trainer.config)
+        for line in keptAside { report(line) }
+        start.metrics = try MetricsWriter(path: (start.folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
+    }
+
+    /// The opening lines of the log: the run, the model, the plan on several ranks, and where a
+    /// resumed run continues from.
+    private static func startLines(_ trainer: Trainer, start: Start, resumed: Bool, branch: Bool) -> [String] {
+        var lines = [trainer.header, trainer.model.summary]
+        if trainer.communicator.size > 1 { lines.append(trainer.sharded.planDescription) }
+        if resumed, let checkpoint = start.checkpoint {
+            lines.append(branch ? "branched from \(checkpoint.folder) at step \(start.progress.step) into \(start.folder)"
+                                : "resumed from \(checkpoint.folder) at step \(start.progress.step)")
+        }
+        return lines
+    }
+
+    /// Writes `summary.json` into the run folder.
+    private static func write(_ summary: TrainSummary, folder: String) throws(TrainError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let path = (folder as NSString).appendingPathComponent("summary.json")
+        do {
+            try encoder.encode(summary).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw TrainError("\(path): cannot write the summary (\(error.localizedDescription))")
+        }
+    }
+
+    /// Every rank learns whether rank 0 got through work only it does (`problem` empty), and
+    /// stops if not: rank 0 with `problem`, the others quietly with `otherRanks`.
+    public static func stopUnlessRootSucceeded(_ problem: String, communicator: any Communicator, otherRanks: String) throws(TrainError) {
+        var failed: [Int32] = [problem.isEmpty ? 0 : 1]
+        do { try communicator.broadcast(&failed, root: 0) } catch { throw TrainError("\(error)") }
+        if failed[0] != 0 {
+            let isRoot = communicator.rank == 0
+            throw TrainError(isRoot ? problem : otherRanks, quiet: !isRoot)
+        }
+    }
+
+    /// Rank 0's progress, on every rank.
+    static func broadcast(_ progress: TrainingProgress, communicator: any Communicator) throws(TrainError) -> TrainingProgress {
+        do {
+            let encoded = communicator.rank == 0 ? [UInt8](try JSONEncoder().encode(progress)) : []
+            let bytes = try communicator.broadcast(bytes: encoded, root: 0)
+            return try JSONDecoder().decode(TrainingProgress.self, from: Data(bytes))
+        } catch {
+            throw TrainError("resume: \(error)")
+        }
+    }
+}

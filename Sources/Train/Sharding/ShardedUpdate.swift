@@ -1,0 +1,253 @@
+import Cluster
+import Foundation
+import Linalg
+import NN
+import Optim
+
+/// The sharded data-parallel update, as Distributed Shampoo's distributor does it: every rank
+/// holds a full replica of the parameters, and each `ParameterShard` (a tensor, or a block of a
+/// large matrix, with its optimizer state: curvature factors, moments) has exactly one owner.
+///
+/// One `step` is: reduce each shard's gradient onto its owner, let each owner update its shards
+/// (the curvature update needs no communication: the owner holds the reduced gradient), and
+/// gather the updated values to every rank, so the replicas stay bit-identical. This type owns
+/// the shards, the ownership plan, the gradient exchange, the block scratch buffers, the
+/// per-shard update times, the one-off re-planning and the replica check.
+public final class ShardedUpdate {
+    /// The units of ownership and optimizer state.
+    public let shards: [ParameterShard]
+    /// Who owns which shard.
+    public private(set) var plan: OwnershipPlan
+    public let optimizer: Optimizer
+    let communicator: any Communicator
+    let parameters: ParameterStore<Float>
+    private let settings: DistributedConfig
+    private let optimizerSettings: OptimizerConfig
+    private let globalBatch: Int
+    private let report: (String) -> Void
+    /// Nil on one rank, where the gradients are already the global ones.
+    private var exchange: GradientExchange?
+    /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
+    private var shardSeconds: [Double]
+    /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
+    private var blockParameters: [Float]
+    private var blockGradient: [Float]
+    /// The batch totals as the allreduce sends them (kept: no allocation per step).
+    private var totalsBuffer = [Double](repeating: 0, count: 4)
+
+    /// Shards `parameters` as `config.optimizer` preconditions them and plans their owners over
+    /// `communicator`'s ranks. `report` receives the re-planning note.
+    init(
+        parameters: ParameterStore<Float>, config: TrainConfig, totalSteps: Int, communicator: any Communicator,
+        report: @escaping (String) -> Void
+    ) throws(TrainError) {
+        self.parameters = parameters
+        self.communicator = communicator
+        self.settings = config.distributed
+        self.optimizerSettings = config.optimizer
+        self.globalBatch = config.training.batchSize
+        self.report = report
+        shards = ParameterShard.shards(of: parameters.specs, optimizer: config.optimizer)
+        optimizer = try Self.optimizer(config.optimizer, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
+        plan = OwnershipReport.plan(shards: shards, optimizer: config.optimizer, ranks: communicator.size)
+        shardSeconds = [Double](repeating: 0, count: shards.count)
+        let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
+        blockParameters = [Float](repeating: 0, count: largestBlock)
+        blockGradient = [Float](repeating: 0, count: largestBlock)
+        if communicator.size > 1 { exchange = try makeExchange() }
+    }
+
+    /// An optimizer for `shards` (its state is created per shard on first use).
+    private static func optimizer(_ settings: OptimizerConfig, shards: [ParameterShard], totalSteps: Int, globalBatch: Int) throws(TrainError) -> Optimizer {
+        do {
+            return try Optimizer(config: settings, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: globalBatch)
+        } catch {
+            throw TrainError("\(error)")
+        }
+    }
+
+    /// A second optimizer like this one's, with no state yet: the reference for what state a
+    /// shard has.
+    func freshOptimizer() throws(TrainError) -> Optimizer {
+        try Self.optimizer(optimizerSettings, shards: shards, totalSteps: optimizer.totalSteps, globalBatch: globalBatch)
+    }
+
+    /// The ownership plan as a table (see `OwnershipReport`).
+    public var planDescription: String {
+        OwnershipReport.describe(shards: shards, plan: plan, optimizer: optimizerSettings)
+    }
+
+    // MARK: - The step
+
+    /// One optimisation step from the gradients of this rank's slice of the batch: returns the
+    /// batch's loss sum, correct count and samples summed over ranks. A step whose loss or
+    /// gradient is not finite on any rank changes nothing, on every rank.
+    func step(_ step: Int, batch: BatchTotals, phases: PhaseRunner) throws(TrainError) -> BatchTotals {
+        let totals = try phases.run(.gradientExchange, step: step + 1) { () throws(TrainError) in try reduceGradients(batch) }
+        guard totals.isFinite else { return totals }
+        try phases.run(.optimizerUpdate, step: step + 1) { () throws(TrainError) in try updateOwnedShards(step: step) }
+        phases.record(optimizer.takeTimings())
+        try phases.run(.parameterExchange, step: step + 1) { () throws(TrainError) in try gatherParameters() }
+        return totals
+    }
+
+    /// Sums each shard's gradient onto its owner and the batch totals onto every rank, flagging a
+    /// non-finite loss or gradient on any rank.
+    private func reduceGradients(_ batch: BatchTotals) throws(TrainError) -> BatchTotals {
+        var totals = batch
+        let gradients = UnsafeBufferPointer(parameters.gradients)
+        totals.nonFinite = batch.lossSum.isFinite && BLAS.dot(gradients, gradients).isFinite ? 0 : 1
+        guard let exchange else { return totals }
+        do {
+            try exchange.reduceGradients(parameters, communicator: communicator)
+            totals.store(into: &totalsBuffer)
+            try communicator.allreduce(&totalsBuffer, operation: .sum)
+            return BatchTotals(totalsBuffer)
+        } catch {
+            throw TrainError("\(error)")
+        }
+    }
+
+    /// The optimizer step of every shard this rank owns, each timed for re-planning.
+    private func updateOwnedShards(step: Int) throws(TrainError) {
+        let clock = ContinuousClock()
+        for index in shards.indices where plan.owners[index] == communicator.rank {
+            let start = clock.now
+            do {
+                try updateShard(index, step: step)
+            } catch {
+                throw TrainError("step \(step + 1): \(error)")
+            }
+            shardSeconds[index] += start.duration(to: clock.now).inSeconds
+        }
+    }
+
+    /// The optimizer step of one shard: in place for a whole tensor, through contiguous copies for a block.
+    private func updateShard(_ index: Int, step: Int) throws(OptimizerError) {
+        let shard = shards[index]
+        if shard.isWholeTensor {
+            try optimizer.update(
+                tensor: index, parameters: parameters.values(at: shard.tensor),
+                gradient: UnsafeBufferPointer(parameters.gradients(at: shard.tensor)), step: step)
+            return
+        }
+        let count = shard.count
+        try blockParameters.withUnsafeMutableBufferPointer { (values) throws(OptimizerError) in
+            try blockGradient.withUnsafeMutableBufferPointer { (gradient) throws(OptimizerError) in
+                shard.gather(from: parameters.values, into: values.baseAddress!)
+                shard.gather(from: parameters.gradients, into: gradient.baseAddress!)
+                try optimizer.update(
+                    tensor: index, parameters: UnsafeMutableBufferPointer(rebasing: values[..<count]),
+                    gradient: UnsafeBufferPointer(rebasing: gradient[..<count]), step: step)
+                shard.scatter(from: values.baseAddress!, into: parameters.values)
+            }
+        }
+    }
+
+    /// Sends each owner's updated values to every rank.
+    private func gatherParameters() throws(TrainError) {
+        do {
+            try exchange?.gatherParameters(parameters, communicator: communicator)
+        } catch {
+            throw TrainError("\(error)")
+        }
+    }
+
+    // MARK: - Between steps
+
+    /// The checks due after step `completed` on several ranks: the replica check every
+    /// `replicaCheckEvery` steps and, once, re-planning from measured times.
+    func checkAfterStep(_ completed: Int) throws(TrainError) {
+        if settings.replicaCheckEvery > 0 && completed % settings.replicaCheckEvery == 0 {
+            try checkReplicas(step: completed)
+        }
+        if settings.replan {
+            if completed == 2 { shardSeconds = [Double](repeating: 0, count: shardSeconds.count) }
+            if completed == settings.replanAfterSteps { try replan(step: completed) }
+        }
+    }
+
+    /// Compares a checksum of every parameter tensor across ranks; a difference is an error naming
+    /// the first tensor that differs (replicas must stay bit-identical).
+    public func checkReplicas(step: Int) throws(TrainError) {
+        let specs = parameters.specs
+        let fingerprints = specs.indices.map { index in
+            ReplicaCheck.fingerprint(parameters.values(at: index).lazy.map { UInt64($0.bitPattern) })
+        }
+        let first: Int?
+        do {
+            first = try communicator.firstDisagreement(fingerprints)
+        } catch {
+            throw TrainError("\(error)")
+        }
+        if let first {
+            throw TrainError("replicas diverged: at step \(step) parameter tensor \(specs[first].name) differs between ranks")
+        }
+    }
+
+    /// Re-plans ownership from the update times measured since step 2 and moves the optimizer
+    /// state of every shard that changes owner (a broadcast from the old owner per state tensor).
+    func replan(step: Int) throws(TrainError) {
+        var measured = shardSeconds
+        do {
+            try communicator.allreduce(&measured, operation: .sum)
+            let newPlan = OwnershipPlan.longestProcessingTime(costs: measured, ranks: communicator.size)
+            for shard in plan.owners.indices where newPlan.owners[shard] != plan.owners[shard] {
+                try moveState(of: shard, from: plan.owners[shard], to: newPlan.owners[shard])
+            }
+            plan = newPlan
+            exchange = try makeExchange()
+        } catch let error as TrainError {
+            throw error
+        } catch {
+            throw TrainError("re-planning at step \(step): \(error)")
+        }
+        report("re-planned ownership at step \(step) from measured optimizer times:\n\(planDescription)")
+    }
+
+    /// The gradient exchange for the current plan.
+    private func makeExchange() throws(TrainError) -> GradientExchange {
+        try GradientExchange(
+            shards: shards, owners: plan.owners, rank: communicator.rank, ranks: communicator.size,
+            bucketBytes: Int(settings.bucketMegabytes * 1_048_576), mode: settings.reduction)
+    }
+
+    // MARK: - Factor health
+
+    /// The measured health of the spectral factors of the shards this rank owns, keyed
+    /// "shard/blockN.L" (one k³ product per factor).
+    func ownedFactorHealth() -> [String: FactorHealthRecord] {
+        var records: [String: FactorHealthRecord] = [:]
+        for (index, shard) in shards.enumerated() {
+            for (name, health) in optimizer.health(tensor: index) {
+                records["\(shard.name)/\(name)"] = FactorHealthRecord(
+                    orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
+                    maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)
+            }
+        }
+        return records
+    }
+}
+
+/// A batch's loss sum, correct count and samples, and whether any rank saw a non-finite loss or
+/// gradient: what the ranks sum after each step (in this order, as one small allreduce).
+struct BatchTotals {
+    var lossSum: Double
+    var correct: Double
+    var samples: Double
+    /// 0 when finite; after the reduction, the number of ranks that were not.
+    var nonFinite: Double = 0
+
+    init(lossSum: Double, correct: Int, samples: Int) {
+        (self.lossSum, self.correct, self.samples) = (lossSum, Double(correct), Double(samples))
+    }
+
+    init(_ values: [Double]) {
+        (lossSum, correct, samples, nonFinite) = (values[0], values[1], values[2], values[3])
+    }
+
+    func store(into values: inout [Double]) {
+        (values[0], values[1], values[2], values[3]) = (lossSum, correct, samples, nonFinite)
+    }
+    var isFinite: Bool { nonFinite == 0 }
+}
