@@ -103,7 +103,7 @@ public final class Trainer {
         let tensorCount = model.parameters.specs.count
         shards = ParameterShard.shards(of: model.parameters.specs, optimizer: config.optimizer)
         do {
-            optimizer = try Optimizer(config: config.optimizer, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: loop.batchSize)
+            optimizer = try Optimizer(config: config.optimizer, shards: shards.map(\.info), totalSteps: totalSteps, globalBatch: loop.batchSize)
         } catch {
             throw TrainError("\(error)")
         }
@@ -392,7 +392,7 @@ public final class Trainer {
         let store = model.parameters
         if shard.isWholeTensor {
             try optimizer.update(
-                tensor: index, parameters: store.values(at: shard.tensor),
+                shard: index, parameters: store.values(at: shard.tensor),
                 gradient: UnsafeBufferPointer(store.gradients(at: shard.tensor)), step: step)
             return
         }
@@ -402,7 +402,7 @@ public final class Trainer {
                 shard.gather(from: store.values, into: parameters.baseAddress!)
                 shard.gather(from: store.gradients, into: gradient.baseAddress!)
                 try optimizer.update(
-                    tensor: index, parameters: UnsafeMutableBufferPointer(rebasing: parameters[..<count]),
+                    shard: index, parameters: UnsafeMutableBufferPointer(rebasing: parameters[..<count]),
                     gradient: UnsafeBufferPointer(rebasing: gradient[..<count]), step: step)
                 shard.scatter(from: parameters.baseAddress!, into: store.values)
             }
@@ -436,7 +436,7 @@ public final class Trainer {
             let newPlan = OwnershipPlan.longestProcessingTime(costs: measured, ranks: communicator.size)
             for shard in plan.owners.indices where newPlan.owners[shard] != plan.owners[shard] {
                 let (old, new) = (plan.owners[shard], newPlan.owners[shard])
-                var state = optimizer.stateTensors(tensor: shard)
+                var state = optimizer.stateTensors(shard: shard)
                 for index in state.indices {
                     switch state[index].storage {
                     case .float32(var values):
@@ -448,9 +448,9 @@ public final class Trainer {
                     }
                 }
                 if communicator.rank == new {
-                    try optimizer.restore(tensor: shard, from: state)
+                    try optimizer.restore(shard: shard, from: state)
                 } else {
-                    optimizer.releaseState(tensor: shard)
+                    optimizer.releaseState(shard: shard)
                 }
             }
             plan = newPlan
@@ -514,7 +514,7 @@ public final class Trainer {
     private func measureHealth() throws(TrainError) -> [String: FactorHealthRecord]? {
         var records: [String: FactorHealthRecord] = [:]
         for (index, shard) in shards.enumerated() {
-            for (name, health) in optimizer.health(tensor: index) {
+            for (name, health) in optimizer.health(shard: index) {
                 records["\(shard.name)/\(name)"] = FactorHealthRecord(
                     orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
                     maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)

@@ -2,6 +2,7 @@ import Checkpoint
 import Cluster
 import Datasets
 import Foundation
+import Linalg
 import NN
 import Optim
 import Support
@@ -24,7 +25,7 @@ extension Trainer {
         var sizes = shards.indices.map { plan.owners[$0] == communicator.rank ? Int64(0) : 0 }
         var payloads: [Int: [UInt8]] = [:]
         for index in shards.indices where plan.owners[index] == communicator.rank {
-            let payload = ShardState.encode(optimizer.stateTensors(tensor: index))
+            let payload = ShardState.encode(optimizer.stateTensors(shard: index))
             payloads[index] = payload
             sizes[index] = Int64(payload.count)
         }
@@ -121,12 +122,12 @@ extension Trainer {
         let optimizerByName = Dictionary(uniqueKeysWithValues: contents.optimizer.map { ($0.name, $0) })
         let reference: Optimizer
         do {
-            reference = try Optimizer(config: config.optimizer, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: config.training.batchSize)
+            reference = try Optimizer(config: config.optimizer, shards: shards.map(\.info), totalSteps: totalSteps, globalBatch: config.training.batchSize)
         } catch {
             throw TrainError("\(error)")
         }
         for (index, shard) in shards.enumerated() {
-            for expected in reference.stateTensors(tensor: index) {
+            for expected in reference.stateTensors(shard: index) {
                 let name = Self.optimizerName(shard.name, expected.name)
                 guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
                 let dtype: TensorDType = expected.floats != nil ? .float32 : .int64
@@ -134,7 +135,7 @@ extension Trainer {
                     throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(dtype.rawValue)")
                 }
             }
-            reference.releaseState(tensor: index)
+            reference.releaseState(shard: index)
         }
         return progress
     }
@@ -182,16 +183,16 @@ extension Trainer {
             var sizes = [Int64](repeating: 0, count: shards.count)
             if isRoot, let contents {
                 let byName = Dictionary(uniqueKeysWithValues: contents.optimizer.map { ($0.name, $0) })
-                let reference = try Optimizer(config: config.optimizer, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: config.training.batchSize)
+                let reference = try Optimizer(config: config.optimizer, shards: shards.map(\.info), totalSteps: totalSteps, globalBatch: config.training.batchSize)
                 for (index, shard) in shards.enumerated() {
                     var tensors: [NamedTensor] = []
-                    for expected in reference.stateTensors(tensor: index) {
+                    for expected in reference.stateTensors(shard: index) {
                         let stored = byName[Self.optimizerName(shard.name, expected.name)]!
                         tensors.append(stored.dtype == .float32
                             ? NamedTensor(name: expected.name, shape: stored.shape, values: stored.floats)
                             : NamedTensor(name: expected.name, integers: stored.integers))
                     }
-                    reference.releaseState(tensor: index)
+                    reference.releaseState(shard: index)
                     let payload = ShardState.encode(tensors)
                     payloads[index] = payload
                     sizes[index] = Int64(payload.count)
@@ -205,7 +206,7 @@ extension Trainer {
                 let partition = try Partition(counts: counts)
                 let received = try communicator.scatterv(isRoot ? payloads[index] : nil, partition: partition, root: 0)
                 if communicator.rank == owner {
-                    try optimizer.restore(tensor: index, from: ShardState.decode(received, shard: shard.name))
+                    try optimizer.restore(shard: index, from: ShardState.decode(received, shard: shard.name))
                 }
             }
         } catch let error as TrainError {
