@@ -2,25 +2,26 @@ import Linalg
 
 /// Adam's scaling: `m <- b1 m + (1 - b1) g`, `v <- b2 v + (1 - b2) g²`,
 /// direction `= m̂ / (sqrt(v̂) + eps)` with bias corrections `m̂ = m / (1 - b1^t)`, `v̂ = v / (1 - b2^t)`
-/// (Kingma & Ba 2015; AdamW adds decoupled weight decay in `Optimizer`).
+/// (Kingma & Ba 2015; AdamW follows it with `WeightDecay`, decoupled from this scaling).
 public final class AdamScaling: TensorTransform {
     public let firstMomentDecay: Float
     public let secondMomentDecay: Float
     public let epsilon: Float
-    private let owner: String
     private var firstMoment: [Float]
     private var secondMoment: [Float]
 
-    public init(count: Int, firstMomentDecay: Double, secondMomentDecay: Double, epsilon: Double, owner: String) {
+    public init(count: Int, firstMomentDecay: Double, secondMomentDecay: Double, epsilon: Double) {
         self.firstMomentDecay = Float(firstMomentDecay)
         self.secondMomentDecay = Float(secondMomentDecay)
         self.epsilon = Float(epsilon)
-        self.owner = owner
         firstMoment = [Float](repeating: 0, count: count)
         secondMoment = [Float](repeating: 0, count: count)
     }
 
-    public func apply(direction: inout Matrix<Float>, gradient: Matrix<Float>, step: Int, timings: inout OptimizerTimings) throws(OptimizerError) {
+    public func apply(
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        timings: inout OptimizerTimings
+    ) throws(OptimizerError) {
         let (b1, b2, epsilon) = (firstMomentDecay, secondMomentDecay, self.epsilon)
         let t = Float(step + 1)
         let firstCorrection = 1 / (1 - Float.pow(b1, t))
@@ -46,8 +47,8 @@ public final class AdamScaling: TensorTransform {
          NamedTensor(name: "adam.v", shape: [secondMoment.count], values: secondMoment)]
     }
 
-    public func restore(_ tensors: [String: NamedTensor]) throws(OptimizerError) {
-        firstMoment = try required("adam.m", shape: [firstMoment.count], in: tensors, owner: owner)
-        secondMoment = try required("adam.v", shape: [secondMoment.count], in: tensors, owner: owner)
+    public func restore(_ saved: SavedState) throws(SavedStateError) {
+        firstMoment = try saved.floats("adam.m", shape: [firstMoment.count])
+        secondMoment = try saved.floats("adam.v", shape: [secondMoment.count])
     }
 }

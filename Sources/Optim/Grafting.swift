@@ -14,19 +14,20 @@ public final class Grafting: TensorTransform {
     public let kind: Kind
     public let secondMomentDecay: Float
     public let epsilon: Float
-    private let owner: String
     private var secondMoment: [Float]
 
-    public init(kind: Kind, count: Int, secondMomentDecay: Double, epsilon: Double, owner: String) {
+    public init(kind: Kind, count: Int, secondMomentDecay: Double, epsilon: Double) {
         precondition(kind != .none, "Grafting: kind none needs no stage")
         self.kind = kind
         self.secondMomentDecay = Float(secondMomentDecay)
         self.epsilon = Float(epsilon)
-        self.owner = owner
         secondMoment = [Float](repeating: 0, count: kind == .adam ? count : 0)
     }
 
-    public func apply(direction: inout Matrix<Float>, gradient: Matrix<Float>, step: Int, timings: inout OptimizerTimings) throws(OptimizerError) {
+    public func apply(
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        timings: inout OptimizerTimings
+    ) throws(OptimizerError) {
         let (b2, epsilon) = (secondMomentDecay, self.epsilon)
         let correction = 1 / (1 - Float.pow(b2, Float(step + 1)))
         let kind = self.kind
@@ -57,9 +58,9 @@ public final class Grafting: TensorTransform {
         kind == .adam ? [NamedTensor(name: "graft.v", shape: [secondMoment.count], values: secondMoment)] : []
     }
 
-    public func restore(_ tensors: [String: NamedTensor]) throws(OptimizerError) {
+    public func restore(_ saved: SavedState) throws(SavedStateError) {
         if kind == .adam {
-            secondMoment = try required("graft.v", shape: [secondMoment.count], in: tensors, owner: owner)
+            secondMoment = try saved.floats("graft.v", shape: [secondMoment.count])
         }
     }
 }

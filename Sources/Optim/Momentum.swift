@@ -5,18 +5,19 @@ public final class Momentum: TensorTransform {
     public let momentum: Float
     public let dampening: Float
     public let nesterov: Bool
-    private let owner: String
     private var velocity: [Float]
 
-    public init(count: Int, momentum: Double, dampening: Double = 0, nesterov: Bool, owner: String) {
+    public init(count: Int, momentum: Double, dampening: Double = 0, nesterov: Bool) {
         self.momentum = Float(momentum)
         self.dampening = Float(dampening)
         self.nesterov = nesterov
-        self.owner = owner
         velocity = [Float](repeating: 0, count: count)
     }
 
-    public func apply(direction: inout Matrix<Float>, gradient: Matrix<Float>, step: Int, timings: inout OptimizerTimings) throws(OptimizerError) {
+    public func apply(
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        timings: inout OptimizerTimings
+    ) throws(OptimizerError) {
         let (momentum, nesterov, kept) = (self.momentum, self.nesterov, 1 - dampening)
         timed(&timings.otherSeconds) {
             direction.withUnsafeMutableBufferPointer { values in
@@ -34,7 +35,7 @@ public final class Momentum: TensorTransform {
         [NamedTensor(name: "momentum", shape: [velocity.count], values: velocity)]
     }
 
-    public func restore(_ tensors: [String: NamedTensor]) throws(OptimizerError) {
-        velocity = try required("momentum", shape: [velocity.count], in: tensors, owner: owner)
+    public func restore(_ saved: SavedState) throws(SavedStateError) {
+        velocity = try saved.floats("momentum", shape: [velocity.count])
     }
 }

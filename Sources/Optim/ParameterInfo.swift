@@ -27,44 +27,6 @@ public struct ParameterInfo: Sendable, Equatable {
     }
 }
 
-/// One tensor of optimizer state, named relative to its parameter (e.g. "adam.m", "block0.L.eigenvectors"):
-/// the unit a checkpoint stores. Counters are 64-bit integers so that they survive exactly.
-public struct NamedTensor: Sendable, Equatable {
-    public enum Storage: Sendable, Equatable {
-        case float32([Float])
-        case int64([Int64])
-    }
-
-    public var name: String
-    public var shape: [Int]
-    public var storage: Storage
-
-    public init(name: String, shape: [Int], values: [Float]) {
-        precondition(shape.reduce(1, *) == values.count, "NamedTensor \(name): \(values.count) values for shape \(shape)")
-        self.name = name
-        self.shape = shape
-        self.storage = .float32(values)
-    }
-
-    public init(name: String, integers: [Int64]) {
-        self.name = name
-        self.shape = [integers.count]
-        self.storage = .int64(integers)
-    }
-
-    /// The values of a Float32 tensor; nil for integers.
-    public var floats: [Float]? {
-        if case .float32(let values) = storage { return values }
-        return nil
-    }
-
-    /// The values of an Int64 tensor; nil for floats.
-    public var integers: [Int64]? {
-        if case .int64(let values) = storage { return values }
-        return nil
-    }
-}
-
 /// Time spent in the optimizer, split the way the trainer reports it.
 public struct OptimizerTimings: Sendable, Equatable {
     /// Curvature updates (factor steps, moving averages, root recomputations).

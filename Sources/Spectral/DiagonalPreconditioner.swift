@@ -30,6 +30,17 @@ public final class DiagonalPreconditioner<Scalar: LinalgScalar> {
         curvature = saved
     }
 
+    /// "diagonal.s", the curvature (what a checkpoint stores).
+    public func stateTensors() -> [NamedTensor] {
+        [NamedTensor(name: "diagonal.s", shape: [curvature.count], values: curvature)]
+    }
+
+    /// Restores the curvature `stateTensors()` saved.
+    public func restore(from saved: SavedState) throws(SavedStateError) {
+        let values: [Scalar] = try saved.floats("diagonal.s", shape: [curvature.count])
+        do { try restore(curvature: values) } catch { throw SavedStateError("\(error)") }
+    }
+
     /// `s <- (1 - beta2) s + beta2 g²` for the gradient's elements in storage order.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

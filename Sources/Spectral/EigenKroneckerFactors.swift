@@ -45,6 +45,42 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         }
     }
 
+    /// "`prefix`.L.statistic", ".L.eigenvectors", ".L.eigenvalues", ".L.updates", the same for R,
+    /// then "`prefix`.rootFailures".
+    public func stateTensors(prefix: String) -> [NamedTensor] {
+        var tensors: [NamedTensor] = []
+        for (side, factor) in [("L", left), ("R", right)] {
+            let k = factor.dimension
+            tensors.append(NamedTensor(name: "\(prefix).\(side).statistic", shape: [k, k], values: factor.statistic.elements))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvectors", shape: [k, k], values: factor.eigenvectors.elements))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [k], values: factor.eigenvalues))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).updates", integers: [Int64(factor.updates)]))
+        }
+        tensors.append(NamedTensor(name: "\(prefix).rootFailures", integers: [Int64(rootFailures)]))
+        return tensors
+    }
+
+    public func restore(from saved: SavedState, prefix: String) throws(SavedStateError) {
+        for (side, factor) in [("L", left), ("R", right)] {
+            let k = factor.dimension
+            let statistic: [Scalar] = try saved.floats("\(prefix).\(side).statistic", shape: [k, k])
+            let vectors: [Scalar] = try saved.floats("\(prefix).\(side).eigenvectors", shape: [k, k])
+            let values: [Scalar] = try saved.floats("\(prefix).\(side).eigenvalues", shape: [k])
+            let updates = try saved.integers("\(prefix).\(side).updates", count: 1)[0]
+            do {
+                try factor.restore(
+                    statistic: Matrix(rows: k, columns: k, elements: statistic), eigenvalues: values,
+                    eigenvectors: Matrix(rows: k, columns: k, elements: vectors), updates: Int(updates))
+            } catch {
+                throw SavedStateError("\(prefix).\(side): \(error)")
+            }
+        }
+        rootFailures = Int(try saved.integers("\(prefix).rootFailures", count: 1)[0])
+    }
+
+    /// Empty: the roots come from eigendecompositions, not spectral factors.
+    public func measureHealth(prefix: String) -> [(name: String, health: FactorHealth)] { [] }
+
     /// `L^(-1/p) G R^(-1/p)` with the last computed roots: two GEMMs with dense roots formed once
     /// per root recomputation (as Distributed Shampoo stores them), or four in factored form.
     @_specialize(where Scalar == Float)

@@ -96,6 +96,43 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         scale = savedScale
     }
 
+    /// "`prefix`.L.eigenvectors", ".L.eigenvalues", ".L.counters" (updates, failures, consecutive
+    /// failures), the same for R, then "`prefix`.scale".
+    public func stateTensors(prefix: String) -> [NamedTensor] {
+        var tensors: [NamedTensor] = []
+        for (side, factor) in [("L", left), ("R", right)] {
+            let state = factor.state
+            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvectors", shape: [state.eigenvalues.count, state.eigenvalues.count], values: state.eigenvectors.elements))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [state.eigenvalues.count], values: state.eigenvalues))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(state.updates), Int64(state.failures), Int64(state.consecutiveFailures)]))
+        }
+        tensors.append(NamedTensor(name: "\(prefix).scale", shape: [1], values: [scale]))
+        return tensors
+    }
+
+    public func restore(from saved: SavedState, prefix: String) throws(SavedStateError) {
+        func side(_ name: String, _ k: Int) throws(SavedStateError) -> SpectralFactorState<Scalar> {
+            let vectors: [Scalar] = try saved.floats("\(prefix).\(name).eigenvectors", shape: [k, k])
+            let values: [Scalar] = try saved.floats("\(prefix).\(name).eigenvalues", shape: [k])
+            let counters = try saved.integers("\(prefix).\(name).counters", count: 3)
+            do {
+                return try SpectralFactorState(
+                    eigenvectors: Matrix(rows: k, columns: k, elements: vectors), eigenvalues: values,
+                    updates: Int(counters[0]), failures: Int(counters[1]), consecutiveFailures: Int(counters[2]))
+            } catch {
+                throw SavedStateError("\(prefix).\(name): \(error)")
+            }
+        }
+        let savedLeft = try side("L", rows)
+        let savedRight = try side("R", columns)
+        let savedScale: [Scalar] = try saved.floats("\(prefix).scale", shape: [1])
+        do { try restore(left: savedLeft, right: savedRight, scale: savedScale[0]) } catch { throw SavedStateError("\(prefix): \(error)") }
+    }
+
+    public func measureHealth(prefix: String) -> [(name: String, health: FactorHealth)] {
+        [("\(prefix).L", left.measureHealth()), ("\(prefix).R", right.measureHealth())]
+    }
+
     /// One curvature update from the gradient `G` (rows x columns).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

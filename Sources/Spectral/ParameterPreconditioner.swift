@@ -16,15 +16,20 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     func refreshRoots() throws
     /// `result` = the preconditioned block gradient.
     func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>)
+    /// The block's state as tensors named "`prefix`.…", in a fixed order (what a checkpoint stores).
+    func stateTensors(prefix: String) -> [NamedTensor]
+    /// Restores the state `stateTensors(prefix:)` saved, checking every tensor's shape and type
+    /// and that the values can be factors.
+    func restore(from saved: SavedState, prefix: String) throws(SavedStateError)
+    /// The measured health of each spectral factor, named "`prefix`.L" and "`prefix`.R" (one k³
+    /// product each); empty for a block without spectral factors.
+    func measureHealth(prefix: String) -> [(name: String, health: FactorHealth)]
 }
 
 /// The preconditioner of one parameter tensor: a grid of Kronecker factor pairs for a matrix
 /// (one pair when both sides fit `maxFactorDimension`), or the diagonal fallback for 1-D
-/// parameters and, if asked, for matrices too large to factor.
-///
-/// Blocking splits each side longer than `maxFactorDimension` into the fewest nearly equal
-/// parts that fit (a 3000-row side with limit 1024 becomes 1000 + 1000 + 1000), so no block is
-/// much smaller than the others.
+/// parameters and, if asked, for matrices too large to factor, as
+/// `PreconditionerOptions.layout(shape:)` decides.
 public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     /// One block of a blocked matrix: its place and its factors.
     public struct Block {
@@ -57,23 +62,18 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     /// A fresh preconditioner whose matrix blocks come from `makeBlock(rows, columns)`.
     public init(shape: [Int], options: PreconditionerOptions, makeBlock: (Int, Int) -> any KroneckerBlock<Scalar>) {
         precondition(options.validationError() == nil, "ParameterPreconditioner: \(options.validationError()!)")
-        precondition((1...2).contains(shape.count) && shape.allSatisfy { $0 >= 1 },
-                     "ParameterPreconditioner: shape \(shape) is not [n] or [rows, columns]")
         self.shape = shape
         self.options = options
-        let count = shape.reduce(1, *)
-        let tooLarge = shape.contains { $0 > options.maxFactorDimension }
-        if shape.count == 1 || (tooLarge && options.largeDimensions == .diagonal) {
+        switch options.layout(shape: shape) {
+        case .diagonal:
             structure = .diagonal(DiagonalPreconditioner(
-                count: count, curvatureLearningRate: options.factor.curvatureLearningRate,
+                count: shape.reduce(1, *), curvatureLearningRate: options.factor.curvatureLearningRate,
                 exponent: options.diagonalExponent, damping: options.damping,
                 initialValue: Scalar(options.initialEigenvalue)))
-        } else {
-            let rowParts = Self.split(shape[0], limit: options.maxFactorDimension)
-            let columnParts = Self.split(shape[1], limit: options.maxFactorDimension)
+        case .blocks(let rowBands, let columnBands):
             var blocks: [Block] = []
-            for rows in rowParts {
-                for columns in columnParts {
+            for rows in rowBands {
+                for columns in columnBands {
                     blocks.append(Block(rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
                 }
             }
@@ -81,18 +81,10 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
         }
     }
 
-    /// `0..<length` cut into the fewest nearly equal ranges of at most `limit` elements.
+    /// `0..<length` cut into the fewest nearly equal ranges of at most `limit` elements
+    /// (`PreconditionerLayout.split`, the cut of a blocked side).
     public static func split(_ length: Int, limit: Int) -> [Range<Int>] {
-        let parts = (length + limit - 1) / limit
-        let (base, remainder) = length.quotientAndRemainder(dividingBy: parts)
-        var ranges: [Range<Int>] = []
-        var start = 0
-        for part in 0..<parts {
-            let size = base + (part < remainder ? 1 : 0)
-            ranges.append(start..<(start + size))
-            start += size
-        }
-        return ranges
+        PreconditionerLayout.split(length, limit: limit)
     }
 
     /// The gradient as this preconditioner reads it: `rows x columns` for a matrix, `1 x n` for a vector.
@@ -163,6 +155,38 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             }
         }
     }
+
+    // MARK: - State
+
+    /// The state as named tensors: "diagonal.s", or each block's under "block<index>" (what a
+    /// checkpoint stores).
+    public func stateTensors() -> [NamedTensor] {
+        switch structure {
+        case .diagonal(let diagonal):
+            return diagonal.stateTensors()
+        case .blocks(let blocks):
+            return blocks.enumerated().flatMap { index, block in block.factors.stateTensors(prefix: Self.prefix(index)) }
+        }
+    }
+
+    /// Restores the state `stateTensors()` saved.
+    public func restore(from saved: SavedState) throws(SavedStateError) {
+        switch structure {
+        case .diagonal(let diagonal):
+            try diagonal.restore(from: saved)
+        case .blocks(let blocks):
+            for (index, block) in blocks.enumerated() { try block.factors.restore(from: saved, prefix: Self.prefix(index)) }
+        }
+    }
+
+    /// The measured health of every spectral factor, named "block<index>.L" and "block<index>.R".
+    public func measureHealth() -> [(name: String, health: FactorHealth)] {
+        guard case .blocks(let blocks) = structure else { return [] }
+        return blocks.enumerated().flatMap { index, block in block.factors.measureHealth(prefix: Self.prefix(index)) }
+    }
+
+    /// The name prefix of block `index`'s state.
+    private static func prefix(_ index: Int) -> String { "block\(index)" }
 
     private static func copy(_ source: Matrix<Scalar>, rows: Range<Int>, columns: Range<Int>, into block: inout Matrix<Scalar>) {
         block.resize(rows: rows.count, columns: columns.count)

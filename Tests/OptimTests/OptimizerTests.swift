@@ -12,7 +12,7 @@ func run(_ optimizer: Optimizer, tensor: Int = 0, start: [Float], steps: Range<I
     for step in steps {
         let gradient = (0..<start.count).map { _ in generator.nextGaussian(Float.self) }
         try parameters.withUnsafeMutableBufferPointer { values in
-            try gradient.withUnsafeBufferPointer { try optimizer.update(tensor: tensor, parameters: values, gradient: $0, step: step) }
+            try gradient.withUnsafeBufferPointer { try optimizer.update(shard: tensor, parameters: values, gradient: $0, step: step) }
         }
     }
     return parameters
@@ -29,15 +29,15 @@ struct OptimizerTests {
         var config = OptimizerConfig(type: .adamw)
         config.learningRate = 0.1
         config.weightDecay = 0.5
-        let optimizer = try Optimizer(config: config, tensors: [ParameterInfo(name: "w", shape: [1, 2]), ParameterInfo(name: "b", shape: [2])], totalSteps: 10, globalBatch: 1)
+        let optimizer = try Optimizer(config: config, shards: [ParameterInfo(name: "w", shape: [1, 2]), ParameterInfo(name: "b", shape: [2])], totalSteps: 10, globalBatch: 1)
         var weights: [Float] = [1, -2]
         var bias: [Float] = [1, -2]
         let gradients: [[Float]] = [[0.5, -1], [0.25, 2]]
         var m: [Double] = [0, 0], v: [Double] = [0, 0]
         var expectedWeights: [Double] = [1, -2], expectedBias: [Double] = [1, -2]
         for (step, gradient) in gradients.enumerated() {
-            try weights.withUnsafeMutableBufferPointer { w in try gradient.withUnsafeBufferPointer { try optimizer.update(tensor: 0, parameters: w, gradient: $0, step: step) } }
-            try bias.withUnsafeMutableBufferPointer { b in try gradient.withUnsafeBufferPointer { try optimizer.update(tensor: 1, parameters: b, gradient: $0, step: step) } }
+            try weights.withUnsafeMutableBufferPointer { w in try gradient.withUnsafeBufferPointer { try optimizer.update(shard: 0, parameters: w, gradient: $0, step: step) } }
+            try bias.withUnsafeMutableBufferPointer { b in try gradient.withUnsafeBufferPointer { try optimizer.update(shard: 1, parameters: b, gradient: $0, step: step) } }
             for i in 0..<2 {
                 let g = Double(gradient[i])
                 m[i] = 0.9 * m[i] + 0.1 * g
@@ -61,12 +61,12 @@ struct OptimizerTests {
             config.learningRate = 0.5
             config.momentum = 0.9
             config.nesterov = nesterov
-            let optimizer = try Optimizer(config: config, tensors: [ParameterInfo(name: "b", shape: [1])], totalSteps: 3, globalBatch: 1)
+            let optimizer = try Optimizer(config: config, shards: [ParameterInfo(name: "b", shape: [1])], totalSteps: 3, globalBatch: 1)
             var value: [Float] = [0]
             var velocity: Float = 0
             var expected: Float = 0
             for (step, g) in [Float(1), 2, -1].enumerated() {
-                try value.withUnsafeMutableBufferPointer { w in try [g].withUnsafeBufferPointer { try optimizer.update(tensor: 0, parameters: w, gradient: $0, step: step) } }
+                try value.withUnsafeMutableBufferPointer { w in try [g].withUnsafeBufferPointer { try optimizer.update(shard: 0, parameters: w, gradient: $0, step: step) } }
                 velocity = 0.9 * velocity + g
                 expected -= 0.5 * (nesterov ? g + 0.9 * velocity : velocity)
             }
@@ -91,7 +91,7 @@ struct OptimizerTests {
         config.learningRate = 1
         config.preconditioner = PreconditionerOptions(mode: .kl, factor: .init(curvatureLearningRate: 0.1))
         let tensor = ParameterInfo(name: "w", shape: [4, 3])
-        let optimizer = try Optimizer(config: config, tensors: [tensor], totalSteps: 10, globalBatch: 1)
+        let optimizer = try Optimizer(config: config, shards: [tensor], totalSteps: 10, globalBatch: 1)
         let reference = KroneckerFactors<Float>(rows: 4, columns: 3, mode: .kl, options: config.preconditioner.factor)
         var generator = SeededGenerator(seed: 3)
         var secondMoment = [Double](repeating: 0, count: 12)
@@ -99,7 +99,7 @@ struct OptimizerTests {
             let gradient = Matrix<Float>.gaussian(rows: 4, columns: 3, using: &generator)
             var parameters = [Float](repeating: 0, count: 12)
             try parameters.withUnsafeMutableBufferPointer { w in
-                try gradient.elements.withUnsafeBufferPointer { try optimizer.update(tensor: 0, parameters: w, gradient: $0, step: step) }
+                try gradient.elements.withUnsafeBufferPointer { try optimizer.update(shard: 0, parameters: w, gradient: $0, step: step) }
             }
             try reference.update(gradient: gradient)
             var preconditioned = Matrix<Float>(rows: 0, columns: 0)
@@ -127,7 +127,7 @@ struct OptimizerTests {
         config.learningRate = 1
         config.rootInterval = 3
         config.preconditioner = PreconditionerOptions(mode: .shampoo, power: 4, damping: .absolute(1e-6), factor: .init(curvatureLearningRate: 0.2))
-        let optimizer = try Optimizer(config: config, tensors: [ParameterInfo(name: "w", shape: [3, 5])], totalSteps: 10, globalBatch: 1)
+        let optimizer = try Optimizer(config: config, shards: [ParameterInfo(name: "w", shape: [3, 5])], totalSteps: 10, globalBatch: 1)
         var left = Matrix<Double>.identity(3)
         var right = Matrix<Double>.identity(5)
         var rootLeft = Matrix<Double>.identity(3)
@@ -144,7 +144,7 @@ struct OptimizerTests {
             }
             var parameters = [Float](repeating: 0, count: 15)
             try parameters.withUnsafeMutableBufferPointer { w in
-                try gradient.elements.withUnsafeBufferPointer { try optimizer.update(tensor: 0, parameters: w, gradient: $0, step: step) }
+                try gradient.elements.withUnsafeBufferPointer { try optimizer.update(shard: 0, parameters: w, gradient: $0, step: step) }
             }
             let expected = -1 * BLAS.product(BLAS.product(rootLeft, g), rootRight)
             let result = Matrix<Float>(rows: 3, columns: 5, elements: parameters).converted(to: Double.self)
@@ -159,25 +159,25 @@ struct OptimizerTests {
         config.preconditioner = PreconditionerOptions(mode: kind == .spectral ? .kl : .shampoo, maxFactorDimension: 4, factor: .init(curvatureLearningRate: 0.1))
         config.rootInterval = 2
         let tensors = [ParameterInfo(name: "w", shape: [6, 3]), ParameterInfo(name: "b", shape: [5])]
-        func fresh() throws -> Optimizer { try Optimizer(config: config, tensors: tensors, totalSteps: 20, globalBatch: 8) }
+        func fresh() throws -> Optimizer { try Optimizer(config: config, shards: tensors, totalSteps: 20, globalBatch: 8) }
         for tensor in 0..<2 {
             let start = (0..<tensors[tensor].count).map { Float($0) / 10 }
             let continuous = try fresh()
             let middle = try run(continuous, tensor: tensor, start: start, steps: 0..<5, seed: 1)
-            let saved = continuous.stateTensors(tensor: tensor)
+            let saved = continuous.stateTensors(shard: tensor)
             let uninterrupted = try run(continuous, tensor: tensor, start: middle, steps: 5..<9, seed: 2)
             let resumed = try fresh()
-            try resumed.restore(tensor: tensor, from: saved)
+            try resumed.restore(shard: tensor, from: saved)
             #expect(try run(resumed, tensor: tensor, start: middle, steps: 5..<9, seed: 2) == uninterrupted)
         }
     }
 
     @Test("restoring checks names and shapes")
     func restoreErrors() throws {
-        let optimizer = try Optimizer(config: OptimizerConfig(type: .adamw), tensors: [ParameterInfo(name: "w", shape: [2, 2])], totalSteps: 1, globalBatch: 1)
-        #expect(throws: OptimizerError("w: optimizer state 'adam.m' is missing")) { try optimizer.restore(tensor: 0, from: []) }
+        let optimizer = try Optimizer(config: OptimizerConfig(type: .adamw), shards: [ParameterInfo(name: "w", shape: [2, 2])], totalSteps: 1, globalBatch: 1)
+        #expect(throws: OptimizerError("w: optimizer state 'adam.m' is missing")) { try optimizer.restore(shard: 0, from: []) }
         let wrong = [NamedTensor(name: "adam.m", shape: [3], values: [0, 0, 0]), NamedTensor(name: "adam.v", shape: [4], values: [0, 0, 0, 0])]
-        #expect(throws: OptimizerError("w: optimizer state 'adam.m' is [3] Float32, expected [4] Float32")) { try optimizer.restore(tensor: 0, from: wrong) }
+        #expect(throws: OptimizerError("w: optimizer state 'adam.m' is [3] Float32, expected [4] Float32")) { try optimizer.restore(shard: 0, from: wrong) }
     }
 
     @Test("configurations decode with defaults; bad ones name the field")

@@ -1,6 +1,7 @@
 import Checkpoint
 import Datasets
 import Foundation
+import Linalg
 import Optim
 import Support
 

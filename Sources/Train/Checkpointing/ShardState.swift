@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Linalg
 import Optim
 
 /// One shard's optimizer state as bytes, to move it between ranks in one message: an 8-byte

@@ -8,17 +8,13 @@ public enum CostModel {
     /// Eigen-Shampoo optimizers; one unit per element for diagonal and elementwise optimizers.
     public static func cost(of tensor: ParameterInfo, optimizer: OptimizerConfig) -> Double {
         let elementwise = Double(tensor.count)
-        switch optimizer.type {
-        case .sgd, .adamw:
+        switch optimizer.treatment(of: tensor) {
+        case .elementwise, .preconditioned(.diagonal):
             return elementwise
-        case .spectral, .eigenShampoo:
-            let options = optimizer.preconditioner
-            let (rows, columns) = tensor.matrixShape
-            let tooLarge = rows > options.maxFactorDimension || columns > options.maxFactorDimension
-            if !tensor.isMatrix || (tooLarge && options.largeDimensions == .diagonal) { return elementwise }
+        case .preconditioned(.blocks(let rowBands, let columnBands)):
             var total = 0.0
-            for rowBlock in ParameterPreconditioner<Float>.split(rows, limit: options.maxFactorDimension) {
-                for columnBlock in ParameterPreconditioner<Float>.split(columns, limit: options.maxFactorDimension) {
+            for rowBlock in rowBands {
+                for columnBlock in columnBands {
                     let (a, b) = (Double(rowBlock.count), Double(columnBlock.count))
                     total += a * a * a + b * b * b + a * b * (a + b)
                 }

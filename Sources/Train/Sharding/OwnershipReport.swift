@@ -29,7 +29,8 @@ public enum OwnershipReport {
 
     /// When the costliest shard alone exceeds a rank's even share by more than a quarter, the
     /// other ranks wait for its owner every step whatever the plan; with Kronecker factors a
-    /// smaller `maxFactorDimension` cuts that shard into blocks that can go to different ranks.
+    /// smaller `maxFactorDimension` cuts that shard into blocks that can go to different ranks
+    /// (suggested when `OptimizerConfig.treatment(of:)` says blocking at half its longer side would).
     static func splittingHint(shards: [ParameterShard], plan: OwnershipPlan, optimizer: OptimizerConfig) -> String? {
         let total = plan.costs.reduce(0, +)
         guard plan.ranks > 1, total > 0, let largest = plan.costs.indices.max(by: { plan.costs[$0] < plan.costs[$1] }) else { return nil }
@@ -37,10 +38,13 @@ public enum OwnershipReport {
         guard plan.costs[largest] > 1.25 * share else { return nil }
         var hint = String(format: "note: %@ alone is %.1f%% of the cost, more than a rank's even share (%.1f%%), so no plan over %d ranks balances it",
                           shards[largest].name, 100 * plan.costs[largest] / total, 100 * share / total, plan.ranks)
-        let shape = shards[largest].shape
-        let side = shape.count >= 2 ? max(shape[0], shape.dropFirst().reduce(1, *)) : 0
-        if optimizer.type == .spectral || optimizer.type == .eigenShampoo, side > 1 {
-            hint += "; optimizer.preconditioner.maxFactorDimension=\((side + 1) / 2) would split it into blocks"
+        let shard = shards[largest].info
+        let side = max(shard.matrixShape.rows, shard.matrixShape.columns)
+        var halved = optimizer
+        halved.preconditioner.maxFactorDimension = (side + 1) / 2
+        halved.preconditioner.largeDimensions = .block
+        if case .preconditioned(let layout) = halved.treatment(of: shard), layout.blockCount > 1 {
+            hint += "; optimizer.preconditioner.maxFactorDimension=\(halved.preconditioner.maxFactorDimension) would split it into blocks"
         }
         return hint
     }

@@ -26,24 +26,21 @@ public struct ParameterShard: Sendable, Equatable {
 
     public var count: Int { rows.count * columns.count }
 
-    /// The shards of `specs` under `optimizer`: matrices are cut into the preconditioner's blocks
-    /// (Spectral and Eigen-Shampoo with `largeDimensions: block`); everything else is one shard.
+    /// The shards of `specs` under `optimizer`: a matrix that `OptimizerConfig.treatment(of:)`
+    /// preconditions in more than one Kronecker block is cut into those blocks (Spectral and
+    /// Eigen-Shampoo with `largeDimensions: block`); everything else is one shard.
     public static func shards(of specs: [ParameterSpec], optimizer: OptimizerConfig) -> [ParameterShard] {
         var shards: [ParameterShard] = []
-        let options = optimizer.preconditioner
         for (index, spec) in specs.enumerated() {
-            let matrix = spec.matrixShape ?? (rows: 1, columns: spec.count)
-            let preconditioned = optimizer.type == .spectral || optimizer.type == .eigenShampoo
-            let blocked = preconditioned && spec.shape.count >= 2 && options.largeDimensions == .block
-                && (matrix.rows > options.maxFactorDimension || matrix.columns > options.maxFactorDimension)
-            if !blocked {
+            let tensor = ParameterInfo(name: spec.name, shape: spec.shape)
+            let matrix = tensor.matrixShape
+            guard case .preconditioned(let layout) = optimizer.treatment(of: tensor), layout.blockCount > 1,
+                  case .blocks(let rowBands, let columnBands) = layout else {
                 shards.append(ParameterShard(
                     tensor: index, name: spec.name, rows: 0..<matrix.rows, columns: 0..<matrix.columns,
                     tensorOffset: spec.offset, tensorColumns: matrix.columns, isWholeTensor: true, shape: spec.shape))
                 continue
             }
-            let rowBands = ParameterPreconditioner<Float>.split(matrix.rows, limit: options.maxFactorDimension)
-            let columnBands = ParameterPreconditioner<Float>.split(matrix.columns, limit: options.maxFactorDimension)
             for (rowBand, rows) in rowBands.enumerated() {
                 for (columnBand, columns) in columnBands.enumerated() {
                     shards.append(ParameterShard(

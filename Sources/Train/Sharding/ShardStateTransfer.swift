@@ -1,5 +1,6 @@
 import Checkpoint
 import Cluster
+import Linalg
 import Optim
 
 /// Moving the shards' optimizer state between the ranks that own it and rank 0, which reads and
@@ -14,7 +15,7 @@ extension ShardedUpdate {
         var sizes = [Int64](repeating: 0, count: shards.count)
         var payloads: [Int: [UInt8]] = [:]
         for index in shards.indices where plan.owners[index] == communicator.rank {
-            let payload = ShardState.encode(optimizer.stateTensors(tensor: index))
+            let payload = ShardState.encode(optimizer.stateTensors(shard: index))
             payloads[index] = payload
             sizes[index] = Int64(payload.count)
         }
@@ -42,8 +43,8 @@ extension ShardedUpdate {
     func expectedStates() throws(TrainError) -> [[NamedTensor]] {
         let reference = try freshOptimizer()
         return shards.indices.map { index in
-            defer { reference.releaseState(tensor: index) }
-            return reference.stateTensors(tensor: index)
+            defer { reference.releaseState(shard: index) }
+            return reference.stateTensors(shard: index)
         }
     }
 
@@ -66,7 +67,7 @@ extension ShardedUpdate {
             for (index, shard) in shards.enumerated() {
                 let received = try communicator.scatterv(isRoot ? payloads[index] : nil, partition: ownerPartition(index, bytes: sizes[index]), root: 0)
                 if communicator.rank == plan.owners[index] {
-                    try optimizer.restore(tensor: index, from: ShardState.decode(received, shard: shard.name))
+                    try optimizer.restore(shard: index, from: ShardState.decode(received, shard: shard.name))
                 }
             }
         } catch let error as TrainError {
@@ -78,7 +79,7 @@ extension ShardedUpdate {
 
     /// Moves shard `shard`'s state from rank `old` to rank `new` (a broadcast per state tensor).
     func moveState(of shard: Int, from old: Int, to new: Int) throws {
-        var state = optimizer.stateTensors(tensor: shard)
+        var state = optimizer.stateTensors(shard: shard)
         for index in state.indices {
             switch state[index].storage {
             case .float32(var values):
@@ -90,9 +91,9 @@ extension ShardedUpdate {
             }
         }
         if communicator.rank == new {
-            try optimizer.restore(tensor: shard, from: state)
+            try optimizer.restore(shard: shard, from: state)
         } else {
-            optimizer.releaseState(tensor: shard)
+            optimizer.releaseState(shard: shard)
         }
     }
 

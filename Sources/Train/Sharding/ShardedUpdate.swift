@@ -60,7 +60,7 @@ public final class ShardedUpdate {
     /// An optimizer for `shards` (its state is created per shard on first use).
     private static func optimizer(_ settings: OptimizerConfig, shards: [ParameterShard], totalSteps: Int, globalBatch: Int) throws(TrainError) -> Optimizer {
         do {
-            return try Optimizer(config: settings, tensors: shards.map(\.info), totalSteps: totalSteps, globalBatch: globalBatch)
+            return try Optimizer(config: settings, shards: shards.map(\.info), totalSteps: totalSteps, globalBatch: globalBatch)
         } catch {
             throw TrainError("\(error)")
         }
@@ -127,7 +127,7 @@ public final class ShardedUpdate {
         let shard = shards[index]
         if shard.isWholeTensor {
             try optimizer.update(
-                tensor: index, parameters: parameters.values(at: shard.tensor),
+                shard: index, parameters: parameters.values(at: shard.tensor),
                 gradient: UnsafeBufferPointer(parameters.gradients(at: shard.tensor)), step: step)
             return
         }
@@ -137,7 +137,7 @@ public final class ShardedUpdate {
                 shard.gather(from: parameters.values, into: values.baseAddress!)
                 shard.gather(from: parameters.gradients, into: gradient.baseAddress!)
                 try optimizer.update(
-                    tensor: index, parameters: UnsafeMutableBufferPointer(rebasing: values[..<count]),
+                    shard: index, parameters: UnsafeMutableBufferPointer(rebasing: values[..<count]),
                     gradient: UnsafeBufferPointer(rebasing: gradient[..<count]), step: step)
                 shard.scatter(from: values.baseAddress!, into: parameters.values)
             }
@@ -219,7 +219,7 @@ public final class ShardedUpdate {
     func ownedFactorHealth() -> [String: FactorHealthRecord] {
         var records: [String: FactorHealthRecord] = [:]
         for (index, shard) in shards.enumerated() {
-            for (name, health) in optimizer.health(tensor: index) {
+            for (name, health) in optimizer.health(shard: index) {
                 records["\(shard.name)/\(name)"] = FactorHealthRecord(
                     orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
                     maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)

@@ -1,0 +1,23 @@
+import Spectral
+
+/// How an optimizer treats one parameter tensor (or one block of one): element by element, or
+/// through a Kronecker preconditioner with the layout `PreconditionerOptions.layout(shape:)` gives.
+public enum ParameterTreatment: Equatable, Sendable {
+    /// SGD and AdamW: each element on its own.
+    case elementwise
+    /// Spectral and Eigen-Shampoo: Kronecker blocks, or the diagonal fallback.
+    case preconditioned(PreconditionerLayout)
+}
+
+extension OptimizerConfig {
+    /// Whether `tensor` is Kronecker-preconditioned and how it is blocked: the one rule that the
+    /// optimizer, the trainer's shards, its cost model and its ownership report share.
+    public func treatment(of tensor: ParameterInfo) -> ParameterTreatment {
+        switch type {
+        case .sgd, .adamw:
+            return .elementwise
+        case .eigenShampoo, .spectral:
+            return .preconditioned(preconditioner.layout(shape: tensor.preconditionerShape))
+        }
+    }
+}

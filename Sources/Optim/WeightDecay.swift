@@ -1,0 +1,23 @@
+import Linalg
+
+/// Decoupled weight decay (Loshchilov & Hutter 2019; optax's `add_decayed_weights`): `d <- d + wd W`,
+/// added to the direction after the optimizer's scaling, so the learning rate then scales both.
+public final class WeightDecay: StatelessTensorTransform {
+    public let decay: Float
+
+    public init(decay: Double) {
+        self.decay = Float(decay)
+    }
+
+    public func apply(
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        timings: inout OptimizerTimings
+    ) throws(OptimizerError) {
+        let decay = self.decay
+        timed(&timings.otherSeconds) {
+            direction.withUnsafeMutableBufferPointer { values in
+                for index in values.indices { values[index] += decay * parameters[index] }
+            }
+        }
+    }
+}
