@@ -437,27 +437,27 @@ struct ThreadCommunicatorTests {
             }
         }
     }
-}
 
-/// A count shared by the ranks of a test.
-final class Counter: Sendable {
-    private let count = Mutex(0)
-    var value: Int { count.withLock { $0 } }
-    func increment() { count.withLock { $0 += 1 } }
-}
-
-/// The errors ranks caught, by rank, as text.
-final class Recorder: Sendable {
-    private let caught = Mutex<[(rank: Int, message: String)]>([])
-
-    func record(_ rank: Int, _ error: any Error) {
-        caught.withLock { $0.append((rank, "\(error)")) }
+    /// A count shared by the ranks of a test.
+    final class Counter: Sendable {
+        private let count = Mutex(0)
+        var value: Int { count.withLock { $0 } }
+        func increment() { count.withLock { $0 += 1 } }
     }
 
-    /// The last message of each rank.
-    var messages: [Int: String] {
-        caught.withLock { Dictionary($0.map { ($0.rank, $0.message) }, uniquingKeysWith: { $1 }) }
-    }
+    /// The errors ranks caught, by rank, as text.
+    final class Recorder: Sendable {
+        private let caught = Mutex<[(rank: Int, message: String)]>([])
 
-    var count: Int { caught.withLock { $0.count } }
+        func record(_ rank: Int, _ error: any Error) {
+            caught.withLock { $0.append((rank, "\(error)")) }
+        }
+
+        /// The last message of each rank.
+        var messages: [Int: String] {
+            caught.withLock { Dictionary($0.map { ($0.rank, $0.message) }, uniquingKeysWith: { $1 }) }
+        }
+
+        var count: Int { caught.withLock { $0.count } }
+    }
 }
