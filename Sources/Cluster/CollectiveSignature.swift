@@ -48,21 +48,86 @@ struct CollectiveSignature: Equatable {
     /// A description of who called what, grouping ranks that agree, e.g.
     /// "rank 0 called allreduce(sum) of 10 Float32; rank 1 called allreduce(sum) of 12 Float32".
     static func describeDisagreement(_ gathered: UnsafeBufferPointer<Int64>, ranks: Int) -> String {
-        var groups: [(description: String, ranks: [Int])] = []
-        for rank in 0..<ranks {
-            let text = decode(gathered, at: rank * encodedCount)?.description ?? "an unknown collective"
-            if let index = groups.firstIndex(where: { $0.description == text }) {
+        describe(actions: (0..<ranks).map { rank in
+            (rank, "called " + (decode(gathered, at: rank * encodedCount)?.description ?? "an unknown collective"))
+        })
+    }
+
+    /// One clause per distinct action, in order of the first rank that took it, naming the ranks
+    /// that took it: "ranks 0,2 called barrier; rank 1 called broadcast from rank 1 of 4 Float64".
+    static func describe(actions: [(rank: Int, action: String)]) -> String {
+        var groups: [(action: String, ranks: [Int])] = []
+        for (rank, action) in actions {
+            if let index = groups.firstIndex(where: { $0.action == action }) {
                 groups[index].ranks.append(rank)
             } else {
-                groups.append((text, [rank]))
+                groups.append((action, [rank]))
             }
         }
         return groups.map { group in
             let who = group.ranks.count == 1
                 ? "rank \(group.ranks[0])"
                 : "ranks " + group.ranks.map(String.init).joined(separator: ",")
-            return "\(who) called \(group.description)"
+            return "\(who) \(group.action)"
         }.joined(separator: "; ")
+    }
+}
+
+// MARK: - The signature of each collective
+
+/// What each `Communicator` collective compares across ranks, in one place for every implementation.
+extension CollectiveSignature {
+    static func allreduce<Element: CollectiveElement>(
+        _: Element.Type, count: Int, operation: ReductionOperation
+    ) -> CollectiveSignature {
+        CollectiveSignature(
+            kind: .allreduce, elementType: Element.elementType, operationOrRoot: operation.rawValue,
+            count: Int64(count))
+    }
+
+    static func reduceScatter<Element: CollectiveElement>(
+        _: Element.Type, partition: Partition, operation: ReductionOperation
+    ) -> CollectiveSignature {
+        partitioned(.reduceScatter, Element.self, partition, operationOrRoot: operation.rawValue)
+    }
+
+    /// `count` is the elements each rank sends.
+    static func allgather<Element: CollectiveElement>(_: Element.Type, count: Int) -> CollectiveSignature {
+        CollectiveSignature(kind: .allgather, elementType: Element.elementType, count: Int64(count))
+    }
+
+    static func allgatherv<Element: CollectiveElement>(_: Element.Type, partition: Partition) -> CollectiveSignature {
+        partitioned(.allgatherv, Element.self, partition)
+    }
+
+    static func broadcast<Element: CollectiveElement>(_: Element.Type, count: Int, root: Int) -> CollectiveSignature {
+        CollectiveSignature(
+            kind: .broadcast, elementType: Element.elementType, operationOrRoot: Int64(root), count: Int64(count))
+    }
+
+    /// `count` is the elements each rank sends.
+    static func gather<Element: CollectiveElement>(_: Element.Type, count: Int, root: Int) -> CollectiveSignature {
+        CollectiveSignature(
+            kind: .gather, elementType: Element.elementType, operationOrRoot: Int64(root), count: Int64(count))
+    }
+
+    static func gatherv<Element: CollectiveElement>(_: Element.Type, partition: Partition, root: Int) -> CollectiveSignature {
+        partitioned(.gatherv, Element.self, partition, operationOrRoot: Int64(root))
+    }
+
+    static func scatterv<Element: CollectiveElement>(_: Element.Type, partition: Partition, root: Int) -> CollectiveSignature {
+        partitioned(.scatterv, Element.self, partition, operationOrRoot: Int64(root))
+    }
+
+    static var barrier: CollectiveSignature { CollectiveSignature(kind: .barrier) }
+
+    /// A collective over a partition: its total and fingerprint stand for the counts.
+    private static func partitioned<Element: CollectiveElement>(
+        _ kind: Kind, _: Element.Type, _ partition: Partition, operationOrRoot: Int64 = 0
+    ) -> CollectiveSignature {
+        CollectiveSignature(
+            kind: kind, elementType: Element.elementType, operationOrRoot: operationOrRoot,
+            count: Int64(partition.total), partitionFingerprint: partition.fingerprint)
     }
 }
 

@@ -1,9 +1,11 @@
 /// The collectives a data-parallel job needs, over one group of ranks.
 ///
-/// Two implementations: `MPICommunicator` (one process per rank, launched by mpirun) and
-/// `SingleProcessCommunicator` (a job of one rank, where every collective is a copy or nothing).
-/// Every rank must issue the same collectives in the same order; the MPI implementation checks
-/// that and reports a mismatch as an error on every rank instead of hanging or corrupting data.
+/// Three implementations: `MPICommunicator` (one process per rank, launched by mpirun),
+/// `SingleProcessCommunicator` (a job of one rank, where every collective is a copy or nothing)
+/// and `ThreadCommunicator` (ranks as threads of one process, for tests).
+/// Every rank must issue the same collectives in the same order; the MPI and thread
+/// implementations check that and report a mismatch as an error on every rank instead of
+/// hanging or corrupting data.
 ///
 /// Buffers are caller-owned: hot loops keep them (and their `Partition`s) across steps, so a
 /// collective does not allocate.
@@ -65,7 +67,8 @@ public protocol Communicator: AnyObject {
     /// Returns when every rank has called it.
     func barrier() throws
 
-    /// Ends every rank of the job with exit status `code`.
+    /// Ends every rank of the job with exit status `code` (a `ThreadCommunicator` ends its group of
+    /// threads instead of the process).
     func abort(code: Int32) -> Never
 }
 
@@ -96,6 +99,10 @@ extension Communicator {
         guard count <= Int(Int32.max) else {
             throw .invalidArgument("\(call): \(count) elements exceed MPI's 32-bit count limit")
         }
+    }
+
+    func checkAllreduce(count: Int) throws(CommunicatorError) {
+        try checkFits(count, "allreduce")
     }
 
     func checkReduceScatter(sendCount: Int, receiveCount: Int, partition: Partition) throws(CommunicatorError) {

@@ -8,6 +8,9 @@ public enum CommunicatorError: Error, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// The launch environment is unusable (a bad setting, MPI missing where it is required).
     case launch(String)
+    /// Rank `rank` called `abort(code:)`: the group ended (a `ThreadCommunicator`; under MPI the
+    /// process ends instead).
+    case aborted(rank: Int, code: Int32)
 
     public var description: String {
         switch self {
@@ -19,6 +22,8 @@ public enum CommunicatorError: Error, Equatable, CustomStringConvertible {
             return "invalid collective argument: \(message)"
         case .launch(let message):
             return message
+        case .aborted(let rank, let code):
+            return "rank \(rank) aborted the job with status \(code)"
         }
     }
 }

@@ -71,10 +71,8 @@ public final class MPICommunicator: Communicator {
     public func allreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws {
-        try checkFits(buffer.count, "allreduce")
-        try agree(on: CollectiveSignature(
-            kind: .allreduce, elementType: Element.elementType,
-            operationOrRoot: operation.rawValue, count: Int64(buffer.count)))
+        try checkAllreduce(count: buffer.count)
+        try agree(on: .allreduce(Element.self, count: buffer.count, operation: operation))
         try MPIRuntime.check(
             MPI_Allreduce(
                 UnsafeRawPointer(MPI_IN_PLACE), buffer.baseAddress, Int32(buffer.count),
@@ -87,9 +85,7 @@ public final class MPICommunicator: Communicator {
         partition: Partition, operation: ReductionOperation
     ) throws {
         try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
-        try agree(on: CollectiveSignature(
-            kind: .reduceScatter, elementType: Element.elementType, operationOrRoot: operation.rawValue,
-            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        try agree(on: .reduceScatter(Element.self, partition: partition, operation: operation))
         let code = partition.counts32.withUnsafeBufferPointer { counts in
             MPI_Reduce_scatter(
                 send.baseAddress, receive.baseAddress, counts.baseAddress,
@@ -102,7 +98,7 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
         try checkAllgather(sendCount: send.count, receiveCount: receive.count)
-        try agree(on: CollectiveSignature(kind: .allgather, elementType: Element.elementType, count: Int64(send.count)))
+        try agree(on: .allgather(Element.self, count: send.count))
         let type = datatype(Element.self)
         try MPIRuntime.check(
             MPI_Allgather(send.baseAddress, Int32(send.count), type, receive.baseAddress, Int32(send.count), type, communicator),
@@ -129,9 +125,7 @@ public final class MPICommunicator: Communicator {
         _ send: UnsafeRawPointer?, sendCount: Int, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
-        try agree(on: CollectiveSignature(
-            kind: .allgatherv, elementType: Element.elementType,
-            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        try agree(on: .allgatherv(Element.self, partition: partition))
         let type = datatype(Element.self)
         let code = partition.counts32.withUnsafeBufferPointer { counts in
             partition.offsets32.withUnsafeBufferPointer { offsets in
@@ -147,9 +141,7 @@ public final class MPICommunicator: Communicator {
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
         try checkBroadcast(count: buffer.count, root: root)
-        try agree(on: CollectiveSignature(
-            kind: .broadcast, elementType: Element.elementType,
-            operationOrRoot: Int64(root), count: Int64(buffer.count)))
+        try agree(on: .broadcast(Element.self, count: buffer.count, root: root))
         try MPIRuntime.check(
             MPI_Bcast(buffer.baseAddress, Int32(buffer.count), datatype(Element.self), Int32(root), communicator),
             "MPI_Bcast")
@@ -160,9 +152,7 @@ public final class MPICommunicator: Communicator {
         root: Int
     ) throws {
         try checkGather(sendCount: send.count, receiveCount: receive?.count, root: root)
-        try agree(on: CollectiveSignature(
-            kind: .gather, elementType: Element.elementType,
-            operationOrRoot: Int64(root), count: Int64(send.count)))
+        try agree(on: .gather(Element.self, count: send.count, root: root))
         let type = datatype(Element.self)
         try MPIRuntime.check(
             MPI_Gather(
@@ -176,9 +166,7 @@ public final class MPICommunicator: Communicator {
         partition: Partition, root: Int
     ) throws {
         try checkGatherv(sendCount: send.count, receiveCount: receive?.count, partition: partition, root: root)
-        try agree(on: CollectiveSignature(
-            kind: .gatherv, elementType: Element.elementType, operationOrRoot: Int64(root),
-            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        try agree(on: .gatherv(Element.self, partition: partition, root: root))
         let type = datatype(Element.self)
         let code = partition.counts32.withUnsafeBufferPointer { counts in
             partition.offsets32.withUnsafeBufferPointer { offsets in
@@ -196,9 +184,7 @@ public final class MPICommunicator: Communicator {
         partition: Partition, root: Int
     ) throws {
         try checkScatterv(sendCount: send?.count, receiveCount: receive.count, partition: partition, root: root)
-        try agree(on: CollectiveSignature(
-            kind: .scatterv, elementType: Element.elementType, operationOrRoot: Int64(root),
-            count: Int64(partition.total), partitionFingerprint: partition.fingerprint))
+        try agree(on: .scatterv(Element.self, partition: partition, root: root))
         let type = datatype(Element.self)
         let code = partition.counts32.withUnsafeBufferPointer { counts in
             partition.offsets32.withUnsafeBufferPointer { offsets in
@@ -211,7 +197,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func barrier() throws {
-        try agree(on: CollectiveSignature(kind: .barrier))
+        try agree(on: .barrier)
         try MPIRuntime.check(MPI_Barrier(communicator), "MPI_Barrier")
     }
 

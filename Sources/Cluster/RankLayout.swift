@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where the ranks of a job run: each rank's host, and this rank's place among the ranks on its
 /// node (which decides its share of the node's cores).
 public struct RankLayout: Sendable, Equatable {
@@ -15,6 +17,14 @@ public struct RankLayout: Sendable, Equatable {
         self.hostnames = hostnames
         self.localRank = localRank
         self.localSize = localSize
+    }
+
+    /// `size` ranks all on this process's host, this one being `rank`: the layout of a job that
+    /// never leaves the process.
+    public static func thisHost(rank: Int, size: Int) -> RankLayout {
+        let hostname = ProcessInfo.processInfo.hostName
+        return RankLayout(
+            rank: rank, hostnames: Array(repeating: hostname, count: size), localRank: rank, localSize: size)
     }
 
     /// Number of ranks in the job.

@@ -9,12 +9,14 @@ public final class SingleProcessCommunicator: Communicator {
     public let layout: RankLayout
 
     public init() {
-        layout = RankLayout(rank: 0, hostnames: [ProcessInfo.processInfo.hostName], localRank: 0, localSize: 1)
+        layout = .thisHost(rank: 0, size: 1)
     }
 
     public func allreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
-    ) throws {}
+    ) throws {
+        try checkAllreduce(count: buffer.count)
+    }
 
     public func reduceScatter<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
