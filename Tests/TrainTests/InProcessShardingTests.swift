@@ -1,0 +1,139 @@
+import Checkpoint
+import Cluster
+import Foundation
+import NN
+import Optim
+import Testing
+@testable import Train
+
+/// The distributed step on ranks that are threads of this process (`ThreadCommunicator`): the
+/// gradient exchange, the shard state transfer and resharding, in milliseconds. The real mpirun
+/// jobs in SpectrainTests check the same paths across processes.
+@Suite("Sharded update on in-process ranks")
+struct InProcessShardingTests {
+    /// Three tensors; a factor limit of 4 cuts the first into 2 x 3 blocks and the last into 1 x 2.
+    static let tensors: [(name: String, shape: [Int])] = [("w1", [6, 10]), ("b1", [6]), ("w2", [3, 6])]
+
+    static func shards(maxFactorDimension: Int = 4) -> [ParameterShard] {
+        var optimizer = OptimizerConfig(type: .spectral)
+        optimizer.preconditioner.maxFactorDimension = maxFactorDimension
+        return ParameterShard.shards(of: ParameterStore<Float>(tensors: tensors).specs, optimizer: optimizer)
+    }
+
+    /// A value that differs by rank, tensor element and trial, and whose sum depends on the order
+    /// of addition in Float (so a different reduction order would show).
+    static func gradient(rank: Int, element: Int) -> Float {
+        Float(rank + 1) * 0.1 + Float(element) * 1e-7 * Float(rank * 7 + 3)
+    }
+
+    @Test("reduce-scatter leaves each shard's gradient summed on its owner; allreduce on every rank; the gather returns each owner's values to all",
+          arguments: [2, 3, 4], [GradientReduction.reduceScatter, .allreduce])
+    func exchange(ranks: Int, mode: GradientReduction) throws {
+        let shards = Self.shards()
+        #expect(shards.count == 9)
+        let owners = OwnershipPlan.longestProcessingTime(costs: shards.map { Double($0.count) }, ranks: ranks).owners
+        // Buckets of 40 bytes (10 floats) so that several buckets and split shards are exercised.
+        let results = try ThreadCommunicator.run(ranks: ranks) { communicator in
+            let store = ParameterStore<Float>(tensors: Self.tensors)
+            for element in 0..<store.count { store.gradients[element] = Self.gradient(rank: communicator.rank, element: element) }
+            let exchange = try GradientExchange(shards: shards, owners: owners, rank: communicator.rank, ranks: ranks, bucketBytes: 40, mode: mode)
+            try exchange.reduceGradients(store, communicator: communicator)
+            let reduced = Array(store.gradients)
+            // Each rank writes a marker into the shards it owns; the gather must spread them.
+            for (index, shard) in shards.enumerated() where owners[index] == communicator.rank {
+                var marker = [Float](repeating: Float(1000 * communicator.rank + index), count: shard.count)
+                marker.withUnsafeMutableBufferPointer { shard.scatter(from: $0.baseAddress!, into: store.values) }
+            }
+            try exchange.gatherParameters(store, communicator: communicator)
+            return (reduced, Array(store.values))
+        }
+        for (rank, result) in results.enumerated() {
+            let (reduced, values) = result
+            for (index, shard) in shards.enumerated() {
+                let elements = Self.elements(of: shard)
+                if mode == .allreduce || owners[index] == rank {
+                    // Sums in rank order, as ThreadCommunicator reduces: exact.
+                    let expected = elements.map { element in (1..<ranks).reduce(Self.gradient(rank: 0, element: element)) { $0 + Self.gradient(rank: $1, element: element) } }
+                    #expect(elements.map { reduced[$0] } == expected, "rank \(rank) shard \(shard.name)")
+                }
+                #expect(elements.allSatisfy { values[$0] == Float(1000 * owners[index] + index) }, "rank \(rank) shard \(shard.name)")
+            }
+        }
+    }
+
+    /// The flat-buffer indices of a shard's elements.
+    static func elements(of shard: ParameterShard) -> [Int] {
+        shard.rows.flatMap { row in shard.columns.map { shard.tensorOffset + row * shard.tensorColumns + $0 } }
+    }
+
+    /// A small spectral run whose first layer is cut into blocks, so that its shards spread over ranks.
+    static func config(_ data: SyntheticData) -> TrainConfig {
+        var optimizer = TrainerTests.optimizer(.spectral)
+        optimizer.preconditioner.maxFactorDimension = 8
+        var config = data.config(optimizer: optimizer)
+        config.training.maxSteps = 6
+        return config
+    }
+
+    @Test("a state trained on 2 ranks, resharded to 1, 3 and 4 ranks, gathers back to the same bytes; each rank holds only its own shards' state",
+          arguments: [1, 3, 4])
+    func reshards(to ranks: Int) throws {
+        let data = try SyntheticData()
+        defer { data.remove() }
+        let config = Self.config(data)
+        let saved = try ThreadCommunicator.run(ranks: 2) { communicator in
+            let trainer = try Trainer(config: config, communicator: communicator) { _ in }
+            _ = try trainer.run(metrics: nil)
+            var progress = TrainingProgress()
+            progress.step = 6
+            return try trainer.checkpointContents(progress: progress).map(Snapshot.init)
+        }[0]!
+        let restored = try ThreadCommunicator.run(ranks: ranks) { communicator in
+            let trainer = try Trainer(config: config, communicator: communicator) { _ in }
+            let contents = communicator.rank == 0 ? saved.contents : nil
+            if let contents { _ = try trainer.validate(contents, folder: "in-memory") }
+            try trainer.restore(from: contents)
+            let sharded = trainer.sharded
+            let holdsOnlyOwn = sharded.shards.indices.allSatisfy { sharded.optimizer.hasState(shard: $0) == (sharded.plan.owners[$0] == communicator.rank) }
+            var progress = TrainingProgress()
+            progress.step = 6
+            return (holdsOnlyOwn, try trainer.checkpointContents(progress: progress).map(Snapshot.init))
+        }
+        #expect(restored.allSatisfy { $0.0 })
+        let again = try #require(restored[0].1)
+        #expect(again.model == saved.model)
+        #expect(again.optimizer == saved.optimizer)
+        #expect(saved.optimizer.count > 20)
+    }
+
+    @Test("2 and 3 in-process ranks train the same model as 1: losses within 1e-5, replicas bit-identical")
+    func sameModelOnAnyRanks() throws {
+        let data = try SyntheticData()
+        defer { data.remove() }
+        let config = Self.config(data)
+        var finalLoss: [Int: Double] = [:]
+        for ranks in [1, 2, 3] {
+            let losses = try ThreadCommunicator.run(ranks: ranks) { communicator in
+                let trainer = try Trainer(config: config, communicator: communicator) { _ in }
+                _ = try trainer.run(metrics: nil)
+                try trainer.sharded.checkReplicas(step: 6)
+                return try trainer.evaluate(step: 6).loss
+            }
+            #expect(Set(losses).count == 1, "ranks disagree on \(ranks) ranks: \(losses)")
+            finalLoss[ranks] = losses[0]
+        }
+        // Ranks sum partial gradients in another order than one rank does: Float rounding only.
+        for ranks in [2, 3] {
+            #expect(abs(finalLoss[ranks]! - finalLoss[1]!) <= 1e-5 * finalLoss[1]!, "\(ranks) ranks: \(finalLoss[ranks]!) vs \(finalLoss[1]!)")
+        }
+    }
+}
+
+/// A checkpoint's tensors, comparable, sendable out of a rank's thread.
+struct Snapshot: Sendable {
+    var contents: CheckpointContents
+    var model: [StoredTensor] { contents.model }
+    var optimizer: [StoredTensor] { contents.optimizer.sorted { $0.name < $1.name } }
+
+    init(_ contents: CheckpointContents) { self.contents = contents }
+}
