@@ -143,22 +143,28 @@ extension Communicator {
 
     /// `sendCount` is the root's send buffer length (nil: no buffer); ignored elsewhere.
     func checkScatterv(sendCount: Int?, receiveCount: Int, partition: Partition, root: Int) throws(CommunicatorError) {
-        try checkRoot(root, "scatterv")
-        try checkPartition(partition, "scatterv")
-        try checkCount(receiveCount, expected: partition.counts[rank], "receive buffer", "scatterv")
-        guard rank == root else { return }
-        guard let sendCount else { throw .invalidArgument("scatterv: the root needs a send buffer") }
-        try checkCount(sendCount, expected: partition.total, "send buffer", "scatterv")
+        try checkRootedVariable(
+            "scatterv", everyRank: (receiveCount, "receive buffer"), atRoot: (sendCount, "send buffer"), partition: partition, root: root)
     }
 
     /// `receiveCount` is the root's receive buffer length (nil: no buffer); ignored elsewhere.
     func checkGatherv(sendCount: Int, receiveCount: Int?, partition: Partition, root: Int) throws(CommunicatorError) {
-        try checkRoot(root, "gatherv")
-        try checkPartition(partition, "gatherv")
-        try checkCount(sendCount, expected: partition.counts[rank], "send buffer", "gatherv")
+        try checkRootedVariable(
+            "gatherv", everyRank: (sendCount, "send buffer"), atRoot: (receiveCount, "receive buffer"), partition: partition, root: root)
+    }
+
+    /// The checks of a rooted collective over a partition (scatterv, gatherv): every rank's own
+    /// buffer holds its segment, and the root's other buffer (nil: none given) the whole partition.
+    private func checkRootedVariable(
+        _ call: String, everyRank own: (count: Int, name: String), atRoot whole: (count: Int?, name: String),
+        partition: Partition, root: Int
+    ) throws(CommunicatorError) {
+        try checkRoot(root, call)
+        try checkPartition(partition, call)
+        try checkCount(own.count, expected: partition.counts[rank], own.name, call)
         guard rank == root else { return }
-        guard let receiveCount else { throw .invalidArgument("gatherv: the root needs a receive buffer") }
-        try checkCount(receiveCount, expected: partition.total, "receive buffer", "gatherv")
+        guard let count = whole.count else { throw .invalidArgument("\(call): the root needs a \(whole.name)") }
+        try checkCount(count, expected: partition.total, whole.name, call)
     }
 }
 
