@@ -29,15 +29,56 @@ public enum CollectiveSelfTest {
     /// Runs all checks; `largeCount` sizes one big allreduce (to cross MPI's eager/rendezvous
     /// protocol switch). Every rank must call this at the same time.
     public static func run(on communicator: any Communicator, largeCount: Int = 1 << 20 + 3) throws -> Outcome {
+        let checker = Checker(communicator: communicator, partition: try Partition(counts: unevenCounts(ranks: communicator.size)))
+        try checker.reductions(largeCount: largeCount)
+        try checker.gathers()
+        try checker.rootedCollectives()
+        try communicator.barrier()
+        checker.outcome.failuresOnAllRanks = Int(try communicator.allreduce(Int64(checker.outcome.failures.count), operation: .sum))
+        return checker.outcome
+    }
+
+    /// The checks of one rank, in the order every rank issues the collectives.
+    private final class Checker {
+        let communicator: any Communicator
+        /// Uneven per-rank counts for the collectives over a partition.
+        let partition: Partition
         var outcome = Outcome()
-        let (rank, size) = (communicator.rank, communicator.size)
+
+        init(communicator: any Communicator, partition: Partition) {
+            self.communicator = communicator
+            self.partition = partition
+        }
+
+        var rank: Int { communicator.rank }
+        var size: Int { communicator.size }
+        /// The sum 1 + 2 + ... + size: a reduction's factor over the ranks' values.
+        var triangular: Int { size * (size + 1) / 2 }
+        /// The values this rank holds in the partition, and every rank's, concatenated.
+        var owned: [Float] { partition.range(of: rank).map { value(rank: rank, index: $0) } }
+        var everyRanksOwned: [Float] { (0..<size).flatMap { r in partition.range(of: r).map { value(rank: r, index: $0) } } }
+
         func expect(_ condition: Bool, _ what: @autoclosure () -> String) {
             outcome.checks += 1
             if !condition { outcome.failures.append("rank \(rank): \(what())") }
         }
-        let triangular = size * (size + 1) / 2
 
-        func checkAllreduce<Element: CollectiveElement>(_: Element.Type, count: Int) throws {
+        /// allreduce (sum, max, min) in every element type and once large; reduceScatter.
+        func reductions(largeCount: Int) throws {
+            try allreduce(Float.self, count: 1007)
+            try allreduce(Double.self, count: 33)
+            try allreduce(Int32.self, count: 17)
+            try allreduce(Int64.self, count: 5)
+            var large = [Float](repeating: 1, count: largeCount)
+            try communicator.allreduce(&large, operation: .sum)
+            expect(large.allSatisfy { $0 == Float(size) }, "allreduce(sum) of \(largeCount) Float32")
+            let full: [Float] = (0..<partition.total).map { value(rank: rank, index: $0) }
+            let segment = try communicator.reduceScatter(full, partition: partition, operation: .sum)
+            let expectedSegment = partition.range(of: rank).map { Float(triangular * ($0 % 13 + 1)) }
+            expect(segment == expectedSegment, "reduceScatter(sum) with counts \(partition.counts)")
+        }
+
+        private func allreduce<Element: CollectiveElement>(_: Element.Type, count: Int) throws {
             for operation in [ReductionOperation.sum, .max, .min] {
                 var values: [Element] = (0..<count).map { value(rank: rank, index: $0) }
                 try communicator.allreduce(&values, operation: operation)
@@ -46,63 +87,44 @@ public enum CollectiveSelfTest {
                 expect(correct, "allreduce(\(operation)) of \(count) \(Element.elementType)")
             }
         }
-        try checkAllreduce(Float.self, count: 1007)
-        try checkAllreduce(Double.self, count: 33)
-        try checkAllreduce(Int32.self, count: 17)
-        try checkAllreduce(Int64.self, count: 5)
 
-        var large = [Float](repeating: 1, count: largeCount)
-        try communicator.allreduce(&large, operation: .sum)
-        expect(large.allSatisfy { $0 == Float(size) }, "allreduce(sum) of \(largeCount) Float32")
-
-        let partition = try Partition(counts: unevenCounts(ranks: size))
-        let full: [Float] = (0..<partition.total).map { value(rank: rank, index: $0) }
-        let segment = try communicator.reduceScatter(full, partition: partition, operation: .sum)
-        let expectedSegment = partition.range(of: rank).map { Float(triangular * ($0 % 13 + 1)) }
-        expect(segment == expectedSegment, "reduceScatter(sum) with counts \(partition.counts)")
-
-        let gathered = try communicator.allgather((0..<4).map { Int32(rank * 10 + $0) })
-        expect(gathered == (0..<size).flatMap { r in (0..<4).map { Int32(r * 10 + $0) } }, "allgather of 4 Int32")
-
-        // Rank r's segment of the gathered buffer holds the values rank r owns.
-        let owned: [Float] = partition.range(of: rank).map { value(rank: rank, index: $0) }
-        let expectedAll: [Float] = (0..<size).flatMap { r in partition.range(of: r).map { value(rank: r, index: $0) } }
-        expect(try communicator.allgatherv(owned, partition: partition) == expectedAll,
-               "allgatherv with counts \(partition.counts)")
-
-        var inPlace = [Float](repeating: -1, count: partition.total)
-        for index in partition.range(of: rank) { inPlace[index] = value(rank: rank, index: index) }
-        try inPlace.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
-        expect(inPlace == expectedAll, "allgatherv in place with counts \(partition.counts)")
-
-        for root in 0..<size {
-            var values: [Double] = (0..<33).map { value(rank: rank, index: $0) }
-            try communicator.broadcast(&values, root: root)
-            expect(values == (0..<33).map { value(rank: root, index: $0) }, "broadcast from rank \(root)")
+        /// allgather, allgatherv and allgatherv in place: rank r's segment holds what rank r owns.
+        func gathers() throws {
+            let rank = self.rank
+            let gathered = try communicator.allgather((0..<4).map { Int32(rank * 10 + $0) })
+            expect(gathered == (0..<size).flatMap { r in (0..<4).map { Int32(r * 10 + $0) } }, "allgather of 4 Int32")
+            expect(try communicator.allgatherv(owned, partition: partition) == everyRanksOwned,
+                   "allgatherv with counts \(partition.counts)")
+            var inPlace = [Float](repeating: -1, count: partition.total)
+            for index in partition.range(of: rank) { inPlace[index] = value(rank: rank, index: index) }
+            try inPlace.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
+            expect(inPlace == everyRanksOwned, "allgatherv in place with counts \(partition.counts)")
         }
 
-        let lastRank = size - 1
-        let gatheredAtLast = try communicator.gather([Int64(rank), Int64(rank * rank)], root: lastRank)
-        if rank == lastRank {
-            expect(gatheredAtLast == (0..<size).flatMap { [Int64($0), Int64($0 * $0)] }, "gather to rank \(lastRank)")
-        } else {
-            expect(gatheredAtLast == nil, "gather result only on the root")
+        /// broadcast from every root, gather, gatherv and scatterv.
+        func rootedCollectives() throws {
+            let rank = self.rank
+            for root in 0..<size {
+                var values: [Double] = (0..<33).map { value(rank: rank, index: $0) }
+                try communicator.broadcast(&values, root: root)
+                expect(values == (0..<33).map { value(rank: root, index: $0) }, "broadcast from rank \(root)")
+            }
+            let lastRank = size - 1
+            let gatheredAtLast = try communicator.gather([Int64(rank), Int64(rank * rank)], root: lastRank)
+            if rank == lastRank {
+                expect(gatheredAtLast == (0..<size).flatMap { [Int64($0), Int64($0 * $0)] }, "gather to rank \(lastRank)")
+            } else {
+                expect(gatheredAtLast == nil, "gather result only on the root")
+            }
+            let gatheredV = try communicator.gatherv(owned, partition: partition, root: 0)
+            if rank == 0 {
+                expect(gatheredV == everyRanksOwned, "gatherv to rank 0 with counts \(partition.counts)")
+            }
+            let scatterRoot = size / 2
+            let whole: [Float]? = rank == scatterRoot ? (0..<partition.total).map { value(rank: scatterRoot, index: $0) } : nil
+            let scattered = try communicator.scatterv(whole, partition: partition, root: scatterRoot)
+            expect(scattered == partition.range(of: rank).map { value(rank: scatterRoot, index: $0) },
+                   "scatterv from rank \(scatterRoot) with counts \(partition.counts)")
         }
-
-        let gatheredV = try communicator.gatherv(owned, partition: partition, root: 0)
-        if rank == 0 {
-            expect(gatheredV == expectedAll, "gatherv to rank 0 with counts \(partition.counts)")
-        }
-
-        let scatterRoot = size / 2
-        let whole: [Float]? = rank == scatterRoot ? (0..<partition.total).map { value(rank: scatterRoot, index: $0) } : nil
-        let scattered = try communicator.scatterv(whole, partition: partition, root: scatterRoot)
-        expect(scattered == partition.range(of: rank).map { value(rank: scatterRoot, index: $0) },
-               "scatterv from rank \(scatterRoot) with counts \(partition.counts)")
-
-        try communicator.barrier()
-
-        outcome.failuresOnAllRanks = Int(try communicator.allreduce(Int64(outcome.failures.count), operation: .sum))
-        return outcome
     }
 }
