@@ -4,10 +4,8 @@ import Linalg
 ///
 ///     y[c, oy, ox] = Σ_{i, j < k} x[c, oy s + i, ox s + j] / k²
 ///     dx[c, oy s + i, ox s + j] += dy[c, oy, ox] / k²
-public final class AvgPool2d<Scalar: LinalgScalar>: Layer {
-    /// Window height and width.
+public final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
     public let kernel: Int
-    /// Step between windows.
     public let stride: Int
 
     public var kind: String { "avgpool" }
@@ -16,23 +14,12 @@ public final class AvgPool2d<Scalar: LinalgScalar>: Layer {
 
     /// Windows of `kernel` x `kernel` every `stride` pixels (`kernel` when nil: no overlap).
     public init(kernel: Int, stride: Int? = nil) {
-        precondition(kernel >= 1, "AvgPool2d: kernel must be at least 1, got \(kernel)")
-        precondition((stride ?? kernel) >= 1, "AvgPool2d: stride must be at least 1, got \(stride ?? kernel)")
+        self.stride = Self.checkedStride(layer: "AvgPool2d", kernel: kernel, stride: stride)
         self.kernel = kernel
-        self.stride = stride ?? kernel
-    }
-
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
-        let window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: 0)
-        return [window.channels, window.outputHeight, window.outputWidth]
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        do {
-            window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: 0)
-        } catch {
-            preconditionFailure("AvgPool2d.bind: \(error)")
-        }
+        window = checkedAtBind("AvgPool2d") { try slidingWindow(for: inputShape) }
     }
 
     @_specialize(where Scalar == Float)
@@ -46,21 +33,10 @@ public final class AvgPool2d<Scalar: LinalgScalar>: Layer {
         for sample in 0..<batch {
             let image = input.baseAddress! + sample * inputCount
             let y = output.baseAddress! + sample * outputCount
-            var outputIndex = 0
-            for channel in 0..<window.channels {
-                let channelStart = channel * window.height * window.width
-                for outputRow in 0..<window.outputHeight {
-                    for outputColumn in 0..<window.outputWidth {
-                        let corner = channelStart + outputRow * stride * window.width + outputColumn * stride
-                        var sum: Scalar = 0
-                        for kernelRow in 0..<kernel {
-                            let rowStart = corner + kernelRow * window.width
-                            for kernelColumn in 0..<kernel { sum += image[rowStart + kernelColumn] }
-                        }
-                        y[outputIndex] = sum * reciprocalArea
-                        outputIndex += 1
-                    }
-                }
+            window.forEachWindow { outputIndex, corner in
+                var sum: Scalar = 0
+                window.forEachElement(ofWindowAt: corner) { index in sum += image[index] }
+                y[outputIndex] = sum * reciprocalArea
             }
         }
     }
@@ -68,11 +44,9 @@ public final class AvgPool2d<Scalar: LinalgScalar>: Layer {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(
-        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
-        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
-        batch: Int, context: ForwardContext
+        input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
+        into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {
-        guard let inputGradient else { return }
         let window = self.window
         let (inputCount, outputCount) = (window.inputCount, window.channels * window.outputPlane)
         precondition(inputGradient.count >= batch * inputCount, "AvgPool2d.backward: input gradient too small for batch \(batch)")
@@ -82,20 +56,9 @@ public final class AvgPool2d<Scalar: LinalgScalar>: Layer {
         for sample in 0..<batch {
             let dy = outputGradient.baseAddress! + sample * outputCount
             let sampleGradient = dx + sample * inputCount
-            var outputIndex = 0
-            for channel in 0..<window.channels {
-                let channelStart = channel * window.height * window.width
-                for outputRow in 0..<window.outputHeight {
-                    for outputColumn in 0..<window.outputWidth {
-                        let share = dy[outputIndex] * reciprocalArea
-                        let corner = channelStart + outputRow * stride * window.width + outputColumn * stride
-                        for kernelRow in 0..<kernel {
-                            let rowStart = corner + kernelRow * window.width
-                            for kernelColumn in 0..<kernel { sampleGradient[rowStart + kernelColumn] += share }
-                        }
-                        outputIndex += 1
-                    }
-                }
+            window.forEachWindow { outputIndex, corner in
+                let share = dy[outputIndex] * reciprocalArea
+                window.forEachElement(ofWindowAt: corner) { index in sampleGradient[index] += share }
             }
         }
     }

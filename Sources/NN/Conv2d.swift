@@ -28,11 +28,8 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
     public var kind: String { "conv2d" }
 
     private var window = SlidingWindow()
-    private var store: ParameterStore<Scalar>?
     private var weight: BoundTensor<Scalar>?
     private var bias: BoundTensor<Scalar>?
-    private var weightIndex = 0
-    private var biasIndex = 0
     private var columns = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     private var columnGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
@@ -48,8 +45,13 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
     }
 
     public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
-        let window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
+        let window = try slidingWindow(for: inputShape)
         return [outputs, window.outputHeight, window.outputWidth]
+    }
+
+    /// The geometry of the kernel's windows over an image of `inputShape`.
+    private func slidingWindow(for inputShape: [Int]) throws(ModelError) -> SlidingWindow {
+        try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
     }
 
     public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
@@ -57,16 +59,8 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        precondition(parameterIndices.count == 2, "Conv2d.bind: \(parameterIndices.count) parameter indices, expected 2")
-        do {
-            window = try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
-        } catch {
-            preconditionFailure("Conv2d.bind: \(error)")
-        }
-        self.store = store
-        (weightIndex, biasIndex) = (parameterIndices[0], parameterIndices[1])
-        weight = store.boundTensor(at: weightIndex)
-        bias = store.boundTensor(at: biasIndex)
+        (weight, bias) = store.boundPair(at: parameterIndices, layer: "Conv2d")
+        window = checkedAtBind("Conv2d") { try slidingWindow(for: inputShape) }
         let columnCount = isPointwise ? 0 : patchSize * window.outputPlane
         columns = ScratchBuffer(count: columnCount, initialValue: 0)
         columnGradients = ScratchBuffer(count: columnCount, initialValue: 0)
@@ -74,9 +68,10 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
 
     /// Weight and bias uniform in ±1/sqrt(C k k) (PyTorch's default).
     public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        guard let weight, let bias else { preconditionFailure("Conv2d.initialize before bind") }
         let bound = 1 / Double(patchSize).squareRoot()
-        fillUniform(store.values(at: weightIndex), bound: bound, using: &generator)
-        fillUniform(store.values(at: biasIndex), bound: bound, using: &generator)
+        fillUniform(store.values(at: weight.index), bound: bound, using: &generator)
+        fillUniform(store.values(at: bias.index), bound: bound, using: &generator)
     }
 
     /// The rows of the column matrix, C k k: the fan-in of one output.
@@ -95,13 +90,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
         for sample in 0..<batch {
             let image = input.baseAddress! + sample * inputCount
             let y = output.baseAddress! + sample * outputs * plane
-            let cols: UnsafePointer<Scalar>
-            if isPointwise {
-                cols = image
-            } else {
-                imageToColumns(image, into: columns.base)
-                cols = UnsafePointer(columns.base)
-            }
+            let cols = columnMatrix(of: image)
             for channel in 0..<outputs {
                 (y + channel * plane).update(repeating: bias.values[channel], count: plane)
             }
@@ -132,13 +121,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
                 for position in 0..<plane { sum += row[position] }
                 bias.gradients[channel] += sum
             }
-            let cols: UnsafePointer<Scalar>
-            if isPointwise {
-                cols = image
-            } else {
-                imageToColumns(image, into: columns.base)
-                cols = UnsafePointer(columns.base)
-            }
+            let cols = columnMatrix(of: image)
             BLAS.gemm(
                 transposeA: false, transposeB: true, m: outputs, n: patchSize, k: plane,
                 alpha: 1, a: dy, lda: plane, b: cols, ldb: plane, beta: 1, c: weight.gradients, ldc: patchSize)
@@ -152,56 +135,88 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
         }
     }
 
+    /// The column matrix of one image: the image itself for a pointwise kernel, else written
+    /// into `columns`.
+    private func columnMatrix(of image: UnsafePointer<Scalar>) -> UnsafePointer<Scalar> {
+        guard !isPointwise else { return image }
+        imageToColumns(image, into: columns.base)
+        return UnsafePointer(columns.base)
+    }
+
     /// Writes the column matrix of one image (see the type's doc comment).
     private func imageToColumns(_ image: UnsafePointer<Scalar>, into cols: UnsafeMutablePointer<Scalar>) {
-        let window = self.window
-        let (plane, outputWidth, stride) = (window.outputPlane, window.outputWidth, window.stride)
-        for channel in 0..<window.channels {
-            for kernelRow in 0..<kernel {
-                let rows = window.validOutputRows(kernelRow: kernelRow)
-                for kernelColumn in 0..<kernel {
-                    let columnRange = window.validOutputColumns(kernelColumn: kernelColumn)
-                    let columnShift = kernelColumn - window.padding
-                    let destination = cols + ((channel * kernel + kernelRow) * kernel + kernelColumn) * plane
-                    for outputRow in 0..<window.outputHeight {
-                        let row = destination + outputRow * outputWidth
-                        guard rows.contains(outputRow) else {
-                            row.update(repeating: 0, count: outputWidth)
-                            continue
-                        }
-                        let inputRow = outputRow * stride - window.padding + kernelRow
-                        let source = image + (channel * window.height + inputRow) * window.width
-                        row.update(repeating: 0, count: columnRange.lowerBound)
-                        for outputColumn in columnRange {
-                            row[outputColumn] = source[outputColumn * stride + columnShift]
-                        }
-                        (row + columnRange.upperBound).update(repeating: 0, count: outputWidth - columnRange.upperBound)
-                    }
+        let (outputWidth, stride) = (window.outputWidth, window.stride)
+        forEachColumnSegment(includingPadding: true) { segmentStart, imageRowStart, validColumns, columnShift in
+            let segment = cols + segmentStart
+            guard let imageRowStart else {
+                segment.update(repeating: 0, count: outputWidth)
+                return
+            }
+            let source = image + imageRowStart
+            segment.update(repeating: 0, count: validColumns.lowerBound)
+            if stride == 1 {
+                // The valid entries are one contiguous run of the image row: one copy.
+                let start = validColumns.lowerBound
+                (segment + start).update(from: source + (start + columnShift), count: validColumns.count)
+            } else {
+                for outputColumn in validColumns {
+                    segment[outputColumn] = source[outputColumn * stride + columnShift]
                 }
             }
+            (segment + validColumns.upperBound).update(repeating: 0, count: outputWidth - validColumns.upperBound)
         }
     }
 
     /// Overwrites the image gradient with the sum of the column-matrix gradient entries copied
     /// from each pixel (the adjoint of `imageToColumns`).
     private func columnsToImage(_ cols: UnsafePointer<Scalar>, into image: UnsafeMutablePointer<Scalar>) {
-        let window = self.window
-        let (plane, outputWidth, stride) = (window.outputPlane, window.outputWidth, window.stride)
+        let stride = window.stride
         image.update(repeating: 0, count: window.inputCount)
+        forEachColumnSegment(includingPadding: false) { segmentStart, imageRowStart, validColumns, columnShift in
+            guard let imageRowStart else { return }
+            let (segment, destination) = (cols + segmentStart, image + imageRowStart)
+            if stride == 1 {
+                // One contiguous run of the image row, a loop the compiler vectorises.
+                let start = validColumns.lowerBound
+                let (entries, pixels) = (segment + start, destination + (start + columnShift))
+                for offset in 0..<validColumns.count { pixels[offset] += entries[offset] }
+            } else {
+                for outputColumn in validColumns {
+                    destination[outputColumn * stride + columnShift] += segment[outputColumn]
+                }
+            }
+        }
+    }
+
+    /// Walks the column matrix of one image in memory order, one segment (the entries of one
+    /// output row oy in the row (c, i, j) of the matrix) at a time, for `imageToColumns` and its
+    /// adjoint: `body` gets the index in the matrix of the segment's first entry, the image index
+    /// of the input row `oy s - p + i` of channel c (nil when that row lies in the padding, whose
+    /// segments are visited only `includingPadding`), the output columns ox whose input column
+    /// `ox s - p + j` is inside the image, and `j - p`.
+    @inline(__always)
+    private func forEachColumnSegment(
+        includingPadding: Bool,
+        _ body: (_ segmentStart: Int, _ imageRowStart: Int?, _ validColumns: Range<Int>, _ columnShift: Int) -> Void
+    ) {
+        let window = self.window
         for channel in 0..<window.channels {
             for kernelRow in 0..<kernel {
-                let rows = window.validOutputRows(kernelRow: kernelRow)
+                let validRows = window.validOutputRows(kernelRow: kernelRow)
                 for kernelColumn in 0..<kernel {
-                    let columnRange = window.validOutputColumns(kernelColumn: kernelColumn)
+                    let validColumns = window.validOutputColumns(kernelColumn: kernelColumn)
                     let columnShift = kernelColumn - window.padding
-                    let source = cols + ((channel * kernel + kernelRow) * kernel + kernelColumn) * plane
-                    for outputRow in rows {
-                        let row = source + outputRow * outputWidth
-                        let inputRow = outputRow * stride - window.padding + kernelRow
-                        let destination = image + (channel * window.height + inputRow) * window.width
-                        for outputColumn in columnRange {
-                            destination[outputColumn * stride + columnShift] += row[outputColumn]
-                        }
+                    let rowStart = ((channel * kernel + kernelRow) * kernel + kernelColumn) * window.outputPlane
+                    for outputRow in 0..<validRows.lowerBound where includingPadding {
+                        body(rowStart + outputRow * window.outputWidth, nil, validColumns, columnShift)
+                    }
+                    for outputRow in validRows {
+                        let inputRow = outputRow * window.stride - window.padding + kernelRow
+                        body(rowStart + outputRow * window.outputWidth, (channel * window.height + inputRow) * window.width,
+                             validColumns, columnShift)
+                    }
+                    for outputRow in validRows.upperBound..<window.outputHeight where includingPadding {
+                        body(rowStart + outputRow * window.outputWidth, nil, validColumns, columnShift)
                     }
                 }
             }

@@ -8,7 +8,7 @@ import Linalg
 /// `u_i` comes from `DropoutNoise` keyed by (seed, step, the sample's global index, layer index,
 /// element), so masks are reproducible and independent of how batches are formed. The mask of the
 /// last training forward is kept for the backward.
-public final class Dropout<Scalar: LinalgScalar>: Layer {
+public final class Dropout<Scalar: LinalgScalar>: ParameterFreeLayer {
     /// The probability of dropping an element, in [0, 1).
     public let rate: Double
 
@@ -29,11 +29,17 @@ public final class Dropout<Scalar: LinalgScalar>: Layer {
         mask = ScratchBuffer(count: rate > 0 ? maxBatch * count : 0, initialValue: 0)
     }
 
+    /// Whether a pass in `context` drops elements (training with a positive rate); otherwise
+    /// the layer is the identity.
+    private func drops(in context: ForwardContext) -> Bool {
+        context.training && rate > 0
+    }
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let total = batch * count
-        guard context.training && rate > 0 else {
+        guard drops(in: context) else {
             copyElements(from: input, to: output, count: total)
             return
         }
@@ -57,13 +63,11 @@ public final class Dropout<Scalar: LinalgScalar>: Layer {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(
-        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
-        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
-        batch: Int, context: ForwardContext
+        input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
+        into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {
-        guard let inputGradient else { return }
         let total = batch * count
-        guard context.training && rate > 0 else {
+        guard drops(in: context) else {
             copyElements(from: outputGradient, to: inputGradient, count: total)
             return
         }

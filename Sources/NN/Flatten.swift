@@ -2,7 +2,7 @@ import Linalg
 
 /// Flattens the per-sample tensor to a vector ([c, h, w] -> [c h w]); the memory layout is
 /// unchanged, so forward and backward are copies.
-public final class Flatten<Scalar: LinalgScalar>: Layer {
+public final class Flatten<Scalar: LinalgScalar>: ParameterFreeLayer {
     public var kind: String { "flatten" }
 
     private var count = 0
@@ -24,11 +24,9 @@ public final class Flatten<Scalar: LinalgScalar>: Layer {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(
-        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
-        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
-        batch: Int, context: ForwardContext
+        input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
+        into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {
-        guard let inputGradient else { return }
         copyElements(from: outputGradient, to: inputGradient, count: batch * count)
     }
 }

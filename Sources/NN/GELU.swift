@@ -1,7 +1,10 @@
 import Linalg
 
+/// The Gaussian error linear unit layer, elementwise (see `GELUFunction`).
+public typealias GELU<Scalar: LinalgScalar> = ElementwiseActivation<GELUFunction<Scalar>>
+
 /// The Gaussian error linear unit in its tanh approximation (as GPT-2 and PyTorch's
-/// `approximate="tanh"`), elementwise:
+/// `approximate="tanh"`):
 ///
 ///     y     = x/2 (1 + tanh(u)),   u = c (x + 0.044715 x³),   c = sqrt(2/π)
 ///
@@ -10,47 +13,27 @@ import Linalg
 /// with `s = σ(2u)` the derivative is
 ///
 ///     dy/dx = s + 2 x s (1 - s) c (1 + 3 · 0.044715 x²)
-public final class GELU<Scalar: LinalgScalar>: Layer {
-    public var kind: String { "gelu" }
+public enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
+    public static var kind: String { "gelu" }
+    public static var name: String { "GELU" }
 
-    private var count = 0
+    /// 2c and the cubic coefficient.
+    private static var constants: (twiceC: Scalar, cubic: Scalar) { (2 * Scalar.sqrt(2 / Scalar.pi), 0.044715) }
 
-    public init() {}
-
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
-
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        count = elementCount(inputShape)
-    }
-
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
-        let total = batch * count
-        precondition(input.count >= total && output.count >= total, "GELU.forward: buffers too small for batch \(batch)")
-        let (x, y) = (input.baseAddress!, output.baseAddress!)
-        let twiceC = 2 * Scalar.sqrt(2 / Scalar.pi)
-        let cubic: Scalar = 0.044715
-        for index in 0..<total {
+    public static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
+        let (twiceC, cubic) = constants
+        for index in 0..<count {
             let value = x[index]
             y[index] = value / (1 + Scalar.exp(-twiceC * (value + cubic * value * value * value)))
         }
     }
 
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public func backward(
-        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
-        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
-        batch: Int, context: ForwardContext
+    public static func backward(
+        input x: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
+        inputGradient dx: UnsafeMutablePointer<Scalar>, count: Int
     ) {
-        guard let inputGradient else { return }
-        let total = batch * count
-        precondition(inputGradient.count >= total, "GELU.backward: input gradient too small for batch \(batch)")
-        let (x, dy, dx) = (input.baseAddress!, outputGradient.baseAddress!, inputGradient.baseAddress!)
-        let twiceC = 2 * Scalar.sqrt(2 / Scalar.pi)
-        let cubic: Scalar = 0.044715
-        for index in 0..<total {
+        let (twiceC, cubic) = constants
+        for index in 0..<count {
             let value = x[index]
             let square = value * value
             let s = 1 / (1 + Scalar.exp(-twiceC * (value + cubic * square * value)))

@@ -43,17 +43,20 @@ public protocol Layer<Scalar>: AnyObject {
         batch: Int, context: ForwardContext)
 }
 
-extension Layer {
-    /// No parameters.
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { [] }
-
-    /// Nothing to initialise.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {}
-}
-
 /// The number of elements of a per-sample tensor of `shape`.
 func elementCount(_ shape: [Int]) -> Int {
     shape.reduce(1, *)
+}
+
+/// The result of a shape check that the model has already passed (it calls `outputShape(for:)`
+/// before `bind`), for a layer's `bind`: a failure here is a programming error, reported as
+/// "<layer>.bind: <error>".
+func checkedAtBind<Value>(_ layer: String, _ check: () throws -> Value) -> Value {
+    do {
+        return try check()
+    } catch {
+        preconditionFailure("\(layer).bind: \(error)")
+    }
 }
 
 /// Fills `tensor` with independent uniform samples in `[-bound, bound)`, drawn in Double from the

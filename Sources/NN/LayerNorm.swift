@@ -18,11 +18,8 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     public var kind: String { "layernorm" }
 
     private var count = 0
-    private var store: ParameterStore<Scalar>?
     private var scale: BoundTensor<Scalar>?
     private var shift: BoundTensor<Scalar>?
-    private var scaleIndex = 0
-    private var shiftIndex = 0
     private var means = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     private var reciprocalDeviations = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
@@ -39,20 +36,17 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        precondition(parameterIndices.count == 2, "LayerNorm.bind: \(parameterIndices.count) parameter indices, expected 2")
+        (scale, shift) = store.boundPair(at: parameterIndices, layer: "LayerNorm")
         count = elementCount(inputShape)
-        self.store = store
-        (scaleIndex, shiftIndex) = (parameterIndices[0], parameterIndices[1])
-        scale = store.boundTensor(at: scaleIndex)
-        shift = store.boundTensor(at: shiftIndex)
         means = ScratchBuffer(count: maxBatch, initialValue: 0)
         reciprocalDeviations = ScratchBuffer(count: maxBatch, initialValue: 0)
     }
 
     /// Scale 1, shift 0 (PyTorch's default); draws nothing.
     public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
-        store.values(at: scaleIndex).update(repeating: 1)
-        store.values(at: shiftIndex).update(repeating: 0)
+        guard let scale, let shift else { preconditionFailure("LayerNorm.initialize before bind") }
+        store.values(at: scale.index).update(repeating: 1)
+        store.values(at: shift.index).update(repeating: 0)
     }
 
     @_specialize(where Scalar == Float)

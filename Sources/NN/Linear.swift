@@ -14,11 +14,8 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
     public var kind: String { "linear" }
 
     private var inputs = 0
-    private var store: ParameterStore<Scalar>?
     private var weight: BoundTensor<Scalar>?
     private var bias: BoundTensor<Scalar>?
-    private var weightIndex = 0
-    private var biasIndex = 0
 
     public init(outputs: Int) {
         precondition(outputs >= 1, "Linear: outputs must be at least 1, got \(outputs)")
@@ -37,19 +34,16 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        precondition(parameterIndices.count == 2, "Linear.bind: \(parameterIndices.count) parameter indices, expected 2")
+        (weight, bias) = store.boundPair(at: parameterIndices, layer: "Linear")
         inputs = elementCount(inputShape)
-        self.store = store
-        (weightIndex, biasIndex) = (parameterIndices[0], parameterIndices[1])
-        weight = store.boundTensor(at: weightIndex)
-        bias = store.boundTensor(at: biasIndex)
     }
 
     /// Weight and bias uniform in ±1/sqrt(in) (PyTorch's default).
     public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        guard let weight, let bias else { preconditionFailure("Linear.initialize before bind") }
         let bound = 1 / Double(inputs).squareRoot()
-        fillUniform(store.values(at: weightIndex), bound: bound, using: &generator)
-        fillUniform(store.values(at: biasIndex), bound: bound, using: &generator)
+        fillUniform(store.values(at: weight.index), bound: bound, using: &generator)
+        fillUniform(store.values(at: bias.index), bound: bound, using: &generator)
     }
 
     @_specialize(where Scalar == Float)

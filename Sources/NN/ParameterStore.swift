@@ -64,9 +64,15 @@ public final class ParameterStore<Scalar: LinalgScalar> {
         gradients.update(repeating: 0)
     }
 
-    /// The addresses of tensor `index`'s values and gradient, for a layer to keep after binding.
-    func boundTensor(at index: Int) -> BoundTensor<Scalar> {
-        BoundTensor(values: values(at: index).baseAddress!, gradients: gradients(at: index).baseAddress!)
+    /// The two tensors at `indices` of a layer that has two (weight and bias, scale and shift),
+    /// for it to keep after binding; `layer` names it in the failure when there are not two.
+    func boundPair(at indices: [Int], layer: String) -> (BoundTensor<Scalar>, BoundTensor<Scalar>) {
+        precondition(indices.count == 2, "\(layer).bind: \(indices.count) parameter indices, expected 2")
+        return (boundTensor(at: indices[0]), boundTensor(at: indices[1]))
+    }
+
+    private func boundTensor(at index: Int) -> BoundTensor<Scalar> {
+        BoundTensor(store: self, index: index, values: values(at: index).baseAddress!, gradients: gradients(at: index).baseAddress!)
     }
 
     private static func allocateZeroed(count: Int) -> UnsafeMutableBufferPointer<Scalar> {
@@ -77,9 +83,12 @@ public final class ParameterStore<Scalar: LinalgScalar> {
     }
 }
 
-/// The addresses of one tensor's values and gradient inside a `ParameterStore`; valid while the
-/// store lives (a bound layer keeps its store).
-struct BoundTensor<Scalar> {
+/// One tensor of a `ParameterStore` as a bound layer keeps it: its index, for initialisation, and
+/// the addresses of its values and gradient, for the passes, valid while the store lives (the
+/// bound tensor keeps it alive).
+struct BoundTensor<Scalar: LinalgScalar> {
+    let store: ParameterStore<Scalar>
+    let index: Int
     let values: UnsafeMutablePointer<Scalar>
     let gradients: UnsafeMutablePointer<Scalar>
 }

@@ -1,40 +1,22 @@
 import Linalg
 
-/// The rectifier, `y = max(x, 0)`, elementwise; `dx = dy · [x > 0]` (the gradient at 0 is 0).
-public final class ReLU<Scalar: LinalgScalar>: Layer {
-    public var kind: String { "relu" }
+/// The rectifier layer, `y = max(x, 0)` elementwise (see `ReLUFunction`).
+public typealias ReLU<Scalar: LinalgScalar> = ElementwiseActivation<ReLUFunction<Scalar>>
 
-    private var count = 0
+/// The rectifier, `y = max(x, 0)`; `dx = dy · [x > 0]` (the gradient at 0 is 0).
+public enum ReLUFunction<Scalar: LinalgScalar>: ActivationFunction {
+    public static var kind: String { "relu" }
+    public static var name: String { "ReLU" }
 
-    public init() {}
-
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
-
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
-        count = elementCount(inputShape)
+    public static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
+        for index in 0..<count { y[index] = x[index] > 0 ? x[index] : 0 }
     }
 
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
-        let total = batch * count
-        precondition(input.count >= total && output.count >= total, "ReLU.forward: buffers too small for batch \(batch)")
-        let (x, y) = (input.baseAddress!, output.baseAddress!)
-        for index in 0..<total { y[index] = x[index] > 0 ? x[index] : 0 }
-    }
-
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    public func backward(
-        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
-        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
-        batch: Int, context: ForwardContext
+    public static func backward(
+        input x: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
+        inputGradient dx: UnsafeMutablePointer<Scalar>, count: Int
     ) {
-        guard let inputGradient else { return }
-        let total = batch * count
-        precondition(inputGradient.count >= total, "ReLU.backward: input gradient too small for batch \(batch)")
-        let (x, dy, dx) = (input.baseAddress!, outputGradient.baseAddress!, inputGradient.baseAddress!)
-        for index in 0..<total {
+        for index in 0..<count {
             let gradient = dy[index]
             dx[index] = x[index] > 0 ? gradient : 0
         }

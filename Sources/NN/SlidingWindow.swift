@@ -51,6 +51,35 @@ struct SlidingWindow: Equatable {
         validOutputs(kernelOffset: offset, inputSize: height, outputSize: outputHeight)
     }
 
+    /// Calls `body` for every output of one image, in output order (channel, row, column), with
+    /// the output's index and the image index of its window's top-left element; for windows
+    /// without padding (pooling).
+    @inline(__always)
+    func forEachWindow(_ body: (_ outputIndex: Int, _ corner: Int) -> Void) {
+        var outputIndex = 0
+        for channel in 0..<channels {
+            let channelStart = channel * height * width
+            for outputRow in 0..<outputHeight {
+                var corner = channelStart + outputRow * stride * width
+                for _ in 0..<outputWidth {
+                    body(outputIndex, corner)
+                    outputIndex += 1
+                    corner += stride
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with the image index of every element of the window whose top-left element
+    /// is at image index `corner`, in row-major order.
+    @inline(__always)
+    func forEachElement(ofWindowAt corner: Int, _ body: (_ index: Int) -> Void) {
+        for kernelRow in 0..<kernel {
+            let rowStart = corner + kernelRow * width
+            for kernelColumn in 0..<kernel { body(rowStart + kernelColumn) }
+        }
+    }
+
     private func validOutputs(kernelOffset: Int, inputSize: Int, outputSize: Int) -> Range<Int> {
         let shift = kernelOffset - padding
         let lower = shift >= 0 ? 0 : (-shift + stride - 1) / stride

@@ -185,6 +185,30 @@ struct SequentialTests {
         }
     }
 
+    @Test("a parameter-free first layer (asked for no input gradient) passes the gradients behind it through")
+    func parameterFreeFirstLayer() throws {
+        var generator = SeededGenerator(seed: 47)
+        let withPooling = try Sequential<Double>(
+            inputShape: [1, 4, 4], layers: [MaxPool2d(kernel: 2), Flatten(), Linear(outputs: 3)], maxBatch: 2)
+        let withoutPooling = try Sequential<Double>(inputShape: [1, 2, 2], layers: [Flatten(), Linear(outputs: 3)], maxBatch: 2)
+        withPooling.initialize(seed: 3)
+        withoutPooling.initialize(seed: 3)
+        let input = gaussians(2 * 16, using: &generator)
+        // The maxima of the four 2 x 2 windows of each 4 x 4 image.
+        var pooledInput: [Double] = []
+        for sample in 0..<2 {
+            for corner in [0, 2, 8, 10] {
+                let start = sample * 16 + corner
+                pooledInput.append(max(input[start], input[start + 1], input[start + 4], input[start + 5]))
+            }
+        }
+        let labels: [Int32] = [2, 0]
+        let gradient = Self.lossAndGradient(withPooling, input: input, labels: labels, context: .inference).gradient
+        let expected = Self.lossAndGradient(withoutPooling, input: pooledInput, labels: labels, context: .inference).gradient
+        // The same operations on the same values (max pooling only selects): exactly equal.
+        #expect(gradient == expected)
+    }
+
     @Test("Float32 and Float64 models built from the same specs and seed agree")
     func precisionAgreement() throws {
         let specs: [LayerSpec] = [

@@ -1,0 +1,64 @@
+import Linalg
+
+/// A scalar function that an `ElementwiseActivation` layer applies to every element: its forward
+/// and backward kernels over flat buffers, which the layer calls once per pass.
+public protocol ActivationFunction {
+    associatedtype Scalar: LinalgScalar
+
+    /// The layer's kind as configs and parameter names spell it ("relu", "gelu").
+    static var kind: String { get }
+    /// The layer's name in failure messages ("ReLU", "GELU").
+    static var name: String { get }
+
+    /// Writes `y_i = f(x_i)` for the first `count` elements.
+    static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int)
+
+    /// Writes (overwrites) `dx_i = dy_i f'(x_i)` for the first `count` elements.
+    static func backward(
+        input x: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
+        inputGradient dx: UnsafeMutablePointer<Scalar>, count: Int)
+}
+
+/// A layer that applies one scalar function to every element of its input (ReLU, GELU), keeping
+/// the per-sample shape:
+///
+///     y_i = f(x_i),   dx_i = dy_i f'(x_i)
+public final class ElementwiseActivation<Function: ActivationFunction>: ParameterFreeLayer {
+    public typealias Scalar = Function.Scalar
+
+    public var kind: String { Function.kind }
+
+    private var count = 0
+
+    public init() {}
+
+    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
+
+    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        count = elementCount(inputShape)
+    }
+
+    @_specialize(where Function == ReLUFunction<Float>)
+    @_specialize(where Function == ReLUFunction<Double>)
+    @_specialize(where Function == GELUFunction<Float>)
+    @_specialize(where Function == GELUFunction<Double>)
+    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        let total = batch * count
+        precondition(input.count >= total && output.count >= total, "\(Function.name).forward: buffers too small for batch \(batch)")
+        Function.forward(input: input.baseAddress!, output: output.baseAddress!, count: total)
+    }
+
+    @_specialize(where Function == ReLUFunction<Float>)
+    @_specialize(where Function == ReLUFunction<Double>)
+    @_specialize(where Function == GELUFunction<Float>)
+    @_specialize(where Function == GELUFunction<Double>)
+    public func backward(
+        input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
+        into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
+    ) {
+        let total = batch * count
+        precondition(inputGradient.count >= total, "\(Function.name).backward: input gradient too small for batch \(batch)")
+        Function.backward(
+            input: input.baseAddress!, outputGradient: outputGradient.baseAddress!, inputGradient: inputGradient.baseAddress!, count: total)
+    }
+}
