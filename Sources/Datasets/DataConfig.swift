@@ -2,26 +2,26 @@ import Support
 
 /// Where the image data of a run comes from and how it is normalised: by default Fashion-MNIST
 /// as the Debian package `dataset-fashion-mnist` installs it.
-public struct DataConfig: Codable, Sendable, Equatable {
+public struct DataConfig: ConfigRecord, Sendable, Equatable {
     /// The directory the Debian package `dataset-fashion-mnist` installs its files into.
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
 
-    public var trainImages: String
-    public var trainLabels: String
-    public var testImages: String
-    public var testLabels: String
+    public var trainImages = Self.fashionMNISTDirectory + "/train-images-idx3-ubyte.gz"
+    public var trainLabels = Self.fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz"
+    public var testImages = Self.fashionMNISTDirectory + "/t10k-images-idx3-ubyte.gz"
+    public var testLabels = Self.fashionMNISTDirectory + "/t10k-labels-idx1-ubyte.gz"
     /// The normalisation mean of pixel / 255; nil: computed on the training set.
     public var mean: Double?
     /// The normalisation standard deviation of pixel / 255; nil: computed on the training set.
     public var std: Double?
 
+    /// Fashion-MNIST from the Debian package, normalised by its own statistics.
+    public init() {}
+
     public init(
-        trainImages: String = fashionMNISTDirectory + "/train-images-idx3-ubyte.gz",
-        trainLabels: String = fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz",
-        testImages: String = fashionMNISTDirectory + "/t10k-images-idx3-ubyte.gz",
-        testLabels: String = fashionMNISTDirectory + "/t10k-labels-idx1-ubyte.gz",
-        mean: Double? = nil,
-        std: Double? = nil
+        trainImages: String = Self().trainImages, trainLabels: String = Self().trainLabels,
+        testImages: String = Self().testImages, testLabels: String = Self().testLabels,
+        mean: Double? = Self().mean, std: Double? = Self().std
     ) {
         self.trainImages = trainImages
         self.trainLabels = trainLabels
@@ -31,17 +31,19 @@ public struct DataConfig: Codable, Sendable, Equatable {
         self.std = std
     }
 
-    /// A problem with the fields, naming the field; nil when they are usable.
-    public func validationError() -> String? {
-        for (name, path) in [("trainImages", trainImages), ("trainLabels", trainLabels),
-                             ("testImages", testImages), ("testLabels", testLabels)] where path.isEmpty {
-            return "\(name) must not be empty"
-        }
-        if (mean == nil) != (std == nil) { return "give both mean and std, or neither (computed on the training set)" }
-        if let mean, !mean.isFinite { return "mean must be finite, got \(mean)" }
-        if let std, !(std > 0 && std.isFinite) { return "std must be > 0, got \(std)" }
-        return nil
-    }
+    public static let fields: [ConfigField<DataConfig>] = [
+        .init("trainImages", \.trainImages, .nonEmpty),
+        .init("trainLabels", \.trainLabels, .nonEmpty),
+        .init("testImages", \.testImages, .nonEmpty),
+        .init("testLabels", \.testLabels, .nonEmpty),
+        .check { ($0.mean == nil) != ($0.std == nil) ? "give both mean and std, or neither (computed on the training set)" : nil },
+        .init("mean", \.mean, .finite),
+        .init("std", \.std, .above(0)),
+    ]
+
+    public static let problemPlacement = ConfigProblemPlacement.object
+
+    public static func defaults(given _: GivenFields<DataConfig>) -> DataConfig { DataConfig() }
 
     /// Loads both sets; the test labels must lie in the training set's classes and the test images
     /// must have the training images' size.
@@ -65,26 +67,5 @@ public struct DataConfig: Codable, Sendable, Equatable {
     public static func installHint(for path: String) -> String? {
         path.hasPrefix(fashionMNISTDirectory + "/") || path == fashionMNISTDirectory
             ? "install the Debian package dataset-fashion-mnist" : nil
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case trainImages, trainLabels, testImages, testLabels, mean, std
-    }
-
-    /// Decodes with every field optional (defaults as in `init`); unknown fields are errors.
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = DataConfig()
-        self.init(
-            trainImages: try container.decodeIfPresent(String.self, forKey: .trainImages) ?? defaults.trainImages,
-            trainLabels: try container.decodeIfPresent(String.self, forKey: .trainLabels) ?? defaults.trainLabels,
-            testImages: try container.decodeIfPresent(String.self, forKey: .testImages) ?? defaults.testImages,
-            testLabels: try container.decodeIfPresent(String.self, forKey: .testLabels) ?? defaults.testLabels,
-            mean: try container.decodeIfPresent(Double.self, forKey: .mean),
-            std: try container.decodeIfPresent(Double.self, forKey: .std))
-        if let problem = validationError() {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
-        }
     }
 }

@@ -3,12 +3,15 @@ import Support
 /// Where a `GlobalSampler` run stands: the next step to draw, as an epoch and a step within it.
 /// Saved in checkpoints; resuming from it draws the same batches as never having stopped, as long
 /// as the global batch size is unchanged (the number of ranks may differ).
-public struct SamplerCursor: Codable, Sendable, Equatable, CustomStringConvertible {
-    public var epoch: Int
+public struct SamplerCursor: ConfigRecord, Sendable, Equatable, CustomStringConvertible {
+    public var epoch = 0
     /// The step within `epoch`, in `0..<stepsPerEpoch`.
-    public var step: Int
+    public var step = 0
 
-    public init(epoch: Int = 0, step: Int = 0) {
+    /// The start of the first epoch.
+    public init() {}
+
+    public init(epoch: Int, step: Int) {
         self.epoch = epoch
         self.step = step
     }
@@ -35,17 +38,11 @@ public struct SamplerCursor: Codable, Sendable, Equatable, CustomStringConvertib
 
     public var description: String { "epoch \(epoch), step \(step)" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case epoch, step
-    }
+    public static let fields: [ConfigField<SamplerCursor>] = [
+        .required("epoch", \.epoch),
+        .required("step", \.step),
+        .check { $0.epoch >= 0 && $0.step >= 0 ? nil : "epoch and step must be >= 0, got \($0.epoch) and \($0.step)" },
+    ]
 
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(epoch: try container.decode(Int.self, forKey: .epoch), step: try container.decode(Int.self, forKey: .step))
-        guard epoch >= 0, step >= 0 else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath, debugDescription: "epoch and step must be >= 0, got \(epoch) and \(step)"))
-        }
-    }
+    public static func defaults(given _: GivenFields<SamplerCursor>) -> SamplerCursor { SamplerCursor() }
 }

@@ -13,25 +13,29 @@ public enum AdaptationMethod: String, NamedChoice {
 }
 
 /// Settings of one covariance adaptation run (ALGORITHM.md section 6; defaults as in xNES).
-public struct AdaptationOptions: Sendable, Equatable {
-    public var method: AdaptationMethod
+public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
+    public var method = AdaptationMethod.spectral
     /// Samples per iteration; nil: `4 + floor(3 ln n)`.
     public var populationSize: Int?
     /// `eta_mu`.
-    public var meanLearningRate: Double
+    public var meanLearningRate = 1.0
     /// `eta_S`; nil: `(9 + 3 ln n) / (5 n^1.5)`.
     public var covarianceLearningRate: Double?
     /// The start: `S0 = I / sigma0²`, so samples spread `sigma0` around the mean.
-    public var initialStepSize: Double
+    public var initialStepSize = 1.0
     /// `delta`, the eigenvalue map and the retraction of the spectral step (unused by `xnes`).
-    public var gapDamping: Double
-    public var eigenvalueMap: EigenvalueMap
-    public var retraction: Retraction
+    public var gapDamping = 1e-2
+    public var eigenvalueMap = EigenvalueMap.exp
+    public var retraction = Retraction.cayley
+
+    /// The defaults (as in xNES).
+    public init() {}
 
     public init(
-        method: AdaptationMethod = .spectral, populationSize: Int? = nil, meanLearningRate: Double = 1,
-        covarianceLearningRate: Double? = nil, initialStepSize: Double = 1, gapDamping: Double = 1e-2,
-        eigenvalueMap: EigenvalueMap = .exp, retraction: Retraction = .cayley
+        method: AdaptationMethod = Self().method, populationSize: Int? = Self().populationSize,
+        meanLearningRate: Double = Self().meanLearningRate, covarianceLearningRate: Double? = Self().covarianceLearningRate,
+        initialStepSize: Double = Self().initialStepSize, gapDamping: Double = Self().gapDamping,
+        eigenvalueMap: EigenvalueMap = Self().eigenvalueMap, retraction: Retraction = Self().retraction
     ) {
         self.method = method
         self.populationSize = populationSize
@@ -43,6 +47,19 @@ public struct AdaptationOptions: Sendable, Equatable {
         self.retraction = retraction
     }
 
+    public static let fields: [ConfigField<AdaptationOptions>] = [
+        .init("method", \.method),
+        .init("populationSize", \.populationSize, .in(4...100_000)),
+        .init("meanLearningRate", \.meanLearningRate, .in(0...10, excludingLower: true)),
+        .init("covarianceLearningRate", \.covarianceLearningRate, .in(0...1, excludingLower: true)),
+        .init("initialStepSize", \.initialStepSize, .above(0)),
+        .init("gapDamping", \.gapDamping, .above(0)),
+        .init("eigenvalueMap", \.eigenvalueMap),
+        .init("retraction", \.retraction),
+    ]
+
+    public static func defaults(given _: GivenFields<AdaptationOptions>) -> AdaptationOptions { AdaptationOptions() }
+
     /// `N = 4 + floor(3 ln n)` unless set.
     public func population(dimension: Int) -> Int {
         populationSize ?? 4 + Int(3 * Foundation.log(Double(dimension)))
@@ -52,38 +69,5 @@ public struct AdaptationOptions: Sendable, Equatable {
     public func covarianceRate(dimension: Int) -> Double {
         let n = Double(dimension)
         return covarianceLearningRate ?? (9 + 3 * Foundation.log(n)) / (5 * n * n.squareRoot())
-    }
-}
-
-extension AdaptationOptions: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case method, populationSize, meanLearningRate, covarianceLearningRate, initialStepSize, gapDamping, eigenvalueMap, retraction
-    }
-
-    /// Every field optional (defaults as in `init`); unknown fields and values out of range are
-    /// errors naming the field.
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = AdaptationOptions()
-        self.init(
-            method: try container.decodeIfPresent(AdaptationMethod.self, forKey: .method) ?? defaults.method,
-            populationSize: try container.decodeIfPresent(Int.self, forKey: .populationSize),
-            meanLearningRate: try container.decodeIfPresent(Double.self, forKey: .meanLearningRate) ?? defaults.meanLearningRate,
-            covarianceLearningRate: try container.decodeIfPresent(Double.self, forKey: .covarianceLearningRate),
-            initialStepSize: try container.decodeIfPresent(Double.self, forKey: .initialStepSize) ?? defaults.initialStepSize,
-            gapDamping: try container.decodeIfPresent(Double.self, forKey: .gapDamping) ?? defaults.gapDamping,
-            eigenvalueMap: try container.decodeIfPresent(EigenvalueMap.self, forKey: .eigenvalueMap) ?? defaults.eigenvalueMap,
-            retraction: try container.decodeIfPresent(Retraction.self, forKey: .retraction) ?? defaults.retraction)
-        if let populationSize {
-            try requireField(populationSize >= 4 && populationSize <= 100_000, decoder, CodingKeys.populationSize, "must be in 4...100000, got \(populationSize)")
-        }
-        try requireField(meanLearningRate > 0 && meanLearningRate <= 10, decoder, CodingKeys.meanLearningRate, "must be in (0, 10], got \(meanLearningRate)")
-        if let covarianceLearningRate {
-            try requireField(covarianceLearningRate > 0 && covarianceLearningRate <= 1, decoder, CodingKeys.covarianceLearningRate,
-                             "must be in (0, 1], got \(covarianceLearningRate)")
-        }
-        try requireField(initialStepSize > 0 && initialStepSize.isFinite, decoder, CodingKeys.initialStepSize, "must be > 0, got \(initialStepSize)")
-        try requireField(gapDamping > 0 && gapDamping.isFinite, decoder, CodingKeys.gapDamping, "must be > 0, got \(gapDamping)")
     }
 }

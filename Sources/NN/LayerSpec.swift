@@ -60,91 +60,122 @@ public enum LayerSpec: Codable, Equatable, Sendable {
         }
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, outputs, rate, epsilon, kernel, stride, padding
-    }
-
-    // The fields each type accepts, for `rejectUnknownFields`.
-    private enum LinearFields: String, CodingKey, CaseIterable { case type, outputs }
-    private enum ParameterFreeFields: String, CodingKey, CaseIterable { case type }
-    private enum DropoutFields: String, CodingKey, CaseIterable { case type, rate }
-    private enum LayerNormFields: String, CodingKey, CaseIterable { case type, epsilon }
-    private enum Conv2dFields: String, CodingKey, CaseIterable { case type, outputs, kernel, stride, padding }
-    private enum PoolFields: String, CodingKey, CaseIterable { case type, kernel, stride }
-
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let kind = try container.decode(Kind.self, forKey: .type)
-        switch kind {
-        case .linear: try rejectUnknownFields(decoder, LinearFields.self)
-        case .relu, .gelu, .flatten: try rejectUnknownFields(decoder, ParameterFreeFields.self)
-        case .dropout: try rejectUnknownFields(decoder, DropoutFields.self)
-        case .layernorm: try rejectUnknownFields(decoder, LayerNormFields.self)
-        case .conv2d: try rejectUnknownFields(decoder, Conv2dFields.self)
-        case .maxpool, .avgpool: try rejectUnknownFields(decoder, PoolFields.self)
-        }
-        func invalid(_ message: String) -> DecodingError {
-            DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: message))
-        }
-        func integer(_ key: CodingKeys, atLeast minimum: Int, default defaultValue: Int? = nil) throws -> Int {
-            let value: Int
-            if let defaultValue {
-                value = try container.decodeIfPresent(Int.self, forKey: key) ?? defaultValue
-            } else {
-                value = try container.decode(Int.self, forKey: key)
-            }
-            guard value >= minimum else { throw invalid("\(key.rawValue) must be at least \(minimum), got \(value)") }
-            return value
+        let kind = try TaggedConfig.type(Kind.self, in: decoder)
+        func fields<Fields: LayerFields>(_: Fields.Type) throws -> Fields {
+            try TaggedConfig.fields(Fields.self, in: decoder)
         }
         switch kind {
         case .linear:
-            self = .linear(outputs: try integer(.outputs, atLeast: 1))
-        case .relu:
-            self = .relu
-        case .gelu:
-            self = .gelu
-        case .flatten:
-            self = .flatten
+            self = .linear(outputs: try fields(LinearFields.self).outputs)
+        case .relu, .gelu, .flatten:
+            try TaggedConfig.rejectFields(in: decoder)
+            self = switch kind {
+            case .relu: .relu
+            case .gelu: .gelu
+            default: .flatten
+            }
         case .dropout:
-            let rate = try container.decode(Double.self, forKey: .rate)
-            guard rate >= 0 && rate < 1 else { throw invalid("rate must be in [0, 1), got \(rate)") }
-            self = .dropout(rate: rate)
+            self = .dropout(rate: try fields(DropoutFields.self).rate)
         case .layernorm:
-            let epsilon = try container.decodeIfPresent(Double.self, forKey: .epsilon) ?? 1e-5
-            guard epsilon > 0 && epsilon.isFinite else { throw invalid("epsilon must be > 0, got \(epsilon)") }
-            self = .layerNorm(epsilon: epsilon)
+            self = .layerNorm(epsilon: try fields(LayerNormFields.self).epsilon)
         case .conv2d:
-            self = .conv2d(
-                outputs: try integer(.outputs, atLeast: 1), kernel: try integer(.kernel, atLeast: 1),
-                stride: try integer(.stride, atLeast: 1, default: 1), padding: try integer(.padding, atLeast: 0, default: 0))
+            let conv = try fields(Conv2dFields.self)
+            self = .conv2d(outputs: conv.outputs, kernel: conv.kernel, stride: conv.stride, padding: conv.padding)
         case .maxpool, .avgpool:
-            let kernel = try integer(.kernel, atLeast: 1)
-            let stride = try integer(.stride, atLeast: 1, default: kernel)
-            self = kind == .maxpool ? .maxPool(kernel: kernel, stride: stride) : .avgPool(kernel: kernel, stride: stride)
+            let pool = try fields(PoolFields.self)
+            self = kind == .maxpool ? .maxPool(kernel: pool.kernel, stride: pool.stride) : .avgPool(kernel: pool.kernel, stride: pool.stride)
         }
     }
 
     /// Writes the object with every field, defaults included (the resolved config).
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(kind, forKey: .type)
-        switch self {
-        case .linear(let outputs):
-            try container.encode(outputs, forKey: .outputs)
-        case .relu, .gelu, .flatten:
-            break
-        case .dropout(let rate):
-            try container.encode(rate, forKey: .rate)
-        case .layerNorm(let epsilon):
-            try container.encode(epsilon, forKey: .epsilon)
+        let fields: (any ConfigRecord)? = switch self {
+        case .linear(let outputs): LinearFields(outputs: outputs)
+        case .relu, .gelu, .flatten: nil
+        case .dropout(let rate): DropoutFields(rate: rate)
+        case .layerNorm(let epsilon): LayerNormFields(epsilon: epsilon)
         case .conv2d(let outputs, let kernel, let stride, let padding):
-            try container.encode(outputs, forKey: .outputs)
-            try container.encode(kernel, forKey: .kernel)
-            try container.encode(stride, forKey: .stride)
-            try container.encode(padding, forKey: .padding)
-        case .maxPool(let kernel, let stride), .avgPool(let kernel, let stride):
-            try container.encode(kernel, forKey: .kernel)
-            try container.encode(stride, forKey: .stride)
+            Conv2dFields(outputs: outputs, kernel: kernel, stride: stride, padding: padding)
+        case .maxPool(let kernel, let stride), .avgPool(let kernel, let stride): PoolFields(kernel: kernel, stride: stride)
         }
+        try TaggedConfig.encode(type: kind, fields: fields, to: encoder)
+    }
+}
+
+/// The fields of a layer type beside its "type", with their defaults and ranges; a problem is
+/// reported at the layer ("outputs must be at least 1, got 0").
+private protocol LayerFields: ConfigRecord {}
+
+extension LayerFields {
+    static var problemPlacement: ConfigProblemPlacement { .object }
+}
+
+extension FieldRule<Int> {
+    /// `value >= bound`, worded "must be at least BOUND".
+    fileprivate static func minimum(_ bound: Int) -> FieldRule {
+        .atLeast(bound).worded("at least \(bound)")
+    }
+}
+
+private struct LinearFields: LayerFields {
+    var outputs: Int
+
+    static let fields: [ConfigField<LinearFields>] = [.required("outputs", \.outputs, .minimum(1))]
+
+    static func defaults(given: GivenFields<LinearFields>) throws -> LinearFields {
+        LinearFields(outputs: try given.required(\.outputs))
+    }
+}
+
+private struct DropoutFields: LayerFields {
+    var rate: Double
+
+    static let fields: [ConfigField<DropoutFields>] = [.required("rate", \.rate, .in(0..<1))]
+
+    static func defaults(given: GivenFields<DropoutFields>) throws -> DropoutFields {
+        DropoutFields(rate: try given.required(\.rate))
+    }
+}
+
+private struct LayerNormFields: LayerFields {
+    var epsilon = 1e-5
+
+    static let fields: [ConfigField<LayerNormFields>] = [.init("epsilon", \.epsilon, .above(0))]
+
+    static func defaults(given _: GivenFields<LayerNormFields>) -> LayerNormFields { LayerNormFields() }
+}
+
+private struct Conv2dFields: LayerFields {
+    var outputs: Int
+    var kernel: Int
+    var stride = 1
+    var padding = 0
+
+    static let fields: [ConfigField<Conv2dFields>] = [
+        .required("outputs", \.outputs, .minimum(1)),
+        .required("kernel", \.kernel, .minimum(1)),
+        .init("stride", \.stride, .minimum(1)),
+        .init("padding", \.padding, .minimum(0)),
+    ]
+
+    static func defaults(given: GivenFields<Conv2dFields>) throws -> Conv2dFields {
+        Conv2dFields(outputs: try given.required(\.outputs), kernel: try given.required(\.kernel))
+    }
+}
+
+private struct PoolFields: LayerFields {
+    var kernel: Int
+    /// Default: `kernel`.
+    var stride: Int
+
+    static let fields: [ConfigField<PoolFields>] = [
+        .required("kernel", \.kernel, .minimum(1)),
+        .init("stride", \.stride, .minimum(1)),
+    ]
+
+    static func defaults(given: GivenFields<PoolFields>) throws -> PoolFields {
+        let kernel = try given.required(\.kernel)
+        return PoolFields(kernel: kernel, stride: kernel)
     }
 }

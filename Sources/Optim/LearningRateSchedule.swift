@@ -22,42 +22,41 @@ public enum LearningRateSchedule: Sendable, Equatable {
     }
 }
 
-extension LearningRateSchedule: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case type, warmupSteps, finalFraction }
-
+extension LearningRateSchedule: Codable {
     enum Kind: String, NamedChoice { case constant, warmupCosine }
 
-    /// `{"type": "constant"}` or `{"type": "warmupCosine", "warmupSteps": 100, "finalFraction": 0}`.
+    /// The fields of `warmupCosine`.
+    private struct WarmupCosineFields: ConfigRecord {
+        var warmupSteps = 0
+        var finalFraction = 0.0
+
+        static let fields: [ConfigField<WarmupCosineFields>] = [
+            .init("warmupSteps", \.warmupSteps, .atLeast(0)),
+            .init("finalFraction", \.finalFraction, .in(0...1)),
+        ]
+
+        static func defaults(given _: GivenFields<WarmupCosineFields>) -> WarmupCosineFields { WarmupCosineFields() }
+    }
+
+    /// `{"type": "constant"}` or `{"type": "warmupCosine", "warmupSteps": 100, "finalFraction": 0}`
+    /// (`constant` allows and ignores the fields of `warmupCosine`).
     public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        switch try container.decode(Kind.self, forKey: .type) {
+        try TaggedConfig.rejectFields(besides: WarmupCosineFields.self, in: decoder)
+        switch try TaggedConfig.type(Kind.self, in: decoder) {
         case .constant:
             self = .constant
         case .warmupCosine:
-            let warmup = try container.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
-            let final = try container.decodeIfPresent(Double.self, forKey: .finalFraction) ?? 0
-            guard warmup >= 0 else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.warmupSteps], debugDescription: "must be >= 0, got \(warmup)"))
-            }
-            guard final >= 0 && final <= 1 else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.finalFraction], debugDescription: "must be in [0, 1], got \(final)"))
-            }
-            self = .warmupCosine(warmupSteps: warmup, finalFraction: final)
+            let fields = try TaggedConfig.fields(WarmupCosineFields.self, in: decoder)
+            self = .warmupCosine(warmupSteps: fields.warmupSteps, finalFraction: fields.finalFraction)
         }
     }
-}
 
-extension LearningRateSchedule: Encodable {
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .constant:
-            try container.encode(Kind.constant, forKey: .type)
+            try TaggedConfig.encode(type: Kind.constant, to: encoder)
         case .warmupCosine(let warmup, let final):
-            try container.encode(Kind.warmupCosine, forKey: .type)
-            try container.encode(warmup, forKey: .warmupSteps)
-            try container.encode(final, forKey: .finalFraction)
+            try TaggedConfig.encode(type: Kind.warmupCosine, fields: WarmupCosineFields(warmupSteps: warmup, finalFraction: final), to: encoder)
         }
     }
 }

@@ -4,7 +4,7 @@ import Support
 /// Which optimizer, and all its settings, as a training configuration gives them.
 ///
 /// Fields that do not apply to the chosen `type` are ignored; unknown fields are errors.
-public struct OptimizerConfig: Sendable, Equatable {
+public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
     public enum Kind: String, NamedChoice {
         /// SGD with (Nesterov) momentum.
         case sgd
@@ -25,102 +25,64 @@ public struct OptimizerConfig: Sendable, Equatable {
     }
 
     public var type: Kind
+    /// Default: 0.05 for `sgd`, 1e-3 for the others.
     public var learningRate: Double
-    public var schedule: LearningRateSchedule
+    public var schedule = LearningRateSchedule.constant
+    /// Default: 0 for `adamw`, 0.9 for the others.
     public var momentum: Double
     /// PyTorch's dampening: `v <- momentum v + (1 - dampening) d`. Equal to `momentum`, v is a
     /// moving average and the step keeps the direction's scale (as Adam's first moment does).
-    public var momentumDampening: Double
-    public var nesterov: Bool
-    public var weightDecay: Double
+    public var momentumDampening = 0.0
+    public var nesterov = false
+    public var weightDecay = 0.0
     /// Whether weight decay also applies to vectors (biases, norms).
-    public var decayVectors: Bool
-    public var beta1: Double
-    public var beta2: Double
-    public var epsilon: Double
+    public var decayVectors = false
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var epsilon = 1e-8
     /// The preconditioner (`spectral` and `eigenShampoo`).
-    public var preconditioner: PreconditionerOptions
+    public var preconditioner = PreconditionerOptions()
     /// Spectral factor updates every this many steps.
-    public var curvatureInterval: Int
+    public var curvatureInterval = 1
     /// Eigen-Shampoo root recomputation every this many steps.
-    public var rootInterval: Int
-    public var grafting: Grafting.Kind
-    public var graftingBeta2: Double
-    public var graftingEpsilon: Double
-    public var curvatureGradientScale: CurvatureGradientScale
+    public var rootInterval = 10
+    public var grafting = Grafting.Kind.adam
+    public var graftingBeta2 = 0.999
+    public var graftingEpsilon = 1e-8
+    public var curvatureGradientScale = CurvatureGradientScale.none
 
     /// Defaults for `type` (ALGORITHM.md section 8 for the preconditioned ones).
     public init(type: Kind) {
         self.type = type
         learningRate = type == .sgd ? 0.05 : 1e-3
-        schedule = .constant
         momentum = type == .adamw ? 0 : 0.9
-        momentumDampening = 0
-        nesterov = false
-        weightDecay = 0
-        decayVectors = false
-        beta1 = 0.9
-        beta2 = 0.999
-        epsilon = 1e-8
-        preconditioner = PreconditionerOptions(mode: .shampoo)
-        curvatureInterval = 1
-        rootInterval = 10
-        grafting = .adam
-        graftingBeta2 = 0.999
-        graftingEpsilon = 1e-8
-        curvatureGradientScale = .none
     }
 
-    /// A problem with the settings, naming the field; nil when they are usable.
-    public func validationError() -> String? {
-        if !(learningRate > 0 && learningRate.isFinite) { return "learningRate must be > 0, got \(learningRate)" }
-        if !(momentum >= 0 && momentum < 1) { return "momentum must be in [0, 1), got \(momentum)" }
-        if !(momentumDampening >= 0 && momentumDampening < 1) { return "momentumDampening must be in [0, 1), got \(momentumDampening)" }
-        if !(weightDecay >= 0 && weightDecay.isFinite) { return "weightDecay must be >= 0, got \(weightDecay)" }
-        for (name, value) in [("beta1", beta1), ("beta2", beta2), ("graftingBeta2", graftingBeta2)] where !(value >= 0 && value < 1) {
-            return "\(name) must be in [0, 1), got \(value)"
-        }
-        for (name, value) in [("epsilon", epsilon), ("graftingEpsilon", graftingEpsilon)] where !(value > 0 && value.isFinite) {
-            return "\(name) must be > 0, got \(value)"
-        }
-        if curvatureInterval < 1 { return "curvatureInterval must be >= 1, got \(curvatureInterval)" }
-        if rootInterval < 1 { return "rootInterval must be >= 1, got \(rootInterval)" }
-        return preconditioner.validationError().map { "preconditioner.\($0)" }
-    }
-}
+    public static let fields: [ConfigField<OptimizerConfig>] = [
+        .required("type", \.type),
+        .init("learningRate", \.learningRate, .above(0)),
+        .init("schedule", \.schedule),
+        .init("momentum", \.momentum, .in(0..<1)),
+        .init("momentumDampening", \.momentumDampening, .in(0..<1)),
+        .init("nesterov", \.nesterov),
+        .init("weightDecay", \.weightDecay, .atLeast(0)),
+        .init("decayVectors", \.decayVectors),
+        .init("beta1", \.beta1, .in(0..<1)),
+        .init("beta2", \.beta2, .in(0..<1)),
+        .init("epsilon", \.epsilon, .above(0)),
+        .init("preconditioner", \.preconditioner),
+        .init("curvatureInterval", \.curvatureInterval, .atLeast(1)),
+        .init("rootInterval", \.rootInterval, .atLeast(1)),
+        .init("grafting", \.grafting),
+        .init("graftingBeta2", \.graftingBeta2, .in(0..<1)),
+        .init("graftingEpsilon", \.graftingEpsilon, .above(0)),
+        .init("curvatureGradientScale", \.curvatureGradientScale),
+    ]
 
-extension OptimizerConfig: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, learningRate, schedule, momentum, momentumDampening, nesterov, weightDecay, decayVectors, beta1, beta2, epsilon
-        case preconditioner, curvatureInterval, rootInterval, grafting, graftingBeta2, graftingEpsilon, curvatureGradientScale
-    }
+    public static let problemPlacement = ConfigProblemPlacement.object
 
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(type: try container.decode(Kind.self, forKey: .type))
-        func field<Value: Decodable>(_ key: CodingKeys, _ value: inout Value) throws {
-            if let decoded = try container.decodeIfPresent(Value.self, forKey: key) { value = decoded }
-        }
-        try field(.learningRate, &learningRate)
-        try field(.schedule, &schedule)
-        try field(.momentum, &momentum)
-        try field(.momentumDampening, &momentumDampening)
-        try field(.nesterov, &nesterov)
-        try field(.weightDecay, &weightDecay)
-        try field(.decayVectors, &decayVectors)
-        try field(.beta1, &beta1)
-        try field(.beta2, &beta2)
-        try field(.epsilon, &epsilon)
-        try field(.preconditioner, &preconditioner)
-        try field(.curvatureInterval, &curvatureInterval)
-        try field(.rootInterval, &rootInterval)
-        try field(.grafting, &grafting)
-        try field(.graftingBeta2, &graftingBeta2)
-        try field(.graftingEpsilon, &graftingEpsilon)
-        try field(.curvatureGradientScale, &curvatureGradientScale)
-        if let problem = validationError() {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
-        }
+    /// The defaults of the type given.
+    public static func defaults(given: GivenFields<OptimizerConfig>) throws -> OptimizerConfig {
+        OptimizerConfig(type: try given.required(\.type))
     }
 }

@@ -22,29 +22,32 @@ public enum RootDamping: Sendable, Equatable, Hashable {
 }
 
 extension RootDamping: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case relative, absolute }
+    /// The JSON form, `{"relative": 1e-12}` or `{"absolute": 1e-8}`: exactly one field set.
+    private struct Fields: ConfigRecord {
+        var relative: Double?
+        var absolute: Double?
 
-    /// `{"relative": 1e-12}` or `{"absolute": 1e-8}`.
+        static let fields: [ConfigField<Fields>] = [
+            .init("relative", \.relative),
+            .init("absolute", \.absolute),
+            .check { fields in
+                let given = [fields.relative, fields.absolute].compactMap { $0 }
+                return given.count == 1 && given[0] >= 0 && given[0].isFinite ? nil : "give exactly one of 'relative' or 'absolute', a number >= 0"
+            },
+        ]
+
+        static func defaults(given _: GivenFields<Fields>) -> Fields { Fields() }
+    }
+
     public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let relative = try container.decodeIfPresent(Double.self, forKey: .relative)
-        let absolute = try container.decodeIfPresent(Double.self, forKey: .absolute)
-        switch (relative, absolute) {
-        case (let value?, nil) where value >= 0 && value.isFinite: self = .relative(value)
-        case (nil, let value?) where value >= 0 && value.isFinite: self = .absolute(value)
-        default:
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "give exactly one of 'relative' or 'absolute', a number >= 0"))
-        }
+        let fields = try Fields(from: decoder)
+        self = fields.relative.map(RootDamping.relative) ?? .absolute(fields.absolute ?? 0)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .relative(let value): try container.encode(value, forKey: .relative)
-        case .absolute(let value): try container.encode(value, forKey: .absolute)
+        case .relative(let value): try Fields(relative: value).encode(to: encoder)
+        case .absolute(let value): try Fields(absolute: value).encode(to: encoder)
         }
     }
 }

@@ -2,7 +2,7 @@ import Support
 
 /// How a parameter is preconditioned: Kronecker mode, root, damping, blocking, and the factor
 /// update rule.
-public struct PreconditionerOptions: Sendable, Equatable {
+public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
     /// What large dimensions get.
     public enum LargeDimensions: String, NamedChoice {
         /// Split the matrix into blocks no larger than `maxFactorDimension` per side, each with its
@@ -12,23 +12,29 @@ public struct PreconditionerOptions: Sendable, Equatable {
         case diagonal
     }
 
-    public var mode: KroneckerMode
-    /// `p` of `S^(-1/p)`; any real > 0. Default: 4 in `shampoo` mode, 2 in `kl` mode.
+    public var mode = KroneckerMode.shampoo
+    /// `p` of `S^(-1/p)`; any real > 0. Default: `defaultPower(mode)`.
     public var power: Double
     /// `eps` added to eigenvalues before the root.
-    public var damping: RootDamping
+    public var damping = RootDamping.standard
     /// Sides longer than this are blocked (or handled diagonally).
-    public var maxFactorDimension: Int
-    public var largeDimensions: LargeDimensions
+    public var maxFactorDimension = 1024
+    public var largeDimensions = LargeDimensions.block
     /// `d0`: fresh factors start at `S = d0 I`.
-    public var initialEigenvalue: Double
+    public var initialEigenvalue = 1.0
     /// The factor update rule.
-    public var factor: SpectralFactorOptions
+    public var factor = SpectralFactorOptions()
 
+    /// The defaults.
+    public init() {
+        power = Self.defaultPower(mode)
+    }
+
+    /// `power` nil: `defaultPower(mode)`.
     public init(
-        mode: KroneckerMode = .shampoo, power: Double? = nil, damping: RootDamping = .standard,
-        maxFactorDimension: Int = 1024, largeDimensions: LargeDimensions = .block,
-        initialEigenvalue: Double = 1, factor: SpectralFactorOptions = .init()
+        mode: KroneckerMode = Self().mode, power: Double? = nil, damping: RootDamping = Self().damping,
+        maxFactorDimension: Int = Self().maxFactorDimension, largeDimensions: LargeDimensions = Self().largeDimensions,
+        initialEigenvalue: Double = Self().initialEigenvalue, factor: SpectralFactorOptions = Self().factor
     ) {
         self.mode = mode
         self.power = power ?? Self.defaultPower(mode)
@@ -47,38 +53,20 @@ public struct PreconditionerOptions: Sendable, Equatable {
     /// are 1/2 (Adam) at the default `p`.
     public var diagonalExponent: Double { mode == .shampoo ? 2 / power : 1 / power }
 
-    /// A problem with the options, naming the field; nil when they are usable.
-    public func validationError() -> String? {
-        if !(power > 0 && power.isFinite) { return "power must be a positive number, got \(power)" }
-        if maxFactorDimension < 1 { return "maxFactorDimension must be >= 1, got \(maxFactorDimension)" }
-        if !(initialEigenvalue > 0 && initialEigenvalue.isFinite) {
-            return "initialEigenvalue must be > 0, got \(initialEigenvalue)"
-        }
-        return factor.validationError().map { "factor.\($0)" }
-    }
-}
+    public static let fields: [ConfigField<PreconditionerOptions>] = [
+        .init("mode", \.mode),
+        .init("power", \.power, .above(0).worded("a positive number")),
+        .init("damping", \.damping),
+        .init("maxFactorDimension", \.maxFactorDimension, .atLeast(1)),
+        .init("largeDimensions", \.largeDimensions),
+        .init("initialEigenvalue", \.initialEigenvalue, .above(0)),
+        .init("factor", \.factor),
+    ]
 
-extension PreconditionerOptions: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case mode, power, damping, maxFactorDimension, largeDimensions, initialEigenvalue, factor
-    }
+    public static let problemPlacement = ConfigProblemPlacement.object
 
-    /// Every field optional (defaults as in `init`); unknown fields are errors.
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let mode = try container.decodeIfPresent(KroneckerMode.self, forKey: .mode) ?? .shampoo
-        let defaults = PreconditionerOptions(mode: mode)
-        self.init(
-            mode: mode,
-            power: try container.decodeIfPresent(Double.self, forKey: .power),
-            damping: try container.decodeIfPresent(RootDamping.self, forKey: .damping) ?? defaults.damping,
-            maxFactorDimension: try container.decodeIfPresent(Int.self, forKey: .maxFactorDimension) ?? defaults.maxFactorDimension,
-            largeDimensions: try container.decodeIfPresent(LargeDimensions.self, forKey: .largeDimensions) ?? defaults.largeDimensions,
-            initialEigenvalue: try container.decodeIfPresent(Double.self, forKey: .initialEigenvalue) ?? defaults.initialEigenvalue,
-            factor: try container.decodeIfPresent(SpectralFactorOptions.self, forKey: .factor) ?? defaults.factor)
-        if let problem = validationError() {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
-        }
+    /// The defaults of the mode given.
+    public static func defaults(given: GivenFields<PreconditionerOptions>) -> PreconditionerOptions {
+        given[\.mode].map { PreconditionerOptions(mode: $0) } ?? PreconditionerOptions()
     }
 }

@@ -1,33 +1,36 @@
 import Support
 
 /// Everything that shapes one factor's update (ALGORITHM.md sections 2 and 8).
-public struct SpectralFactorOptions: Sendable, Equatable {
+public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
     /// `beta2`, the step size of the curvature learning (the EMA weight of new curvature).
-    public var curvatureLearningRate: Double
+    public var curvatureLearningRate = 0.01
     /// `delta` of the gap-damped rotation `K_ij = beta2 Hh_ij (d_j - d_i) / ((d_j - d_i)² + delta d_i d_j)`.
-    public var gapDamping: Double
+    public var gapDamping = 1e-2
     /// `c` of the step clipping `K <- K min(1, c / ||K||_F)`; nil: no clipping.
-    public var rotationClip: Double?
+    public var rotationClip: Double? = 1
     /// The eigenvalue map.
-    public var eigenvalueMap: EigenvalueMap
+    public var eigenvalueMap = EigenvalueMap.linear
     /// The eigenvector retraction.
-    public var retraction: Retraction
+    public var retraction = Retraction.standard
     /// `lambda` of `Hh += lambda I` (curvature damping); 0: none.
-    public var curvatureDamping: Double
+    public var curvatureDamping = 0.0
     /// Updates whose `||B^T B - I||_F` exceeds this are rejected (the previous state is kept).
-    public var orthogonalityBound: Double
+    public var orthogonalityBound = 0.1
     /// After this many rejected updates in a row the factor reports a fatal error.
-    public var maxConsecutiveFailures: Int
+    public var maxConsecutiveFailures = 10
+
+    /// The defaults (ALGORITHM.md section 8).
+    public init() {}
 
     public init(
-        curvatureLearningRate: Double = 0.01,
-        gapDamping: Double = 1e-2,
-        rotationClip: Double? = 1,
-        eigenvalueMap: EigenvalueMap = .linear,
-        retraction: Retraction = .standard,
-        curvatureDamping: Double = 0,
-        orthogonalityBound: Double = 0.1,
-        maxConsecutiveFailures: Int = 10
+        curvatureLearningRate: Double = Self().curvatureLearningRate,
+        gapDamping: Double = Self().gapDamping,
+        rotationClip: Double? = Self().rotationClip,
+        eigenvalueMap: EigenvalueMap = Self().eigenvalueMap,
+        retraction: Retraction = Self().retraction,
+        curvatureDamping: Double = Self().curvatureDamping,
+        orthogonalityBound: Double = Self().orthogonalityBound,
+        maxConsecutiveFailures: Int = Self().maxConsecutiveFailures
     ) {
         self.curvatureLearningRate = curvatureLearningRate
         self.gapDamping = gapDamping
@@ -39,49 +42,23 @@ public struct SpectralFactorOptions: Sendable, Equatable {
         self.maxConsecutiveFailures = maxConsecutiveFailures
     }
 
-    /// A problem with the options, naming the field; nil when they are usable.
-    public func validationError() -> String? {
-        if !(curvatureLearningRate > 0 && curvatureLearningRate <= 1) {
-            return "curvatureLearningRate must be in (0, 1], got \(curvatureLearningRate)"
-        }
-        if !(gapDamping >= 0 && gapDamping.isFinite) { return "gapDamping must be >= 0, got \(gapDamping)" }
-        if let rotationClip, !(rotationClip > 0 && rotationClip.isFinite) {
-            return "rotationClip must be > 0 (or null for none), got \(rotationClip)"
-        }
-        if !(curvatureDamping >= 0 && curvatureDamping.isFinite) {
-            return "curvatureDamping must be >= 0, got \(curvatureDamping)"
-        }
-        if !(orthogonalityBound > 0) { return "orthogonalityBound must be > 0, got \(orthogonalityBound)" }
-        if maxConsecutiveFailures < 1 { return "maxConsecutiveFailures must be >= 1, got \(maxConsecutiveFailures)" }
-        if case .truncated(let order, let steps) = retraction, !(1...8).contains(order) || !(0...8).contains(steps) {
+    public static let fields: [ConfigField<SpectralFactorOptions>] = [
+        .init("curvatureLearningRate", \.curvatureLearningRate, .in(0...1, excludingLower: true)),
+        .init("gapDamping", \.gapDamping, .atLeast(0)),
+        .init("rotationClip", \.rotationClip, .above(0).worded("> 0 (or null for none)")),
+        .init("eigenvalueMap", \.eigenvalueMap),
+        .init("retraction", \.retraction),
+        .init("curvatureDamping", \.curvatureDamping, .atLeast(0)),
+        // Infinity is allowed: no bound.
+        .init("orthogonalityBound", \.orthogonalityBound, .mustBe("> 0") { $0 > 0 }),
+        .init("maxConsecutiveFailures", \.maxConsecutiveFailures, .atLeast(1)),
+        .check { options in
+            guard case .truncated(let order, let steps) = options.retraction, !(1...8).contains(order) || !(0...8).contains(steps) else { return nil }
             return "retraction: order must be in 1...8 and Newton-Schulz steps in 0...8"
-        }
-        return nil
-    }
-}
+        },
+    ]
 
-extension SpectralFactorOptions: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case curvatureLearningRate, gapDamping, rotationClip, eigenvalueMap, retraction
-        case curvatureDamping, orthogonalityBound, maxConsecutiveFailures
-    }
+    public static let problemPlacement = ConfigProblemPlacement.object
 
-    /// Decodes with every field optional (defaults as in `init`); unknown fields are errors.
-    public init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = SpectralFactorOptions()
-        self.init(
-            curvatureLearningRate: try container.decodeIfPresent(Double.self, forKey: .curvatureLearningRate) ?? defaults.curvatureLearningRate,
-            gapDamping: try container.decodeIfPresent(Double.self, forKey: .gapDamping) ?? defaults.gapDamping,
-            rotationClip: container.contains(.rotationClip) ? try container.decodeIfPresent(Double.self, forKey: .rotationClip) : defaults.rotationClip,
-            eigenvalueMap: try container.decodeIfPresent(EigenvalueMap.self, forKey: .eigenvalueMap) ?? defaults.eigenvalueMap,
-            retraction: try container.decodeIfPresent(Retraction.self, forKey: .retraction) ?? defaults.retraction,
-            curvatureDamping: try container.decodeIfPresent(Double.self, forKey: .curvatureDamping) ?? defaults.curvatureDamping,
-            orthogonalityBound: try container.decodeIfPresent(Double.self, forKey: .orthogonalityBound) ?? defaults.orthogonalityBound,
-            maxConsecutiveFailures: try container.decodeIfPresent(Int.self, forKey: .maxConsecutiveFailures) ?? defaults.maxConsecutiveFailures)
-        if let problem = validationError() {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
-        }
-    }
+    public static func defaults(given _: GivenFields<SpectralFactorOptions>) -> SpectralFactorOptions { SpectralFactorOptions() }
 }

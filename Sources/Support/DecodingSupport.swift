@@ -14,16 +14,15 @@ public struct AnyCodingKey: CodingKey, Hashable, Sendable {
     }
 }
 
-/// Throws a decoding error naming the first field of the object being decoded that `Keys` does
-/// not know, with the allowed names: a misspelt config field is an error, not silently ignored.
-public func rejectUnknownFields<Keys: CodingKey & CaseIterable>(_ decoder: any Decoder, _: Keys.Type) throws {
+/// Throws a decoding error naming the first field (in name order) of the object being decoded
+/// that is not in `allowed`, with the allowed names: a misspelt config field is an error, not
+/// silently ignored.
+public func rejectUnknownFields(_ decoder: any Decoder, allowing allowed: [String]) throws {
     let container = try decoder.container(keyedBy: AnyCodingKey.self)
-    for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
-    where Keys(stringValue: key.stringValue) == nil {
-        let allowed = Keys.allCases.map(\.stringValue).joined(separator: ", ")
+    for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !allowed.contains(key.stringValue) {
         throw DecodingError.dataCorrupted(.init(
             codingPath: decoder.codingPath,
-            debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed))"))
+            debugDescription: "unknown field '\(key.stringValue)' (allowed: \(allowed.joined(separator: ", ")))"))
     }
 }
 
@@ -40,13 +39,5 @@ extension NamedChoice {
                 codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
         }
         self = value
-    }
-}
-
-/// Throws a decoding error at `key` of the object being decoded unless `condition` holds: the
-/// range checks of configuration fields.
-public func requireField<Key: CodingKey>(_ condition: Bool, _ decoder: any Decoder, _ key: Key, _ message: @autoclosure () -> String) throws {
-    if !condition {
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: message()))
     }
 }

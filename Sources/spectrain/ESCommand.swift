@@ -4,19 +4,19 @@ import GradientFree
 import Support
 
 /// A run of `spectrain es`: the objective, the methods to compare and their settings.
-struct ESConfiguration: Decodable {
+struct ESConfiguration: ConfigRecord {
     var objective: ObjectiveSettings
-    var seed: UInt64
-    var methods: [AdaptationMethod]
-    var search: AdaptationOptions
-    var target: Double
-    var maxEvaluations: Int
-    var logEvery: Int
+    var seed: UInt64 = 1
+    var methods: [AdaptationMethod] = [.spectral, .xnes]
+    var search = AdaptationOptions()
+    var target = 1e-10
+    var maxEvaluations = 1_000_000
+    var logEvery = 0
 
-    struct ObjectiveSettings: Decodable {
+    struct ObjectiveSettings: ConfigRecord {
         /// A built-in function (`Objective.Kind`), or `command`: the user's, computed by an
         /// external command.
-        enum Kind: Equatable, Decodable {
+        enum Kind: Equatable, Codable {
             case builtIn(Objective.Kind)
             case command
 
@@ -38,55 +38,56 @@ struct ESConfiguration: Decodable {
                     throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
                 }
             }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                try container.encode(name)
+            }
         }
 
         var type: Kind
         var dimension: Int
-        var condition: Double
-        var rotationSeed: UInt64
+        var condition = 1e4
+        var rotationSeed: UInt64 = 0
         var start: Double?
         /// With `command`: the program and its arguments (see `CommandObjective`).
         var command: [String]?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case type, dimension, condition, rotationSeed, start, command }
+        static let fields: [ConfigField<ObjectiveSettings>] = [
+            .required("type", \.type),
+            .check(at: \.command) { settings in
+                if settings.type == .command {
+                    (settings.command ?? []).isEmpty ? "must name the program to run, e.g. [\"python3\", \"f.py\"]" : nil
+                } else {
+                    settings.command == nil ? nil : "applies to type command only"
+                }
+            },
+            .required("dimension", \.dimension, .in(2...2000)),
+            .init("condition", \.condition, .atLeast(1)),
+            .init("rotationSeed", \.rotationSeed),
+            .init("start", \.start, .finite),
+            .init("command", \.command),
+        ]
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownFields(decoder, CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            type = try container.decode(Kind.self, forKey: .type)
-            dimension = try container.decode(Int.self, forKey: .dimension)
-            condition = try container.decodeIfPresent(Double.self, forKey: .condition) ?? 1e4
-            rotationSeed = try container.decodeIfPresent(UInt64.self, forKey: .rotationSeed) ?? 0
-            start = try container.decodeIfPresent(Double.self, forKey: .start)
-            command = try container.decodeIfPresent([String].self, forKey: .command)
-            if type == .command {
-                try requireField(!(command ?? []).isEmpty, decoder, CodingKeys.command, "must name the program to run, e.g. [\"python3\", \"f.py\"]")
-            } else {
-                try requireField(command == nil, decoder, CodingKeys.command, "applies to type command only")
-            }
-            try requireField((2...2000).contains(dimension), decoder, CodingKeys.dimension, "must be in 2...2000, got \(dimension)")
-            try requireField(condition >= 1 && condition.isFinite, decoder, CodingKeys.condition, "must be >= 1, got \(condition)")
-            if let start { try requireField(start.isFinite, decoder, CodingKeys.start, "must be finite, got \(start)") }
+        static func defaults(given: GivenFields<ObjectiveSettings>) throws -> ObjectiveSettings {
+            ObjectiveSettings(type: try given.required(\.type), dimension: try given.required(\.dimension))
         }
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case objective, seed, methods, search, target, maxEvaluations, logEvery }
+    static let fields: [ConfigField<ESConfiguration>] = [
+        .required("objective", \.objective),
+        .init("seed", \.seed),
+        .init("methods", \.methods, FieldRule({ !$0.isEmpty && Set($0).count == $0.count }, otherwise: {
+            "must list spectral and/or xnes, each once, got \($0.map(\.rawValue))"
+        })),
+        .init("search", \.search),
+        .init("target", \.target, .finite),
+        .init("maxEvaluations", \.maxEvaluations, .atLeast(1)),
+        .init("logEvery", \.logEvery, .atLeast(0)),
+    ]
 
-    init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        objective = try container.decode(ObjectiveSettings.self, forKey: .objective)
-        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
-        methods = try container.decodeIfPresent([AdaptationMethod].self, forKey: .methods) ?? [.spectral, .xnes]
-        search = try container.decodeIfPresent(AdaptationOptions.self, forKey: .search) ?? AdaptationOptions()
-        target = try container.decodeIfPresent(Double.self, forKey: .target) ?? 1e-10
-        maxEvaluations = try container.decodeIfPresent(Int.self, forKey: .maxEvaluations) ?? 1_000_000
-        logEvery = try container.decodeIfPresent(Int.self, forKey: .logEvery) ?? 0
-        try requireField(!methods.isEmpty && Set(methods).count == methods.count, decoder, CodingKeys.methods,
-                         "must list spectral and/or xnes, each once, got \(methods.map(\.rawValue))")
-        try requireField(target.isFinite, decoder, CodingKeys.target, "must be finite, got \(target)")
-        try requireField(maxEvaluations >= 1, decoder, CodingKeys.maxEvaluations, "must be >= 1, got \(maxEvaluations)")
-        try requireField(logEvery >= 0, decoder, CodingKeys.logEvery, "must be >= 0, got \(logEvery)")
+    static func defaults(given: GivenFields<ESConfiguration>) throws -> ESConfiguration {
+        ESConfiguration(objective: try given.required(\.objective))
     }
 }
 

@@ -4,60 +4,54 @@ import Spectral
 import Support
 
 /// A run of `spectrain spd`: the problem and both solvers' settings.
-struct SPDConfiguration: Decodable {
+struct SPDConfiguration: ConfigRecord {
     var problem: SPDProblem<Double>.Kind
     var dimension: Int
     /// Condition number of each target matrix.
-    var condition: Double
-    /// Number of matrices to average (karcher only).
+    var condition = 10.0
+    /// Number of matrices to average (karcher only). Default: 10 for karcher, else 1.
     var count: Int
-    var seed: UInt64
-    var tolerance: Double
-    var maxIterations: Int
-    var spectral: SpectralFactorOptions
+    var seed: UInt64 = 1
+    var tolerance = 1e-6
+    var maxIterations = 10_000
+    var spectral = SpectralFactorOptions(eigenvalueMap: .trunc2)
     var riemannian: RiemannianOptions
 
-    struct RiemannianOptions: Decodable {
+    struct RiemannianOptions: ConfigRecord {
         var stepSize: Double
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case stepSize }
+        static let fields: [ConfigField<RiemannianOptions>] = [.required("stepSize", \.stepSize, .above(0))]
 
-        init(from decoder: any Decoder) throws {
-            try rejectUnknownFields(decoder, CodingKeys.self)
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            stepSize = try container.decode(Double.self, forKey: .stepSize)
-            guard stepSize > 0 && stepSize.isFinite else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.stepSize], debugDescription: "must be > 0, got \(stepSize)"))
+        static func defaults(given: GivenFields<RiemannianOptions>) throws -> RiemannianOptions {
+            RiemannianOptions(stepSize: try given.required(\.stepSize))
+        }
+    }
+
+    static let fields: [ConfigField<SPDConfiguration>] = [
+        .required("problem", \.problem),
+        .required("dimension", \.dimension, .in(2...4096)),
+        .init("condition", \.condition, .atLeast(1)),
+        .init("count", \.count),
+        .check(at: \.count) { settings in
+            if settings.problem == .karcher {
+                settings.count >= 2 ? nil : "must be >= 2 matrices, got \(settings.count)"
+            } else {
+                settings.count == 1 ? nil : "applies to karcher only (1 target), got \(settings.count)"
             }
-        }
-    }
+        },
+        .init("seed", \.seed),
+        .init("tolerance", \.tolerance, .in(0..<1, excludingLower: true)),
+        .init("maxIterations", \.maxIterations, .atLeast(1)),
+        .init("spectral", \.spectral),
+        .required("riemannian", \.riemannian),
+    ]
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case problem, dimension, condition, count, seed, tolerance, maxIterations, spectral, riemannian
-    }
-
-    init(from decoder: any Decoder) throws {
-        try rejectUnknownFields(decoder, CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        problem = try container.decode(SPDProblem<Double>.Kind.self, forKey: .problem)
-        dimension = try container.decode(Int.self, forKey: .dimension)
-        condition = try container.decodeIfPresent(Double.self, forKey: .condition) ?? 10
-        count = try container.decodeIfPresent(Int.self, forKey: .count) ?? (problem == .karcher ? 10 : 1)
-        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
-        tolerance = try container.decodeIfPresent(Double.self, forKey: .tolerance) ?? 1e-6
-        maxIterations = try container.decodeIfPresent(Int.self, forKey: .maxIterations) ?? 10_000
-        spectral = try container.decodeIfPresent(SpectralFactorOptions.self, forKey: .spectral) ?? .init(eigenvalueMap: .trunc2)
-        riemannian = try container.decode(RiemannianOptions.self, forKey: .riemannian)
-        func invalid(_ key: CodingKeys, _ message: String) -> DecodingError {
-            .dataCorrupted(.init(codingPath: [key], debugDescription: message))
-        }
-        guard (2...4096).contains(dimension) else { throw invalid(.dimension, "must be in 2...4096, got \(dimension)") }
-        guard condition >= 1 && condition.isFinite else { throw invalid(.condition, "must be >= 1, got \(condition)") }
-        guard count >= 1 && (problem == .karcher ? count >= 2 : count == 1) else {
-            throw invalid(.count, problem == .karcher ? "must be >= 2 matrices, got \(count)" : "applies to karcher only (1 target), got \(count)")
-        }
-        guard tolerance > 0 && tolerance < 1 else { throw invalid(.tolerance, "must be in (0, 1), got \(tolerance)") }
-        guard maxIterations >= 1 else { throw invalid(.maxIterations, "must be >= 1, got \(maxIterations)") }
+    /// The defaults of the problem given.
+    static func defaults(given: GivenFields<SPDConfiguration>) throws -> SPDConfiguration {
+        let problem = try given.required(\.problem)
+        return SPDConfiguration(
+            problem: problem, dimension: try given.required(\.dimension), count: problem == .karcher ? 10 : 1,
+            riemannian: try given.required(\.riemannian))
     }
 }
 
