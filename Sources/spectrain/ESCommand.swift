@@ -119,21 +119,12 @@ struct ES: ParsableCommand {
     func run() throws {
         let settings = try ConfigurationFile.load(ESConfiguration.self, from: config, overrides: overrides)
         let job = try Runtime.start(runtime)
-        let objectiveSettings = settings.objective
-        let n = objectiveSettings.dimension
-        let objective: any ObjectiveFunction
-        let conventionalStart: Double
-        if case .builtIn(let kind) = objectiveSettings.type {
-            let builtIn = Objective(kind: kind, dimension: n, condition: objectiveSettings.condition, rotationSeed: objectiveSettings.rotationSeed)
-            (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
-        } else {
-            (objective, conventionalStart) = (CommandObjective(command: objectiveSettings.command ?? [], dimension: n), 0)
-        }
+        let (objective, start) = Self.objective(settings.objective)
         defer { (objective as? CommandObjective)?.finish() }
-        let start = [Double](repeating: objectiveSettings.start ?? conventionalStart, count: n)
-        let population = settings.search.population(dimension: n)
+        let n = settings.objective.dimension
         if !json {
-            job.report("es \(objectiveSettings.type.name): n = \(n)\(objectiveSettings.type == .builtIn(.ellipsoid) ? ", condition \(format(objectiveSettings.condition))" : ""), \(population) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
+            let type = settings.objective.type
+            job.report("es \(type.name): n = \(n)\(type == .builtIn(.ellipsoid) ? ", condition \(format(settings.objective.condition))" : ""), \(settings.search.population(dimension: n)) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
         }
         var outcomes: [AdaptationRun.Outcome] = []
         for method in settings.methods {
@@ -153,29 +144,47 @@ struct ES: ParsableCommand {
             }
             outcomes.append(outcome)
         }
+        try report(outcomes, job: job)
+        let missed = outcomes.filter { !$0.reachedTarget }.map(\.method)
+        if !missed.isEmpty {
+            throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
+        }
+    }
+
+    /// The objective the configuration names, and the point every method starts from.
+    static func objective(_ settings: ESConfiguration.ObjectiveSettings) -> (any ObjectiveFunction, [Double]) {
+        let objective: any ObjectiveFunction
+        let conventionalStart: Double
+        if case .builtIn(let kind) = settings.type {
+            let builtIn = Objective(kind: kind, dimension: settings.dimension, condition: settings.condition, rotationSeed: settings.rotationSeed)
+            (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
+        } else {
+            (objective, conventionalStart) = (CommandObjective(command: settings.command ?? [], dimension: settings.dimension), 0)
+        }
+        return (objective, [Double](repeating: settings.start ?? conventionalStart, count: settings.dimension))
+    }
+
+    /// Each method's outcome: a JSON line each, or a table and the ratio of evaluations.
+    func report(_ outcomes: [AdaptationRun.Outcome], job: Runtime) throws {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
             for outcome in outcomes { job.report(String(decoding: try encoder.encode(outcome), as: UTF8.self)) }
-        } else {
-            var rows = [["method", "iterations", "evaluations", "f(mean)", "best sample", "eigendecompositions", "seconds", "reached"]]
-            for outcome in outcomes {
-                rows.append([
-                    outcome.method, "\(outcome.iterations)", "\(outcome.evaluations)", String(format: "%.2e", outcome.finalValue),
-                    String(format: "%.2e", outcome.bestSampleValue), "\(outcome.eigendecompositions)",
-                    String(format: "%.3f", outcome.seconds), outcome.reachedTarget ? "yes" : "no",
-                ])
-            }
-            for line in TextTable.render(rows) { job.report(line) }
-            if outcomes.count == 2, outcomes.allSatisfy(\.reachedTarget) {
-                job.report(String(format: "evaluations: %@ / %@ = %.2f", outcomes[0].method, outcomes[1].method,
-                                  Double(outcomes[0].evaluations) / Double(outcomes[1].evaluations)))
-            }
+            return
         }
-        let missed = outcomes.filter { !$0.reachedTarget }.map(\.method)
-        if !missed.isEmpty {
-            throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
+        var rows = [["method", "iterations", "evaluations", "f(mean)", "best sample", "eigendecompositions", "seconds", "reached"]]
+        for outcome in outcomes {
+            rows.append([
+                outcome.method, "\(outcome.iterations)", "\(outcome.evaluations)", String(format: "%.2e", outcome.finalValue),
+                String(format: "%.2e", outcome.bestSampleValue), "\(outcome.eigendecompositions)",
+                String(format: "%.3f", outcome.seconds), outcome.reachedTarget ? "yes" : "no",
+            ])
+        }
+        for line in TextTable.render(rows) { job.report(line) }
+        if outcomes.count == 2, outcomes.allSatisfy(\.reachedTarget) {
+            job.report(String(format: "evaluations: %@ / %@ = %.2f", outcomes[0].method, outcomes[1].method,
+                              Double(outcomes[0].evaluations) / Double(outcomes[1].evaluations)))
         }
     }
 }
