@@ -2,7 +2,6 @@ import Checkpoint
 import Datasets
 import Foundation
 import Linalg
-import Optim
 import Support
 
 /// A run's state in and out of a checkpoint: the parameters (every rank holds them), each shard's
@@ -58,9 +57,8 @@ extension Trainer {
             for expected in expectedStates {
                 let name = Self.optimizerName(shard.name, expected.name)
                 guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
-                let dtype: TensorDType = expected.floats != nil ? .float32 : .int64
-                guard tensor.dtype == dtype, tensor.shape == expected.shape else {
-                    throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(dtype.rawValue)")
+                guard tensor.dtype == expected.dtype, tensor.shape == expected.shape else {
+                    throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)")
                 }
             }
         }
@@ -85,12 +83,7 @@ extension Trainer {
         let stored = contents.map { Dictionary(uniqueKeysWithValues: $0.optimizer.map { ($0.name, $0) }) }
         let shards = sharded.shards
         try sharded.scatterStates(stored.map { stored in
-            { shard, expected in
-                let tensor = stored[Self.optimizerName(shards[shard].name, expected.name)]!
-                return tensor.dtype == .float32
-                    ? NamedTensor(name: expected.name, shape: tensor.shape, values: tensor.floats)
-                    : NamedTensor(name: expected.name, integers: tensor.integers)
-            }
+            { shard, expected in NamedTensor(stored[Self.optimizerName(shards[shard].name, expected.name)]!, name: expected.name) }
         })
     }
 }

@@ -1,7 +1,6 @@
 import Checkpoint
 import Foundation
 import Linalg
-import Optim
 
 /// One shard's optimizer state as bytes, to move it between ranks in one message: an 8-byte
 /// little-endian header length, a JSON list of (name, shape, dtype), then each tensor's raw
@@ -14,7 +13,7 @@ enum ShardState {
     }
 
     static func encode(_ tensors: [NamedTensor]) -> [UInt8] {
-        let entries = tensors.map { Entry(name: $0.name, shape: $0.shape, dtype: $0.floats != nil ? .float32 : .int64) }
+        let entries = tensors.map { Entry(name: $0.name, shape: $0.shape, dtype: $0.dtype) }
         let header = (try? JSONEncoder().encode(entries)) ?? Data()
         var bytes: [UInt8] = []
         var length = UInt64(header.count).littleEndian

@@ -104,13 +104,3 @@ extension ShardedUpdate {
         return try Partition(counts: counts)
     }
 }
-
-extension StoredTensor {
-    /// `tensor` stored under `name`.
-    init(_ tensor: NamedTensor, name: String) {
-        switch tensor.storage {
-        case .float32(let values): self.init(name: name, shape: tensor.shape, floats: values)
-        case .int64(let values): self.init(name: name, shape: tensor.shape, integers: values)
-        }
-    }
-}
