@@ -36,6 +36,10 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
             throw .invalidState("eigenvalues must be finite and positive")
         }
         guard eigenvectors.allFinite else { throw .invalidState("eigenvectors contain NaN or infinity") }
+        let defect = Self.orthonormalityDefect(eigenvectors)
+        guard defect <= Self.storedOrthonormalityTolerance else {
+            throw .invalidState("eigenvectors are not orthonormal (max |B^T B - I| = \(defect))")
+        }
         guard updates >= 0, failures >= 0, consecutiveFailures >= 0 else {
             throw .invalidState("negative update counters")
         }
@@ -45,6 +49,24 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
         self.failures = failures
         self.consecutiveFailures = consecutiveFailures
     }
+
+    /// How far stored eigenvectors are from orthonormal, `max |B^T B - I|`: every retraction keeps
+    /// it near rounding level, so a larger one means a damaged or hand-made state.
+    public static func orthonormalityDefect(_ eigenvectors: Matrix<Scalar>) -> Scalar {
+        let gram = BLAS.product(eigenvectors, eigenvectors, transposeA: true)
+        var defect: Scalar = 0
+        for row in 0..<gram.rows {
+            for column in 0..<gram.columns {
+                defect = max(defect, abs(gram[row, column] - (row == column ? 1 : 0)))
+            }
+        }
+        return defect
+    }
+
+    /// The largest `orthonormalityDefect` a stored state may have. A Float32 factor after its
+    /// Newton-Schulz steps stays below 1e-5 (contract c); zeroed or scrambled eigenvectors are
+    /// off by order 1, so 1e-2 separates them with room for rounding either way.
+    public static var storedOrthonormalityTolerance: Scalar { 1e-2 }
 
     /// `B Diag(d) B^T` as a dense matrix (tests, references, inspection).
     public var matrix: Matrix<Scalar> {

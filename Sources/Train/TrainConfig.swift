@@ -143,14 +143,18 @@ public struct CheckpointConfig: ConfigRecord, Sendable, Equatable {
     public var everyMinutes = 30.0
     /// Save after the last step.
     public var atEnd = true
-    /// Keep the newest this many checkpoints.
+    /// Keep the newest this many checkpoints (and always the ones `latest` and `best` name).
     public var keep = 3
+    /// The training loss has diverged while its recent average is more than this many times its
+    /// running level (`LossHealth`); checkpoints written then do not become `latest`.
+    public var divergenceFactor = 10.0
 
     public static let fields: [ConfigField<CheckpointConfig>] = [
         .init("everySteps", \.everySteps, .atLeast(0)),
         .init("everyMinutes", \.everyMinutes, .atLeast(0)),
         .init("atEnd", \.atEnd),
         .init("keep", \.keep, .atLeast(1)),
+        .init("divergenceFactor", \.divergenceFactor, .in(1...1e12, excludingLower: true)),
     ]
 
     public static func defaults(given _: GivenFields<CheckpointConfig>) -> CheckpointConfig { CheckpointConfig() }

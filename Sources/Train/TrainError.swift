@@ -4,10 +4,19 @@ public struct TrainError: Error, CustomStringConvertible, Equatable {
     /// Set on the other ranks when rank 0 has already reported the problem: they stop without
     /// printing it again.
     public var isQuiet = false
+    /// Set when the run did not fail but stopped on a signal (the process exits with
+    /// `StopSignals.exitCode`).
+    public var stopped: TrainingStopped?
 
     public init(_ message: String, quiet: Bool = false) {
         self.message = message
         self.isQuiet = quiet
+    }
+
+    /// A run stopped by a signal; quiet on ranks other than 0.
+    public init(_ stopped: TrainingStopped, quiet: Bool) {
+        self.init(stopped.description, quiet: quiet)
+        self.stopped = stopped
     }
 
     public var description: String { message }

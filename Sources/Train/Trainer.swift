@@ -19,18 +19,21 @@ public final class Trainer {
     public let stepsPerEpoch: Int
     public let totalSteps: Int
     private let faults: FaultInjection
+    private let stopRequest: StopRequest
     private let report: (String) -> Void
 
     /// Loads the data, builds and initialises the model, shards the optimizer over
     /// `communicator`'s ranks. `report` receives the human-readable lines (give it rank 0's
-    /// output only, to keep ranks' output apart); `faults` are test faults to inject.
+    /// output only, to keep ranks' output apart); `faults` are test faults to inject; `stopRequest`
+    /// says when to stop early (`run`).
     public init(
         config: TrainConfig, communicator: any Communicator, faults: FaultInjection = FaultInjection(),
-        report: @escaping (String) -> Void
+        stopRequest: StopRequest = .signals, report: @escaping (String) -> Void
     ) throws(TrainError) {
         self.config = config
         self.communicator = communicator
         self.faults = faults
+        self.stopRequest = stopRequest
         self.report = report
         workload = try ImageClassification(config: config, ranks: communicator.size)
         stepsPerEpoch = workload.stepsPerEpoch
@@ -53,20 +56,37 @@ public final class Trainer {
     // MARK: - The loop
 
     /// Trains from `start.step` to `totalSteps`, writing `metrics` (rank 0), saving checkpoints
-    /// on the configured cadence through `checkpoints`, and returns the summary.
+    /// on the configured cadence through `checkpoints`, and returns the summary. A stop request
+    /// (`StopSignals`, or the trainer's `StopRequest`) on any rank ends the run at the next step boundary, after a checkpoint, by
+    /// throwing a `TrainError` whose `stopped` says so, on every rank.
     public func run(metrics: MetricsWriter?, from start: TrainingProgress = TrainingProgress(), checkpoints: CheckpointWriter? = nil) throws(TrainError) -> TrainSummary {
         let monitor = RunMonitor(
-            progress: start, metrics: metrics, loop: config.training, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, report: report)
+            progress: start, metrics: metrics, loop: config.training, divergenceFactor: config.checkpoint.divergenceFactor,
+            totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, report: report)
         let watchdog = startWatchdog(step: start.step)
         defer { watchdog?.stop() }
         let phases = PhaseRunner(watchdog: watchdog, faults: faults, rank: communicator.rank, parameters: model.parameters)
         for step in start.step..<totalSteps {
             let totals = try trainStep(step, phases: phases)
             try monitor.recordStep(totals, step: step)
-            try finishStep(step + 1, monitor: monitor, phases: phases, checkpoints: checkpoints)
+            let stopping = totals.isStopRequested && step + 1 < totalSteps
+            let saved = try finishStep(step + 1, monitor: monitor, phases: phases, checkpoints: checkpoints, forceCheckpoint: stopping)
+            if stopping { throw try stop(after: step + 1, saved: saved, checkpoints: checkpoints) }
         }
         try checkpoints?.finish()
         return monitor.summary(globalBatch: config.training.batchSize)
+    }
+
+    /// Ends a run that a signal stopped after step `completed`: every rank waits until rank 0's
+    /// checkpoint is on disk, then all report the stop alike.
+    private func stop(after completed: Int, saved: CheckpointOutcome?, checkpoints: CheckpointWriter?) throws(TrainError) -> TrainError {
+        var problem = ""
+        do throws(TrainError) { try checkpoints?.finish() } catch { problem = error.message }
+        try TrainingRun.stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not save the checkpoint at the stop")
+        let signal = stopRequest.pending(completed)
+        guard communicator.rank == 0 else { return TrainError(TrainingStopped(step: completed, signal: signal), quiet: true) }
+        let reason = saved == nil ? "checkpoints are off" : saved?.health.reason
+        return TrainError(TrainingStopped(step: completed, signal: signal, checkpoint: saved?.folder, reason: reason), quiet: false)
     }
 
     /// One optimisation step on this rank's slice of global batch `step`: the batch's totals
@@ -76,12 +96,18 @@ public final class Trainer {
         phases.run(.data, step: number) { workload.loadBatch(step: step, rank: rank, ranks: ranks) }
         let batch = phases.run(.forward, step: number) { workload.forward(step: step) }
         phases.run(.backward, step: number) { workload.backward(step: step) }
-        return try sharded.step(step, batch: BatchTotals(lossSum: batch.lossSum, correct: batch.correct, samples: batch.samples), phases: phases)
+        var totals = BatchTotals(lossSum: batch.lossSum, correct: batch.correct, samples: batch.samples)
+        totals.stopRequests = stopRequest.pending(step) == nil ? 0 : 1
+        return try sharded.step(step, batch: totals, phases: phases)
     }
 
     /// What follows step `completed` on its cadence: evaluation, the distributed checks, factor
-    /// health, the metrics line and a checkpoint.
-    private func finishStep(_ completed: Int, monitor: RunMonitor, phases: PhaseRunner, checkpoints: CheckpointWriter?) throws(TrainError) {
+    /// health, the metrics line and a checkpoint (also when `forceCheckpoint`). Returns what the
+    /// checkpoint save did on rank 0.
+    @discardableResult
+    private func finishStep(
+        _ completed: Int, monitor: RunMonitor, phases: PhaseRunner, checkpoints: CheckpointWriter?, forceCheckpoint: Bool = false
+    ) throws(TrainError) -> CheckpointOutcome? {
         var evaluation: (loss: Double, accuracy: Double)?
         if monitor.evaluationIsDue(after: completed) {
             let result = try phases.run(.evaluation, step: completed) { () throws(TrainError) in
@@ -101,11 +127,17 @@ public final class Trainer {
             : nil
         try monitor.endStep(
             completed, times: times, learningRate: sharded.optimizer.learningRate(at: completed - 1), evaluation: evaluation, health: health)
-        if let checkpoints, try checkpoints.isDue(step: completed, isLast: completed == totalSteps, communicator: communicator) {
-            let progress = monitor.checkpointProgress(after: completed)
-            try phases.run(.checkpoint, step: completed) { () throws(TrainError) in try checkpoints.save(trainer: self, progress: progress) }
-            monitor.recordCheckpoint(seconds: phases.takeTimes().checkpoint)
+        guard let checkpoints,
+              try checkpoints.isDue(step: completed, isLast: completed == totalSteps, communicator: communicator) || forceCheckpoint
+        else { return nil }
+        let lossProblem = monitor.judgeCheckpoint()
+        let progress = monitor.checkpointProgress(after: completed)
+        let outcome = try phases.run(.checkpoint, step: completed) { () throws(TrainError) in
+            try checkpoints.save(trainer: self, progress: progress, lossProblem: lossProblem)
         }
+        monitor.recordCheckpoint(seconds: phases.takeTimes().checkpoint)
+        if let outcome, outcome.health.best, let loss = outcome.health.recentLoss { monitor.recordBestCheckpoint(step: completed, loss: loss) }
+        return outcome
     }
 
     /// Mean loss and accuracy on the whole test split (all ranks take part).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Support
 import Train
 
 /// `spectrain eval CKPT`: test loss and accuracy of a saved model, on one process or under mpirun.
@@ -27,8 +28,7 @@ struct EvalCommand: ParsableCommand {
         let job = try Runtime.start(runtime)
         let result = try CheckpointEvaluation.run(checkpoint: checkpoint, overrides: overrides, communicator: job.communicator)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let encoder = NonFiniteJSON.encoder([.sortedKeys, .withoutEscapingSlashes])
             job.report(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
             job.report(String(

@@ -57,8 +57,7 @@ struct Info: ParsableCommand {
             blasConfiguration: BLASThreading.configuration, blasCore: BLASThreading.coreName,
             blasDetectedCore: ProcessInfo.processInfo.environment["SPECTRAIN_OPENBLAS_DETECTED_CORE"], ranks: ranks)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoder = NonFiniteJSON.encoder([.prettyPrinted, .sortedKeys])
             Job.printLine(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             Job.printLine(Self.render(report, nodes: layout.nodes))

@@ -36,6 +36,12 @@ enum Job {
             MPIRuntime.finalize()
             exit(0)
         }
+        // A run stopped by a signal saved its checkpoint on every rank's agreement: not a failure.
+        if let train = error as? TrainError, train.stopped != nil {
+            if !train.isQuiet { printLine("spectrain: \(train.message)") }
+            MPIRuntime.finalize()
+            exit(StopSignals.exitCode)
+        }
         let code: Int32
         if let exitCode = error as? ExitCode {
             code = exitCode.rawValue

@@ -22,8 +22,15 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace an existing run folder of the same name.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue a run: its folder (the latest checkpoint) or a checkpoint folder.", valueName: "path"))
+    @Option(help: ArgumentHelp(
+        "Continue a run: its folder (the latest checkpoint), a checkpoint folder, or 'auto': this configuration's run from its newest healthy checkpoint if it has one, else from the start.",
+        valueName: "path|auto"))
     var resume: String?
+
+    @Option(help: ArgumentHelp(
+        "Signals that stop training at the next step after a checkpoint, exit status 75 (TERM, INT, USR1, USR2, HUP, comma-separated, or none).",
+        valueName: "list"))
+    var stopSignals = StopSignals.defaultNames.joined(separator: ",")
 
     @Flag(help: "With --resume: continue in this configuration's run folder (runs/NAME), leaving the checkpoint's run untouched.")
     var branch = false
@@ -35,9 +42,13 @@ struct TrainCommand: ParsableCommand {
     var ranks: Int?
 
     func validate() throws {
-        if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
+        if let ranks, !(1...OwnershipReport.maxPreviewRanks).contains(ranks) {
+            throw ValidationError("--ranks must be in 1...\(OwnershipReport.maxPreviewRanks), got \(ranks)")
+        }
+        do { _ = try StopSignals.parse(stopSignals) } catch { throw ValidationError(error.message) }
         if ranks != nil && !planOnly { throw ValidationError("--ranks applies to --plan-only only") }
         if branch && resume == nil { throw ValidationError("--branch applies to --resume only") }
+        if branch && resume == TrainingRun.automaticResume { throw ValidationError("--branch needs a run or checkpoint folder, not --resume auto") }
         if resume != nil && overwrite && !branch {
             throw ValidationError("--resume continues a run; it cannot be combined with --overwrite (only --branch writes a new run folder)")
         }
@@ -49,6 +60,7 @@ struct TrainCommand: ParsableCommand {
         let settings = try TrainConfig.load(path: config, overrides: overrides)
         let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
         let job = try Runtime.start(runtime)
+        StopSignals.install(try StopSignals.parse(stopSignals))
         if planOnly {
             job.report(try OwnershipReport.preview(config: settings, ranks: ranks ?? job.communicator.size))
             return

@@ -23,6 +23,8 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     public var config: TrainConfig
     public var progress: TrainingProgress
     public var versions: Versions
+    /// Added when the checkpoint is judged, after the rest (see `CheckpointWriter.save`).
+    public var health: CheckpointHealth?
 
     public struct Versions: Codable, Sendable, Equatable {
         public var spectrain: String
@@ -36,9 +38,14 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
 extension CheckpointManifest {
     /// The manifest as the JSON object a `CheckpointContents` carries.
     func jsonObject() throws(TrainError) -> [String: JSONValue] {
+        guard case .object(let members) = try Self.jsonValue(self) else { throw TrainError("checkpoint: the manifest is not a JSON object") }
+        return members
+    }
+
+    /// A part of the manifest as JSON, non-finite numbers written as "nan", "inf", "-inf".
+    static func jsonValue(_ value: some Encodable) throws(TrainError) -> JSONValue {
         do {
-            guard case .object(let members) = try JSONValue(encoding: self) else { throw TrainError("not a JSON object") }
-            return members
+            return try JSONValue(parsing: NonFiniteJSON.encoder().encode(value))
         } catch {
             throw TrainError("checkpoint: cannot describe the run (\(error))")
         }
@@ -47,7 +54,7 @@ extension CheckpointManifest {
     /// Reads the manifest of a checkpoint read from `folder`.
     init(_ object: [String: JSONValue], folder: String) throws(TrainError) {
         do {
-            self = try JSONDecoder().decode(Self.self, from: JSONValue.object(object).encoded())
+            self = try NonFiniteJSON.decoder().decode(Self.self, from: JSONValue.object(object).encoded())
         } catch let error as DecodingError {
             throw TrainError("\((folder as NSString).appendingPathComponent("manifest.json")): does not describe a run (\(ConfigurationFile.describe(error)))")
         } catch {

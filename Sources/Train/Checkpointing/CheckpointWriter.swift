@@ -39,24 +39,42 @@ public final class CheckpointWriter: Sendable {
         return due
     }
 
-    /// Gathers the state and hands it to the writer.
-    func save(trainer: Trainer, progress: TrainingProgress) throws(TrainError) {
+    /// Gathers the state (all ranks call this) and, on rank 0, judges it and hands it to the
+    /// writer. `lossProblem` is the divergence rule's verdict (`LossHealth`). A state with a
+    /// non-finite parameter or optimizer value is never written; one the loss calls unhealthy is
+    /// written but does not become `latest`; a healthy one with the lowest recent loss so far
+    /// becomes `best`. Returns what happened on rank 0, nil on the others.
+    func save(trainer: Trainer, progress: TrainingProgress, lossProblem: String?) throws(TrainError) -> CheckpointOutcome? {
         try rethrowFailure()
-        guard let contents = try trainer.checkpointContents(progress: progress) else { return }
+        guard var contents = try trainer.checkpointContents(progress: progress) else { return nil }
+        let step = progress.step
+        if let problem = CheckpointHealth.nonFiniteTensor(in: contents) {
+            reportLine("  checkpoint after step \(step) not written: \(problem); 'latest' still names the last healthy checkpoint")
+            return CheckpointOutcome(folder: nil, health: CheckpointHealth(healthy: false, reason: problem, recentLoss: nil, best: false))
+        }
+        let recentLoss = progress.lossHealth.recentLoss
+        let isBest = lossProblem == nil && recentLoss.map { loss in progress.bestCheckpointLoss.map { loss < $0 } ?? true } ?? false
+        let health = CheckpointHealth(healthy: lossProblem == nil, reason: lossProblem, recentLoss: recentLoss, best: isBest)
+        contents.manifest["health"] = try CheckpointManifest.jsonValue(health)
         queue.sync {}
         try rethrowFailure()
         lastSave.withLock { $0 = .now }
-        let step = progress.step
         let (folder, keep) = (runFolder, settings.keep)
         let pause = self.pause.flatMap { $0.step == step ? $0.seconds : nil } ?? 0
+        let frozen = contents
         queue.async { [self] in
             do throws(CheckpointError) {
-                let written = try CheckpointStore.write(contents, step: step, runFolder: folder, keep: keep, pauseBeforeCommit: pause)
-                reportLine("  checkpoint: \(written)")
+                let written = try CheckpointStore.write(
+                    frozen, step: step, runFolder: folder, keep: keep, advanceLatest: health.healthy, markBest: health.best,
+                    pauseBeforeCommit: pause)
+                let note = health.healthy ? (health.best ? " (best so far)" : "")
+                    : " (not healthy: \(health.reason ?? ""); 'latest' still names the last healthy checkpoint)"
+                reportLine("  checkpoint: \(written)\(note)")
             } catch {
                 failure.withLock { $0 = error }
             }
         }
+        return CheckpointOutcome(folder: (folder as NSString).appendingPathComponent(CheckpointStore.folderName(step: step)), health: health)
     }
 
     /// Waits for the last write; reports a failed one.
@@ -68,4 +86,11 @@ public final class CheckpointWriter: Sendable {
     private func rethrowFailure() throws(TrainError) {
         if let error = failure.withLock({ $0 }) { throw TrainError("checkpoint not saved: \(error)") }
     }
+}
+
+/// What a save did on rank 0: the folder it is being written to (nil when the state was not
+/// finite and nothing is written) and how healthy it was.
+struct CheckpointOutcome {
+    var folder: String?
+    var health: CheckpointHealth
 }

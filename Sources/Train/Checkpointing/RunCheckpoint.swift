@@ -2,6 +2,7 @@ import Checkpoint
 import Datasets
 import Foundation
 import Linalg
+import Spectral
 import Support
 
 /// A run's state in and out of a checkpoint: the parameters (every rank holds them), each shard's
@@ -38,9 +39,16 @@ extension Trainer {
         if let difference = CheckpointCompatibility.difference(saved: manifest.config, current: config) {
             throw TrainError("\(manifestPath): incompatible configuration: \(difference)")
         }
-        let progress = manifest.progress
+        var progress = manifest.progress
         guard progress.step >= 0, progress.step <= totalSteps else {
             throw TrainError("\(manifestPath): checkpoint is at step \(progress.step), beyond this run's \(totalSteps) steps (raise training.epochs or maxSteps to continue)")
+        }
+        guard manifest.step == progress.step else {
+            throw TrainError("\(manifestPath): step is \(manifest.step) but progress.step is \(progress.step)")
+        }
+        if let problem = progress.problem(totalSteps: totalSteps) { throw TrainError("\(manifestPath): \(problem)") }
+        if let health = manifest.health, health.best, let loss = health.recentLoss {
+            (progress.bestCheckpointStep, progress.bestCheckpointLoss) = (progress.step, loss)
         }
         let modelPath = (folder as NSString).appendingPathComponent("model.safetensors")
         let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
@@ -60,6 +68,17 @@ extension Trainer {
                 guard tensor.dtype == expected.dtype, tensor.shape == expected.shape else {
                     throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)")
                 }
+            }
+        }
+        if let problem = CheckpointHealth.nonFiniteTensor(in: contents) {
+            throw TrainError("\(folder): \(problem); a checkpoint is never written from such a state, so this one was altered")
+        }
+        for tensor in contents.optimizer where tensor.name.hasSuffix(".eigenvectors") && tensor.dtype == .float32 {
+            guard tensor.shape.count == 2, tensor.shape[0] == tensor.shape[1] else { continue }
+            let vectors = Matrix<Float>(rows: tensor.shape[0], columns: tensor.shape[1], elements: tensor.floats)
+            let defect = SpectralFactorState<Float>.orthonormalityDefect(vectors)
+            guard defect <= SpectralFactorState<Float>.storedOrthonormalityTolerance else {
+                throw TrainError("\(optimPath): tensor '\(tensor.name)' is not orthonormal (max |B^T B - I| = \(defect)); the state is damaged")
             }
         }
         return progress

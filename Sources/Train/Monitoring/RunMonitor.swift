@@ -13,6 +13,7 @@ final class RunMonitor {
     private let metrics: MetricsWriter?
     private let report: (String) -> Void
     private let loop: LoopConfig
+    private let divergenceFactor: Double
     private let totalSteps: Int
     private let stepsPerEpoch: Int
     private let startStep: Int
@@ -20,13 +21,14 @@ final class RunMonitor {
     private let sessionStart: ContinuousClock.Instant
 
     init(
-        progress: TrainingProgress, metrics: MetricsWriter?, loop: LoopConfig, totalSteps: Int, stepsPerEpoch: Int,
-        report: @escaping (String) -> Void
+        progress: TrainingProgress, metrics: MetricsWriter?, loop: LoopConfig, divergenceFactor: Double, totalSteps: Int,
+        stepsPerEpoch: Int, report: @escaping (String) -> Void
     ) {
         self.progress = progress
         window = Window(lossSum: progress.windowLossSum, correct: progress.windowCorrect, samples: progress.windowSamples)
         self.metrics = metrics
         self.loop = loop
+        self.divergenceFactor = divergenceFactor
         self.totalSteps = totalSteps
         self.stepsPerEpoch = stepsPerEpoch
         self.report = report
@@ -41,9 +43,10 @@ final class RunMonitor {
 
     // MARK: - Steps
 
-    /// Counts step `step`'s batch into the window, or, when its loss or gradient was not finite,
-    /// as skipped; too many skipped in a row ends the run.
+    /// Counts step `step`'s batch into the window and the divergence rule, or, when its loss or
+    /// gradient was not finite, as skipped; too many skipped in a row ends the run.
     func recordStep(_ totals: BatchTotals, step: Int) throws(TrainError) {
+        progress.lossHealth.record(loss: totals.meanLoss, finite: totals.isFinite, step: step + 1, divergenceFactor: divergenceFactor)
         if totals.isFinite {
             progress.consecutiveNonFinite = 0
         } else {
@@ -115,6 +118,17 @@ final class RunMonitor {
         return saved
     }
 
+    /// Why the loss says a checkpoint now is not healthy (nil: it is); starts the next
+    /// checkpoint's window. Call before `checkpointProgress`.
+    func judgeCheckpoint() -> String? {
+        progress.lossHealth.judgeCheckpoint(divergenceFactor: divergenceFactor)
+    }
+
+    /// Remembers that the checkpoint after `step` became the run's best.
+    func recordBestCheckpoint(step: Int, loss: Double) {
+        (progress.bestCheckpointStep, progress.bestCheckpointLoss) = (step, loss)
+    }
+
     /// Adds the seconds a checkpoint save held training up.
     func recordCheckpoint(seconds: Double) {
         progress.time.checkpoint += seconds
@@ -130,10 +144,7 @@ final class RunMonitor {
     ) throws(TrainError) -> [String: FactorHealthRecord]? {
         guard communicator.size > 1 else { return owned }
         do {
-            let encoder = JSONEncoder()
-            encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
+            let (encoder, decoder) = (NonFiniteJSON.encoder(), NonFiniteJSON.decoder())
             let encoded = String(decoding: try encoder.encode(owned), as: UTF8.self)
             guard let gathered = try communicator.gather(encoded, root: 0) else { return nil }
             var merged: [String: FactorHealthRecord] = [:]

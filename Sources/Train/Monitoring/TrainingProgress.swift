@@ -21,6 +21,40 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
     public var windowSamples = 0
     /// Lines in metrics.jsonl at `step`.
     public var metricsLines = 0
+    /// The divergence rule's state (which checkpoint may become `latest`).
+    public var lossHealth = LossHealth()
+    /// The healthy checkpoint with the lowest recent training loss so far (`RUN/best`).
+    public var bestCheckpointStep: Int?
+    public var bestCheckpointLoss: Double?
 
     public init() {}
+}
+
+extension TrainingProgress {
+    /// Why progress read from a manifest cannot be continued (a count out of range, a time that
+    /// is not a finite non-negative number), or nil: checked before anything uses it.
+    func problem(totalSteps: Int) -> String? {
+        let steps: [(String, Int?)] = [
+            ("step", step), ("skippedSteps", skippedSteps), ("consecutiveNonFinite", consecutiveNonFinite), ("bestStep", bestStep),
+            ("targetReachedStep", targetReachedStep), ("lossHealth.finiteSteps", lossHealth.finiteSteps),
+            ("lossHealth.spikeStartStep", lossHealth.spikeStartStep), ("lossHealth.nonFiniteStep", lossHealth.nonFiniteStep),
+            ("bestCheckpointStep", bestCheckpointStep),
+        ]
+        for case let (name, value?) in steps where !(0...totalSteps).contains(value) {
+            return "progress.\(name) is \(value), outside 0...\(totalSteps) (this run's steps)"
+        }
+        for (name, value) in [("windowSamples", windowSamples), ("windowCorrect", windowCorrect), ("metricsLines", metricsLines)] where value < 0 {
+            return "progress.\(name) is \(value), below 0"
+        }
+        if windowCorrect > windowSamples { return "progress.windowCorrect (\(windowCorrect)) exceeds progress.windowSamples (\(windowSamples))" }
+        let seconds: [(String, Double)] = [
+            ("elapsedSeconds", elapsedSeconds), ("time.data", time.data), ("time.forward", time.forward), ("time.backward", time.backward),
+            ("time.communication", time.communication), ("time.curvature", time.curvature), ("time.precondition", time.precondition),
+            ("time.optimizer", time.optimizer), ("time.evaluation", time.evaluation), ("time.checkpoint", time.checkpoint),
+        ]
+        for (name, value) in seconds where !(value.isFinite && value >= 0) {
+            return "progress.\(name) is \(value), not a finite number of seconds"
+        }
+        return nil
+    }
 }

@@ -1,6 +1,7 @@
 import Checkpoint
 import Cluster
 import Foundation
+import Support
 
 /// A whole run as `spectrain train` performs it: the run folder, the resolved configuration,
 /// resuming, the loop, the metrics and the summary.
@@ -14,21 +15,28 @@ public enum TrainingRun {
     /// rank 0 reads and validates the checkpoint before anything is changed, then the state goes
     /// to the ranks of this job (any world size) and training continues in that run folder, or,
     /// with `branch`, in `config`'s own run folder, which starts with the checkpoint's metrics
-    /// lines and leaves the original run untouched. `faults` are test faults to inject.
+    /// lines and leaves the original run untouched. `resume` "auto" continues `config`'s run
+    /// folder from its newest healthy complete checkpoint when it has one (falling back past a
+    /// missing or damaged `latest`, and saying so), and starts the run afresh otherwise, so one
+    /// command serves every restart of a job. `faults` are test faults to inject; `stopRequest`
+    /// ends the run early at a step boundary, after a checkpoint (see `Trainer.run`).
     public static func execute(
         config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
-        branch: Bool = false, faults: FaultInjection = FaultInjection(), report: @escaping @Sendable (String) -> Void
+        branch: Bool = false, faults: FaultInjection = FaultInjection(), stopRequest: StopRequest = .signals,
+        report: @escaping @Sendable (String) -> Void
     ) throws(TrainError) -> TrainSummary {
         let isRoot = communicator.rank == 0
         let silent: @Sendable (String) -> Void = { _ in }
         let output = isRoot ? report : silent
         // Data, model and optimizer first: a run that cannot start leaves no folder behind.
-        let trainer = try Trainer(config: config, communicator: communicator, faults: faults, report: output)
+        let trainer = try Trainer(config: config, communicator: communicator, faults: faults, stopRequest: stopRequest, report: output)
         var start = Start(folder: config.runPath)
         var problem = ""
         if isRoot {
             do throws(TrainError) {
-                if let resume {
+                if resume == automaticResume {
+                    start = try openAutomatically(trainer: trainer, report: report)
+                } else if let resume {
                     start = try open(checkpoint: resume, branch: branch, trainer: trainer, overwrite: overwrite)
                 } else {
                     start = try startNew(config: config, overwrite: overwrite)
@@ -38,10 +46,11 @@ public enum TrainingRun {
             }
         }
         try stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not start the run")
-        if resume != nil {
+        let resumed = try rootDecides(start.checkpoint != nil, communicator: communicator)
+        if resumed {
             try continueFromCheckpoint(&start, branch: branch, trainer: trainer, report: output)
         }
-        if isRoot { startLines(trainer, start: start, resumed: resume != nil, branch: branch).forEach(report) }
+        if isRoot { startLines(trainer, start: start, resumed: resumed, branch: branch).forEach(report) }
         let writer = CheckpointWriter(settings: config.checkpoint, runFolder: start.folder, faults: faults, report: output)
         let summary = try trainer.run(metrics: start.metrics, from: start.progress, checkpoints: writer)
         if isRoot {
@@ -49,6 +58,38 @@ public enum TrainingRun {
             report(summary.closingLines(folder: start.folder))
         }
         return summary
+    }
+
+    /// The `--resume` value that means "continue this configuration's run if it has a checkpoint".
+    public static let automaticResume = "auto"
+
+    /// `--resume auto` on rank 0: the run folder's newest healthy complete checkpoint, else a
+    /// fresh start in it (earlier metrics kept aside).
+    private static func openAutomatically(trainer: Trainer, report: (String) -> Void) throws(TrainError) -> Start {
+        let config = trainer.config
+        let folder = config.runPath
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        guard !CheckpointStore.checkpoints(in: folder).isEmpty || entries.contains("latest") else {
+            if entries.isEmpty { return try startNew(config: config, overwrite: false) }
+            report("--resume auto: \(folder) holds no checkpoint; starting the run afresh")
+            for line in try RunFolder.continueMetrics(folder: folder, lines: 0, step: 0, config: config) { report(line) }
+            let metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
+            return Start(folder: folder, metrics: metrics)
+        }
+        let found: (folder: String, contents: CheckpointContents)
+        do {
+            found = try readCheckpoint(folder)
+        } catch let latestProblem {
+            let healthy: (CheckpointContents) -> Bool = { $0.manifest["health"]?["healthy"] != .bool(false) }
+            guard let fallback = CheckpointStore.newestComplete(in: folder, accept: healthy) else {
+                throw TrainError("--resume auto: \(latestProblem.message); and no other checkpoint in \(folder) is complete and healthy")
+            }
+            report("--resume auto: \(latestProblem.message)")
+            for skipped in fallback.skipped { report("  skipped \(skipped)") }
+            report("--resume auto: continuing from the newest complete healthy checkpoint, \(fallback.folder)")
+            found = try readCheckpoint(fallback.folder)
+        }
+        return try start(from: found, branch: false, trainer: trainer, overwrite: false)
     }
 
     /// Where a run starts: its folder, and on rank 0 the metrics file and, when resuming, the
@@ -70,14 +111,26 @@ public enum TrainingRun {
     /// Reads and validates the checkpoint `path` names and, for a branch, creates the new run
     /// folder (rank 0).
     private static func open(checkpoint path: String, branch: Bool, trainer: Trainer, overwrite: Bool) throws(TrainError) -> Start {
-        let folder: String
-        let contents: CheckpointContents
+        try start(from: readCheckpoint(path), branch: branch, trainer: trainer, overwrite: overwrite)
+    }
+
+    /// The checkpoint `path` names (a checkpoint folder, or a run folder's `latest`), read and
+    /// checked against its checksums.
+    private static func readCheckpoint(_ path: String) throws(TrainError) -> (folder: String, contents: CheckpointContents) {
         do {
-            folder = try CheckpointStore.resolve(path)
-            contents = try CheckpointStore.read(folder)
+            let folder = try CheckpointStore.resolve(path)
+            return (folder, try CheckpointStore.read(folder))
         } catch {
             throw TrainError("\(error)")
         }
+    }
+
+    /// Validates a checkpoint read from `found.folder` for this run and, for a branch, creates
+    /// the new run folder (rank 0).
+    private static func start(
+        from found: (folder: String, contents: CheckpointContents), branch: Bool, trainer: Trainer, overwrite: Bool
+    ) throws(TrainError) -> Start {
+        let (folder, contents) = found
         let progress = try trainer.validate(contents, folder: folder)
         let source = (folder as NSString).deletingLastPathComponent
         var start = Start(folder: source, progress: progress, checkpoint: (folder, contents))
@@ -118,8 +171,7 @@ public enum TrainingRun {
 
     /// Writes `summary.json` into the run folder.
     private static func write(_ summary: TrainSummary, folder: String) throws(TrainError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let encoder = NonFiniteJSON.encoder([.prettyPrinted, .sortedKeys])
         let path = (folder as NSString).appendingPathComponent("summary.json")
         do {
             try encoder.encode(summary).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -139,12 +191,19 @@ public enum TrainingRun {
         }
     }
 
+    /// Rank 0's `decision`, on every rank.
+    static func rootDecides(_ decision: Bool, communicator: any Communicator) throws(TrainError) -> Bool {
+        var flag: [Int32] = [decision ? 1 : 0]
+        do { try communicator.broadcast(&flag, root: 0) } catch { throw TrainError("\(error)") }
+        return flag[0] != 0
+    }
+
     /// Rank 0's progress, on every rank.
     static func broadcast(_ progress: TrainingProgress, communicator: any Communicator) throws(TrainError) -> TrainingProgress {
         do {
-            let encoded = communicator.rank == 0 ? [UInt8](try JSONEncoder().encode(progress)) : []
+            let encoded = communicator.rank == 0 ? [UInt8](try NonFiniteJSON.encoder().encode(progress)) : []
             let bytes = try communicator.broadcast(bytes: encoded, root: 0)
-            return try JSONDecoder().decode(TrainingProgress.self, from: Data(bytes))
+            return try NonFiniteJSON.decoder().decode(TrainingProgress.self, from: Data(bytes))
         } catch {
             throw TrainError("resume: \(error)")
         }

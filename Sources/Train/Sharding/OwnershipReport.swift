@@ -49,9 +49,13 @@ public enum OwnershipReport {
         return hint
     }
 
+    /// The most ranks a preview plans for (a plan holds per-rank tables).
+    public static let maxPreviewRanks = 65_536
+
     /// The plan `config` would get on `ranks` ranks, without training (`spectrain train --plan-only`).
     /// Reads the training images only for their shape.
     public static func preview(config: TrainConfig, ranks: Int) throws(TrainError) -> String {
+        guard (1...maxPreviewRanks).contains(ranks) else { throw TrainError("ranks must be in 1...\(maxPreviewRanks), got \(ranks)") }
         let training: ImageDataset
         do {
             training = try ImageDataset.load(images: config.data.trainImages, labels: config.data.trainLabels)

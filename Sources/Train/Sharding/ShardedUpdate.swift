@@ -33,7 +33,7 @@ public final class ShardedUpdate {
     private var blockParameters: [Float]
     private var blockGradient: [Float]
     /// The batch totals as the allreduce sends them (kept: no allocation per step).
-    private var totalsBuffer = [Double](repeating: 0, count: 4)
+    private var totalsBuffer = [Double](repeating: 0, count: BatchTotals.count)
 
     /// Shards `parameters` as `config.optimizer` preconditions them and plans their owners over
     /// `communicator`'s ranks. `report` receives the re-planning note.
@@ -229,25 +229,32 @@ public final class ShardedUpdate {
     }
 }
 
-/// A batch's loss sum, correct count and samples, and whether any rank saw a non-finite loss or
-/// gradient: what the ranks sum after each step (in this order, as one small allreduce).
+/// A batch's loss sum, correct count and samples, whether any rank saw a non-finite loss or
+/// gradient, and whether any rank was asked to stop: what the ranks sum after each step (in this
+/// order, as one small allreduce), so every rank decides alike at no extra collective.
 struct BatchTotals {
+    static let count = 5
     var lossSum: Double
     var correct: Double
     var samples: Double
     /// 0 when finite; after the reduction, the number of ranks that were not.
     var nonFinite: Double = 0
+    /// 0 unless a stop signal arrived (`StopSignals`); after the reduction, the ranks that got one.
+    var stopRequests: Double = 0
 
     init(lossSum: Double, correct: Int, samples: Int) {
         (self.lossSum, self.correct, self.samples) = (lossSum, Double(correct), Double(samples))
     }
 
     init(_ values: [Double]) {
-        (lossSum, correct, samples, nonFinite) = (values[0], values[1], values[2], values[3])
+        (lossSum, correct, samples, nonFinite, stopRequests) = (values[0], values[1], values[2], values[3], values[4])
     }
 
     func store(into values: inout [Double]) {
-        (values[0], values[1], values[2], values[3]) = (lossSum, correct, samples, nonFinite)
+        (values[0], values[1], values[2], values[3], values[4]) = (lossSum, correct, samples, nonFinite, stopRequests)
     }
     var isFinite: Bool { nonFinite == 0 }
+    var isStopRequested: Bool { stopRequests > 0 }
+    /// The batch's mean loss (not finite when its loss was not, or it had no samples).
+    var meanLoss: Double { samples > 0 ? lossSum / samples : .nan }
 }
