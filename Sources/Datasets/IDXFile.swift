@@ -68,8 +68,11 @@ public struct IDXFile: Sendable {
         let shape = header.shapeText
         if !reader.isCompressed {
             let available = reader.fileSize - header.byteCount
-            guard available == expected else {
-                throw DataError(path, "dimensions \(shape) of \(header.elementType) need \(expected) bytes of data, the file has \(available) after the header")
+            if available < expected {
+                throw DataError(path, "expected \(expected) bytes of data, found \(available) (dimensions \(shape), \(header.elementType))")
+            }
+            if available > expected {
+                throw DataError(path, "\(available - expected) trailing bytes after the \(expected) bytes of data (dimensions \(shape), \(header.elementType))")
             }
         }
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
@@ -88,7 +91,7 @@ public struct IDXFile: Sendable {
         }
         let beyond = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<1]))
         if beyond > 0 {
-            throw DataError(path, "more data than the \(expected) bytes its dimensions \(shape) of \(header.elementType) promise")
+            throw DataError(path, "more bytes after the \(expected) bytes of data (dimensions \(shape), \(header.elementType)); decompression stopped there")
         }
         return IDXFile(elementType: header.elementType, dimensions: header.dimensions, bytes: bytes)
     }
