@@ -62,7 +62,7 @@ public struct ConfigField<Root>: Sendable {
             do {
                 if required { return try container.decode(Value.self, forKey: key) }
                 return try container.decodeIfPresent(Value.self, forKey: key)
-            } catch let error as DecodingError {
+            } catch {
                 throw IntegerRange.rephrase(error, decoding: Value.self, at: key, in: container, rules: rules)
             }
         }
@@ -82,7 +82,7 @@ public struct ConfigField<Root>: Sendable {
         decode = { container in
             do {
                 return container.contains(key) ? .some(try container.decodeIfPresent(Wrapped.self, forKey: key) as Any) : nil
-            } catch let error as DecodingError {
+            } catch {
                 throw IntegerRange.rephrase(error, decoding: Wrapped.self, at: key, in: container, rules: rules)
             }
         }
