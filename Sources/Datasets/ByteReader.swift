@@ -18,11 +18,18 @@ final class ByteReader {
     private var stream: UnsafeMutablePointer<z_stream>?
     private var memberEnded = false
 
-    /// Opens `path` and looks at its first bytes to tell gzip from plain.
+    /// The size of the file on disk (compressed, for a gzip file).
+    let fileSize: Int
+    /// Whether the content is inflated from gzip.
+    var isCompressed: Bool { stream != nil }
+
+    /// Opens `path` and looks at its first bytes to tell gzip from plain. Anything but a regular
+    /// file (a FIFO, device, socket or directory) is rejected before it is opened for reading,
+    /// and the open does not block, so no path can hang the process.
     init(path: String) throws(DataError) {
         self.path = path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
+        var fileStatus = stat()
+        guard stat(path, &fileStatus) == 0 else {
             let code = errno
             if code == ENOENT {
                 let hint = DataConfig.installHint(for: path).map { " (\($0))" } ?? ""
@@ -30,6 +37,19 @@ final class ByteReader {
             }
             throw DataError(path, "cannot open the file (\(Self.reason(code)))")
         }
+        if let kind = Self.nonRegularKind(fileStatus.st_mode) {
+            throw DataError(path, "is \(kind), not a regular file")
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw DataError(path, "cannot open the file (\(Self.reason(errno)))")
+        }
+        // The path may have been replaced between stat and open: check what was opened.
+        guard fstat(descriptor, &fileStatus) == 0, Self.nonRegularKind(fileStatus.st_mode) == nil else {
+            close(descriptor)
+            throw DataError(path, "is not a regular file")
+        }
+        fileSize = Int(fileStatus.st_size)
         self.descriptor = descriptor
         input = .allocate(capacity: inputCapacity)
         // From here on a throw runs `deinit`, which releases the descriptor, buffer and stream.
@@ -68,18 +88,6 @@ final class ByteReader {
             written += count
         }
         return written
-    }
-
-    /// Reads and discards the rest of the content, returning how many bytes there were.
-    func skipToEnd() throws(DataError) -> Int {
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
-        defer { scratch.deallocate() }
-        var total = 0
-        while true {
-            let count = try read(into: scratch)
-            total += count
-            if count < scratch.count { return total }
-        }
     }
 
     private func readPlain(into destination: UnsafeMutableRawPointer, count: Int) throws(DataError) -> Int {
@@ -158,6 +166,19 @@ final class ByteReader {
             if result >= 0 { return result }
             let code = errno
             if code != EINTR { throw DataError(path, "cannot read the file (\(Self.reason(code)))") }
+        }
+    }
+
+    /// What a file of mode `mode` is ("a FIFO"), nil for a regular file.
+    static func nonRegularKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "a special file"
         }
     }
 

@@ -56,6 +56,44 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
         return (training, test)
     }
 
+    /// The sizes of the data, read from the four files' headers alone (a few bytes each), so a
+    /// run can be sized before anything is loaded.
+    public func readShape() throws(DataError) -> DataShape {
+        func header(_ path: String, dimensions: Int) throws(DataError) -> [Int] {
+            let header = try IDXFile.readHeader(path: path)
+            guard header.dimensions.count == dimensions else {
+                throw DataError(path, "expected \(dimensions) dimension\(dimensions == 1 ? "" : "s"), found \(header.dimensions.count)")
+            }
+            guard header.elementType == .uint8 else {
+                throw DataError(path, "expected elements of type \(IDXElementType.uint8.label), found \(header.elementType.label)")
+            }
+            return header.dimensions
+        }
+        let training = try header(trainImages, dimensions: 3)
+        let test = try header(testImages, dimensions: 3)
+        for (labels, images, count) in [(trainLabels, trainImages, training[0]), (testLabels, testImages, test[0])] {
+            let labelCount = try header(labels, dimensions: 1)[0]
+            guard labelCount == count else {
+                throw DataError(labels, "holds \(labelCount) labels, but \(images) holds \(count) images")
+            }
+        }
+        return DataShape(trainingCount: training[0], testCount: test[0], rows: training[1], columns: training[2])
+    }
+
+    /// The first label in either label file that is not below `classes` (the model's outputs),
+    /// as an error naming the file and the sample; nil when all are. Throws when a file cannot
+    /// be read.
+    public func labelProblem(classes: Int) throws(DataError) -> DataError? {
+        for path in [trainLabels, testLabels] {
+            let file = try IDXFile.read(path: path)
+            guard file.elementType == .uint8 else { continue }
+            if let index = file.bytes.firstIndex(where: { Int($0) >= classes }) {
+                return DataError(path, "sample \(index) has label \(file.bytes[index]), the model has \(classes) classes")
+            }
+        }
+        return nil
+    }
+
     /// The configured mean and std, or those of `training` when not configured.
     public func normalization(training: ImageDataset) -> (mean: Double, std: Double) {
         if let mean, let std { return (mean, std) }

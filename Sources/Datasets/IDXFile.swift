@@ -57,62 +57,50 @@ public struct IDXFile: Sendable {
     }
 
     /// Reads and validates the file at `path`, decompressing it if it is gzip.
+    ///
+    /// Nothing is allocated from the header alone: a plain file's size must match its dimensions
+    /// before its data is read, and a gzip file is inflated no further than one byte past the
+    /// data its dimensions promise (a decompression bomb stops there).
     public static func read(path: String) throws(DataError) -> IDXFile {
         let reader = try ByteReader(path: path)
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
-        defer { scratch.deallocate() }
-
-        let prefix = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<4]))
-        if prefix == 0 { throw DataError(path, "the file is empty") }
-        if prefix < 4 { throw DataError(path, "the file ends inside the IDX header (\(prefix) of 4 bytes)") }
-        guard scratch[0] == 0, scratch[1] == 0 else {
-            throw DataError(path, "not an IDX file (starts with \(IDXElementType.hex(scratch[0])) \(IDXElementType.hex(scratch[1])), expected 00 00)")
-        }
-        guard let elementType = IDXElementType(rawValue: scratch[2]) else {
-            let supported = IDXElementType.allCases.map(\.label).joined(separator: ", ")
-            throw DataError(path, "unsupported IDX element type 0x\(IDXElementType.hex(scratch[2])) (supported: \(supported))")
-        }
-        let rank = Int(scratch[3])
-        guard (1...4).contains(rank) else {
-            throw DataError(path, "IDX dimension count \(rank) is not in 1...4")
-        }
-
-        let headerBytes = 4 * rank
-        let headerRead = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerBytes]))
-        guard headerRead == headerBytes else {
-            throw DataError(path, "the file ends inside the IDX header (\(4 + headerRead) of \(4 + headerBytes) bytes)")
-        }
-        let dimensions = (0..<rank).map { axis in
-            (0..<4).reduce(0) { value, byte in value << 8 | Int(scratch[4 * axis + byte]) }
-        }
-        let shape = dimensions.map(String.init).joined(separator: " x ")
-        if let axis = dimensions.firstIndex(of: 0) {
-            throw DataError(path, "dimension \(axis) of \(shape) is zero")
-        }
-        var elements = 1
-        for size in dimensions {
-            elements *= size
-            guard elements <= maximumElementCount else {
-                throw DataError(path, "dimensions \(shape) claim more than 2^31 elements (corrupt header?)")
+        let header = try IDXHeader(reading: reader)
+        let expected = header.dataByteCount
+        let shape = header.shapeText
+        if !reader.isCompressed {
+            let available = reader.fileSize - header.byteCount
+            if available < expected {
+                throw DataError(path, "expected \(expected) bytes of data, found \(available) (dimensions \(shape), \(header.elementType))")
+            }
+            if available > expected {
+                throw DataError(path, "\(available - expected) trailing bytes after the \(expected) bytes of data (dimensions \(shape), \(header.elementType))")
             }
         }
-
-        let expected = elements * elementType.byteWidth
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+        defer { scratch.deallocate() }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(min(expected, 1 << 28))
+        // Deflate expands at most about 1032:1, so the file's own size bounds what it can hold.
+        let (inflatable, overflow) = reader.fileSize.multipliedReportingOverflow(by: 1032)
+        bytes.reserveCapacity(min(expected, overflow ? expected : inflatable, 1 << 28))
         while bytes.count < expected {
             let wanted = min(scratch.count, expected - bytes.count)
             let count = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<wanted]))
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
             if count < wanted {
-                throw DataError(path, "expected \(expected) bytes of data, found \(bytes.count) (dimensions \(shape), \(elementType))")
+                throw DataError(path, "expected \(expected) bytes of data, found \(bytes.count) (dimensions \(shape), \(header.elementType))")
             }
         }
-        let trailing = try reader.skipToEnd()
-        if trailing > 0 {
-            throw DataError(path, "\(trailing) trailing bytes after the \(expected) bytes of data (dimensions \(shape), \(elementType))")
+        let beyond = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<1]))
+        if beyond > 0 {
+            throw DataError(path, "more bytes after the \(expected) bytes of data (dimensions \(shape), \(header.elementType)); decompression stopped there")
         }
-        return IDXFile(elementType: elementType, dimensions: dimensions, bytes: bytes)
+        return IDXFile(elementType: header.elementType, dimensions: header.dimensions, bytes: bytes)
+    }
+
+    /// The element type and dimensions of the file at `path`, read from its header alone (a few
+    /// bytes, inflated if it is gzip), with the header's checks of `read(path:)`.
+    public static func readHeader(path: String) throws(DataError) -> (elementType: IDXElementType, dimensions: [Int]) {
+        let header = try IDXHeader(reading: ByteReader(path: path))
+        return (header.elementType, header.dimensions)
     }
 
     /// The elements converted to `Float` (exact for every type but large `int32` and `float64`).
@@ -143,5 +131,69 @@ public struct IDXFile: Sendable {
                        UInt8(truncatingIfNeeded: size >> 8), UInt8(truncatingIfNeeded: size)]
         }
         return result + bytes
+    }
+}
+
+/// The header of an IDX file as read and checked: element type, dimensions (each at least 1,
+/// their product at most `IDXFile.maximumElementCount`).
+struct IDXHeader {
+    let elementType: IDXElementType
+    let dimensions: [Int]
+    /// Bytes of data the dimensions promise (no overflow: the element count is bounded).
+    let dataByteCount: Int
+
+    /// Header bytes: the 4-byte prefix and 4 per dimension.
+    var byteCount: Int { 4 + 4 * dimensions.count }
+    /// The dimensions as messages show them ("60000 x 28 x 28").
+    var shapeText: String { dimensions.map(String.init).joined(separator: " x ") }
+
+    /// Reads the header from the start of `reader`'s content.
+    init(reading reader: ByteReader) throws(DataError) {
+        let path = reader.path
+        let prefix = try Self.read(4, from: reader)
+        let prefixRead = prefix.count
+        if prefixRead == 0 { throw DataError(path, "the file is empty") }
+        if prefixRead < 4 { throw DataError(path, "the file ends inside the IDX header (\(prefixRead) of 4 bytes)") }
+        guard prefix[0] == 0, prefix[1] == 0 else {
+            throw DataError(path, "not an IDX file (starts with \(IDXElementType.hex(prefix[0])) \(IDXElementType.hex(prefix[1])), expected 00 00)")
+        }
+        guard let elementType = IDXElementType(rawValue: prefix[2]) else {
+            let supported = IDXElementType.allCases.map(\.label).joined(separator: ", ")
+            throw DataError(path, "unsupported IDX element type 0x\(IDXElementType.hex(prefix[2])) (supported: \(supported))")
+        }
+        let rank = Int(prefix[3])
+        guard (1...4).contains(rank) else {
+            throw DataError(path, "IDX dimension count \(rank) is not in 1...4")
+        }
+        let sizes = try Self.read(4 * rank, from: reader)
+        guard sizes.count == 4 * rank else {
+            throw DataError(path, "the file ends inside the IDX header (\(4 + sizes.count) of \(4 + 4 * rank) bytes)")
+        }
+        let dimensions = (0..<rank).map { axis in
+            (0..<4).reduce(0) { value, byte in value << 8 | Int(sizes[4 * axis + byte]) }
+        }
+        let shape = dimensions.map(String.init).joined(separator: " x ")
+        if let axis = dimensions.firstIndex(of: 0) {
+            throw DataError(path, "dimension \(axis) of \(shape) is zero")
+        }
+        var elements = 1
+        for size in dimensions {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+            guard !overflow, product <= IDXFile.maximumElementCount else {
+                throw DataError(path, "dimensions \(shape) claim more than 2^31 elements (corrupt header?)")
+            }
+            elements = product
+        }
+        self.elementType = elementType
+        self.dimensions = dimensions
+        dataByteCount = elements * elementType.byteWidth
+    }
+
+    /// Up to `count` bytes (a few header bytes) from `reader`, fewer at the end of the content.
+    private static func read(_ count: Int, from reader: ByteReader) throws(DataError) -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
+        defer { buffer.deallocate() }
+        let read = try reader.read(into: buffer)
+        return Array(buffer[0..<read])
     }
 }

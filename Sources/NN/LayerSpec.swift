@@ -104,24 +104,30 @@ public enum LayerSpec: Codable, Equatable, Sendable {
 }
 
 /// The fields of a layer type beside its "type", with their defaults and ranges; a problem is
-/// reported at the layer ("outputs must be at least 1, got 0").
+/// reported at the field ("field 'model.layers[1].outputs': must be in 1...1073741824, got 0").
 private protocol LayerFields: ConfigRecord {}
 
-extension LayerFields {
-    static var problemPlacement: ConfigProblemPlacement { .object }
+extension LayerSpec {
+    /// The most outputs (features or channels) a layer may have: far more than fits in memory,
+    /// and small enough that no product of sizes in shape inference comes near `Int.max` unseen.
+    public static let maximumOutputs = 1 << 30
+    /// The largest kernel, stride or padding of a convolution or pooling layer.
+    public static let maximumWindow = 1 << 16
 }
 
 extension FieldRule<Int> {
-    /// `value >= bound`, worded "must be at least BOUND".
-    fileprivate static func minimum(_ bound: Int) -> FieldRule {
-        .atLeast(bound).worded("at least \(bound)")
-    }
+    /// Output features or channels.
+    fileprivate static var outputs: FieldRule { .within(1...LayerSpec.maximumOutputs) }
+    /// A kernel size or stride.
+    fileprivate static var window: FieldRule { .within(1...LayerSpec.maximumWindow) }
+    /// Zero padding.
+    fileprivate static var padding: FieldRule { .within(0...LayerSpec.maximumWindow) }
 }
 
 private struct LinearFields: LayerFields {
     var outputs: Int
 
-    static let fields: [ConfigField<LinearFields>] = [.required("outputs", \.outputs, .minimum(1))]
+    static let fields: [ConfigField<LinearFields>] = [.required("outputs", \.outputs, .outputs)]
 
     static func defaults(given: GivenFields<LinearFields>) throws -> LinearFields {
         LinearFields(outputs: try given.required(\.outputs))
@@ -153,10 +159,10 @@ private struct Conv2dFields: LayerFields {
     var padding = 0
 
     static let fields: [ConfigField<Conv2dFields>] = [
-        .required("outputs", \.outputs, .minimum(1)),
-        .required("kernel", \.kernel, .minimum(1)),
-        .init("stride", \.stride, .minimum(1)),
-        .init("padding", \.padding, .minimum(0)),
+        .required("outputs", \.outputs, .outputs),
+        .required("kernel", \.kernel, .window),
+        .init("stride", \.stride, .window),
+        .init("padding", \.padding, .padding),
     ]
 
     static func defaults(given: GivenFields<Conv2dFields>) throws -> Conv2dFields {
@@ -170,8 +176,8 @@ private struct PoolFields: LayerFields {
     var stride: Int
 
     static let fields: [ConfigField<PoolFields>] = [
-        .required("kernel", \.kernel, .minimum(1)),
-        .init("stride", \.stride, .minimum(1)),
+        .required("kernel", \.kernel, .window),
+        .init("stride", \.stride, .window),
     ]
 
     static func defaults(given: GivenFields<PoolFields>) throws -> PoolFields {

@@ -59,8 +59,12 @@ public struct ConfigField<Root>: Sendable {
         self.keyPath = keyPath
         reportedAt = keyPath
         decode = { container in
-            if required { return try container.decode(Value.self, forKey: key) }
-            return try container.decodeIfPresent(Value.self, forKey: key)
+            do {
+                if required { return try container.decode(Value.self, forKey: key) }
+                return try container.decodeIfPresent(Value.self, forKey: key)
+            } catch {
+                throw IntegerRange.rephrase(error, decoding: Value.self, at: key, in: container, rules: rules)
+            }
         }
         assign = { root, value in root[keyPath: keyPath] = value as! Value }
         encode = { root, container in try container.encode(root[keyPath: keyPath], forKey: key) }
@@ -76,7 +80,11 @@ public struct ConfigField<Root>: Sendable {
         self.keyPath = keyPath
         reportedAt = keyPath
         decode = { container in
-            container.contains(key) ? .some(try container.decodeIfPresent(Wrapped.self, forKey: key) as Any) : nil
+            do {
+                return container.contains(key) ? .some(try container.decodeIfPresent(Wrapped.self, forKey: key) as Any) : nil
+            } catch {
+                throw IntegerRange.rephrase(error, decoding: Wrapped.self, at: key, in: container, rules: rules)
+            }
         }
         assign = { root, value in root[keyPath: keyPath] = value as? Wrapped }
         encode = { root, container in try container.encodeIfPresent(root[keyPath: keyPath], forKey: key) }

@@ -6,22 +6,19 @@ public enum ConfigurationFile {
     /// Reads `path`, applies `overrides` (each `a.b.c=value`, the value JSON if it parses as JSON,
     /// else a string), and decodes `T`.
     public static func load<T: Decodable>(_: T.Type, from path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigurationError(path, "cannot read the file (\(Self.reason(error)))")
-        }
-        return try decode(T.self, from: data, path: path, overrides: overrides)
+        try decode(T.self, from: readFile(path), path: path, overrides: overrides)
     }
 
     /// Decodes `T` from JSON text (as `load`, for configurations not stored in a file).
     public static func decode<T: Decodable>(_: T.Type, from data: Data, path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
+        if let depth = nestingBeyondLimit(data) {
+            throw ConfigurationError(path, "not valid JSON (nested deeper than \(maximumNesting) levels at byte \(depth))")
+        }
         var document: Any
         do {
             document = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw ConfigurationError(path, "not valid JSON (\(Self.reason(error)))")
+            throw ConfigurationError(path, "not valid JSON" + (Self.parserDetail(error).map { " (\($0))" } ?? ""))
         }
         guard document is [String: Any] else { throw ConfigurationError(path, "the top level must be a JSON object") }
         for override in overrides {
@@ -33,8 +30,84 @@ public enum ConfigurationFile {
         } catch let error as DecodingError {
             throw ConfigurationError(path, describe(error))
         } catch {
-            throw ConfigurationError(path, Self.reason(error))
+            throw ConfigurationError(path, "cannot be decoded" + (Self.parserDetail(error).map { " (\($0))" } ?? ""))
         }
+    }
+
+    /// The deepest nesting of arrays and objects a configuration may have; deeper text is
+    /// rejected before it reaches the recursive parser.
+    public static let maximumNesting = 64
+
+    /// The offset of the first bracket that nests deeper than `maximumNesting`, nil if none does.
+    static func nestingBeyondLimit(_ data: Data) -> Int? {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for (offset, byte) in data.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > maximumNesting { return offset }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return nil
+    }
+
+    /// Configuration files larger than this are rejected unread.
+    public static let maximumFileBytes = 16 << 20
+
+    /// The bytes of the regular file at `path`: anything else (a FIFO, device or directory) is
+    /// rejected before it is opened for reading, and the open does not block.
+    static func readFile(_ path: String) throws(ConfigurationError) -> Data {
+        func failure(_ code: Int32) -> ConfigurationError {
+            ConfigurationError(path, code == ENOENT ? "file not found" : "cannot read the file (\(String(cString: strerror(code))))")
+        }
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw failure(errno) }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw ConfigurationError(path, "is not a regular file") }
+        guard status.st_size <= maximumFileBytes else {
+            throw ConfigurationError(path, "is \(status.st_size) bytes, more than a configuration may be (\(maximumFileBytes))")
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { throw failure(errno) }
+        defer { close(descriptor) }
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError(path, "is not a regular file")
+        }
+        // One byte more than the size: a file that grows while read is noticed.
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            }
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure(errno)
+            }
+            filled += count
+        }
+        guard filled < bytes.count else { throw ConfigurationError(path, "changed while being read") }
+        return Data(bytes[..<filled])
+    }
+
+    /// The parser's own one-line account of where the text went wrong ("Unexpected end of file
+    /// during JSON parse."), without the error's domain and code; nil when it has none.
+    private static func parserDetail(_ error: any Error) -> String? {
+        let nsError = error as NSError
+        let detail = (nsError.userInfo[NSDebugDescriptionErrorKey] as? String)
+            ?? ((nsError.userInfo[NSUnderlyingErrorKey] as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String)
+        guard let detail else { return nil }
+        let line = detail.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return line.isEmpty ? nil : String(line.prefix(200))
     }
 
     /// Sets one `a.b.c=value` override in a JSON object tree.
@@ -47,6 +120,9 @@ public enum ConfigurationFile {
             throw ConfigurationError(path, "override '\(override)' has an empty key")
         }
         let text = String(override[override.index(after: equals)...])
+        if nestingBeyondLimit(Data(text.utf8)) != nil {
+            throw ConfigurationError(path, "override '\(override.prefix(80))': nested deeper than \(maximumNesting) levels")
+        }
         let value: Any = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
         func set(_ node: Any, _ remaining: ArraySlice<String>, _ walked: [String]) throws(ConfigurationError) -> Any {
             guard var object = node as? [String: Any] else {
@@ -77,6 +153,10 @@ public enum ConfigurationFile {
             return "field '\(field(context.codingPath))': expected \(typeName(type)), found null"
         case .dataCorrupted(let context):
             let location = context.codingPath.isEmpty ? "" : "field '\(field(context.codingPath))': "
+            // The decoder's words for a number its type cannot hold, which is not a syntax error.
+            if context.debugDescription == "The given data was not valid JSON." {
+                return location + "holds a value its field cannot take (a number out of range?)"
+            }
             return location + context.debugDescription
         @unknown default:
             return "\(error)"
@@ -91,14 +171,6 @@ public enum ConfigurationFile {
         case is Bool.Type: return "true or false"
         default: return "\(type)"
         }
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError {
-            return underlying.localizedDescription
-        }
-        return nsError.localizedDescription
     }
 }
 

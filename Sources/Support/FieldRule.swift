@@ -6,16 +6,24 @@
 public struct FieldRule<Value>: Sendable {
     let holds: @Sendable (Value) -> Bool
     let message: @Sendable (Value) -> String
+    /// What the value must be ("in 1...1000000"), for a rule worded "must be ...": also how a
+    /// JSON number the field's type cannot hold is reported.
+    let requirement: String?
 
     /// A rule with its own message for a value that fails it.
     public init(_ holds: @escaping @Sendable (Value) -> Bool, otherwise message: @escaping @Sendable (Value) -> String) {
+        self.init(holds, message, requirement: nil)
+    }
+
+    fileprivate init(_ holds: @escaping @Sendable (Value) -> Bool, _ message: @escaping @Sendable (Value) -> String, requirement: String?) {
         self.holds = holds
         self.message = message
+        self.requirement = requirement
     }
 
     /// A rule whose failure reads "must be REQUIREMENT, got VALUE".
     public static func mustBe(_ requirement: String, _ holds: @escaping @Sendable (Value) -> Bool) -> FieldRule {
-        FieldRule(holds) { "must be \(requirement), got \($0)" }
+        FieldRule(holds, { "must be \(requirement), got \($0)" }, requirement: requirement)
     }
 
     /// The same condition, its failure reading "must be REQUIREMENT, got VALUE".
@@ -33,6 +41,13 @@ extension FieldRule where Value: BinaryInteger & Sendable {
     /// `value >= bound`.
     public static func atLeast(_ bound: Value) -> FieldRule {
         .mustBe(">= \(bound)") { $0 >= bound }
+    }
+
+    /// `range.contains(value)`, worded by the bound it breaks ("must be >= 1, got 0", "must be
+    /// <= 1000000, got 5000000"): the upper bound keeps sizes and counts from overflowing.
+    public static func within(_ range: ClosedRange<Value>) -> FieldRule {
+        FieldRule(range.contains, { $0 < range.lowerBound ? "must be >= \(range.lowerBound), got \($0)" : "must be <= \(range.upperBound), got \($0)" },
+                  requirement: "in \(range)")
     }
 
     /// `range.contains(value)`, worded as the range ("in 2...4096").

@@ -28,7 +28,31 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
         .init("training", \.training),
         .init("distributed", \.distributed),
         .init("checkpoint", \.checkpoint),
+        .check { $0.resourceProblem() },
     ]
+
+    /// Why this configuration cannot run on this machine, nil when it can: a layer that cannot
+    /// take its input or whose sizes overflow, more memory than the machine has (`MemoryBudget`),
+    /// or a label the model cannot output. Part of decoding, so every command that builds a model
+    /// from a configuration (train, resume, eval) checks it before allocating anything. Reads the
+    /// data files' headers and the label files; data that cannot be read is left to loading,
+    /// which reports it.
+    public func resourceProblem(physicalMemory: Int? = MemoryBudget.physicalMemoryBytes) -> String? {
+        guard let shape = try? data.readShape() else { return nil }
+        let layers: [LayerFootprint]
+        do {
+            layers = try LayerFootprint.of(model.layers, inputShape: shape.sampleShape)
+        } catch {
+            return "model.\(error)"
+        }
+        if let physicalMemory, let problem = MemoryBudget(config: self, data: shape, layers: layers).problem(physicalMemory: physicalMemory) {
+            return problem
+        }
+        if let output = layers.last, output.outputShape.count == 1, let problem = try? data.labelProblem(classes: output.outputCount) {
+            return "\(problem)"
+        }
+        return nil
+    }
 
     public static func defaults(given: GivenFields<TrainConfig>) throws -> TrainConfig {
         TrainConfig(name: try given.required(\.name), model: try given.required(\.model), optimizer: try given.required(\.optimizer))
@@ -92,15 +116,23 @@ public struct LoopConfig: ConfigRecord, Sendable, Equatable {
     /// The summary reports when test accuracy first reaches this (nil: no target).
     public var targetAccuracy: Double?
 
+    /// The most epochs a run may have: with at most 2^31 samples (an IDX file's limit), the step
+    /// count `epochs * stepsPerEpoch` and the sample count `steps * batchSize` stay below 2^51.
+    public static let maximumEpochs = 1_000_000
+    /// The most steps any step count or interval may be, 2^50.
+    public static let maximumSteps = 1 << 50
+    /// The largest batch: an IDX file holds at most 2^31 samples.
+    public static let maximumBatchSize = 1 << 31
+
     public static let fields: [ConfigField<LoopConfig>] = [
-        .init("epochs", \.epochs, .atLeast(1)),
-        .init("batchSize", \.batchSize, .atLeast(1)),
-        .init("maxSteps", \.maxSteps, .atLeast(1)),
-        .init("logEvery", \.logEvery, .atLeast(1)),
-        .init("evalEvery", \.evalEvery, .atLeast(0)),
-        .init("evalBatchSize", \.evalBatchSize, .atLeast(1)),
-        .init("healthEvery", \.healthEvery, .atLeast(0)),
-        .init("maxNonFiniteSteps", \.maxNonFiniteSteps, .atLeast(1)),
+        .init("epochs", \.epochs, .within(1...maximumEpochs)),
+        .init("batchSize", \.batchSize, .within(1...maximumBatchSize)),
+        .init("maxSteps", \.maxSteps, .within(1...maximumSteps)),
+        .init("logEvery", \.logEvery, .within(1...maximumSteps)),
+        .init("evalEvery", \.evalEvery, .within(0...maximumSteps)),
+        .init("evalBatchSize", \.evalBatchSize, .within(1...maximumBatchSize)),
+        .init("healthEvery", \.healthEvery, .within(0...maximumSteps)),
+        .init("maxNonFiniteSteps", \.maxNonFiniteSteps, .within(1...maximumSteps)),
         .init("targetAccuracy", \.targetAccuracy, .in(0...1, excludingLower: true)),
     ]
 
@@ -126,9 +158,9 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     public static let fields: [ConfigField<DistributedConfig>] = [
         .init("reduction", \.reduction),
         .init("bucketMegabytes", \.bucketMegabytes, .in(0...4096, excludingLower: true)),
-        .init("replicaCheckEvery", \.replicaCheckEvery, .atLeast(0)),
+        .init("replicaCheckEvery", \.replicaCheckEvery, .within(0...LoopConfig.maximumSteps)),
         .init("replan", \.replan),
-        .init("replanAfterSteps", \.replanAfterSteps, .atLeast(4)),
+        .init("replanAfterSteps", \.replanAfterSteps, .within(4...LoopConfig.maximumSteps)),
         .init("stallTimeoutSeconds", \.stallTimeoutSeconds, .atLeast(0).worded(">= 0 seconds (0: never)")),
     ]
 
@@ -150,10 +182,10 @@ public struct CheckpointConfig: ConfigRecord, Sendable, Equatable {
     public var divergenceFactor = 10.0
 
     public static let fields: [ConfigField<CheckpointConfig>] = [
-        .init("everySteps", \.everySteps, .atLeast(0)),
+        .init("everySteps", \.everySteps, .within(0...LoopConfig.maximumSteps)),
         .init("everyMinutes", \.everyMinutes, .atLeast(0)),
         .init("atEnd", \.atEnd),
-        .init("keep", \.keep, .atLeast(1)),
+        .init("keep", \.keep, .within(1...10_000)),
         .init("divergenceFactor", \.divergenceFactor, .in(1...1e12, excludingLower: true)),
     ]
 

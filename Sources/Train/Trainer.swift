@@ -35,6 +35,8 @@ public final class Trainer {
         self.faults = faults
         self.stopRequest = stopRequest
         self.report = report
+        // Decoding checks this; a configuration built in code is checked here, before allocating.
+        if let problem = config.resourceProblem() { throw TrainError(problem) }
         workload = try ImageClassification(config: config, ranks: communicator.size)
         stepsPerEpoch = workload.stepsPerEpoch
         totalSteps = min(config.training.maxSteps ?? Int.max, config.training.epochs * stepsPerEpoch)

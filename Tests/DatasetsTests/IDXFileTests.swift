@@ -78,9 +78,9 @@ struct IDXFileTests {
         let packaged = DataConfig.fashionMNISTDirectory + "/no-such-file-idx1-ubyte.gz"
         #expect(dataError { _ = try IDXFile.read(path: packaged) }
             == "\(packaged): file not found (install the Debian package dataset-fashion-mnist)")
-        // A directory opens but cannot be read: the message carries strerror's text.
+        // A directory is refused before it is opened.
         #expect(dataError { _ = try IDXFile.read(path: directory.path) }
-            == "\(directory.path): cannot read the file (Is a directory)")
+            == "\(directory.path): is a directory, not a regular file")
         let empty = try directory.write("empty", [])
         #expect(dataError { _ = try IDXFile.read(path: empty) } == "\(empty): the file is empty")
     }
@@ -125,7 +125,7 @@ struct IDXFileTests {
             == "\(long): 3 trailing bytes after the 24 bytes of data (dimensions 2 x 3 x 4, uint8)")
         let longGzip = try directory.writeGzip("long-gzip", idxHeader(type: 0x08, dimensions: [24]) + noiseBytes(25)).path
         #expect(dataError { _ = try IDXFile.read(path: longGzip) }
-            == "\(longGzip): 1 trailing bytes after the 24 bytes of data (dimensions 24, uint8)")
+            == "\(longGzip): more bytes after the 24 bytes of data (dimensions 24, uint8); decompression stopped there")
     }
 
     @Test("truncated and corrupt gzip streams")
