@@ -123,7 +123,7 @@ struct TrainerTests {
         #expect(failure { $0.data.testImages = truncated }.hasPrefix("\(truncated): expected 3840 bytes of data, found 84"))
         #expect(failure { $0.model.layers[3] = .linear(outputs: 4) } == "model: the last layer gives [4] per sample, the data has 3 classes")
         #expect(failure { $0.training.batchSize = 500 } == "training.batchSize 500 exceeds the 240 training samples")
-        #expect(failure { $0.model.layers = [.flatten, .maxPool(kernel: 2, stride: 2)] }.hasPrefix("model: "))
+        #expect(failure { $0.model.layers = [.flatten, .maxPool(kernel: 2, stride: 2)] }.hasPrefix("model.layers[1]: "))
     }
 
     @Test("configuration files: defaults resolve, bad fields are named")
