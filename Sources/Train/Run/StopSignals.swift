@@ -61,6 +61,12 @@ public enum StopSignals {
             action.sa_flags = SA_RESTART
             sigaction(signal, &action, nil)
         }
+        // A parent may hand its blocked-signal mask down (a test harness, some launchers): a
+        // blocked stop signal would wait until the run ends.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        for signal in signals { sigaddset(&unblocked, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
     }
 }
 
