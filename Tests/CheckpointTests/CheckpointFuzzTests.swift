@@ -102,8 +102,14 @@ struct CheckpointFuzzTests {
 
     static func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
         let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
-        switch Int.random(in: 0..<5, using: &random) {
+        let whitespace: [UInt8] = [0x20, 0x09, 0x0A, 0x0D]
+        switch Int.random(in: 0..<6, using: &random) {
         case 0 where !bytes.isEmpty: bytes[position] ^= UInt8(1) << UInt8.random(in: 0...7, using: &random)
+        case 5:
+            // JSON whitespace swapped for other whitespace: the same header, other bytes.
+            if let index = bytes.indices.filter({ whitespace.contains(bytes[$0]) }).randomElement(using: &random) {
+                bytes[index] = random.pick(whitespace.filter { $0 != bytes[index] })
+            }
         case 1: bytes.removeLast(Int.random(in: 0...bytes.count, using: &random))
         case 2: bytes.insert(contentsOf: random.bytes(Int.random(in: 1...9, using: &random)), at: position)
         case 3 where !bytes.isEmpty: bytes.removeSubrange(position..<min(bytes.count, position + Int.random(in: 1...9, using: &random)))
@@ -235,7 +241,7 @@ struct CheckpointFuzzTests {
             var bytes = original
             /// Whether the manifest's checksum is redone after the change, so the fields themselves are tested.
             var reseal = false
-            switch Int.random(in: 0..<6, using: &random) {
+            switch Int.random(in: 0..<7, using: &random) {
             case 0, 1:
                 for _ in 0..<Int.random(in: 1...3, using: &random) { Self.mutate(&bytes, using: &random) }
             case 2 where name == "manifest.json":
@@ -246,6 +252,18 @@ struct CheckpointFuzzTests {
                 reseal = true
             case 4:
                 bytes = random.bytes(Int.random(in: 0...64, using: &random))
+            case 5 where name.hasSuffix(".safetensors"):
+                // The same tensor bytes under another shape, or another metadata entry: a consistent
+                // file that only the file's SHA-256 in the manifest tells apart.
+                var tensors = name == "model.safetensors" ? written.model : written.optimizer
+                var metadata = ["format": CheckpointStore.format, "step": "3"]
+                if Bool.random(using: &random) {
+                    let index = Int.random(in: 0..<tensors.count, using: &random)
+                    tensors[index].shape = [1] + tensors[index].shape
+                } else {
+                    metadata[random.pick(["note", "format2", "z"])] = "x"
+                }
+                bytes = SafeTensors.encode(tensors, metadata: metadata)
             default:
                 if !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= 0x01 }
             }
