@@ -16,7 +16,7 @@ public struct StoredTensor: Sendable, Equatable {
     public var bytes: [UInt8]
 
     public init(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8]) {
-        precondition(shape.reduce(1, *) * dtype.size == bytes.count, "StoredTensor \(name): \(bytes.count) bytes for \(shape) \(dtype)")
+        precondition(Self.byteCount(shape: shape, dtype: dtype) == bytes.count, "StoredTensor \(name): \(bytes.count) bytes for \(shape) \(dtype)")
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -45,6 +45,19 @@ public struct StoredTensor: Sendable, Equatable {
 
     /// SHA-256 of the bytes, hex.
     public var sha256: String { SHA256.hex(bytes) }
+
+    /// The bytes a tensor of `shape` and `dtype` holds, or nil for a negative side or a count
+    /// that overflows `Int` (so no shape from a file can trap).
+    public static func byteCount(shape: [Int], dtype: TensorDType) -> Int? {
+        var total = dtype.size
+        for side in shape {
+            guard side >= 0 else { return nil }
+            let product = total.multipliedReportingOverflow(by: side)
+            guard !product.overflow else { return nil }
+            total = product.partialValue
+        }
+        return total
+    }
 }
 
 /// The safetensors file format (huggingface/safetensors): an 8-byte little-endian header length,
@@ -57,14 +70,18 @@ public enum SafeTensors {
 
     /// The file's bytes: tensors in name order, contiguous.
     public static func encode(_ tensors: [StoredTensor], metadata: [String: String]) -> [UInt8] {
-        var header: [String: Any] = ["__metadata__": metadata]
+        var header: [String: JSONValue] = ["__metadata__": .object(metadata.mapValues { .string($0) })]
         var offset = 0
         let ordered = tensors.sorted { $0.name < $1.name }
         for tensor in ordered {
-            header[tensor.name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.bytes.count]]
+            header[tensor.name] = .object([
+                "dtype": .string(tensor.dtype.rawValue),
+                "shape": .array(tensor.shape.map { .number(Double($0)) }),
+                "data_offsets": .array([.number(Double(offset)), .number(Double(offset + tensor.bytes.count))]),
+            ])
             offset += tensor.bytes.count
         }
-        var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var json = Array(JSONValue.object(header).compactText().utf8)
         while (8 + json.count) % 8 != 0 { json.append(UInt8(ascii: " ")) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(8 + json.count + offset)
@@ -75,7 +92,8 @@ public enum SafeTensors {
         return bytes
     }
 
-    /// Parses and validates a file's bytes; every problem is a `CheckpointError` naming `path`.
+    /// Parses and validates a file's bytes; every problem is a one-line `CheckpointError` naming
+    /// `path`. No input traps or allocates more than the file's own size.
     public static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> (tensors: [String: StoredTensor], metadata: [String: String]) {
         guard bytes.count >= 8 else { throw CheckpointError(path, "not a safetensors file (\(bytes.count) bytes, shorter than its 8-byte header length)") }
         let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -83,26 +101,32 @@ public enum SafeTensors {
             throw CheckpointError(path, "not a safetensors file (header length \(headerLength) exceeds the file's \(bytes.count) bytes; truncated or not a checkpoint)")
         }
         let dataStart = 8 + Int(headerLength)
-        let object: Any
+        let parsed: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+            parsed = try JSONParser.parse(Array(bytes[8..<dataStart]))
         } catch {
-            throw CheckpointError(path, "header is not JSON")
+            throw CheckpointError(path, "header is not JSON (\(error.problem) at byte \(8 + error.offset))")
         }
-        guard let header = object as? [String: Any] else { throw CheckpointError(path, "header is not a JSON object") }
+        guard case .object(let header) = parsed else { throw CheckpointError(path, "header is not a JSON object") }
         var metadata: [String: String] = [:]
         if let raw = header["__metadata__"] {
-            guard let values = raw as? [String: String] else { throw CheckpointError(path, "__metadata__ is not an object of strings") }
-            metadata = values
+            guard case .object(let values) = raw else { throw CheckpointError(path, "__metadata__ is not an object of strings") }
+            for (key, value) in values {
+                guard let text = value.string else {
+                    throw CheckpointError(path, "__metadata__ \(Untrusted.quote(key)) is not a string")
+                }
+                metadata[key] = text
+            }
         }
-        var entries = try header.filter { $0.key != "__metadata__" }.map { (name, value) throws(CheckpointError) in
-            try HeaderEntry(name: name, value: value, path: path)
+        var entries: [HeaderEntry] = []
+        for (name, value) in header where name != "__metadata__" {
+            entries.append(try HeaderEntry(name: name, value: value, path: path))
         }
         entries.sort { $0.begin < $1.begin || ($0.begin == $1.begin && $0.name < $1.name) }
         var position = 0
         for entry in entries {
             guard entry.begin == position else {
-                throw CheckpointError(path, "tensor '\(entry.name)': data_offsets leave a gap or overlap at byte \(position)")
+                throw CheckpointError(path, "tensor \(Untrusted.quote(entry.name)): data_offsets leave a gap or overlap at byte \(position) of the data")
             }
             position = entry.end
         }
@@ -131,27 +155,26 @@ public enum SafeTensors {
         var begin: Int
         var end: Int
 
-        init(name: String, value: Any, path: String) throws(CheckpointError) {
-            guard let entry = value as? [String: Any],
-                  let typeName = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
-            else { throw CheckpointError(path, "tensor '\(name)': entry needs dtype, shape and data_offsets") }
+        init(name: String, value: JSONValue, path: String) throws(CheckpointError) {
+            let label = "tensor \(Untrusted.quote(name))"
+            guard case .object(let entry) = value, let typeName = entry["dtype"]?.string,
+                  case .array(let sides)? = entry["shape"], case .array(let offsetValues)? = entry["data_offsets"]
+            else { throw CheckpointError(path, "\(label): entry needs dtype, shape and data_offsets") }
             guard let dtype = TensorDType(rawValue: typeName) else {
-                throw CheckpointError(path, "tensor '\(name)': unsupported dtype \(typeName)")
+                throw CheckpointError(path, "\(label): unsupported dtype \(Untrusted.quote(typeName))")
             }
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
-                throw CheckpointError(path, "tensor '\(name)': invalid shape \(shape) or offsets \(offsets)")
+            let shape = sides.compactMap { $0.integer }
+            guard shape.count == sides.count, shape.allSatisfy({ $0 >= 0 }) else {
+                throw CheckpointError(path, "\(label): shape is not a list of whole numbers >= 0")
             }
-            let expected = shape.reduce(Optional(dtype.size)) { bytes, side in
-                bytes.flatMap { bytes in
-                    let product = bytes.multipliedReportingOverflow(by: side)
-                    return product.overflow ? nil : product.partialValue
-                }
+            let offsets = offsetValues.compactMap { $0.integer }
+            guard offsetValues.count == 2, offsets.count == 2, offsets[0] >= 0, offsets[1] >= offsets[0] else {
+                throw CheckpointError(path, "\(label): data_offsets is not [begin, end] with 0 <= begin <= end")
             }
+            let expected = StoredTensor.byteCount(shape: shape, dtype: dtype)
             guard offsets[1] - offsets[0] == expected else {
                 let needed = expected.map { "\($0)" } ?? "more than fit in memory"
-                throw CheckpointError(path, "tensor '\(name)': offsets hold \(offsets[1] - offsets[0]) bytes, shape \(shape) \(typeName) needs \(needed)")
+                throw CheckpointError(path, "\(label): offsets hold \(offsets[1] - offsets[0]) bytes, shape \(Untrusted.list(shape)) \(typeName) needs \(needed)")
             }
             (self.name, self.dtype, self.shape, begin, end) = (name, dtype, shape, offsets[0], offsets[1])
         }
