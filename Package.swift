@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Spectral", "Linalg", "Support"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "Cluster", "NN", "Optim", "Spectral", "Linalg"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "Cluster", "NN", "Optim", "Spectral", "Linalg", "Support", "Checkpoint"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "Train"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree", "Cluster", "Linalg"]),

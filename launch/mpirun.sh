@@ -12,6 +12,10 @@
 #                 computes it at start-up from the ranks it finds on its node)
 #   SPECTRAIN_BIN the executable (default: .build/release/spectrain next to this script)
 #   MPIRUN_ARGS   extra mpirun options, e.g. "--mca btl_tcp_if_include eth0"
+#   STOP_GRACE_SECONDS  seconds mpirun waits before passing a SIGTERM or SIGINT it receives on to
+#                 the ranks and killing them (its odls_base_sigkill_timeout): give it the time of
+#                 a step and a checkpoint, so that a SIGTERM still saves one (docs/reliability.md).
+#                 SIGUSR1 and SIGUSR2 reach the ranks at once and need no grace.
 set -euo pipefail
 
 usage() { echo "usage: launch/mpirun.sh NP SPECTRAIN-ARGS... (see the comments in this script)" >&2; exit 2; }
@@ -38,6 +42,11 @@ else
   [ "$np" -gt "$cores" ] && args+=(--oversubscribe)
   # Set at load time too, so OpenBLAS never starts a thread per core in every rank.
   args+=(-x "OPENBLAS_NUM_THREADS=$threads")
+fi
+
+if [ -n "${STOP_GRACE_SECONDS:-}" ]; then
+  [[ "$STOP_GRACE_SECONDS" =~ ^[0-9]+$ ]] || { echo "launch/mpirun.sh: STOP_GRACE_SECONDS '$STOP_GRACE_SECONDS' is not a whole number of seconds" >&2; exit 2; }
+  args+=(--mca odls_base_sigkill_timeout "$STOP_GRACE_SECONDS")
 fi
 
 # shellcheck disable=SC2206

@@ -240,12 +240,14 @@ struct CheckpointCommandTests {
         let checkpoint = run.appendingPathComponent("ckpt-000020")
         let model = checkpoint.appendingPathComponent("model.safetensors")
         let optim = checkpoint.appendingPathComponent("optim.safetensors")
-        /// Re-encodes a file with `change` applied to its tensors, keeping the manifest's checksums right.
+        /// Replaces a tensor file and reseals the manifest (its tensor and file checksums, and
+        /// manifest.sha256), so that only the damage under test remains.
         func rewrite(_ url: URL, _ change: (inout [StoredTensor]) -> Void) throws {
             let read = try CheckpointStore.read(checkpoint.path)
             var tensors = url == model ? read.model : read.optimizer
             change(&tensors)
-            try Data(SafeTensors.encode(tensors, metadata: ["format": CheckpointStore.format])).write(to: url)
+            let bytes = SafeTensors.encode(tensors, metadata: ["format": CheckpointStore.format, "step": "20"])
+            try Data(bytes).write(to: url)
             let manifestURL = checkpoint.appendingPathComponent("manifest.json")
             var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
             var listed = manifest["tensors"] as! [String: [String: String]]
@@ -253,7 +255,12 @@ struct CheckpointCommandTests {
             listed = listed.filter { $0.value["file"] != file }
             for tensor in tensors { listed[tensor.name] = ["file": file, "sha256": tensor.sha256] }
             manifest["tensors"] = listed
-            try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+            var files = manifest["files"] as! [String: [String: String]]
+            files[file] = ["sha256": SHA256.hex(bytes)]
+            manifest["files"] = files
+            let manifestBytes = try JSONSerialization.data(withJSONObject: manifest)
+            try manifestBytes.write(to: manifestURL)
+            try Data((SHA256.hex([UInt8](manifestBytes)) + "  manifest.json\n").utf8).write(to: checkpoint.appendingPathComponent("manifest.sha256"))
         }
         var extra: [String] = []
         switch damage.label {

@@ -98,7 +98,7 @@ struct ReliabilityTests {
 
     @Test("a run whose learning rate explodes: no checkpoint holds a non-finite value, 'latest' and 'best' name checkpoints from before the blow-up, and rotation keeps them")
     func divergence() throws {
-        let data = try SyntheticData()
+        let data = try SyntheticData(mislabelledEvery: 5)
         defer { data.remove() }
         var config = Self.spectralConfig(data)
         // SGD at 0.1 for 12 steps, then, resumed with a learning rate of 1e4, the loss blows up.
@@ -118,7 +118,8 @@ struct ReliabilityTests {
         }
         let latest = try #require(Self.pointer("latest", in: folder))
         let best = try #require(Self.pointer("best", in: folder))
-        #expect(latest == CheckpointStore.folderName(step: healthySteps), "latest is \(latest) after the blow-up")
+        let curve = try readMetrics(folder).map { "\($0.step): \($0.loss)" }.joined(separator: ", ")
+        #expect(latest == CheckpointStore.folderName(step: healthySteps), "latest is \(latest) after the blow-up; losses \(curve)")
         #expect(best <= CheckpointStore.folderName(step: healthySteps))
         #expect(checkpoints.contains(latest) && checkpoints.contains(best), "rotation (keep 1) removed \(latest) or \(best): \(checkpoints)")
         #expect(lines.contains { $0.contains("not healthy") || $0.contains("not written") }, "no line says a checkpoint was unhealthy")

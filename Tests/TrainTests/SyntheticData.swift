@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Linalg
 import Optim
+import Support
 @testable import Train
 
 /// A small image task the tests make themselves: 8 x 8 images of 3 classes, each class a bright
@@ -9,16 +10,19 @@ import Optim
 struct SyntheticData {
     let folder: URL
 
-    init(trainCount: Int = 240, testCount: Int = 60, seed: UInt64 = 5) throws {
+    /// `mislabelledEvery`: every this many training samples carries the wrong label (0: none), so
+    /// that no model reaches zero loss and a blown-up one pays for its confident mistakes.
+    init(trainCount: Int = 240, testCount: Int = 60, seed: UInt64 = 5, mislabelledEvery: Int = 0) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var generator = SeededGenerator(seed: seed)
-        func images(_ count: Int) -> (pixels: [UInt8], labels: [UInt8]) {
+        func images(_ count: Int, mislabelledEvery: Int = 0) -> (pixels: [UInt8], labels: [UInt8]) {
             var pixels: [UInt8] = []
             var labels: [UInt8] = []
             for index in 0..<count {
                 let label = index % 3
-                labels.append(UInt8(label))
+                let wrong = mislabelledEvery > 0 && index % mislabelledEvery == mislabelledEvery - 1
+                labels.append(UInt8(wrong ? (label + 1) % 3 : label))
                 for row in 0..<8 {
                     for column in 0..<8 {
                         let bright = label == 0 ? row < 4 && column < 4 : label == 1 ? row < 4 && column >= 4 : row >= 4
@@ -29,7 +33,7 @@ struct SyntheticData {
             }
             return (pixels, labels)
         }
-        let train = images(trainCount)
+        let train = images(trainCount, mislabelledEvery: mislabelledEvery)
         let test = images(testCount)
         try write(IDXFile(elementType: .uint8, dimensions: [trainCount, 8, 8], bytes: train.pixels), "train-images.idx", gzip: true)
         try write(IDXFile(elementType: .uint8, dimensions: [trainCount], bytes: train.labels), "train-labels.idx", gzip: true)
@@ -72,5 +76,5 @@ struct SyntheticData {
 /// The metrics lines of a run folder.
 func readMetrics(_ folder: String) throws -> [MetricsRecord] {
     let text = try String(contentsOfFile: (folder as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-    return try text.split(separator: "\n").map { try JSONDecoder().decode(MetricsRecord.self, from: Data($0.utf8)) }
+    return try text.split(separator: "\n").map { try NonFiniteJSON.decoder().decode(MetricsRecord.self, from: Data($0.utf8)) }
 }

@@ -54,7 +54,7 @@ extension CheckpointManifest {
     /// Reads the manifest of a checkpoint read from `folder`.
     init(_ object: [String: JSONValue], folder: String) throws(TrainError) {
         do {
-            self = try NonFiniteJSON.decoder().decode(Self.self, from: JSONValue.object(object).encoded())
+            self = try JSONValue.object(object).decoded(as: Self.self)
         } catch let error as DecodingError {
             throw TrainError("\((folder as NSString).appendingPathComponent("manifest.json")): does not describe a run (\(ConfigurationFile.describe(error)))")
         } catch {
