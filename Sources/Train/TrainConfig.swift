@@ -21,7 +21,9 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     public static let fields: [ConfigField<TrainConfig>] = [
         .required("name", \.name, runName),
         .init("runDirectory", \.runDirectory),
-        .init("seed", \.seed),
+        // JSON numbers hold every integer up to 2^53 exactly: a larger seed would change on its
+        // way through config.json and the manifest, and a resumed run would not match.
+        .init("seed", \.seed, .within(0...(1 << 53))),
         .init("data", \.data),
         .required("model", \.model),
         .required("optimizer", \.optimizer),

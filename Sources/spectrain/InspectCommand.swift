@@ -29,7 +29,7 @@ struct InspectCommand: ParsableCommand {
             if let mode = preconditioner?["mode"]?.string, ["spectral", "eigenShampoo"].contains(optimizer["type"]?.string ?? "") {
                 summary += ", mode \(mode), p = \(preconditioner?["power"]?.number ?? .nan)"
             }
-            lines.append(summary + "; batch \(training["batchSize"]?.integer ?? -1), seed \(config?["seed"]?.number.map { String(UInt64($0)) } ?? "?")")
+            lines.append(summary + "; batch \(training["batchSize"]?.integer ?? -1), seed \(manifest["seed"]?.string.map { String($0.prefix(24)) } ?? "?")")
         }
         if case .array(let layers)? = config?["model"]?["layers"] {
             lines.append("model: " + layers.map { $0["type"]?.string ?? "?" }.joined(separator: " -> "))
