@@ -197,7 +197,7 @@ struct MetricsLogTests {
 
     // MARK: - Reading the file
 
-    @Test("a missing file, a folder, a FIFO and a file over the size limit are one-line errors naming the path")
+    @Test("a missing file, a folder, a FIFO and a file over the size or line limit are one-line errors naming the path")
     func readRefusals() throws {
         let folder = try ScratchFolder()
         let missing = folder.path + "/metrics.jsonl"
@@ -210,11 +210,20 @@ struct MetricsLogTests {
         #expect(readError(missing, maxBytes: 100)?.hasPrefix("\(missing): ") == true)
         #expect(readError(missing, maxBytes: 100)?.contains("more than the 100") == true)
         #expect(try MetricsLog.read(missing).lines.count == 1)
+        try Data(repeating: 0x0A, count: 1000).write(to: URL(fileURLWithPath: missing))
+        #expect(readError(missing, maxLines: 999) == "\(missing): more than the 999 lines a metrics file may have")
+        #expect(try MetricsLog.read(missing, maxLines: 1000).lines.count == 1000)
+        try Data(repeating: 0x0A, count: 999).write(to: URL(fileURLWithPath: missing))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: missing))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{".utf8))
+        try handle.close()
+        #expect(readError(missing, maxLines: 999)?.hasSuffix("more than the 999 lines a metrics file may have") == true)
     }
 
-    func readError(_ path: String, maxBytes: Int = MetricsLog.maxBytes) -> String? {
+    func readError(_ path: String, maxBytes: Int = MetricsLog.maxBytes, maxLines: Int = MetricsLog.maxLines) -> String? {
         do {
-            _ = try MetricsLog.read(path, maxBytes: maxBytes)
+            _ = try MetricsLog.read(path, maxBytes: maxBytes, maxLines: maxLines)
             return nil
         } catch {
             #expect(!error.message.contains("\n"))

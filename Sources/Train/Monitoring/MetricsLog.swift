@@ -47,9 +47,12 @@ public struct MetricsLog: Sendable {
         case partial
     }
 
-    /// The largest metrics file read, in bytes: about two million lines with factor health,
-    /// far more than any run logs, and small enough to hold in memory.
-    public static let maxBytes = 1 << 30
+    /// The largest metrics file read, in bytes: a million lines of 500 bytes, more than a run
+    /// logging every step for a million steps writes, and small enough to hold in memory.
+    public static let maxBytes = 1 << 29
+    /// The most lines a metrics file read may have: each read line takes a few hundred bytes
+    /// of memory, so a file of newlines within `maxBytes` must not be read whole.
+    public static let maxLines = 1 << 21
 
     /// The file the log was read from, for messages.
     public var path: String
@@ -76,9 +79,30 @@ public struct MetricsLog: Sendable {
     }
 
     /// Reads the metrics file at `path`. Refuses, with one line naming the file, anything but a
-    /// regular file (a FIFO would block) and a file larger than `maxBytes`.
-    public static func read(_ path: String, maxBytes: Int = maxBytes) throws(TrainError) -> MetricsLog {
-        MetricsLog(path: path, bytes: try readBytes(path, maxBytes: maxBytes))
+    /// regular file (a FIFO would block) and a file larger than `maxBytes` or `maxLines`.
+    public static func read(_ path: String, maxBytes: Int = maxBytes, maxLines: Int = maxLines) throws(TrainError) -> MetricsLog {
+        let bytes = try readBytes(path, maxBytes: maxBytes)
+        let partialLine = bytes.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0
+        guard newlineCount(bytes, upTo: min(maxLines, Int.max - 1) + 1) + partialLine <= maxLines else {
+            throw TrainError("\(path): more than the \(maxLines) lines a metrics file may have")
+        }
+        return MetricsLog(path: path, bytes: bytes)
+    }
+
+    /// The number of newlines in `bytes`, counting stops at `limit`.
+    static func newlineCount(_ bytes: Data, upTo limit: Int) -> Int {
+        bytes.withUnsafeBytes { buffer in
+            guard var cursor = buffer.baseAddress else { return 0 }
+            var remaining = buffer.count
+            var count = 0
+            while count < limit, remaining > 0, let found = memchr(cursor, 0x0A, remaining) {
+                count += 1
+                let skipped = UnsafeRawPointer(found) - cursor + 1
+                cursor += skipped
+                remaining -= skipped
+            }
+            return count
+        }
     }
 
     /// The log cut at a checkpoint after step `step`: the readable lines with a step up to it, in
