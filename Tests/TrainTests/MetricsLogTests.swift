@@ -124,7 +124,7 @@ struct MetricsLogTests {
         case 6:
             if lines[target].last == UInt8(ascii: "\n") { lines[target].removeLast() }
         case 7:
-            let depth = 1 + Int(generator.next() % 5000)
+            let depth = generator.next() % 2 == 0 ? 510 + Int(generator.next() % 6) : 1 + Int(generator.next() % 5000)
             lines.insert(Array(String(repeating: "[", count: depth).utf8) + [0x0A], at: target)
         default:
             lines[target].insert(UInt8(ascii: "\r"), at: lines[target].count - 1)
@@ -166,6 +166,9 @@ struct MetricsLogTests {
         #expect(problem(Array("{\"step\": 99999999999999999999999}".utf8)) == "field 'step': expected an integer")
         #expect(problem(Array("\"step\"".utf8)) == "not a JSON object")
         #expect(problem(Array("{\"step\": 300}".utf8)) == "not a metrics record (missing field 'epoch')")
+        // Nesting that ends at the decoder's depth limit on the last byte (a Foundation trap).
+        #expect(problem(Array(String(repeating: "[", count: 513).utf8)) == "not valid JSON")
+        #expect(problem(Array(("{\"step\":" + String(repeating: "[", count: 512)).utf8)) == "not valid JSON")
         // A field name from the file with a newline in it is escaped, not printed.
         let health = #"{"step": 3, "epoch": 1, "loss": 1, "accuracy": 1, "learningRate": 1, "samplesPerSecond": 1, "elapsedSeconds": 1, "time": {}, "skippedSteps": 0, "health": {"a\nb": 1}}"#
         let described = try #require(problem(Array(health.utf8)))

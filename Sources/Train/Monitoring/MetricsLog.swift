@@ -177,11 +177,15 @@ public struct MetricsLog: Sendable {
     static func content(of bytes: Data, decoder: JSONDecoder) -> Content {
         if isBlank(bytes) { return .blank }
         if let (column, byte) = firstInvalidUTF8(in: bytes) {
-            return .unreadable(problem: "not UTF-8 (byte 0x\(String(byte, radix: 16, uppercase: true)) at column \(column))")
+            return .unreadable(problem: "not UTF-8 (byte 0x\(String(format: "%02X", byte)) at column \(column))")
         }
+        // Foundation's JSONDecoder traps when the 513th nested '[' is the input's last byte
+        // (swift 6.3, JSONError.SourceLocation past the end): a trailing space, which JSON
+        // ignores, keeps every error location inside the input.
+        let padded = bytes + [UInt8(ascii: " ")]
         let step: Int
         do {
-            step = try decoder.decode(StepField.self, from: bytes).step
+            step = try decoder.decode(StepField.self, from: padded).step
         } catch let error as DecodingError {
             if case .keyNotFound = error { return .unreadable(problem: oneLine(ConfigurationFile.describe(error))) }
             // The decoder says "not valid JSON" also for a step of 1.5: tell the two apart.
@@ -194,7 +198,7 @@ public struct MetricsLog: Sendable {
             return .unreadable(problem: "not valid JSON")
         }
         do {
-            return .record(try decoder.decode(MetricsRecord.self, from: bytes))
+            return .record(try decoder.decode(MetricsRecord.self, from: padded))
         } catch let error as DecodingError {
             return .stepOnly(step: step, problem: "not a metrics record (\(oneLine(ConfigurationFile.describe(error))))")
         } catch {
