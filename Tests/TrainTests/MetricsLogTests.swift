@@ -102,7 +102,8 @@ struct MetricsLogTests {
     func mutate(_ lines: inout [[UInt8]], generator: inout SplitMix64) {
         guard !lines.isEmpty else { return }
         let target = Int(generator.next() % UInt64(lines.count))
-        func position(_ line: [UInt8]) -> Int { Int(generator.next() % UInt64(line.count)) }
+        // A line emptied by an earlier mutation ("\n" without its newline) has one position, 0.
+        func position(_ line: [UInt8]) -> Int { Int(generator.next() % UInt64(line.count + 1)) }
         switch generator.next() % 9 {
         case 0:
             let bytes: [UInt8] = [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80]][Int(generator.next() % 5)]
@@ -127,7 +128,7 @@ struct MetricsLogTests {
             let depth = generator.next() % 2 == 0 ? 510 + Int(generator.next() % 6) : 1 + Int(generator.next() % 5000)
             lines.insert(Array(String(repeating: "[", count: depth).utf8) + [0x0A], at: target)
         default:
-            lines[target].insert(UInt8(ascii: "\r"), at: lines[target].count - 1)
+            lines[target].insert(UInt8(ascii: "\r"), at: max(lines[target].count - 1, 0))
         }
     }
 
