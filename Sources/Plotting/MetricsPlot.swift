@@ -28,38 +28,35 @@ public enum MetricsPlot {
         }
     }
 
+    /// The metrics file of the run in `runFolder`.
+    public static func metricsPath(runFolder: String) -> String {
+        (runFolder as NSString).appendingPathComponent("metrics.jsonl")
+    }
+
     /// Reads `runFolder/metrics.jsonl`; the run's name is the folder's last path component.
-    /// Blank lines are ignored; any other line must decode as a `MetricsRecord`.
-    public static func load(runFolder: String) throws(TrainError) -> (name: String, records: [MetricsRecord]) {
-        let manager = FileManager.default
+    /// Blank lines are ignored, and a last line cut short (no newline: its write did not finish)
+    /// is skipped with a line to `note`; any other line must decode as a `MetricsRecord`.
+    public static func load(
+        runFolder: String, note: (String) -> Void = { _ in }
+    ) throws(TrainError) -> (name: String, records: [MetricsRecord]) {
         var isDirectory: ObjCBool = false
-        guard manager.fileExists(atPath: runFolder, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: runFolder, isDirectory: &isDirectory) else {
             throw TrainError("\(runFolder): no such run folder")
         }
         guard isDirectory.boolValue else { throw TrainError("\(runFolder): not a folder (expected a run folder holding metrics.jsonl)") }
-        let path = (runFolder as NSString).appendingPathComponent("metrics.jsonl")
-        guard manager.fileExists(atPath: path) else { throw TrainError("\(path): missing; the run folder holds no metrics") }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw TrainError("\(path): cannot read the file (\(error.localizedDescription))")
-        }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
+        let path = metricsPath(runFolder: runFolder)
+        guard FileManager.default.fileExists(atPath: path) else { throw TrainError("\(path): missing; the run folder holds no metrics") }
         var records: [MetricsRecord] = []
-        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            let text = Data(line)
-            if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
-            guard (try? JSONSerialization.jsonObject(with: text)) is [String: Any] else {
-                throw TrainError("\(path): line \(index + 1): not a JSON object")
-            }
-            do {
-                records.append(try decoder.decode(MetricsRecord.self, from: text))
-            } catch let error as DecodingError {
-                throw TrainError("\(path): line \(index + 1): not a metrics record (\(ConfigurationFile.describe(error)))")
-            } catch {
-                throw TrainError("\(path): line \(index + 1): not a metrics record (\(error))")
+        for line in try MetricsLog.read(path).lines {
+            switch line.content {
+            case .blank:
+                continue
+            case .record(let record):
+                records.append(record)
+            case .partial:
+                note("\(path): line \(line.number): skipped, cut short (no newline at the end of the file: its write did not finish)")
+            case .stepOnly(_, let problem), .unreadable(let problem):
+                throw TrainError("\(path): line \(line.number): \(problem)")
             }
         }
         guard !records.isEmpty else { throw TrainError("\(path): no records; the run has not logged a step yet") }
@@ -92,7 +89,7 @@ public enum MetricsPlot {
         let panelHeight = Double(height) - 2 * Layout.outer - legend.height
 
         var svg = SVGText()
-        svg.line(#"<svg xmlns="http://www.w3.org/2000/svg" width="\#(width)" height="\#(height)" viewBox="0 0 \#(width) \#(height)" font-family="sans-serif" font-size="11">"#)
+        svg.line(openingStart + #"\#(width)" height="\#(height)" viewBox="0 0 \#(width) \#(height)""# + openingEnd)
         svg.line(#"<rect width="\#(width)" height="\#(height)" fill="white"/>"#)
         for (index, panel) in panels.enumerated() {
             let area = PlotArea(
@@ -106,6 +103,10 @@ public enum MetricsPlot {
         svg.line("</svg>")
         return svg.text
     }
+
+    /// The first line of every plot, around its size: how `PlotOutput` recognises a plot it may replace.
+    static let openingStart = #"<svg xmlns="http://www.w3.org/2000/svg" width=""#
+    static let openingEnd = #" font-family="sans-serif" font-size="11">"#
 
     /// Colours of the runs' curves, in order, cycling after the last.
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]

@@ -17,7 +17,7 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Run folders, each holding metrics.jsonl.", valueName: "run-folder"))
     var runFolders: [String]
 
-    @Option(name: [.short, .long], help: ArgumentHelp("The SVG file to write.", valueName: "path"))
+    @Option(name: [.short, .long], help: ArgumentHelp("The SVG file to write: a new file or an earlier plot, never an input.", valueName: "path"))
     var output = "runs/plot.svg"
 
     @Option(name: .customLong("x"), help: ArgumentHelp("The horizontal axis: epoch, step, or seconds (elapsed, evaluation included).", valueName: "axis"))
@@ -28,15 +28,9 @@ struct PlotCommand: ParsableCommand {
     }
 
     func run() throws {
-        let runs = try runFolders.map { folder throws(TrainError) in try MetricsPlot.load(runFolder: folder) }
-        let svg = MetricsPlot.svg(runs: runs, xAxis: xAxis)
-        let url = URL(fileURLWithPath: output)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(svg.utf8).write(to: url, options: .atomic)
-        } catch {
-            throw TrainError("\(output): cannot write the plot (\(error.localizedDescription))")
-        }
+        try PlotOutput.check(output, inputs: runFolders.map { MetricsPlot.metricsPath(runFolder: $0) })
+        let runs = try runFolders.map { folder throws(TrainError) in try MetricsPlot.load(runFolder: folder) { Job.printError("spectrain: note: \($0)") } }
+        try PlotOutput.write(MetricsPlot.svg(runs: runs, xAxis: xAxis), to: output)
         Job.printLine("wrote \(output) (\(runs.count) run\(runs.count == 1 ? "" : "s"))")
     }
 }

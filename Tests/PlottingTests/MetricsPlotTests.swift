@@ -175,7 +175,30 @@ struct MetricsPlotTests {
         let folder = try ScratchFolder()
         let good = try syntheticRun(lines: 2, testEvery: nil, scale: 1).map(jsonLine)
         let run = try folder.writeRun("broken", text: good.joined() + "{\"step\": 300, \"loss\":\n")
-        #expect(loadError(run) == "\(run)/metrics.jsonl: line 3: not a JSON object")
+        #expect(loadError(run) == "\(run)/metrics.jsonl: line 3: not valid JSON")
+    }
+
+    @Test("a last line cut short (full disk, killed process) is skipped with one note; the rest is drawn")
+    func partialLastLine() throws {
+        let folder = try ScratchFolder()
+        let records = syntheticRun(lines: 3, testEvery: nil, scale: 1)
+        let text = try records.map(jsonLine).joined()
+        let run = try folder.writeRun("cut-short", text: text + String(try jsonLine(records[0]).prefix(25)))
+        var notes: [String] = []
+        let loaded = try MetricsPlot.load(runFolder: run) { notes.append($0) }
+        #expect(loaded.records == records)
+        #expect(notes == ["\(run)/metrics.jsonl: line 4: skipped, cut short (no newline at the end of the file: its write did not finish)"])
+    }
+
+    @Test("an invalid UTF-8 byte is one line naming the file, the line and the byte")
+    func invalidUTF8Line() throws {
+        let folder = try ScratchFolder()
+        let good = try syntheticRun(lines: 3, testEvery: nil, scale: 1).map(jsonLine)
+        var bytes = Data(good.joined().utf8)
+        bytes.insert(0xFE, at: good[0].utf8.count + 4)
+        let run = try folder.writeRun("binary", text: "")
+        try bytes.write(to: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        #expect(loadError(run) == "\(run)/metrics.jsonl: line 2: not UTF-8 (byte 0xFE at column 5)")
     }
 
     @Test("a JSON line that is not a metrics record names the line and the field")

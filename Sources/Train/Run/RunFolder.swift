@@ -3,49 +3,69 @@ import Foundation
 /// A run's folder on disk: creating it, branching a run into a new one, and preparing an
 /// existing one to continue from a checkpoint, so that nothing already in it is lost.
 enum RunFolder {
-    /// Keeps the first `lines` lines of the run's metrics (those logged up to the checkpoint at
-    /// `step`) and writes the continuing run's resolved configuration. Nothing is lost: metrics
-    /// logged after the checkpoint move to `metrics-superseded-at-step-N.jsonl`, and a
-    /// `config.json` that differs from the new one to `config-superseded-at-step-N.json`.
-    /// Returns a line per file kept aside.
-    static func continueMetrics(folder: String, lines: Int, step: Int, config: TrainConfig) throws(TrainError) -> [String] {
+    /// Keeps the run's metrics logged up to the checkpoint at `step` and writes the continuing
+    /// run's resolved configuration. Nothing is lost: every other line of `metrics.jsonl` (logged
+    /// after `step`, unreadable, or cut short at the end) moves byte for byte to
+    /// `metrics-superseded-at-step-N.jsonl`, and a `config.json` that differs from the new one to
+    /// `config-superseded-at-step-N.json`. Returns a line per file kept aside.
+    static func continueMetrics(folder: String, step: Int, config: TrainConfig) throws(TrainError) -> [String] {
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         let metricsPath = path("metrics.jsonl")
         let configPath = path("config.json")
         var keptAside: [String] = []
+        let resolved: Data
         do {
-            let all = metricsLines(in: folder)
-            let superseded = all.dropFirst(lines)
-            if !superseded.isEmpty {
-                let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
-                try writeLines(superseded, to: aside)
-                keptAside.append("kept the \(superseded.count) metrics lines logged after step \(step) in \(aside)")
-            }
-            try writeLines(all.prefix(lines), to: metricsPath)
-            let resolved = try config.resolvedJSON()
-            if let previous = FileManager.default.contents(atPath: configPath), previous != resolved {
-                let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
-                try previous.write(to: URL(fileURLWithPath: aside), options: .atomic)
-                keptAside.append("the configuration changed; kept the previous config.json as \(aside)")
-            }
-            try resolved.write(to: URL(fileURLWithPath: configPath), options: .atomic)
-        } catch let error as TrainError {
-            throw error
+            resolved = try config.resolvedJSON()
+        } catch let EncodingError.invalidValue(value, context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw TrainError("\(configPath): cannot write the configuration (field '\(field)': \(value) cannot be written as JSON)")
         } catch {
-            throw TrainError("\(folder): cannot prepare the run folder to continue (\(error.localizedDescription))")
+            throw TrainError("\(configPath): cannot write the configuration")
         }
+        let cut = try metrics(in: folder).cut(atStep: step)
+        if !cut.superseded.isEmpty {
+            let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
+            try write(MetricsLog.Cut.bytes(of: cut.superseded), to: aside)
+            keptAside.append(describe(cut, aside: aside))
+        }
+        try write(MetricsLog.Cut.bytes(of: cut.kept), to: metricsPath)
+        if let previous = FileManager.default.contents(atPath: configPath), previous != resolved {
+            let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
+            try write(previous, to: aside)
+            keptAside.append("the configuration changed; kept the previous config.json as \(aside)")
+        }
+        try write(resolved, to: configPath)
         return keptAside
     }
 
-    /// The non-empty lines of `folder/metrics.jsonl` (none when it is missing).
-    static func metricsLines(in folder: String) -> [Substring] {
-        let text = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
-        return text.split(separator: "\n", omittingEmptySubsequences: true)
+    /// The report line for the metrics lines `cut` set aside in `aside`.
+    static func describe(_ cut: MetricsLog.Cut, aside: String) -> String {
+        let count = cut.superseded.count
+        let lines = count == 1 ? "line" : "lines"
+        if cut.later == count { return "kept the \(count) metrics \(lines) logged after step \(cut.step) in \(aside)" }
+        return "kept \(count) metrics \(lines) aside in \(aside): \(cut.supersededReasons)"
     }
 
-    /// Writes `lines`, each ended by a newline, to `path` atomically.
-    static func writeLines(_ lines: ArraySlice<Substring>, to path: String) throws {
-        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    /// The metrics log of the run in `folder` (empty when it has none).
+    static func metrics(in folder: String) throws(TrainError) -> MetricsLog {
+        let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
+        return exists(path) ? try MetricsLog.read(path) : MetricsLog(path: path, bytes: Data())
+    }
+
+    /// Whether anything, even a dangling symbolic link, is at `path`.
+    static func exists(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0 || errno != ENOENT
+    }
+
+    /// Writes `data` to `path` atomically.
+    static func write(_ data: Data, to path: String) throws(TrainError) {
+        do {
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            throw TrainError("\(path): cannot write (\((underlying ?? error as NSError).localizedDescription))")
+        }
     }
 
     /// `folder/stem.extension`, or `stem-2`, `stem-3`, ... if taken (a run resumed twice from
@@ -60,20 +80,17 @@ enum RunFolder {
     }
 
     /// Creates the run folder `folder` of a branch from the run in `source`, with `config.json`
-    /// and the first `lines` lines of the source's metrics (those logged up to the checkpoint).
-    static func startBranch(folder: String, from source: String, lines: Int, config: TrainConfig, overwrite: Bool) throws(TrainError) {
+    /// and a byte-for-byte copy of the source's `metrics.jsonl`, which `continueMetrics` then
+    /// cuts at the checkpoint's step as for a resume. The source is left as it is.
+    static func startBranch(folder: String, from source: String, config: TrainConfig, overwrite: Bool) throws(TrainError) {
         func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
         guard canonical(folder) != canonical(source) else {
             throw TrainError("--branch: \(folder) is the checkpoint's own run folder; choose another name (--set name=...) or resume without --branch")
         }
-        let kept = metricsLines(in: source).prefix(lines)
+        let sourceMetrics = (source as NSString).appendingPathComponent("metrics.jsonl")
+        let bytes = try exists(sourceMetrics) ? MetricsLog.readBytes(sourceMetrics, maxBytes: MetricsLog.maxBytes) : Data()
         try create(folder, config: config, overwrite: overwrite)
-        let path = (folder as NSString).appendingPathComponent("metrics.jsonl")
-        do {
-            try writeLines(kept, to: path)
-        } catch {
-            throw TrainError("\(path): cannot write (\(error.localizedDescription))")
-        }
+        try write(bytes, to: (folder as NSString).appendingPathComponent("metrics.jsonl"))
     }
 
     /// Creates the run folder and writes `config.json` into it.

@@ -136,7 +136,7 @@ public enum TrainingRun {
         var start = Start(folder: source, progress: progress, checkpoint: (folder, contents))
         if branch {
             start.folder = trainer.config.runPath
-            try RunFolder.startBranch(folder: start.folder, from: source, lines: progress.metricsLines, config: trainer.config, overwrite: overwrite)
+            try RunFolder.startBranch(folder: start.folder, from: source, config: trainer.config, overwrite: overwrite)
         }
         return start
     }
@@ -150,9 +150,8 @@ public enum TrainingRun {
         start.progress = try broadcast(start.progress, communicator: communicator)
         try trainer.restore(from: start.checkpoint?.contents)
         guard communicator.rank == 0 else { return }
-        // A branch's folder was just written with exactly these lines and this config.
-        let keptAside = branch ? [] : try RunFolder.continueMetrics(
-            folder: start.folder, lines: start.progress.metricsLines, step: start.progress.step, config: trainer.config)
+        // A branch's folder holds a copy of the source's metrics, cut here as for a resume.
+        let keptAside = try RunFolder.continueMetrics(folder: start.folder, step: start.progress.step, config: trainer.config)
         for line in keptAside { report(line) }
         start.metrics = try MetricsWriter(path: (start.folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
     }
