@@ -211,7 +211,7 @@ struct ReliabilityTests {
         _ = try Self.run(config)
         let checkpoint = (config.runPath as NSString).appendingPathComponent(CheckpointStore.folderName(step: 8))
         let edits: [(String, JSONValue, String)] = [
-            ("metricsLines", .number(-5), "metricsLines"), ("skippedSteps", .number(-1), "skippedSteps"),
+            ("windowSamples", .number(-5), "windowSamples"), ("skippedSteps", .number(-1), "skippedSteps"),
             ("bestStep", .number(1e15), "bestStep"), ("elapsedSeconds", .string("inf"), "elapsedSeconds"),
             ("windowCorrect", .number(1e9), "windowCorrect"),
         ]

@@ -99,7 +99,6 @@ final class RunMonitor {
             elapsedSeconds: now, time: window.times,
             testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, skippedSteps: progress.skippedSteps, health: health)
         try metrics?.write(record)
-        progress.metricsLines += 1
         report(progressLine(record))
         if let evaluation {
             report(String(format: "  test: loss %.4f  accuracy %.2f%%  (step %d, epoch %.2f)",

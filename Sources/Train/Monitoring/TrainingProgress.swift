@@ -19,8 +19,6 @@ public struct TrainingProgress: Codable, Sendable, Equatable {
     public var windowLossSum = 0.0
     public var windowCorrect = 0
     public var windowSamples = 0
-    /// Lines in metrics.jsonl at `step`.
-    public var metricsLines = 0
     /// The divergence rule's state (which checkpoint may become `latest`).
     public var lossHealth = LossHealth()
     /// The healthy checkpoint with the lowest recent training loss so far (`RUN/best`).
@@ -43,7 +41,7 @@ extension TrainingProgress {
         for case let (name, value?) in steps where !(0...totalSteps).contains(value) {
             return "progress.\(name) is \(value), outside 0...\(totalSteps) (this run's steps)"
         }
-        for (name, value) in [("windowSamples", windowSamples), ("windowCorrect", windowCorrect), ("metricsLines", metricsLines)] where value < 0 {
+        for (name, value) in [("windowSamples", windowSamples), ("windowCorrect", windowCorrect)] where value < 0 {
             return "progress.\(name) is \(value), below 0"
         }
         if windowCorrect > windowSamples { return "progress.windowCorrect (\(windowCorrect)) exceeds progress.windowSamples (\(windowSamples))" }

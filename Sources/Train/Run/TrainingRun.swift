@@ -48,7 +48,7 @@ public enum TrainingRun {
         try stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not start the run")
         let resumed = try rootDecides(start.checkpoint != nil, communicator: communicator)
         if resumed {
-            try continueFromCheckpoint(&start, branch: branch, trainer: trainer, report: output)
+            try continueFromCheckpoint(&start, trainer: trainer, report: output)
         }
         if isRoot { startLines(trainer, start: start, resumed: resumed, branch: branch).forEach(report) }
         let writer = CheckpointWriter(settings: config.checkpoint, runFolder: start.folder, faults: faults, report: output)
@@ -72,7 +72,7 @@ public enum TrainingRun {
         guard !CheckpointStore.checkpoints(in: folder).isEmpty || entries.contains("latest") else {
             if entries.isEmpty { return try startNew(config: config, overwrite: false) }
             report("--resume auto: \(folder) holds no checkpoint; starting the run afresh")
-            for line in try RunFolder.continueMetrics(folder: folder, lines: 0, step: 0, config: config) { report(line) }
+            for line in try RunFolder.continueMetrics(folder: folder, step: 0, config: config) { report(line) }
             let metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
             return Start(folder: folder, metrics: metrics)
         }
@@ -144,7 +144,7 @@ public enum TrainingRun {
     /// Gives every rank the checkpoint's progress and state and, on rank 0, reopens the metrics
     /// of the run folder where training continues.
     private static func continueFromCheckpoint(
-        _ start: inout Start, branch: Bool, trainer: Trainer, report: (String) -> Void
+        _ start: inout Start, trainer: Trainer, report: (String) -> Void
     ) throws(TrainError) {
         let communicator = trainer.communicator
         start.progress = try broadcast(start.progress, communicator: communicator)
