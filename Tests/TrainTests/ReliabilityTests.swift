@@ -268,6 +268,15 @@ struct ReliabilityTests {
 
     @Test("NaN and infinity in the progress and the summary are written as \"nan\"/\"inf\", not an encoding failure")
     func nonFiniteJSON() throws {
+        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("spectrain-summary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let summary = TrainSummary(
+            steps: 1, epochs: 1, seconds: 1, trainingSeconds: 0, samplesPerSecond: .infinity, finalTestLoss: .nan,
+            finalTestAccuracy: .nan, bestTestAccuracy: -1, bestStep: 0, skippedSteps: 1, time: StepTimes())
+        try TrainingRun.write(summary, folder: folder)
+        let text = try String(contentsOfFile: (folder as NSString).appendingPathComponent("summary.json"), encoding: .utf8)
+        #expect(text.contains("\"finalTestLoss\" : \"nan\"") && text.contains("\"samplesPerSecond\" : \"inf\""), "\(text)")
         var progress = TrainingProgress()
         progress.windowLossSum = .nan
         progress.lastTestLoss = .infinity

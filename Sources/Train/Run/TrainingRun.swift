@@ -169,7 +169,7 @@ public enum TrainingRun {
     }
 
     /// Writes `summary.json` into the run folder.
-    private static func write(_ summary: TrainSummary, folder: String) throws(TrainError) {
+    static func write(_ summary: TrainSummary, folder: String) throws(TrainError) {
         let encoder = NonFiniteJSON.encoder([.prettyPrinted, .sortedKeys])
         let path = (folder as NSString).appendingPathComponent("summary.json")
         do {
