@@ -237,14 +237,17 @@ final class CommandProcess {
         input = -1
     }
 
-    /// Whether the command has exited, waiting up to `limit` (checked every 10 ms); it stays
+    /// Whether the command has exited, waiting up to `limit` (checked after 1 ms, then ever
+    /// less often, at most every 10 ms); it stays
     /// a zombie (not reaped) so that its process group id cannot be reused before `stop`.
     func waitForExit(upTo limit: Duration) -> Bool {
         let deadline = ContinuousClock.now + limit
+        var pause: UInt32 = 1000
         while true {
             if hasExited() { return true }
             if ContinuousClock.now >= deadline { return false }
-            usleep(10_000)
+            usleep(pause)
+            pause = Swift.min(2 * pause, 10_000)
         }
     }
 
@@ -265,6 +268,7 @@ final class CommandProcess {
     private func reap(upTo limit: Duration) -> Int32? {
         if let waitStatus { return waitStatus }
         let deadline = ContinuousClock.now + limit
+        var pause: UInt32 = 1000
         while true {
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
@@ -278,7 +282,8 @@ final class CommandProcess {
             }
             if result < 0 && errno == EINTR { continue }
             if ContinuousClock.now >= deadline { return nil }
-            usleep(10_000)
+            usleep(pause)
+            pause = Swift.min(2 * pause, 10_000)
         }
     }
 

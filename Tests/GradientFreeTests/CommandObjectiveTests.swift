@@ -213,4 +213,93 @@ struct CommandObjectiveTests {
         #expect(seconds >= 1.5 && seconds < 4, "took \(seconds) s")
         #expect(Self.isGone(pid, within: 0))
     }
+
+    /// A small deterministic generator for the fuzz cases (SplitMix64).
+    struct SplitMix64 {
+        var state: UInt64
+
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    }
+
+    /// One answer as a command might write it: numbers in many spellings, padding, carriage
+    /// returns, garbage and invalid UTF-8, and now and then a line near or over the limit.
+    static func randomAnswer(_ random: inout SplitMix64) -> [UInt8] {
+        let limit = CommandObjective.maximumAnswerBytes
+        switch random.below(12) {
+        case 0: return Array(" \(Double(bitPattern: random.next())) ".utf8)
+        case 1: return Array(["nan", "inf", "-inf", "+1e308", "1e400", "-0", "0x1p-3", "1_0", "", " ", "1.5\r", "\t2\t"][random.below(12)].utf8)
+        case 2: return (0..<random.below(40)).map { _ in UInt8(truncatingIfNeeded: random.next()) }.filter { $0 != 10 }
+        case 3 where random.below(4) == 0:
+            // Padding around the limit (rare: slow in a debug build), so that a line crosses
+            // the reader's 64 KiB reads.
+            let padding = [70_000, limit - 2, limit - 1, limit][random.below(4)]
+            return Array("7".utf8) + [UInt8](repeating: 32, count: padding)
+        default: return Array("\(Double(random.below(2_000_000)) / 1000 - 1000)".utf8)
+        }
+    }
+
+    /// What the objective must make of one answer line: its value, or the end of the message.
+    static func expected(_ line: ArraySlice<UInt8>, point: Int) -> Result<Double, AdaptationError> {
+        if line.count > CommandObjective.maximumAnswerBytes {
+            return .failure(AdaptationError("wrote more than 1 MiB without a newline answering point \(point)"))
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let value = Double(text) else { return .failure(AdaptationError("to point \(point), not a number")) }
+        return .success(value.isFinite ? value : .infinity)
+    }
+
+    /// Seeded: 200 cases by default (each a process, about 20 ms), SPECTRAIN_FUZZ_CASES=20000
+    /// for the long run.
+    /// Each case is a command that writes a generated file of random answers at once (the last
+    /// possibly without a newline), closes its output and reads its input to the end; the
+    /// objective is evaluated until it fails. Every value must be the one its line spells, and
+    /// every error the one its line calls for, in one line naming the command.
+    @Test("random answer streams: each value as its line spells it, or one line naming the command")
+    func fuzzAnswers() throws {
+        let cases = ProcessInfo.processInfo.environment["SPECTRAIN_FUZZ_CASES"].flatMap { Int($0) } ?? 200
+        let scratch = try Scratch()
+        let file = scratch.path("answers")
+        let command = ["/bin/sh", "-c", "cat \"$0\"; exec cat > /dev/null", file]
+        var random = SplitMix64(state: 20_261_202)
+        for index in 0..<cases {
+            var answers = (0..<(1 + random.below(8))).map { _ in Self.randomAnswer(&random) }
+            let unterminated = random.below(3) == 0
+            if unterminated && answers.last?.isEmpty == true { answers[answers.count - 1] = Array("3".utf8) }
+            var stream: [UInt8] = []
+            for (position, answer) in answers.enumerated() {
+                stream += answer
+                if !(unterminated && position == answers.count - 1) { stream.append(10) }
+            }
+            try Data(stream).write(to: URL(fileURLWithPath: file))
+            let objective = CommandObjective(command: command, dimension: 2, timeoutSeconds: 10)
+            for point in 1...answers.count {
+                let result = Self.evaluate(objective)
+                if case .failure(let error) = result {
+                    #expect(!error.description.contains("\n") && error.description.hasPrefix("objective command '/bin/sh -c "),
+                            "case \(index): \(error.description)")
+                }
+                switch (result, Self.expected(answers[point - 1][...], point: point)) {
+                case (.success(let value), .success(let wanted)):
+                    #expect(value.bitPattern == wanted.bitPattern, "case \(index), point \(point): \(value), wanted \(wanted)")
+                    continue
+                case (.failure(let error), .failure(let wanted)):
+                    let message: String = error.description
+                    let ending: String = wanted.description
+                    #expect(message.hasSuffix(ending), "case \(index), point \(point): \(message)")
+                case (let got, let wanted):
+                    Issue.record("case \(index), point \(point): got \(got), wanted \(wanted)")
+                }
+                break
+            }
+            objective.finish()
+        }
+    }
 }
