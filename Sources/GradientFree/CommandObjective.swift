@@ -14,7 +14,7 @@ import Glibc
 /// `maximumAnswerBytes` is an error. A last value the command writes without a newline and then
 /// closes its output (exits) counts as its answer: closing the output ends the line. After an
 /// error the command is killed with its process group, and it never outlives this process (see
-/// `CommandProcess`).
+/// `CommandProcess`: evaluate from one thread that lives as long as the objective).
 public final class CommandObjective: ObjectiveFunction {
     /// The longest answer line read, newline aside: 1 MiB.
     public static let maximumAnswerBytes = 1 << 20
@@ -39,7 +39,21 @@ public final class CommandObjective: ObjectiveFunction {
 
     deinit { finish() }
 
-    private var name: String { "objective command '\(command.joined(separator: " "))'" }
+    private var name: String { "objective command '\(Self.printable(command.joined(separator: " ")))'" }
+
+    /// `text` with its control characters (a newline in an argument, a carriage return in an
+    /// answer) escaped, so that a message stays one line.
+    static func printable<Text: StringProtocol>(_ text: Text) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                result += scalar.escaped(asASCII: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
 
     /// The process id of the running command; nil before the first evaluation and once stopped.
     public var processID: pid_t? { process?.pid }
@@ -84,7 +98,7 @@ public final class CommandObjective: ObjectiveFunction {
         }
         let text = answer.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let value = Double(text) else {
-            throw AdaptationError("\(name): answered '\(text.prefix(80))' to point \(evaluations), not a number")
+            throw AdaptationError("\(name): answered '\(Self.printable(text.prefix(80)))' to point \(evaluations), not a number")
         }
         return value.isFinite ? value : .infinity
     }

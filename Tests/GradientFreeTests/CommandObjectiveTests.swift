@@ -200,6 +200,14 @@ struct CommandObjectiveTests {
         #expect(Self.failure(missing).message.contains("exited with status 127 (program not found?)"))
     }
 
+    @Test("control characters in the command or an answer are escaped: the message stays one line")
+    func controlCharacters() throws {
+        let command = ["/bin/sh", "-c", "read line\nprintf '1\\r2\\n'", "tab\there"]
+        let objective = CommandObjective(command: command, dimension: 2, timeoutSeconds: 5)
+        #expect(Self.failure(objective).message
+                == #"objective command '/bin/sh -c read line\nprintf '1\r2\n' tab\there': answered '1\r2' to point 1, not a number"#)
+    }
+
     @Test("finish stops a command that ignores the end of its input and SIGTERM within about 2 s")
     func finishKills() throws {
         let scratch = try Scratch()
@@ -252,7 +260,9 @@ struct CommandObjectiveTests {
             return .failure(AdaptationError("wrote more than 1 MiB without a newline answering point \(point)"))
         }
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let value = Double(text) else { return .failure(AdaptationError("to point \(point), not a number")) }
+        guard let value = Double(text) else {
+            return .failure(AdaptationError("answered '\(CommandObjective.printable(text.prefix(80)))' to point \(point), not a number"))
+        }
         return .success(value.isFinite ? value : .infinity)
     }
 
@@ -283,7 +293,8 @@ struct CommandObjectiveTests {
             for point in 1...answers.count {
                 let result = Self.evaluate(objective)
                 if case .failure(let error) = result {
-                    #expect(!error.description.contains("\n") && error.description.hasPrefix("objective command '/bin/sh -c "),
+                    #expect(!error.description.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+                            && error.description.hasPrefix("objective command '/bin/sh -c "),
                             "case \(index): \(error.description)")
                 }
                 switch (result, Self.expected(answers[point - 1][...], point: point)) {
