@@ -9,103 +9,137 @@ import Glibc
 /// through. Under mpirun each rank starts its own copy, so the evaluations run in parallel.
 ///
 /// A value that is not finite (`nan`, `inf`) ranks as the worst possible. A line that is not a
-/// number, or a command that exits, is an error naming the command.
+/// number, or a command that exits, is an error naming the command. Each evaluation (writing the
+/// point and reading the answer) must finish within `timeoutSeconds`; an answer longer than
+/// `maximumAnswerBytes` is an error. A last value the command writes without a newline and then
+/// closes its output (exits) counts as its answer: closing the output ends the line. After an
+/// error the command is killed with its process group, and it never outlives this process (see
+/// `CommandProcess`: evaluate from one thread that lives as long as the objective).
 public final class CommandObjective: ObjectiveFunction {
+    /// The longest answer line read, newline aside: 1 MiB.
+    public static let maximumAnswerBytes = 1 << 20
+
     public let dimension: Int
     /// The command as configured, for messages.
     public let command: [String]
-    private var process: Process?
-    private var input: FileHandle?
-    private var output: Int32 = -1
-    private var buffer: [UInt8] = []
+    /// How long one evaluation may take.
+    public let timeoutSeconds: Double
+    private var process: CommandProcess?
     private var evaluations = 0
+    /// The error that ended the command; every later evaluation throws it again.
+    private var failure: AdaptationError?
 
-    public init(command: [String], dimension: Int) {
+    public init(command: [String], dimension: Int, timeoutSeconds: Double = 300) {
         precondition(!command.isEmpty, "CommandObjective: empty command")
+        precondition(timeoutSeconds > 0 && timeoutSeconds.isFinite, "CommandObjective: timeout \(timeoutSeconds)")
         self.command = command
         self.dimension = dimension
+        self.timeoutSeconds = timeoutSeconds
     }
 
     deinit { finish() }
 
-    private var name: String { "objective command '\(command.joined(separator: " "))'" }
+    private var name: String { "objective command '\(Self.printable(command.joined(separator: " ")))'" }
 
-    /// Starts the command on first use; a command that cannot start is an error.
-    private func start() throws {
-        signal(SIGPIPE, SIG_IGN)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let toCommand = Pipe()
-        let fromCommand = Pipe()
-        process.standardInput = toCommand
-        process.standardOutput = fromCommand
-        do {
-            try process.run()
-        } catch {
-            throw AdaptationError("\(name): cannot start (\(error.localizedDescription))")
+    /// `text` with its control characters (a newline in an argument, a carriage return in an
+    /// answer) escaped, so that a message stays one line.
+    static func printable<Text: StringProtocol>(_ text: Text) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                result += scalar.escaped(asASCII: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
         }
-        self.process = process
-        input = toCommand.fileHandleForWriting
-        output = fromCommand.fileHandleForReading.fileDescriptor
+        return result
     }
+
+    /// The process id of the running command; nil before the first evaluation and once stopped.
+    public var processID: pid_t? { process?.pid }
 
     public func value(_ point: UnsafeBufferPointer<Double>) throws -> Double {
         precondition(point.count == dimension, "CommandObjective.value: point of \(point.count) for dimension \(dimension)")
-        if process == nil { try start() }
+        if let failure { throw failure }
+        do {
+            return try evaluate(point)
+        } catch {
+            failure = error
+            process?.stop(grace: .zero)
+            process = nil
+            throw error
+        }
+    }
+
+    private func evaluate(_ point: UnsafeBufferPointer<Double>) throws(AdaptationError) -> Double {
+        let process = try running()
         evaluations += 1
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
         let line = point.map { String(format: "%.17g", $0) }.joined(separator: " ") + "\n"
         do {
-            try input!.write(contentsOf: Data(line.utf8))
+            try process.write(Array(line.utf8), by: deadline)
+        } catch .inputClosed {
+            throw AdaptationError("\(name): \(ended(process) ?? "stopped reading its input") before point \(evaluations)")
         } catch {
-            throw AdaptationError("\(name): \(exitDescription() ?? "stopped reading") before point \(evaluations)")
+            throw problem(error, process)
         }
-        guard let answer = try readLine() else {
-            throw AdaptationError("\(name): \(exitDescription() ?? "closed its output") before answering point \(evaluations)")
+        let read: CommandProcess.Line
+        do {
+            read = try process.readLine(by: deadline, maximumBytes: Self.maximumAnswerBytes)
+        } catch {
+            throw problem(error, process)
         }
-        let text = answer.trimmingCharacters(in: .whitespaces)
+        let answer: String
+        switch read {
+        case .line(let text), .end(unterminated: let text?):
+            answer = text
+        case .end(unterminated: nil):
+            throw AdaptationError("\(name): \(ended(process) ?? "closed its output") before answering point \(evaluations)")
+        }
+        let text = answer.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let value = Double(text) else {
-            throw AdaptationError("\(name): answered '\(text.prefix(80))' to point \(evaluations), not a number")
+            throw AdaptationError("\(name): answered '\(Self.printable(text.prefix(80)))' to point \(evaluations), not a number")
         }
         return value.isFinite ? value : .infinity
     }
 
-    /// The next line of the command's output, or nil at its end.
-    private func readLine() throws -> String? {
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                return line
-            }
-            let count = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw AdaptationError("\(name): reading its output failed (errno \(errno))")
-            }
-            if count == 0 { return nil }
-            buffer.append(contentsOf: chunk[..<count])
+    /// The command, started on first use; a command that cannot start is an error.
+    private func running() throws(AdaptationError) -> CommandProcess {
+        if let process { return process }
+        do {
+            let started = try CommandProcess(command: command)
+            process = started
+            return started
+        } catch {
+            throw problem(error, nil)
         }
     }
 
-    /// "exited with status N" once the command has ended (waiting up to a second), else nil.
-    private func exitDescription() -> String? {
-        guard let process else { return nil }
-        for _ in 0..<100 where process.isRunning { usleep(10_000) }
-        if process.isRunning { return nil }
-        let status = process.terminationStatus
-        return "exited with status \(status)" + (status == 127 ? " (program not found?)" : "")
+    /// How the command ended ("exited with status 0", with a hint there), or nil if it is
+    /// still running a second later.
+    private func ended(_ process: CommandProcess) -> String? {
+        guard let description = process.exitDescription(waitingUpTo: .seconds(1)) else { return nil }
+        return description == "exited with status 0" ? description + " (it must keep running and answer every line)" : description
     }
 
-    /// Closes the command's input (a well-behaved command then exits) and reaps it.
+    private func problem(_ failure: CommandProcess.Failure, _ process: CommandProcess?) -> AdaptationError {
+        switch failure {
+        case .timedOut:
+            let partial = (process?.pendingBytes ?? 0) > 0 ? " (\(process?.pendingBytes ?? 0) bytes without a newline so far)" : ""
+            return AdaptationError("\(name): no answer to point \(evaluations) within the timeout of \(String(format: "%g", timeoutSeconds)) s\(partial); stopped it")
+        case .lineTooLong:
+            return AdaptationError("\(name): wrote more than \(Self.maximumAnswerBytes / (1 << 20)) MiB without a newline answering point \(evaluations)")
+        case .inputClosed:
+            return AdaptationError("\(name): stopped reading its input before point \(evaluations)")
+        case .system(let text):
+            return AdaptationError("\(name): \(text)")
+        }
+    }
+
+    /// Closes the command's input (a well-behaved command then exits), gives it two seconds,
+    /// and kills and reaps what is left of its process group.
     public func finish() {
-        guard let process else { return }
-        try? input?.close()
-        input = nil
-        for _ in 0..<200 where process.isRunning { usleep(10_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        self.process = nil
+        process?.stop(grace: .seconds(2))
+        process = nil
     }
 }

@@ -52,6 +52,8 @@ struct ESConfiguration: ConfigRecord {
         var start: Double?
         /// With `command`: the program and its arguments (see `CommandObjective`).
         var command: [String]?
+        /// With `command`: how long one evaluation may take before the job ends with an error.
+        var timeoutSeconds = 300.0
 
         static let fields: [ConfigField<ObjectiveSettings>] = [
             .required("type", \.type),
@@ -67,6 +69,7 @@ struct ESConfiguration: ConfigRecord {
             .init("rotationSeed", \.rotationSeed),
             .init("start", \.start, .finite),
             .init("command", \.command),
+            .init("timeoutSeconds", \.timeoutSeconds, .in(0...86400, excludingLower: true)),
         ]
 
         static func defaults(given: GivenFields<ObjectiveSettings>) throws -> ObjectiveSettings {
@@ -100,7 +103,9 @@ struct ES: ParsableCommand {
         discussion: """
             Objectives (configs/es-*.json): sphere, ellipsoid (rotated, condition c), rosenbrock, or your own:
             "type": "command", "command": ["python3", "f.py"] reads points (one per line, numbers separated by
-            spaces) on its standard input and writes one value per line. Each method
+            spaces) on its standard input and writes one value per line, each within "timeoutSeconds" (default
+            300; the command is killed and the job fails otherwise). The command runs in its own process group and
+            is killed when spectrain ends, however it ends. Each method
             starts from the same point and draws the same samples; a run stops when f(mean) falls below the
             target. Under mpirun each rank evaluates a share of every iteration's samples. Float64.
             """)
@@ -159,7 +164,7 @@ struct ES: ParsableCommand {
             let builtIn = Objective(kind: kind, dimension: settings.dimension, condition: settings.condition, rotationSeed: settings.rotationSeed)
             (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
         } else {
-            (objective, conventionalStart) = (CommandObjective(command: settings.command ?? [], dimension: settings.dimension), 0)
+            (objective, conventionalStart) = (CommandObjective(command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds), 0)
         }
         return (objective, [Double](repeating: settings.start ?? conventionalStart, count: settings.dimension))
     }

@@ -101,12 +101,129 @@ struct ESCommandTests {
             (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: spectral, xnes"),
             (["--set", "objective.type=command"], "es-ellipsoid.json: field 'objective.command': must name the program to run"),
             (["--set", #"objective.command=["python3"]"#], "es-ellipsoid.json: field 'objective.command': applies to type command only"),
+            (["--set", "objective.timeoutSeconds=0"], "es-ellipsoid.json: field 'objective.timeoutSeconds': must be in (0, 86400], got 0.0"),
+            (["--set", "objective.timeoutSeconds=86401"], "es-ellipsoid.json: field 'objective.timeoutSeconds': must be in (0, 86400], got 86401.0"),
         ]
         for (overrides, message) in cases {
             let result = try ProcessRunner.run(["es", config] + overrides, timeout: 120)
             #expect(result.status != 0)
             #expect(result.errorOutput.contains(message), "\(result.errorOutput)")
             #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        }
+    }
+
+    /// A folder for a test's objective script and the process ids its copies write (one file
+    /// per rank: `pid.RANK`).
+    final class ObjectiveFolder {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-\(UUID().uuidString)")
+
+        /// Writes `body` as a bash script that first closes the descriptors it inherited beyond
+        /// the standard three (among them the socket by which Foundation's `Process` in this test
+        /// sees its child end: an objective that outlives spectrain must fail the test, not hang
+        /// it) and records its process id.
+        init(_ body: String) throws {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            let prelude = """
+                for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+                echo $$ > '\(url.path)'/pid.${OMPI_COMM_WORLD_RANK:-0}
+
+                """
+            try (prelude + body + "\n").write(to: url.appendingPathComponent("objective.sh"), atomically: true, encoding: .utf8)
+        }
+
+        deinit { try? FileManager.default.removeItem(at: url) }
+
+        /// `--set` overrides that run the script as the objective, with `timeoutSeconds`.
+        func overrides(timeoutSeconds: Int) throws -> [String] {
+            let command = ["/bin/bash", url.appendingPathComponent("objective.sh").path]
+            let encoded = String(decoding: try JSONSerialization.data(withJSONObject: command, options: [.withoutEscapingSlashes]), as: UTF8.self)
+            return ["--set", "objective.command=\(encoded)", "--set", "objective.timeoutSeconds=\(timeoutSeconds)"]
+        }
+
+        /// The process ids the copies of the objective wrote, by rank.
+        var pids: [Int: pid_t] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+            var pids: [Int: pid_t] = [:]
+            for name in names where name.hasPrefix("pid.") {
+                let text = (try? String(contentsOfFile: url.appendingPathComponent(name).path, encoding: .utf8)) ?? ""
+                if let rank = Int(name.dropFirst(4)), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    pids[rank] = pid
+                }
+            }
+            return pids
+        }
+    }
+
+    /// Whether process `pid` is gone (or a zombie nobody has reaped yet: it runs nothing),
+    /// waiting up to `seconds` for it.
+    static func isGone(_ pid: pid_t, within seconds: Double = 2) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if kill(pid, 0) != 0 && errno == ESRCH { return true }
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+               let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].hasPrefix(" Z") {
+                return true
+            }
+            usleep(10_000)
+        } while Date() < deadline
+        return false
+    }
+
+    @Test("an objective that never answers ends the run within the timeout, one line naming it, and is gone")
+    func neverAnswers() throws {
+        let folder = try ObjectiveFolder("exec sleep 1000")
+        let result = try ProcessRunner.run(["es", CommandTests.config("es-command.json")] + folder.overrides(timeoutSeconds: 1), timeout: 60)
+        #expect(result.status != 0 && result.status != 124, "\(result.allOutput)")
+        #expect(result.seconds < 10, "took \(result.seconds) s")
+        let lines = result.errorOutput.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("spectrain: error: objective command '/bin/bash ")
+                && lines[0].hasSuffix("': no answer to point 1 within the timeout of 1 s; stopped it"), "\(result.errorOutput)")
+        let pid = try #require(folder.pids[0])
+        #expect(Self.isGone(pid))
+    }
+
+    /// The objective answers forever and, once its input ends, sleeps: only the parent-death
+    /// signal (not the end of its input) can end it after spectrain is killed. SIGKILL, because
+    /// nothing of spectrain's own can run on it (and because children of this test process
+    /// inherit its blocked SIGTERM).
+    @Test("spectrain killed with SIGKILL while the objective runs: the objective is gone within 2 s")
+    func killedParent() throws {
+        let folder = try ObjectiveFolder("while read line; do echo 1; done\nexec sleep 1000")
+        let arguments = try (["es", CommandTests.config("es-command.json"), "--set", "maxEvaluations=100000000"] + folder.overrides(timeoutSeconds: 60))
+            .map { "'\($0)'" }.joined(separator: " ")
+        let script = """
+            "$SPECTRAIN" \(arguments) > /dev/null & job=$!
+            for attempt in $(seq 200); do [ -s '\(folder.url.path)/pid.0' ] && break; sleep 0.05; done
+            sleep 0.2; kill -KILL $job; wait $job; echo "status $?"
+            """
+        let result = try ProcessRunner.runScript(script, timeout: 60)
+        #expect(result.output.contains("status 137"), "\(result.allOutput)")
+        let pid = try #require(folder.pids[0])
+        #expect(Self.isGone(pid), "objective \(pid) outlived spectrain killed by SIGKILL")
+        if !Self.isGone(pid, within: 0) { kill(pid, SIGKILL) }
+    }
+
+    /// Under mpirun the objective of one rank never answers; the other's answers, and once its
+    /// input ends, sleeps. The rank that times out must end the job, and no objective may stay.
+    @Test("mpirun -np 2, one rank's objective never answers: the job ends non-zero within the timeout, no objective left",
+          arguments: [0, 1])
+    func neverAnswersUnderMPI(silentRank: Int) throws {
+        let folder = try ObjectiveFolder("""
+            if [ "${OMPI_COMM_WORLD_RANK:-0}" = \(silentRank) ]; then exec sleep 1000; fi
+            while read line; do echo 1; done
+            exec sleep 1000
+            """)
+        let result = try ProcessRunner.run(["es", CommandTests.config("es-command.json")] + folder.overrides(timeoutSeconds: 1), ranks: 2, timeout: 60)
+        #expect(result.status != 0 && result.status != 124, "\(result.allOutput)")
+        #expect(result.seconds < 20, "took \(result.seconds) s")
+        #expect(result.errorOutput.contains("spectrain: error (rank \(silentRank) of 2): objective command '/bin/bash "), "\(result.allOutput)")
+        #expect(result.errorOutput.contains("': no answer to point 1 within the timeout of 1 s; stopped it"), "\(result.allOutput)")
+        let pids = folder.pids
+        // Rank 0 alone evaluates f(mean) first: with rank 0 silent, rank 1 never starts its copy.
+        #expect(pids.keys.sorted() == (silentRank == 0 ? [0] : [0, 1]))
+        for (rank, pid) in pids {
+            #expect(Self.isGone(pid), "the objective of rank \(rank) outlived the job")
+            if !Self.isGone(pid, within: 0) { kill(pid, SIGKILL) }
         }
     }
 }

@@ -2,8 +2,9 @@
 """An objective for `spectrain es` with "type": "command": the protocol in a few lines.
 
 spectrain writes one point per line (its coordinates, separated by spaces) and reads one value
-per line. Flush after every answer. Any language works; this one computes Rosenbrock with the
-same arithmetic as the built-in, so both runs take the same steps.
+per line. Flush after every answer: spectrain waits "timeoutSeconds" for each. Any language
+works; this one computes Rosenbrock with the same arithmetic as the built-in, so both runs take
+the same steps.
 """
 import sys
 
