@@ -95,7 +95,7 @@ struct TrainConfigTests {
         ("training.epochs=99999999999999999999", "run.json: field 'training.epochs': must be an integer in 1...1000000, got 1e+20"),
         ("training.epochs=9223372036854775807", "run.json: field 'training.epochs': must be <= 1000000, got 9223372036854775807"),
         ("training.evalBatchSize=4294967296", "run.json: field 'training.evalBatchSize': must be <= 2147483648, got 4294967296"),
-        ("seed=-1", "run.json: field 'seed': must be an integer in 0...18446744073709551615, got -1"),
+        ("seed=-1", "run.json: field 'seed': must be an integer in 0...9007199254740992, got -1"),
         ("seed=9007199254740993", "run.json: field 'seed': must be <= 9007199254740992, got 9007199254740993"),
         ("training.maxSteps=2.5", "run.json: field 'training.maxSteps': must be an integer in 1...1125899906842624, got 2.5"),
     ])
