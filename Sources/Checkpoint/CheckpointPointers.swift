@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// The pointer files of a run folder, `latest` and `best`: each holds the name of one checkpoint
 /// folder and a newline. They are replaced atomically, and read as untrusted input: bounded in
@@ -13,7 +14,7 @@ extension CheckpointStore {
     public static func pointer(named pointerName: String, in runFolder: String) throws(CheckpointError) -> String? {
         let pointerPath = path(runFolder, pointerName)
         let maximum = maximumPointerBytes
-        guard let bytes = try CheckpointFiles.read(pointerPath, limit: maximum, missingIsNil: true, tooLarge: {
+        guard let bytes = try RegularFile.readIfPresent(pointerPath, limit: maximum, tooLarge: {
             "is \($0) bytes, too large to be a pointer to a checkpoint folder (at most \(maximum))"
         }) else { return nil }
         guard let text = String(validating: bytes, as: UTF8.self) else { throw CheckpointError(pointerPath, "is not UTF-8 text") }
@@ -27,7 +28,7 @@ extension CheckpointStore {
         }
         let folder = path(runFolder, name)
         var status = stat()
-        guard stat(folder, &status) == 0 else { throw CheckpointError(pointerPath, "names \(name), which \(CheckpointFiles.unusable())") }
+        guard stat(folder, &status) == 0 else { throw CheckpointError(pointerPath, "names \(name), which \(RegularFile.unusable())") }
         guard status.st_mode & S_IFMT == S_IFDIR else { throw CheckpointError(pointerPath, "names \(name), which is not a folder") }
         return folder
     }
@@ -38,7 +39,7 @@ extension CheckpointStore {
         let pointerPath = path(runFolder, pointerName)
         try CheckpointFiles.writeSynced(Array((folderName + "\n").utf8), to: pointerPath + ".tmp")
         guard rename(pointerPath + ".tmp", pointerPath) == 0 else {
-            throw CheckpointError(pointerPath, "cannot be replaced: \(CheckpointFiles.reason())")
+            throw CheckpointError(pointerPath, "cannot be replaced: \(RegularFile.reason())")
         }
         try CheckpointFiles.syncDirectory(runFolder)
     }

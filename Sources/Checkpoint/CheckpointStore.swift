@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// What one checkpoint holds: the manifest and the two tensor files.
 public struct CheckpointContents: Sendable {
@@ -81,7 +82,7 @@ public enum CheckpointStore {
         removeStaleTemporaries(in: runFolder)
         try? FileManager.default.removeItem(atPath: temporary)
         guard mkdir(temporary, 0o755) == 0 else {
-            throw CheckpointError(temporary, "cannot create the folder: \(CheckpointFiles.reason())")
+            throw CheckpointError(temporary, "cannot create the folder: \(RegularFile.reason())")
         }
         let metadata = ["format": format, "step": String(step)]
         let fileBytes = [
@@ -112,7 +113,7 @@ public enum CheckpointStore {
         if pauseBeforeCommit > 0 { usleep(UInt32(min(pauseBeforeCommit, 600) * 1_000_000)) }
         if FileManager.default.fileExists(atPath: final) { try? FileManager.default.removeItem(atPath: final) }
         guard rename(temporary, final) == 0 else {
-            throw CheckpointError(final, "cannot rename \(temporary) into place: \(CheckpointFiles.reason())")
+            throw CheckpointError(final, "cannot rename \(temporary) into place: \(RegularFile.reason())")
         }
         try CheckpointFiles.syncDirectory(runFolder)
         if advanceLatest { try writePointer(named: "latest", to: name, in: runFolder) }
@@ -126,7 +127,7 @@ public enum CheckpointStore {
         var status = stat()
         guard stat(path, &status) == 0 else {
             let code = errno
-            throw CheckpointError(path, code == ENOENT ? "no such run or checkpoint folder" : CheckpointFiles.unusable(code))
+            throw CheckpointError(path, code == ENOENT ? "no such run or checkpoint folder" : RegularFile.unusable(code))
         }
         guard status.st_mode & S_IFMT == S_IFDIR else { throw CheckpointError(path, "is not a folder (expected a run or checkpoint folder)") }
         var manifestStatus = stat()
@@ -145,9 +146,9 @@ public enum CheckpointStore {
     public static func read(_ folder: String) throws(CheckpointError) -> CheckpointContents {
         let manifestPath = path(folder, "manifest.json")
         let maximum = maximumManifestBytes
-        guard let manifestBytes = try CheckpointFiles.read(manifestPath, limit: maximum, tooLarge: {
+        let manifestBytes = try RegularFile.read(manifestPath, limit: maximum, tooLarge: {
             "is \($0) bytes, more than a manifest's \(maximum)"
-        }) else { throw CheckpointError(manifestPath, "does not exist") }
+        })
         let parsed: JSONValue
         do {
             parsed = try JSONParser.parse(manifestBytes)
@@ -176,9 +177,9 @@ public enum CheckpointStore {
 
     private static func readTensorFile(_ filePath: String, file: String, layout: ManifestLayout) throws(CheckpointError) -> [StoredTensor] {
         let maximum = maximumTensorFileBytes
-        guard let bytes = try CheckpointFiles.read(filePath, limit: maximum, tooLarge: {
+        let bytes = try RegularFile.read(filePath, limit: maximum, tooLarge: {
             "is \($0) bytes, more than this machine's memory (\(maximum) bytes)"
-        }) else { throw CheckpointError(filePath, "does not exist") }
+        })
         let decoded = try SafeTensors.decode(bytes, path: filePath)
         guard decoded.metadata["format"] == format else {
             throw CheckpointError(filePath, "not a spectrain checkpoint file (metadata format \(decoded.metadata["format"].map(Untrusted.quote) ?? "missing"))")

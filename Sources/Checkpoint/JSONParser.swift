@@ -1,3 +1,5 @@
+import Support
+
 /// Why some bytes are not the JSON a `JSONValue` can hold: the byte offset and the problem, one
 /// line, never echoing more than a short excerpt of the input.
 public struct JSONSyntaxError: Error, CustomStringConvertible, Equatable, Sendable {

@@ -1,3 +1,5 @@
+import Support
+
 /// `manifest.sha256`: the SHA-256 of a checkpoint's `manifest.json` in `sha256sum` format, so a
 /// damaged or edited manifest is caught on reading and a user can check it with `sha256sum -c`.
 enum ManifestChecksum {
@@ -15,7 +17,7 @@ enum ManifestChecksum {
     static func verify(_ manifestBytes: [UInt8], folder: String) throws(CheckpointError) {
         let checksumPath = CheckpointStore.path(folder, fileName)
         let maximum = maximumBytes
-        guard let stored = try CheckpointFiles.read(checksumPath, limit: maximum, missingIsNil: true, tooLarge: {
+        guard let stored = try RegularFile.readIfPresent(checksumPath, limit: maximum, tooLarge: {
             "is \($0) bytes; it should be one line '<SHA-256>  manifest.json'"
         }) else { throw CheckpointError(checksumPath, "does not exist (it holds the SHA-256 of manifest.json)") }
         let isLowercaseHex = stored.count == 64 + 16 && stored.prefix(64).allSatisfy {

@@ -1,3 +1,5 @@
+import Support
+
 /// The parts of a checkpoint's manifest that `CheckpointStore` itself checks the files against:
 /// the step, each tensor's file and SHA-256, and each file's SHA-256. Parsing it rejects a
 /// missing or malformed field with a one-line error naming the field.

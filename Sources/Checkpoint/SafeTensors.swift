@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// The element types stored in checkpoint tensors, with safetensors' names.
 public enum TensorDType: String, Codable, Sendable, CaseIterable {

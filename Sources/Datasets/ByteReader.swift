@@ -1,5 +1,6 @@
 internal import CZlib
 import Glibc
+import Support
 
 /// A file's bytes read front to back, inflated on the fly when the file is gzip-compressed
 /// (recognised by its magic bytes `1f 8b`, not by its name), so callers parse one format either way.
@@ -23,34 +24,20 @@ final class ByteReader {
     /// Whether the content is inflated from gzip.
     var isCompressed: Bool { stream != nil }
 
-    /// Opens `path` and looks at its first bytes to tell gzip from plain. Anything but a regular
-    /// file (a FIFO, device, socket or directory) is rejected before it is opened for reading,
-    /// and the open does not block, so no path can hang the process.
+    /// Opens `path` through `RegularFile` (anything but a regular file is refused and the open
+    /// does not block, so no path can hang the process) and looks at its first bytes to tell
+    /// gzip from plain.
     init(path: String) throws(DataError) {
         self.path = path
-        var fileStatus = stat()
-        guard stat(path, &fileStatus) == 0 else {
-            let code = errno
-            if code == ENOENT {
-                let hint = DataConfig.installHint(for: path).map { " (\($0))" } ?? ""
-                throw DataError(path, "file not found\(hint)")
-            }
-            throw DataError(path, "cannot open the file (\(Self.reason(code)))")
+        let opened: (descriptor: Int32, size: Int)
+        do {
+            opened = try RegularFile.open(path)
+        } catch let error where error.message == RegularFile.doesNotExist {
+            let hint = DataConfig.installHint(for: path).map { " (\($0))" } ?? ""
+            throw DataError(path, RegularFile.doesNotExist + hint)
         }
-        if let kind = Self.nonRegularKind(fileStatus.st_mode) {
-            throw DataError(path, "is \(kind), not a regular file")
-        }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else {
-            throw DataError(path, "cannot open the file (\(Self.reason(errno)))")
-        }
-        // The path may have been replaced between stat and open: check what was opened.
-        guard fstat(descriptor, &fileStatus) == 0, Self.nonRegularKind(fileStatus.st_mode) == nil else {
-            close(descriptor)
-            throw DataError(path, "is not a regular file")
-        }
-        fileSize = Int(fileStatus.st_size)
-        self.descriptor = descriptor
+        fileSize = opened.size
+        self.descriptor = opened.descriptor
         input = .allocate(capacity: inputCapacity)
         // From here on a throw runs `deinit`, which releases the descriptor, buffer and stream.
         try fillInput(minimum: 2)
@@ -161,28 +148,6 @@ final class ByteReader {
     }
 
     private func readFile(into destination: UnsafeMutableRawPointer, count: Int) throws(DataError) -> Int {
-        while true {
-            let result = Glibc.read(descriptor, destination, count)
-            if result >= 0 { return result }
-            let code = errno
-            if code != EINTR { throw DataError(path, "cannot read the file (\(Self.reason(code)))") }
-        }
-    }
-
-    /// What a file of mode `mode` is ("a FIFO"), nil for a regular file.
-    static func nonRegularKind(_ mode: mode_t) -> String? {
-        switch mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFIFO: return "a FIFO (named pipe)"
-        case S_IFDIR: return "a directory"
-        case S_IFCHR: return "a character device"
-        case S_IFBLK: return "a block device"
-        case S_IFSOCK: return "a socket"
-        default: return "a special file"
-        }
-    }
-
-    private static func reason(_ code: Int32) -> String {
-        String(cString: strerror(code))
+        try RegularFile.readSome(descriptor, into: destination, count: count, path: path)
     }
 }

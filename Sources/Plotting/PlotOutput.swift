@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Support
 import Train
 
 /// Where `spectrain plot` writes its SVG, checked first so that a plot only ever replaces an
@@ -23,7 +24,13 @@ public enum PlotOutput {
             throw TrainError("\(output): exists and is not a regular file; refusing to replace it")
         }
         guard status.st_size > 0 else { return }
-        guard isPlot(prefix: openingBytes(of: output)) else {
+        let opening: [UInt8]
+        do {
+            opening = try RegularFile.readOpening(output, count: 512)
+        } catch {
+            throw TrainError(error.description)
+        }
+        guard isPlot(prefix: Data(opening)) else {
             throw TrainError("\(output): exists and is not a plot spectrain drew; refusing to replace it (remove it or choose another path)")
         }
     }
@@ -45,23 +52,5 @@ public enum PlotOutput {
         guard let end = prefix.firstIndex(of: UInt8(ascii: "\n")) else { return false }
         let firstLine = String(decoding: prefix[prefix.startIndex..<end], as: UTF8.self)
         return firstLine.hasPrefix(MetricsPlot.openingStart) && firstLine.hasSuffix(MetricsPlot.openingEnd)
-    }
-
-    /// Up to the first 512 bytes of the regular file at `path` (none if it cannot be read).
-    private static func openingBytes(of path: String) -> Data {
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { return Data() }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        var filled = 0
-        while filled < buffer.count {
-            let count = buffer.withUnsafeMutableBytes { bytes in
-                bytes.baseAddress.map { Glibc.read(descriptor, $0 + filled, bytes.count - filled) } ?? 0
-            }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            filled += count
-        }
-        return Data(buffer[0..<filled])
     }
 }

@@ -63,40 +63,11 @@ public enum ConfigurationFile {
     /// Configuration files larger than this are rejected unread.
     public static let maximumFileBytes = 16 << 20
 
-    /// The bytes of the regular file at `path`: anything else (a FIFO, device or directory) is
-    /// rejected before it is opened for reading, and the open does not block.
+    /// The bytes of the regular file at `path`, read through `RegularFile` (never blocking, no
+    /// more than `maximumFileBytes`).
     static func readFile(_ path: String) throws(ConfigurationError) -> Data {
-        func failure(_ code: Int32) -> ConfigurationError {
-            ConfigurationError(path, code == ENOENT ? "file not found" : "cannot read the file (\(String(cString: strerror(code))))")
-        }
-        var status = stat()
-        guard stat(path, &status) == 0 else { throw failure(errno) }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw ConfigurationError(path, "is not a regular file") }
-        guard status.st_size <= maximumFileBytes else {
-            throw ConfigurationError(path, "is \(status.st_size) bytes, more than a configuration may be (\(maximumFileBytes))")
-        }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { throw failure(errno) }
-        defer { close(descriptor) }
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw ConfigurationError(path, "is not a regular file")
-        }
-        // One byte more than the size: a file that grows while read is noticed.
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { buffer in
-                Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-            }
-            if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure(errno)
-            }
-            filled += count
-        }
-        guard filled < bytes.count else { throw ConfigurationError(path, "changed while being read") }
-        return Data(bytes[..<filled])
+        let limit = maximumFileBytes
+        return Data(try RegularFile.read(path, limit: limit) { "is \($0) bytes, more than a configuration may be (\(limit))" })
     }
 
     /// The parser's own one-line account of where the text went wrong ("Unexpected end of file

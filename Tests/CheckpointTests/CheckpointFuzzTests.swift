@@ -1,23 +1,10 @@
 @testable import Checkpoint
 import Foundation
+import Linalg
 import Testing
 
-/// A small deterministic generator (SplitMix64), so every fuzz case can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the fuzz cases from Linalg's seeded generator, so every case can be replayed from its seed.
+fileprivate extension SeededGenerator {
     mutating func bytes(_ count: Int) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
     }
@@ -77,7 +64,7 @@ struct CheckpointFuzzTests {
 
     @Test("random bytes, with and without a plausible header length")
     func randomBytes() {
-        var random = SplitMix64(seed: 1)
+        var random = SeededGenerator(seed: 1)
         for index in 0..<Self.cases {
             var bytes = random.bytes(Int.random(in: 0...160, using: &random))
             if bytes.count >= 8, Bool.random(using: &random) {
@@ -90,7 +77,7 @@ struct CheckpointFuzzTests {
 
     @Test("a valid file with bytes flipped, cut, inserted or deleted")
     func mutatedFiles() {
-        var random = SplitMix64(seed: 2)
+        var random = SeededGenerator(seed: 2)
         for index in 0..<Self.cases {
             var bytes = Self.sample
             for _ in 0..<Int.random(in: 1...4, using: &random) {
@@ -100,7 +87,7 @@ struct CheckpointFuzzTests {
         }
     }
 
-    static func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
+    static func mutate(_ bytes: inout [UInt8], using random: inout SeededGenerator) {
         let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
         let whitespace: [UInt8] = [0x20, 0x09, 0x0A, 0x0D]
         switch Int.random(in: 0..<6, using: &random) {
@@ -130,7 +117,7 @@ struct CheckpointFuzzTests {
 
     @Test("hand-made headers: overflowing shapes, bad offsets, wrong dtypes, duplicate names, lying lengths")
     func craftedHeaders() {
-        var random = SplitMix64(seed: 3)
+        var random = SeededGenerator(seed: 3)
         var accepted = 0
         for index in 0..<Self.cases {
             var entries: [String] = []
@@ -165,7 +152,7 @@ struct CheckpointFuzzTests {
             "0", "24", "-1", "1e400", "-0", "9223372036854775808", "0.5", "null", "true", "\"\\ud800\"", "\"\\u0041\"",
             "\"\u{7}\"", " ", "\"x", "nul", "[[[[[[[[", "]]]]]]]]",
         ]
-        var random = SplitMix64(seed: 4)
+        var random = SeededGenerator(seed: 4)
         for index in 0..<Self.cases {
             let header = Array((0..<Int.random(in: 0...30, using: &random)).map { _ in random.pick(tokens) }.joined().utf8)
             var bytes: [UInt8] = []
@@ -217,7 +204,7 @@ struct CheckpointFuzzTests {
     ]
 
     /// Replaces the value after one of the manifest's `" : "` separators with a hostile one.
-    static func replaceValue(in text: String, using random: inout SplitMix64) -> String {
+    static func replaceValue(in text: String, using random: inout SeededGenerator) -> String {
         let separators = text.ranges(of: " : ")
         guard !separators.isEmpty else { return text }
         let separator = random.pick(separators)
@@ -233,7 +220,7 @@ struct CheckpointFuzzTests {
         let names = ["manifest.json", "manifest.sha256", "model.safetensors", "optim.safetensors"]
         var originals: [String: [UInt8]] = [:]
         for name in names { originals[name] = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))) }
-        var random = SplitMix64(seed: 5)
+        var random = SeededGenerator(seed: 5)
         var resealedAccepted = 0
         for index in 0..<max(Self.cases / 3, 1) {
             let name = random.pick(names)
@@ -293,7 +280,7 @@ struct CheckpointFuzzTests {
         let (run, folder, _) = try Self.makeCheckpoint()
         defer { try? FileManager.default.removeItem(atPath: run) }
         let name = (folder as NSString).lastPathComponent
-        var random = SplitMix64(seed: 6)
+        var random = SeededGenerator(seed: 6)
         for index in 0..<max(Self.cases / 2, 1) {
             let pointerName = random.pick(["latest", "best"])
             var bytes: [UInt8]
@@ -326,7 +313,7 @@ struct CheckpointFuzzTests {
 
     @Test("random saves with random keep, advanceLatest and markBest: the pointers always name existing checkpoints, which rotation keeps")
     func rotation() throws {
-        var random = SplitMix64(seed: 7)
+        var random = SeededGenerator(seed: 7)
         for sequence in 0..<max(Self.cases / 100, 3) {
             let run = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-rotation-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: run) }

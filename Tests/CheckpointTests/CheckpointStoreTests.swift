@@ -354,7 +354,7 @@ struct CheckpointPointerTests {
         defer { try? FileManager.default.removeItem(atPath: run) }
         #expect(mkfifo(pointerFile(run), 0o644) == 0)
         #expect(failure { () throws(CheckpointError) in try CheckpointStore.pointer(named: "latest", in: run) }
-                == "\(pointerFile(run)): is a FIFO, not a regular file")
+                == "\(pointerFile(run)): is a FIFO (named pipe), not a regular file")
     }
 
     @Test("an unreadable latest says permission denied", .enabled(if: geteuid() != 0, "root reads any file"))

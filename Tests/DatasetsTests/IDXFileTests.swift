@@ -74,13 +74,13 @@ struct IDXFileTests {
     func unusableFiles() throws {
         let directory = try TemporaryDirectory()
         let missing = directory.path + "/nothing-here"
-        #expect(dataError { _ = try IDXFile.read(path: missing) } == "\(missing): file not found")
+        #expect(dataError { _ = try IDXFile.read(path: missing) } == "\(missing): does not exist")
         let packaged = DataConfig.fashionMNISTDirectory + "/no-such-file-idx1-ubyte.gz"
         #expect(dataError { _ = try IDXFile.read(path: packaged) }
-            == "\(packaged): file not found (install the Debian package dataset-fashion-mnist)")
+            == "\(packaged): does not exist (install the Debian package dataset-fashion-mnist)")
         // A directory is refused before it is opened.
         #expect(dataError { _ = try IDXFile.read(path: directory.path) }
-            == "\(directory.path): is a directory, not a regular file")
+            == "\(directory.path): is a folder, not a regular file")
         let empty = try directory.write("empty", [])
         #expect(dataError { _ = try IDXFile.read(path: empty) } == "\(empty): the file is empty")
     }

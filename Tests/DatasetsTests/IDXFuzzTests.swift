@@ -1,21 +1,12 @@
 import Datasets
 import Foundation
 import Glibc
+import Linalg
 import Synchronization
 import Testing
 
-/// A small seeded generator (SplitMix64), so every fuzz case can be replayed from its seed.
-private struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the fuzz cases from Linalg's seeded generator, so every case can be replayed from its seed.
+fileprivate extension SeededGenerator {
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
 }
@@ -72,7 +63,7 @@ struct IDXFuzzTests {
             bases.append((try directory.writeGzip("base-\(name)", plain).compressed, true))
         }
         let path = directory.path + "/case"
-        var random = SplitMix64(state: 0x1D_F0_22)
+        var random = SeededGenerator(seed: 0x1D_F0_22)
         for index in 0..<fuzzCases {
             let base = bases[random.below(bases.count)]
             var bytes = base.bytes
@@ -120,8 +111,8 @@ struct IDXFuzzTests {
         }
         #expect(finished, "reading a FIFO blocked")
         #expect(message.value.withLock { $0 } == "\(fifo): is a FIFO (named pipe), not a regular file")
-        #expect(dataError { _ = try IDXFile.read(path: "/dev/null") } == "/dev/null: is a character device, not a regular file")
-        #expect(dataError { _ = try IDXFile.readHeader(path: directory.path) } == "\(directory.path): is a directory, not a regular file")
+        #expect(dataError { _ = try IDXFile.read(path: "/dev/null") } == "/dev/null: is a device, not a regular file")
+        #expect(dataError { _ = try IDXFile.readHeader(path: directory.path) } == "\(directory.path): is a folder, not a regular file")
     }
 
     @Test("a gzip file inflating to far more than its header promises stops one byte past it")

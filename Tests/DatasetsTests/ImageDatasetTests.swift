@@ -137,9 +137,9 @@ struct DataConfigTests {
         let directory = try TemporaryDirectory()
         let missing = DataConfig.fashionMNISTDirectory + "/not-a-real-file-idx3-ubyte.gz"
         #expect(dataError { _ = try DataConfig(trainImages: missing).load() }
-            == "\(missing): file not found (install the Debian package dataset-fashion-mnist)")
+            == "\(missing): does not exist (install the Debian package dataset-fashion-mnist)")
         let elsewhere = directory.path + "/train-images"
-        #expect(dataError { _ = try DataConfig(trainImages: elsewhere).load() } == "\(elsewhere): file not found")
+        #expect(dataError { _ = try DataConfig(trainImages: elsewhere).load() } == "\(elsewhere): does not exist")
     }
 
     @Test("load checks that the test set matches the training set")

@@ -73,7 +73,7 @@ struct CommandTests {
     func missingFile() throws {
         let result = try ProcessRunner.run(["spd", "/nonexistent/spd.json"])
         #expect(result.status != 0)
-        #expect(result.errorOutput.hasPrefix("spectrain: error: /nonexistent/spd.json: "), "\(result.errorOutput)")
+        #expect(result.errorOutput.hasPrefix("spectrain: error: /nonexistent/spd.json: does not exist"), "\(result.errorOutput)")
         #expect(result.errorOutput.split(separator: "\n").count == 1)
     }
 

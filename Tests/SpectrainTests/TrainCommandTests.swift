@@ -60,7 +60,7 @@ struct TrainCommandTests {
             ["train", CommandTests.config("fashion-mlp.json"), "--set", "runDirectory=\(folder.path)",
              "--set", "data.trainImages=/usr/share/datasets/fashion-mnist/nope.gz"])
         #expect(missing.status != 0)
-        #expect(missing.errorOutput == "spectrain: error: /usr/share/datasets/fashion-mnist/nope.gz: file not found (install the Debian package dataset-fashion-mnist)\n", "\(missing.errorOutput)")
+        #expect(missing.errorOutput == "spectrain: error: /usr/share/datasets/fashion-mnist/nope.gz: does not exist (install the Debian package dataset-fashion-mnist)\n", "\(missing.errorOutput)")
 
         let corrupt = folder.appendingPathComponent("corrupt.gz")
         try Data([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x02]).write(to: corrupt)

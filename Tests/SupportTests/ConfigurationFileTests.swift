@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 @testable import Support
-import Synchronization
 import Testing
 
 /// Integer fields of every kind the decoder rephrases: ranged, unranged, unsigned, optional.
@@ -19,11 +18,6 @@ private struct Sizes: ConfigRecord, Equatable {
     ]
 
     static func defaults(given _: GivenFields<Sizes>) -> Sizes { Sizes() }
-}
-
-/// A message set by another thread.
-private final class SharedMessage: Sendable {
-    let value = Mutex<String?>(nil)
 }
 
 @Suite("Configuration files")
@@ -67,28 +61,10 @@ struct ConfigurationFileTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let fifo = folder + "/config.json"
         #expect(mkfifo(fifo, 0o600) == 0)
-        let message = SharedMessage()
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let text: String
-            do {
-                _ = try ConfigurationFile.load(Sizes.self, from: fifo)
-                text = "loaded"
-            } catch {
-                text = "\(error)"
-            }
-            message.value.withLock { $0 = text }
-            done.signal()
-        }
-        let finished = done.wait(timeout: .now() + 10) == .success
-        if !finished {
-            // Release the blocked reader so the test process can end: the regression fails, not hangs.
-            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
-            if writer >= 0 { close(writer) }
-        }
-        #expect(finished, "loading a FIFO blocked")
-        #expect(message.value.withLock { $0 } == "\(fifo): is not a regular file")
-        #expect(throws: ConfigurationError(folder, "is not a regular file")) { try ConfigurationFile.load(Sizes.self, from: folder) }
-        #expect(throws: ConfigurationError(folder + "/none.json", "file not found")) { try ConfigurationFile.load(Sizes.self, from: folder + "/none.json") }
+        let outcome = outcomeWithoutBlocking(fifo: fifo) { _ = try ConfigurationFile.load(Sizes.self, from: fifo) }
+        #expect(outcome != nil, "loading a FIFO blocked")
+        #expect(outcome == "\(fifo): is a FIFO (named pipe), not a regular file")
+        #expect(throws: ConfigurationError(folder, "is a folder, not a regular file")) { try ConfigurationFile.load(Sizes.self, from: folder) }
+        #expect(throws: ConfigurationError(folder + "/none.json", "does not exist")) { try ConfigurationFile.load(Sizes.self, from: folder + "/none.json") }
     }
 }

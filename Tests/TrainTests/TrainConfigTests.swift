@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Linalg
 import NN
 import Optim
 import Support
@@ -131,7 +132,7 @@ struct TrainConfigTests {
         defer { data.remove() }
         let base = try Self.syntheticConfig(data)
         let cases = ProcessInfo.processInfo.environment["SPECTRAIN_FUZZ_CASES"].flatMap { Int($0) } ?? 2000
-        var random = ConfigFuzzGenerator(state: 0xC0_FF_EE)
+        var random = SeededGenerator(seed: 0xC0_FF_EE)
         let replacements: [Any] = [
             1e30, -1, 0, 2.5, -1e308, Int.max, Int.min, UInt64.max, 4_294_967_296, 1_000_000_000, "text", NSNull(), true,
             [Any](), [String: Any](), [1, 2], ["type": "linear", "outputs": 1_073_741_824], ["type": "conv2d", "outputs": 3, "kernel": 65536, "padding": 65536],
@@ -182,7 +183,7 @@ struct TrainConfigTests {
     }
 
     /// `value` with one random change somewhere in it: a value replaced, a key deleted or added.
-    private static func mutate(_ value: Any, random: inout ConfigFuzzGenerator, replacements: [Any]) -> Any {
+    private static func mutate(_ value: Any, random: inout SeededGenerator, replacements: [Any]) -> Any {
         if var object = value as? [String: Any], !object.isEmpty, random.below(3) > 0 {
             let keys = object.keys.sorted()
             let key = keys[random.below(keys.count)]
@@ -203,17 +204,7 @@ struct TrainConfigTests {
     }
 }
 
-/// A small seeded generator (SplitMix64) for the configuration fuzz cases.
-struct ConfigFuzzGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the configuration fuzz cases from Linalg's seeded generator.
+fileprivate extension SeededGenerator {
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
 }

@@ -115,7 +115,7 @@ struct TrainerTests {
             }
         }
         let missing = data.path("nowhere.idx")
-        #expect(failure { $0.data.testImages = missing } == "\(missing): file not found")
+        #expect(failure { $0.data.testImages = missing } == "\(missing): does not exist")
         // A truncated IDX file.
         let truncated = data.path("truncated.idx")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: data.path("test-images.idx")))

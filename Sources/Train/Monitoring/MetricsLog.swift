@@ -187,7 +187,7 @@ public struct MetricsLog: Sendable {
         do {
             step = try decoder.decode(StepField.self, from: padded).step
         } catch let error as DecodingError {
-            if case .keyNotFound = error { return .unreadable(problem: oneLine(ConfigurationFile.describe(error))) }
+            if case .keyNotFound = error { return .unreadable(problem: Untrusted.oneLine(ConfigurationFile.describe(error))) }
             // The decoder says "not valid JSON" also for a step of 1.5: tell the two apart.
             guard let object = try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) else {
                 return .unreadable(problem: "not valid JSON")
@@ -200,7 +200,7 @@ public struct MetricsLog: Sendable {
         do {
             return .record(try decoder.decode(MetricsRecord.self, from: padded))
         } catch let error as DecodingError {
-            return .stepOnly(step: step, problem: "not a metrics record (\(oneLine(ConfigurationFile.describe(error))))")
+            return .stepOnly(step: step, problem: "not a metrics record (\(Untrusted.oneLine(ConfigurationFile.describe(error))))")
         } catch {
             return .stepOnly(step: step, problem: "not a metrics record")
         }
@@ -221,64 +221,15 @@ public struct MetricsLog: Sendable {
         }
     }
 
-    /// `text` on one short line: a problem can quote the file (a field name, a character), which
-    /// may hold control characters or be long.
-    static func oneLine(_ text: String, limit: Int = 160) -> String {
-        var result = ""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count == limit {
-                result += "..."
-                break
-            }
-            let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
-            if isControl {
-                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-            count += 1
-        }
-        return result
-    }
-
     // MARK: - Reading the file
 
-    /// The file's bytes, read without blocking on a FIFO and without trusting its size.
+    /// The file's bytes, read through `RegularFile` (never blocking, bounded by `maxBytes` before
+    /// allocating); the file may grow while read (a run still logging), up to `maxBytes`.
     static func readBytes(_ path: String, maxBytes: Int) throws(TrainError) -> Data {
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            let code = errno
-            throw TrainError(code == ENOENT ? "\(path): missing" : "\(path): cannot open (\(String(cString: strerror(code))))")
+        do {
+            return Data(try RegularFile.read(path, limit: maxBytes, mayGrow: true) { "is \($0) bytes, more than the \(maxBytes) a metrics file may hold" })
+        } catch {
+            throw TrainError(error.description)
         }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw TrainError("\(path): cannot read (\(String(cString: strerror(errno))))")
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw TrainError("\(path): not a regular file (expected the metrics.jsonl that spectrain train writes)")
-        }
-        let size = Int(status.st_size)
-        guard size <= maxBytes else {
-            throw TrainError("\(path): \(size) bytes, more than the \(maxBytes) a metrics file may hold")
-        }
-        // The file may grow while it is read (a run still logging): read to its end, up to the limit.
-        var bytes = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count == 0 { break }
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw TrainError("\(path): cannot read (\(String(cString: strerror(code))))")
-            }
-            guard bytes.count <= maxBytes - count else {
-                throw TrainError("\(path): more than the \(maxBytes) bytes a metrics file may hold")
-            }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return bytes
     }
 }

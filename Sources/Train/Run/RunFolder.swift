@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// A run's folder on disk: creating it, branching a run into a new one, and preparing an
 /// existing one to continue from a checkpoint, so that nothing already in it is lost.
@@ -22,6 +23,13 @@ enum RunFolder {
         } catch {
             throw TrainError("\(configPath): cannot write the configuration")
         }
+        // Read before anything in the folder changes, as a file from outside (a FIFO must not block).
+        let previous: Data?
+        do {
+            previous = try RegularFile.readIfPresent(configPath, limit: ConfigurationFile.maximumFileBytes).map { Data($0) }
+        } catch {
+            throw TrainError("\(error)")
+        }
         let cut = try metrics(in: folder).cut(atStep: step)
         if !cut.superseded.isEmpty {
             let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
@@ -29,7 +37,7 @@ enum RunFolder {
             keptAside.append(describe(cut, aside: aside))
         }
         try write(MetricsLog.Cut.bytes(of: cut.kept), to: metricsPath)
-        if let previous = FileManager.default.contents(atPath: configPath), previous != resolved {
+        if let previous, previous != resolved {
             let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
             try write(previous, to: aside)
             keptAside.append("the configuration changed; kept the previous config.json as \(aside)")
