@@ -133,6 +133,17 @@ struct CheckpointCommandTests {
         #expect(missing.status != 0)
         #expect(missing.errorOutput.split(separator: "\n").count == 1, "\(missing.errorOutput)")
         #expect(missing.errorOutput.contains("nothing: "), "\(missing.errorOutput)")
+
+        // A blown-up model (weights about 1e29, finite): its test loss is not finite, and --json
+        // writes it as "inf" or "nan" instead of failing to encode.
+        var blownUp = try CheckpointStore.read(run.appendingPathComponent("ckpt-000020").path)
+        blownUp.model = blownUp.model.map { StoredTensor(name: $0.name, shape: $0.shape, floats: $0.floats.map { $0 * 1e30 }) }
+        let blownFolder = folder.appendingPathComponent("blown")
+        try CheckpointStore.write(blownUp, step: 20, runFolder: blownFolder.path, keep: 1)
+        let diverged = try ProcessRunner.run(["eval", blownFolder.path, "--json"], timeout: 300)
+        #expect(diverged.status == 0, "\(diverged.allOutput)")
+        let object = try JSONSerialization.jsonObject(with: Data(diverged.output.utf8)) as? [String: Any] ?? [:]
+        #expect(["inf", "nan"].contains(object["loss"] as? String ?? ""), "\(diverged.output)")
     }
 
     /// (saved on, resumed on) world sizes.
