@@ -59,8 +59,9 @@ public final class Trainer {
 
     /// Trains from `start.step` to `totalSteps`, writing `metrics` (rank 0), saving checkpoints
     /// on the configured cadence through `checkpoints`, and returns the summary. A stop request
-    /// (`StopSignals`, or the trainer's `StopRequest`) on any rank ends the run at the next step boundary, after a checkpoint, by
-    /// throwing a `TrainError` whose `stopped` says so, on every rank.
+    /// (the trainer's `StopRequest`, by default `StopSignals`) on any rank ends the run after the
+    /// same step on every rank, after a checkpoint, by throwing a `TrainError` whose `stopped`
+    /// says so.
     public func run(metrics: MetricsWriter?, from start: TrainingProgress = TrainingProgress(), checkpoints: CheckpointWriter? = nil) throws(TrainError) -> TrainSummary {
         let monitor = RunMonitor(
             progress: start, metrics: metrics, loop: config.training, divergenceFactor: config.checkpoint.divergenceFactor,
