@@ -1,0 +1,258 @@
+import Linalg
+
+/// Causal multi-head self-attention (GPT style) over a per-sample sequence [tokens, width], so a
+/// character model can mix information from earlier positions into each position, never later.
+///
+/// Rows are tokens (token t's vector is contiguous). With X the T x C input of one sample, H
+/// heads of size D = C / H, s = 1/sqrt(D), and for head h the D columns of Q, K, V starting at
+/// h D (Q_h, K_h, V_h):
+///
+///     forward:
+///       [Q K V] = X Wqkv^T + 1 bqkv^T                   (Wqkv is 3C x C)
+///       S_h = s Q_h K_h^T,  S_h[t, j] = -inf for j > t  (t attends to 0...t)
+///       P_h = softmax of each row of S_h                 (the row maximum subtracted first)
+///       A_h = P_h V_h,      A = [A_1 ... A_H]            (T x C)
+///       Y   = A Wproj^T + 1 bproj^T                      (Wproj is C x C)
+///
+///     backward, from dY:
+///       dWproj += dY^T A,   dbproj += Σ_t dY[t, :],   dA = dY Wproj
+///       dP_h = dA_h V_h^T,  dV_h = P_h^T dA_h
+///       dS_h = P_h ∘ (dP_h - rowsum(dP_h ∘ P_h) 1^T)     (0 where masked, as P_h is)
+///       dQ_h = s dS_h K_h,  dK_h = s dS_h^T Q_h
+///       dWqkv += [dQ dK dV]^T X,   dbqkv += Σ_t [dQ dK dV][t, :],   dX = [dQ dK dV] Wqkv
+///
+/// The two projections are one GEMM each over all batch x tokens rows; the per-(sample, head)
+/// products are GEMMs on strided views of the QKV matrix. QKV, P and A of the last forward are
+/// kept for the backward, in scratch allocated at bind for the largest batch, as is the
+/// backward's own scratch, so neither pass allocates.
+public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
+    /// The number of attention heads; the width must be a multiple of it.
+    public let heads: Int
+
+    public var kind: String { "attention" }
+
+    private var tokens = 0
+    private var width = 0
+    private var qkvWeight: BoundTensor<Scalar>?
+    private var qkvBias: BoundTensor<Scalar>?
+    private var projectionWeight: BoundTensor<Scalar>?
+    private var projectionBias: BoundTensor<Scalar>?
+    /// [Q K V] of every token, batch x tokens rows of 3C.
+    private var queryKeyValues = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// P_h of every sample and head, batch x heads blocks of T x T.
+    private var probabilities = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// A, batch x tokens rows of C.
+    private var attended = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// dA in the layout of `attended`.
+    private var attendedGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// [dQ dK dV] in the layout of `queryKeyValues`.
+    private var queryKeyValueGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// dP_h, then dS_h, of one sample and head (T x T).
+    private var scoreGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+
+    public init(heads: Int) {
+        precondition(heads >= 1, "CausalSelfAttention: heads must be at least 1, got \(heads)")
+        self.heads = heads
+    }
+
+    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+        guard inputShape.count == 2 else {
+            throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "expected [tokens, width], a shape of rank 2")
+        }
+        guard inputShape.allSatisfy({ $0 >= 1 }) else {
+            throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "tokens and width must be at least 1")
+        }
+        guard inputShape[1] % heads == 0 else {
+            throw .incompatibleInput(
+                layer: kind, inputShape: inputShape, reason: "width \(inputShape[1]) is not a multiple of the \(heads) heads")
+        }
+        return inputShape
+    }
+
+    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+        let width = inputShape[1]
+        return [
+            ("qkv.weight", [3 * width, width]), ("qkv.bias", [3 * width]),
+            ("proj.weight", [width, width]), ("proj.bias", [width]),
+        ]
+    }
+
+    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        precondition(parameterIndices.count == 4, "CausalSelfAttention.bind: \(parameterIndices.count) parameter indices, expected 4")
+        _ = checkedAtBind("CausalSelfAttention") { try outputShape(for: inputShape) }
+        func bound(_ position: Int) -> BoundTensor<Scalar> {
+            let index = parameterIndices[position]
+            return BoundTensor(
+                store: store, index: index,
+                values: store.values(at: index).baseAddress!, gradients: store.gradients(at: index).baseAddress!)
+        }
+        (qkvWeight, qkvBias, projectionWeight, projectionBias) = (bound(0), bound(1), bound(2), bound(3))
+        (tokens, width) = (inputShape[0], inputShape[1])
+        let rows = maxBatch * tokens
+        queryKeyValues = ScratchBuffer(count: rows * 3 * width, initialValue: 0)
+        probabilities = ScratchBuffer(count: maxBatch * heads * tokens * tokens, initialValue: 0)
+        attended = ScratchBuffer(count: rows * width, initialValue: 0)
+        attendedGradients = ScratchBuffer(count: rows * width, initialValue: 0)
+        queryKeyValueGradients = ScratchBuffer(count: rows * 3 * width, initialValue: 0)
+        scoreGradients = ScratchBuffer(count: tokens * tokens, initialValue: 0)
+    }
+
+    /// Both projections as PyTorch's nn.Linear: weight then bias uniform in ±1/sqrt(C) (the
+    /// fan-in of each is the width), QKV before the output projection.
+    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+        guard let qkvWeight, let qkvBias, let projectionWeight, let projectionBias else {
+            preconditionFailure("CausalSelfAttention.initialize before bind")
+        }
+        let bound = 1 / Double(width).squareRoot()
+        for tensor in [qkvWeight, qkvBias, projectionWeight, projectionBias] {
+            fillUniform(store.values(at: tensor.index), bound: bound, using: &generator)
+        }
+    }
+
+    /// The size D of one head.
+    private var headSize: Int { width / heads }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        guard let qkvWeight, let qkvBias, let projectionWeight, let projectionBias else {
+            preconditionFailure("CausalSelfAttention.forward before bind")
+        }
+        let (tokens, width, headSize) = (self.tokens, self.width, self.headSize)
+        let rows = batch * tokens
+        precondition(rows * width <= attended.buffer.count, "CausalSelfAttention.forward: batch \(batch) exceeds maxBatch")
+        precondition(input.count >= rows * width && output.count >= rows * width, "CausalSelfAttention.forward: buffers too small for batch \(batch)")
+        let (x, y, qkv, a) = (input.baseAddress!, output.baseAddress!, queryKeyValues.base, attended.base)
+        let qkvWidth = 3 * width
+
+        for row in 0..<rows { (qkv + row * qkvWidth).update(from: qkvBias.values, count: qkvWidth) }
+        BLAS.gemm(
+            transposeA: false, transposeB: true, m: rows, n: qkvWidth, k: width,
+            alpha: 1, a: x, lda: width, b: qkvWeight.values, ldb: width, beta: 1, c: qkv, ldc: qkvWidth)
+
+        let scale = 1 / Scalar(headSize).squareRoot()
+        for sample in 0..<batch {
+            let sampleQKV = qkv + sample * tokens * qkvWidth
+            for head in 0..<heads {
+                let q = sampleQKV + head * headSize
+                let (k, v) = (q + width, q + 2 * width)
+                let p = probabilities.base + (sample * heads + head) * tokens * tokens
+                BLAS.gemm(
+                    transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
+                    alpha: scale, a: q, lda: qkvWidth, b: k, ldb: qkvWidth, beta: 0, c: p, ldc: tokens)
+                for query in 0..<tokens { Self.maskedSoftmax(row: p + query * tokens, visible: query + 1, count: tokens) }
+                BLAS.gemm(
+                    transposeA: false, transposeB: false, m: tokens, n: headSize, k: tokens,
+                    alpha: 1, a: p, lda: tokens, b: v, ldb: qkvWidth,
+                    beta: 0, c: a + sample * tokens * width + head * headSize, ldc: width)
+            }
+        }
+
+        for row in 0..<rows { (y + row * width).update(from: projectionBias.values, count: width) }
+        BLAS.gemm(
+            transposeA: false, transposeB: true, m: rows, n: width, k: width,
+            alpha: 1, a: a, lda: width, b: projectionWeight.values, ldb: width, beta: 1, c: y, ldc: width)
+    }
+
+    /// Overwrites the scores `row[0..<visible]` with their softmax (the maximum subtracted
+    /// before exponentiating) and the masked `row[visible..<count]` with 0.
+    @inline(__always)
+    private static func maskedSoftmax(row: UnsafeMutablePointer<Scalar>, visible: Int, count: Int) {
+        var maximum = row[0]
+        for key in 1..<visible { maximum = max(maximum, row[key]) }
+        var sum: Scalar = 0
+        for key in 0..<visible {
+            let shifted = Scalar.exp(row[key] - maximum)
+            row[key] = shifted
+            sum += shifted
+        }
+        let reciprocal = 1 / sum
+        for key in 0..<visible { row[key] *= reciprocal }
+        (row + visible).update(repeating: 0, count: count - visible)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
+        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
+        batch: Int, context: ForwardContext
+    ) {
+        guard let qkvWeight, let qkvBias, let projectionWeight, let projectionBias else {
+            preconditionFailure("CausalSelfAttention.backward before bind")
+        }
+        let (tokens, width, headSize) = (self.tokens, self.width, self.headSize)
+        let rows = batch * tokens
+        precondition(rows * width <= attended.buffer.count, "CausalSelfAttention.backward: batch \(batch) exceeds maxBatch")
+        precondition(
+            input.count >= rows * width && outputGradient.count >= rows * width,
+            "CausalSelfAttention.backward: buffers too small for batch \(batch)")
+        let (x, dy, qkv, a) = (input.baseAddress!, outputGradient.baseAddress!, queryKeyValues.base, attended.base)
+        let (da, dqkv, ds) = (attendedGradients.base, queryKeyValueGradients.base, scoreGradients.base)
+        let qkvWidth = 3 * width
+
+        BLAS.gemm(
+            transposeA: true, transposeB: false, m: width, n: width, k: rows,
+            alpha: 1, a: dy, lda: width, b: a, ldb: width, beta: 1, c: projectionWeight.gradients, ldc: width)
+        Self.addColumnSums(of: dy, rows: rows, columns: width, into: projectionBias.gradients)
+        BLAS.gemm(
+            transposeA: false, transposeB: false, m: rows, n: width, k: width,
+            alpha: 1, a: dy, lda: width, b: projectionWeight.values, ldb: width, beta: 0, c: da, ldc: width)
+
+        let scale = 1 / Scalar(headSize).squareRoot()
+        for sample in 0..<batch {
+            let sampleQKV = qkv + sample * tokens * qkvWidth
+            let sampleGradients = dqkv + sample * tokens * qkvWidth
+            for head in 0..<heads {
+                let q = sampleQKV + head * headSize
+                let (k, v) = (q + width, q + 2 * width)
+                let dq = sampleGradients + head * headSize
+                let (dk, dv) = (dq + width, dq + 2 * width)
+                let dah = da + sample * tokens * width + head * headSize
+                let p = probabilities.base + (sample * heads + head) * tokens * tokens
+                BLAS.gemm(
+                    transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
+                    alpha: 1, a: dah, lda: width, b: v, ldb: qkvWidth, beta: 0, c: ds, ldc: tokens)
+                BLAS.gemm(
+                    transposeA: true, transposeB: false, m: tokens, n: headSize, k: tokens,
+                    alpha: 1, a: p, lda: tokens, b: dah, ldb: width, beta: 0, c: dv, ldc: qkvWidth)
+                for query in 0..<tokens {
+                    let (pRow, dsRow) = (p + query * tokens, ds + query * tokens)
+                    var projection: Scalar = 0
+                    for key in 0...query { projection += dsRow[key] * pRow[key] }
+                    for key in 0...query { dsRow[key] = pRow[key] * (dsRow[key] - projection) }
+                    (dsRow + query + 1).update(repeating: 0, count: tokens - query - 1)
+                }
+                BLAS.gemm(
+                    transposeA: false, transposeB: false, m: tokens, n: headSize, k: tokens,
+                    alpha: scale, a: ds, lda: tokens, b: k, ldb: qkvWidth, beta: 0, c: dq, ldc: qkvWidth)
+                BLAS.gemm(
+                    transposeA: true, transposeB: false, m: tokens, n: headSize, k: tokens,
+                    alpha: scale, a: ds, lda: tokens, b: q, ldb: qkvWidth, beta: 0, c: dk, ldc: qkvWidth)
+            }
+        }
+
+        BLAS.gemm(
+            transposeA: true, transposeB: false, m: qkvWidth, n: width, k: rows,
+            alpha: 1, a: dqkv, lda: qkvWidth, b: x, ldb: width, beta: 1, c: qkvWeight.gradients, ldc: width)
+        Self.addColumnSums(of: dqkv, rows: rows, columns: qkvWidth, into: qkvBias.gradients)
+        if let inputGradient {
+            precondition(inputGradient.count >= rows * width, "CausalSelfAttention.backward: input gradient too small for batch \(batch)")
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: rows, n: width, k: qkvWidth,
+                alpha: 1, a: dqkv, lda: qkvWidth, b: qkvWeight.values, ldb: width,
+                beta: 0, c: inputGradient.baseAddress!, ldc: width)
+        }
+    }
+
+    /// `sums[j] += Σ_i matrix[i, j]` over a row-major `rows x columns` matrix (a bias gradient).
+    @inline(__always)
+    private static func addColumnSums(
+        of matrix: UnsafePointer<Scalar>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Scalar>
+    ) {
+        for row in 0..<rows {
+            let entries = matrix + row * columns
+            for column in 0..<columns { sums[column] += entries[column] }
+        }
+    }
+}
