@@ -158,16 +158,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     /// before exponentiating) and the masked `row[visible..<count]` with 0.
     @inline(__always)
     private static func maskedSoftmax(row: UnsafeMutablePointer<Scalar>, visible: Int, count: Int) {
-        var maximum = row[0]
-        for key in 1..<visible { maximum = max(maximum, row[key]) }
-        var sum: Scalar = 0
-        for key in 0..<visible {
-            let shifted = Scalar.exp(row[key] - maximum)
-            row[key] = shifted
-            sum += shifted
-        }
-        let reciprocal = 1 / sum
-        for key in 0..<visible { row[key] *= reciprocal }
+        Softmax.write(from: row, to: row, count: visible)
         (row + visible).update(repeating: 0, count: count - visible)
     }
 

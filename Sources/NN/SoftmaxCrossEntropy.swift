@@ -46,16 +46,7 @@ public final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
             let z = logits.baseAddress! + sample * classes
             let dz = gradient.baseAddress! + sample * classes
             let label = Self.label(labels, sample: sample, classes: classes)
-            var maximum = z[0]
-            for index in 1..<classes { maximum = max(maximum, z[index]) }
-            var sum: Scalar = 0
-            for index in 0..<classes {
-                let shifted = Scalar.exp(z[index] - maximum)
-                dz[index] = shifted
-                sum += shifted
-            }
-            let normalizer = scale / sum
-            for index in 0..<classes { dz[index] *= normalizer }
+            Softmax.write(from: z, to: dz, count: classes, scale: scale)
             dz[label] -= scale
         }
     }

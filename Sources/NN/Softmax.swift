@@ -1,0 +1,24 @@
+import Linalg
+
+/// The numerically stable softmax of one row, the rule the cross-entropy loss and attention share:
+/// `scale · exp(z_i - max z) / Σ_j exp(z_j - max z)`, the maximum subtracted so that no
+/// exponential overflows.
+enum Softmax {
+    /// Writes `scale · softmax(source[0..<count])` to `destination[0..<count]`; the two may be the
+    /// same row.
+    @inline(__always)
+    static func write<Scalar: LinalgScalar>(
+        from source: UnsafePointer<Scalar>, to destination: UnsafeMutablePointer<Scalar>, count: Int, scale: Scalar = 1
+    ) {
+        var maximum = source[0]
+        for index in 1..<count { maximum = max(maximum, source[index]) }
+        var sum: Scalar = 0
+        for index in 0..<count {
+            let shifted = Scalar.exp(source[index] - maximum)
+            destination[index] = shifted
+            sum += shifted
+        }
+        let normalizer = scale / sum
+        for index in 0..<count { destination[index] *= normalizer }
+    }
+}
