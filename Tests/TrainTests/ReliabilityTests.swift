@@ -202,20 +202,28 @@ struct ReliabilityTests {
         #expect(lines.contains { $0.contains("continuing from the newest complete healthy checkpoint") && $0.contains(CheckpointStore.folderName(step: 8)) })
     }
 
+    /// A run of 8 steps, its checkpoint at step 8 read back, and the configuration that would
+    /// continue it to step 12: the start of the tests that tamper with a checkpoint.
+    static func savedAtStep8(_ data: SyntheticData) throws -> (config: TrainConfig, saved: CheckpointContents, continued: TrainConfig) {
+        var config = spectralConfig(data)
+        config.training.maxSteps = 8
+        _ = try run(config)
+        let saved = try CheckpointStore.read((config.runPath as NSString).appendingPathComponent(CheckpointStore.folderName(step: 8)))
+        var continued = config
+        continued.training.maxSteps = 12
+        return (config, saved, continued)
+    }
+
     @Test("a manifest whose progress is out of range is refused before the run folder changes")
     func untrustedProgress() throws {
         let data = try SyntheticData()
         defer { data.remove() }
-        var config = Self.spectralConfig(data)
-        config.training.maxSteps = 8
-        _ = try Self.run(config)
-        let checkpoint = (config.runPath as NSString).appendingPathComponent(CheckpointStore.folderName(step: 8))
+        let (config, original, more) = try Self.savedAtStep8(data)
         let edits: [(String, JSONValue, String)] = [
             ("windowSamples", .number(-5), "windowSamples"), ("skippedSteps", .number(-1), "skippedSteps"),
             ("bestStep", .number(1e15), "bestStep"), ("elapsedSeconds", .string("inf"), "elapsedSeconds"),
             ("windowCorrect", .number(1e9), "windowCorrect"),
         ]
-        let original = try CheckpointStore.read(checkpoint)
         let metricsPath = (config.runPath as NSString).appendingPathComponent("metrics.jsonl")
         let metricsBefore = try Data(contentsOf: URL(fileURLWithPath: metricsPath))
         for (field, value, named) in edits {
@@ -224,8 +232,6 @@ struct ReliabilityTests {
             progress[field] = value
             contents.manifest["progress"] = .object(progress)
             try CheckpointStore.write(contents, step: 8, runFolder: config.runPath, keep: 1)
-            var more = config
-            more.training.maxSteps = 12
             let error = #expect(throws: TrainError.self) { _ = try Self.run(more, resume: config.runPath) }
             #expect(error?.message.contains(named) == true && error?.message.contains("\n") == false, "\(String(describing: error))")
             #expect(try Data(contentsOf: URL(fileURLWithPath: metricsPath)) == metricsBefore, "the run folder changed before \(field) was refused")
@@ -236,19 +242,13 @@ struct ReliabilityTests {
     func untrustedState() throws {
         let data = try SyntheticData()
         defer { data.remove() }
-        var config = Self.spectralConfig(data)
-        config.training.maxSteps = 8
-        _ = try Self.run(config)
-        let checkpoint = (config.runPath as NSString).appendingPathComponent(CheckpointStore.folderName(step: 8))
-        let original = try CheckpointStore.read(checkpoint)
+        let (_, original, more) = try Self.savedAtStep8(data)
         func refused(_ edit: (inout CheckpointContents) -> String) throws {
             var contents = original
             let tensor = edit(&contents)
             let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("spectrain-edit-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let edited = try CheckpointStore.write(contents, step: 8, runFolder: scratch, keep: 1)
-            var more = config
-            more.training.maxSteps = 12
             let error = #expect(throws: TrainError.self) { _ = try Self.run(more, resume: edited) }
             #expect(error?.message.contains(tensor) == true, "\(String(describing: error))")
         }

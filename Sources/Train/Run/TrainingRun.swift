@@ -182,9 +182,7 @@ public enum TrainingRun {
     /// Every rank learns whether rank 0 got through work only it does (`problem` empty), and
     /// stops if not: rank 0 with `problem`, the others quietly with `otherRanks`.
     public static func stopUnlessRootSucceeded(_ problem: String, communicator: any Communicator, otherRanks: String) throws(TrainError) {
-        var failed: [Int32] = [problem.isEmpty ? 0 : 1]
-        do { try communicator.broadcast(&failed, root: 0) } catch { throw TrainError("\(error)") }
-        if failed[0] != 0 {
+        if try rootDecides(!problem.isEmpty, communicator: communicator) {
             let isRoot = communicator.rank == 0
             throw TrainError(isRoot ? problem : otherRanks, quiet: !isRoot)
         }
