@@ -1,7 +1,8 @@
 import Support
 
-/// Where the image data of a run comes from and how it is normalised: by default Fashion-MNIST
-/// as the Debian package `dataset-fashion-mnist` installs it.
+/// Where the data of a run comes from: by default Fashion-MNIST images as the Debian package
+/// `dataset-fashion-mnist` installs them, normalised; with `text`, a UTF-8 text file for a
+/// character-level language model (the image fields are then unused).
 public struct DataConfig: ConfigRecord, Sendable, Equatable {
     /// The directory the Debian package `dataset-fashion-mnist` installs its files into.
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
@@ -14,6 +15,18 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
     public var mean: Double?
     /// The normalisation standard deviation of pixel / 255; nil: computed on the training set.
     public var std: Double?
+    /// A UTF-8 text file: the run is a character-level language model on it (`TextCorpus`: its
+    /// characters are the vocabulary, the last 10% is the validation part); nil: images.
+    public var text: String?
+    /// The characters a language model sees at once (its context window); each training sample
+    /// is a window of `context` characters and the `context` characters that follow each.
+    public var context = 128
+    /// How many validation windows an evaluation reads, evenly spaced over the validation part
+    /// and not overlapping (0: every non-overlapping window).
+    public var validationWindows = 256
+
+    /// The longest context: position embeddings and attention scores grow with it.
+    public static let maximumContext = 1 << 16
 
     /// Fashion-MNIST from the Debian package, normalised by its own statistics.
     public init() {}
@@ -39,11 +52,20 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
         .check { ($0.mean == nil) != ($0.std == nil) ? "give both mean and std, or neither (computed on the training set)" : nil },
         .init("mean", \.mean, .finite),
         .init("std", \.std, .above(0)),
+        .init("text", \.text, .nonEmpty),
+        .init("context", \.context, .within(1...maximumContext)),
+        .init("validationWindows", \.validationWindows, .within(0...(1 << 40))),
     ]
 
     public static let problemPlacement = ConfigProblemPlacement.object
 
     public static func defaults(given _: GivenFields<DataConfig>) -> DataConfig { DataConfig() }
+
+    /// The text corpus `text` names, for windows of `context` characters.
+    public func loadText() throws(DataError) -> TextCorpus {
+        guard let text else { preconditionFailure("DataConfig.loadText without data.text") }
+        return try TextCorpus.load(path: text, context: context)
+    }
 
     /// Loads both sets; the test labels must lie in the training set's classes and the test images
     /// must have the training images' size.

@@ -48,6 +48,35 @@ public struct TextCorpus: Sendable {
     /// The windows of `context + 1` tokens a part offers: one starting at every position.
     public static func windowCount(tokens: Int, context: Int) -> Int { max(tokens - context, 0) }
 
+    /// The starts of `count` validation windows of `context + 1` tokens, evenly spaced over the
+    /// non-overlapping windows the validation part holds (all of them when `count` is 0 or
+    /// larger), in increasing order: the same windows for every run and rank.
+    public func validationStarts(count: Int, context: Int) -> [Int] {
+        let available = max((validation.count - 1) / context, 0)
+        let chosen = count == 0 ? available : min(count, available)
+        return (0..<chosen).map { index in (index * available / chosen) * context }
+    }
+
+    /// Writes the windows of `part` starting at `starts`: window b's `context` tokens as
+    /// scalars into `inputs[b * context ..< (b + 1) * context]` and the token that follows each
+    /// into `targets` at the same place (the model predicts each next character).
+    public static func fillWindows<Scalar: BinaryFloatingPoint>(
+        of part: [UInt16], starts: [Int], context: Int, inputs: inout [Scalar], targets: inout [Int32]
+    ) {
+        precondition(inputs.count >= starts.count * context && targets.count >= starts.count * context,
+                     "TextCorpus.fillWindows: buffers too small for \(starts.count) windows of \(context)")
+        part.withUnsafeBufferPointer { tokens in
+            for (window, start) in starts.enumerated() {
+                precondition(start >= 0 && start + context < tokens.count, "TextCorpus.fillWindows: window at \(start) outside \(tokens.count) tokens")
+                let offset = window * context
+                for position in 0..<context {
+                    inputs[offset + position] = Scalar(tokens[start + position])
+                    targets[offset + position] = Int32(tokens[start + position + 1])
+                }
+            }
+        }
+    }
+
     /// The Unicode scalars of `bytes`, or an error at the first byte that is not UTF-8.
     static func decodeUTF8(_ bytes: [UInt8], path: String) throws(DataError) -> [Unicode.Scalar] {
         var scalars: [Unicode.Scalar] = []

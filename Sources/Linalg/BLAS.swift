@@ -1,8 +1,15 @@
+import Synchronization
+
 /// Typed, shape-checked wrappers of the level-2/3 BLAS routines spectrain uses.
 ///
 /// Every wrapper writes into a caller-owned output so hot loops reuse their buffers. Shape
 /// mismatches are programming errors and stop with a message naming both shapes.
 public enum BLAS {
+    /// Floating-point operations (2 m n k per product) of every `gemm` so far, in any precision
+    /// and on any thread, for benchmarks that report achieved GFLOP/s of a whole pass: a relaxed
+    /// atomic add per call, nothing next to the product itself.
+    public static let gemmOperations = Atomic<Int>(0)
+
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers (raw form for flat parameter views).
     ///
     /// `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` are the row strides
@@ -14,6 +21,7 @@ public enum BLAS {
         b: UnsafePointer<Scalar>, ldb: Int,
         beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
     ) {
+        gemmOperations.add(2 &* m &* n &* k, ordering: .relaxed)
         Scalar._gemm(
             transposeA, transposeB, blasInt(m), blasInt(n), blasInt(k), alpha,
             a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))

@@ -63,21 +63,25 @@ public enum MetricsPlot {
         return (URL(fileURLWithPath: runFolder).standardizedFileURL.lastPathComponent, records)
     }
 
-    /// An SVG of three side-by-side panels (training loss, test loss, test accuracy in percent)
+    /// An SVG of three side-by-side panels (training loss, test loss, test accuracy in percent;
+    /// for character language models the validation loss and accuracy, losses in nats per character)
     /// with one curve per run, a shared horizontal axis and a legend. Test panels use the lines
     /// that carry test values; non-finite values are skipped. A loss axis is logarithmic when its
     /// data spans more than 1.5 decades. The same input always gives the same bytes.
     public static func svg(runs: [(name: String, records: [MetricsRecord])], xAxis: XAxis = .epoch, width: Int = 1100, height: Int = 420) -> String {
         let width = max(width, 360)
         let height = max(height, 200)
+        // Language models log tokens/s; their test values are on the validation text, per character.
+        let characterModels = !runs.isEmpty && runs.allSatisfy { $0.records.contains { $0.tokensPerSecond != nil } }
+        let (evaluation, unit) = characterModels ? ("validation", " (nats/char)") : ("test", "")
         let panels = [
-            Panel(title: "training loss", logAllowed: true, series: runs.map { run in
+            Panel(title: "training loss\(unit)", logAllowed: true, series: runs.map { run in
                 run.records.map { (xAxis.value(of: $0), $0.loss) }
             }),
-            Panel(title: "test loss", logAllowed: true, series: runs.map { run in
+            Panel(title: "\(evaluation) loss\(unit)", logAllowed: true, series: runs.map { run in
                 run.records.compactMap { record in record.testLoss.map { (xAxis.value(of: record), $0) } }
             }),
-            Panel(title: "test accuracy (%)", logAllowed: false, series: runs.map { run in
+            Panel(title: "\(evaluation) accuracy (%)", logAllowed: false, series: runs.map { run in
                 run.records.compactMap { record in record.testAccuracy.map { (xAxis.value(of: record), 100 * $0) } }
             }),
         ]

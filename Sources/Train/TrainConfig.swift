@@ -9,6 +9,8 @@ import Support
 public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     /// Run name: the run folder is `runDirectory/name`.
     public var name: String
+    /// Free text about the run (what the sizes are, why): kept in config.json, never read.
+    public var notes: String?
     public var runDirectory = "runs"
     public var seed: UInt64 = 1
     public var data = DataConfig()
@@ -20,6 +22,7 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
 
     public static let fields: [ConfigField<TrainConfig>] = [
         .required("name", \.name, runName),
+        .init("notes", \.notes),
         .init("runDirectory", \.runDirectory),
         // JSON numbers hold every integer up to 2^53 exactly: a larger seed would change on its
         // way through config.json and the manifest, and a resumed run would not match.
@@ -37,9 +40,11 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     /// take its input or whose sizes overflow, more memory than the machine has (`MemoryBudget`),
     /// or a label the model cannot output. Part of decoding, so every command that builds a model
     /// from a configuration (train, resume, eval) checks it before allocating anything. Reads the
-    /// data files' headers and the label files; data that cannot be read is left to loading,
-    /// which reports it.
+    /// data files' headers and the label files (or the text file); data that cannot be read is
+    /// left to loading, which reports it.
     public func resourceProblem(physicalMemory: Int? = MemoryBudget.physicalMemoryBytes) -> String? {
+        if data.text != nil { return textResourceProblem(physicalMemory: physicalMemory) }
+        if model.transformer != nil { return "model.transformer: a transformer reads text; give data.text" }
         guard let shape = try? data.readShape() else { return nil }
         let layers: [LayerFootprint]
         do {
@@ -47,11 +52,37 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
         } catch {
             return "model.\(error)"
         }
-        if let physicalMemory, let problem = MemoryBudget(config: self, data: shape, layers: layers).problem(physicalMemory: physicalMemory) {
+        if let physicalMemory,
+           let problem = MemoryBudget(config: self, data: shape, specs: model.layers, layers: layers).problem(physicalMemory: physicalMemory) {
             return problem
         }
         if let output = layers.last, output.outputShape.count == 1, let problem = try? data.labelProblem(classes: output.outputCount) {
             return "\(problem)"
+        }
+        return nil
+    }
+
+    /// `resourceProblem` of a character language model: the model for the text's vocabulary and
+    /// windows of `data.context`, which must predict one of the vocabulary's characters at every
+    /// position.
+    private func textResourceProblem(physicalMemory: Int?) -> String? {
+        guard let corpus = try? data.loadText() else { return nil }
+        let specs = model.layerSpecs(vocabulary: corpus.vocabulary.count)
+        let inputShape = [data.context]
+        let layers: [LayerFootprint]
+        do {
+            layers = try LayerFootprint.of(specs, inputShape: inputShape)
+        } catch {
+            return "model.\(error)"
+        }
+        let textBytes = (corpus.training.count + corpus.validation.count) * 4
+        if let physicalMemory,
+           let problem = MemoryBudget(config: self, textBytes: textBytes, sampleShape: inputShape, specs: specs, layers: layers)
+               .problem(physicalMemory: physicalMemory) {
+            return problem
+        }
+        if let problem = LanguageModeling.outputProblem(layers.last?.outputShape ?? [], context: data.context, vocabulary: corpus.vocabulary.count) {
+            return problem
         }
         return nil
     }
@@ -82,20 +113,66 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     }
 }
 
-/// The network: a list of layers applied to each sample.
+/// The network: a list of layers applied to each sample, or a GPT-style transformer described
+/// by its size (`TransformerConfig`), for a character language model.
 public struct ModelConfig: ConfigRecord, Sendable, Equatable {
-    public var layers: [LayerSpec]
+    /// The layers, first to last (empty when `transformer` describes the model).
+    public var layers: [LayerSpec] = []
+    public var transformer: TransformerConfig?
 
     public init(layers: [LayerSpec]) {
         self.layers = layers
     }
 
+    public init(transformer: TransformerConfig) {
+        self.transformer = transformer
+    }
+
     public static let fields: [ConfigField<ModelConfig>] = [
-        .required("layers", \.layers, FieldRule({ !$0.isEmpty }, otherwise: { _ in "needs at least one layer" })),
+        .init("layers", \.layers),
+        .init("transformer", \.transformer),
+        .check(at: \.layers) { $0.layers.isEmpty && $0.transformer == nil ? "needs at least one layer, or give model.transformer" : nil },
+        .check { !$0.layers.isEmpty && $0.transformer != nil ? "give model.layers or model.transformer, not both" : nil },
     ]
 
-    public static func defaults(given: GivenFields<ModelConfig>) throws -> ModelConfig {
-        ModelConfig(layers: try given.required(\.layers))
+    public static func defaults(given _: GivenFields<ModelConfig>) -> ModelConfig { ModelConfig(layers: []) }
+
+    /// The layers of the model; a transformer's for a text of `vocabulary` characters.
+    public func layerSpecs(vocabulary: Int) -> [LayerSpec] {
+        guard let transformer else { return layers }
+        return LayerSpec.transformer(
+            vocabulary: vocabulary, blocks: transformer.blocks, width: transformer.width, heads: transformer.heads,
+            mlpRatio: transformer.mlpRatio, tiedHead: transformer.tiedHead)
+    }
+}
+
+/// A GPT-style character model by its size: a token and a position embedding, `blocks`
+/// pre-LayerNorm transformer blocks of `width` with `heads` attention heads, a final LayerNorm
+/// and a head over the vocabulary (the token embedding's transpose when `tiedHead`).
+public struct TransformerConfig: ConfigRecord, Sendable, Equatable {
+    public var blocks: Int
+    public var width: Int
+    public var heads: Int
+    /// The MLP's hidden width is `mlpRatio` times the width.
+    public var mlpRatio = 4
+    /// The head reuses the token embedding's weight (weight tying) instead of its own.
+    public var tiedHead = false
+
+    public init(blocks: Int, width: Int, heads: Int, mlpRatio: Int = 4, tiedHead: Bool = false) {
+        (self.blocks, self.width, self.heads, self.mlpRatio, self.tiedHead) = (blocks, width, heads, mlpRatio, tiedHead)
+    }
+
+    public static let fields: [ConfigField<TransformerConfig>] = [
+        .required("blocks", \.blocks, .within(1...4096)),
+        .required("width", \.width, .within(1...LayerSpec.maximumOutputs)),
+        .required("heads", \.heads, .within(1...LayerSpec.maximumOutputs)),
+        .init("mlpRatio", \.mlpRatio, .within(1...64)),
+        .init("tiedHead", \.tiedHead),
+        .check(at: \.heads) { $0.width % $0.heads == 0 ? nil : "width \($0.width) is not a multiple of the \($0.heads) heads" },
+    ]
+
+    public static func defaults(given: GivenFields<TransformerConfig>) throws -> TransformerConfig {
+        TransformerConfig(blocks: try given.required(\.blocks), width: try given.required(\.width), heads: try given.required(\.heads))
     }
 }
 

@@ -14,7 +14,7 @@ import NN
 public final class Trainer {
     public let config: TrainConfig
     public let communicator: any Communicator
-    public let workload: ImageClassification
+    public let workload: any Workload
     public let sharded: ShardedUpdate
     public let stepsPerEpoch: Int
     public let totalSteps: Int
@@ -37,7 +37,7 @@ public final class Trainer {
         self.report = report
         // Decoding checks this; a configuration built in code is checked here, before allocating.
         if let problem = config.resourceProblem() { throw TrainError(problem) }
-        workload = try ImageClassification(config: config, ranks: communicator.size)
+        workload = try makeWorkload(config: config, ranks: communicator.size)
         stepsPerEpoch = workload.stepsPerEpoch
         totalSteps = min(config.training.maxSteps ?? Int.max, config.training.epochs * stepsPerEpoch)
         try faults.check(tensors: workload.model.parameters.specs.count)
@@ -65,7 +65,8 @@ public final class Trainer {
     public func run(metrics: MetricsWriter?, from start: TrainingProgress = TrainingProgress(), checkpoints: CheckpointWriter? = nil) throws(TrainError) -> TrainSummary {
         let monitor = RunMonitor(
             progress: start, metrics: metrics, loop: config.training, divergenceFactor: config.checkpoint.divergenceFactor,
-            totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, report: report)
+            totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, predictionsPerSample: workload.predictionsPerSample,
+            evaluationName: workload.evaluationName, report: report)
         let watchdog = startWatchdog(step: start.step)
         defer { watchdog?.stop() }
         let phases = PhaseRunner(watchdog: watchdog, faults: faults, rank: communicator.rank, parameters: model.parameters)
@@ -143,9 +144,9 @@ public final class Trainer {
         return outcome
     }
 
-    /// Mean loss and accuracy on the whole test split (all ranks take part).
+    /// Mean loss and accuracy on the evaluation data (all ranks take part).
     public func evaluate(step: Int) throws(TrainError) -> (loss: Double, accuracy: Double) {
-        try workload.evaluate(step: step, communicator: communicator)
+        try workload.evaluate(step: step, communicator: communicator, afterBatch: {})
     }
 
     /// The stall watchdog when there is more than one rank and a timeout: a stall prints one line

@@ -5,7 +5,8 @@ import Support
 import Train
 
 /// Test loss and accuracy of a saved model (`spectrain eval`), on the test split of its
-/// configuration or on any IDX dataset the overrides name; on one rank or spread over many.
+/// configuration or on any IDX dataset the overrides name (a language model: on its validation
+/// text); on one rank or spread over many.
 enum CheckpointEvaluation {
     /// What an evaluation measured.
     struct Result: Codable, Sendable, Equatable {
@@ -13,12 +14,14 @@ enum CheckpointEvaluation {
         var checkpoint: String
         /// Training steps the checkpoint had completed.
         var step: Int
+        /// Mean loss and accuracy per prediction (per character for a language model, in nats).
         var loss: Double
         var accuracy: Double
-        /// Samples evaluated, and their files.
+        /// Predictions evaluated (samples, or characters of a language model), and their data.
         var samples: Int
-        var images: String
-        var labels: String
+        var data: String
+        /// "test" images, or "validation" text.
+        var split: String
     }
 
     /// Evaluates the model in `checkpoint` (a checkpoint folder, or a run folder for its latest).
@@ -74,8 +77,10 @@ enum CheckpointEvaluation {
         }
         try trainer.restore(from: contents)
         let measured = try trainer.evaluate(step: Int(step[0]))
+        let size = trainer.workload.evaluationSize
+        let data = config.data.text.map { "\(size.source) of \($0)" } ?? "\(config.data.testImages) and \(config.data.testLabels)"
         return Result(
             checkpoint: folder, step: Int(step[0]), loss: measured.loss, accuracy: measured.accuracy,
-            samples: trainer.workload.testSet.count, images: config.data.testImages, labels: config.data.testLabels)
+            samples: size.predictions, data: data, split: trainer.workload.evaluationName)
     }
 }

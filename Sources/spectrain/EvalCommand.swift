@@ -31,9 +31,13 @@ struct EvalCommand: ParsableCommand {
             let encoder = NonFiniteJSON.encoder([.sortedKeys, .withoutEscapingSlashes])
             job.report(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
+            let loss = result.split == "validation"
+                ? String(format: "%.6f nats/char (%.4f bits/char)", result.loss, result.loss / M_LN2)
+                : String(format: "%.6f", result.loss)
             job.report(String(
-                format: "%@ (step %d): test loss %.6f, accuracy %.2f%% on %d samples of %@",
-                result.checkpoint, result.step, result.loss, 100 * result.accuracy, result.samples, result.images))
+                format: "%@ (step %d): %@ loss %@, accuracy %.2f%% on %d %@ of %@",
+                result.checkpoint, result.step, result.split, loss, 100 * result.accuracy, result.samples,
+                result.split == "validation" ? "characters" : "samples", result.data))
         }
     }
 }

@@ -86,4 +86,36 @@ struct TextCorpusTests {
         #expect(try TextCorpus.load(path: path, context: 4).vocabulary.decode(try TextCorpus.load(path: path, context: 4).training).count > 100)
         #expect(throws: DataError.self) { try TextCorpus.load(path: path + ".missing", context: 4) }
     }
+
+    @Test("validation windows are evenly spaced, do not overlap, fit the part, and are all of them when asked for 0")
+    func validationWindows() throws {
+        let text = String(repeating: Self.play, count: 20)
+        let corpus = try TextCorpus(utf8: Array(text.utf8), context: 8, path: "play.txt")
+        let available = (corpus.validation.count - 1) / 8
+        let all = corpus.validationStarts(count: 0, context: 8)
+        #expect(all == (0..<available).map { $0 * 8 })
+        #expect(corpus.validationStarts(count: available + 5, context: 8) == all)
+        let some = corpus.validationStarts(count: 7, context: 8)
+        #expect(some.count == 7 && some.first == 0)
+        #expect(zip(some, some.dropFirst()).allSatisfy { $1 - $0 >= 8 })
+        #expect(some.last! + 8 < corpus.validation.count)
+        // Evenly spread: the last chosen window is in the last seventh of the part.
+        #expect(some.last! >= (available - available / 7 - 1) * 8)
+    }
+
+    @Test("a window's inputs are its context tokens and its targets the same tokens one place on")
+    func windows() throws {
+        let corpus = try TextCorpus(utf8: Array(Self.play.utf8), context: 5, path: "play.txt")
+        var inputs = [Float](repeating: -1, count: 15)
+        var targets = [Int32](repeating: -1, count: 15)
+        let starts = [0, 17, corpus.training.count - 6]
+        TextCorpus.fillWindows(of: corpus.training, starts: starts, context: 5, inputs: &inputs, targets: &targets)
+        for (window, start) in starts.enumerated() {
+            for position in 0..<5 {
+                #expect(inputs[window * 5 + position] == Float(corpus.training[start + position]))
+                #expect(targets[window * 5 + position] == Int32(corpus.training[start + position + 1]))
+            }
+        }
+        #expect(corpus.vocabulary.decode(inputs[0..<5].map { Int($0) }) == "ROMEO")
+    }
 }

@@ -111,6 +111,20 @@ struct MetricsPlotTests {
         #expect(!svg.lowercased().contains("nan") && !svg.lowercased().contains("inf"))
     }
 
+    @Test("runs of character language models (tokens/s logged) get validation panels with losses in nats per character")
+    func characterModelTitles() throws {
+        let text = syntheticRun(lines: 8, testEvery: 2, scale: 1).map { record in
+            var record = record
+            record.tokensPerSecond = 128 * record.samplesPerSecond
+            return record
+        }
+        let titles = try ParsedSVG(MetricsPlot.svg(runs: [(name: "lm", records: text)], xAxis: .seconds)).panels.map(\.title)
+        #expect(titles == ["training loss (nats/char)", "validation loss (nats/char)", "validation accuracy (%)"])
+        // Mixed with an image run, the panels keep the general titles.
+        let mixed = try ParsedSVG(MetricsPlot.svg(runs: [(name: "lm", records: text), (name: "mlp", records: syntheticRun(lines: 8, testEvery: 2, scale: 1))]))
+        #expect(mixed.panels.map(\.title) == ["training loss", "test loss", "test accuracy (%)"])
+    }
+
     @Test("a loss spanning more than 1.5 decades is drawn on a log axis; accuracy never is")
     func logarithmicLossAxis() throws {
         let wide = syntheticRun(lines: 20, testEvery: 2, scale: 1).enumerated().map { index, record in

@@ -142,7 +142,7 @@ struct TrainerTests {
         let problems = [
             (#"{"model": {"layers": []}, "optimizer": {"type": "adamw"}}"#, "missing field 'name'"),
             (#"{"name": "../x", "model": {"layers": [{"type": "relu"}]}, "optimizer": {"type": "adamw"}}"#, "field 'name': '../x' is not a run name"),
-            (#"{"name": "m", "model": {"layers": []}, "optimizer": {"type": "adamw"}}"#, "field 'model.layers': needs at least one layer"),
+            (#"{"name": "m", "model": {"layers": []}, "optimizer": {"type": "adamw"}}"#, "field 'model.layers': needs at least one layer, or give model.transformer"),
             (#"{"name": "m", "model": {"layers": [{"type": "relu"}]}, "optimizer": {"type": "adamw"}, "training": {"batchSize": 0}}"#, "field 'training.batchSize': must be >= 1, got 0"),
             (#"{"name": "m", "model": {"layers": [{"type": "relu"}]}, "optimizer": {"type": "adamw"}, "training": {"epoch": 3}}"#, "field 'training': unknown field 'epoch'"),
         ]

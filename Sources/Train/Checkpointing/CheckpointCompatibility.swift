@@ -4,7 +4,7 @@
 enum CheckpointCompatibility {
     /// The first difference between two configurations that a checkpoint cannot carry across, or nil.
     static func difference(saved: TrainConfig, current: TrainConfig) -> String? {
-        if saved.model != current.model { return "model.layers differ from the checkpoint's" }
+        if saved.model != current.model { return "model (its layers or transformer) differs from the checkpoint's" }
         if saved.seed != current.seed { return "seed is \(current.seed), the checkpoint's is \(saved.seed)" }
         if saved.training.batchSize != current.training.batchSize {
             return "training.batchSize is \(current.training.batchSize), the checkpoint's is \(saved.training.batchSize)"
@@ -12,6 +12,8 @@ enum CheckpointCompatibility {
         if saved.data.trainImages != current.data.trainImages || saved.data.trainLabels != current.data.trainLabels {
             return "data.trainImages / data.trainLabels differ from the checkpoint's"
         }
+        if saved.data.text != current.data.text { return "data.text differs from the checkpoint's" }
+        if saved.data.context != current.data.context { return "data.context is \(current.data.context), the checkpoint's is \(saved.data.context)" }
         let (old, new) = (saved.optimizer, current.optimizer)
         if old.type != new.type { return "optimizer.type is \(new.type.rawValue), the checkpoint's is \(old.type.rawValue)" }
         if (old.momentum > 0) != (new.momentum > 0) { return "optimizer.momentum switches momentum \(new.momentum > 0 ? "on" : "off")" }

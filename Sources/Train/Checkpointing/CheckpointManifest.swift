@@ -21,6 +21,9 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     /// The rank that owned each shard, by shard name.
     public var ownership: [String: Int]
     public var config: TrainConfig
+    /// A language model's characters, token 0 first (nil for an image model): `sample` and
+    /// `eval` decode with them, and a resume checks the text still gives them.
+    public var vocabulary: CharacterVocabulary?
     public var progress: TrainingProgress
     public var versions: Versions
     /// Added when the checkpoint is judged, after the rest (see `CheckpointWriter.save`).

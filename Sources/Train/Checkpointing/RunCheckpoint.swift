@@ -2,6 +2,7 @@ import Checkpoint
 import Datasets
 import Foundation
 import Linalg
+import NN
 import Spectral
 import Support
 
@@ -25,7 +26,7 @@ extension Trainer {
             samplerCursor: SamplerCursor(globalStep: progress.step, stepsPerEpoch: stepsPerEpoch),
             seed: String(config.seed), randomness: CheckpointManifest.counterBasedRandomness, worldSize: communicator.size,
             ownership: Dictionary(uniqueKeysWithValues: zip(sharded.shards.map(\.name), sharded.plan.owners)),
-            config: config, progress: progress,
+            config: config, vocabulary: (workload as? LanguageModeling)?.vocabulary, progress: progress,
             versions: .init(spectrain: SpectrainVersion.current, checkpoint: CheckpointStore.format))
         return CheckpointContents(manifest: try manifest.jsonObject(), model: parameters, optimizer: optimizerTensors)
     }
@@ -39,6 +40,10 @@ extension Trainer {
         if let difference = CheckpointCompatibility.difference(saved: manifest.config, current: config) {
             throw TrainError("\(manifestPath): incompatible configuration: \(difference)")
         }
+        if let vocabulary = (workload as? LanguageModeling)?.vocabulary, manifest.vocabulary != vocabulary {
+            throw TrainError(
+                "\(manifestPath): the checkpoint's vocabulary (\(manifest.vocabulary?.count ?? 0) characters) is not the one \(config.data.text ?? "the text") gives (\(vocabulary.count) characters); the model's tokens would stand for other characters")
+        }
         var progress = manifest.progress
         guard progress.step >= 0, progress.step <= totalSteps else {
             throw TrainError("\(manifestPath): checkpoint is at step \(progress.step), beyond this run's \(totalSteps) steps (raise training.epochs or maxSteps to continue)")
@@ -50,15 +55,7 @@ extension Trainer {
         if let health = manifest.health, health.best, let loss = health.recentLoss {
             (progress.bestCheckpointStep, progress.bestCheckpointLoss) = (progress.step, loss)
         }
-        let modelPath = (folder as NSString).appendingPathComponent("model.safetensors")
-        let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
-        for spec in model.parameters.specs {
-            let name = Self.parameterName(spec.name)
-            guard let tensor = byName[name] else { throw TrainError("\(modelPath): tensor '\(name)' is missing") }
-            guard tensor.dtype == .float32, tensor.shape == spec.shape else {
-                throw TrainError("\(modelPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), the model needs \(spec.shape) F32")
-            }
-        }
+        try Self.checkParameters(of: model.parameters, in: contents, folder: folder)
         let optimPath = (folder as NSString).appendingPathComponent("optim.safetensors")
         let optimizerByName = Dictionary(uniqueKeysWithValues: contents.optimizer.map { ($0.name, $0) })
         for (shard, expectedStates) in zip(sharded.shards, try sharded.expectedStates()) {
@@ -84,16 +81,33 @@ extension Trainer {
         return progress
     }
 
+    /// Checks that `contents` (read from `folder`) holds every tensor of `store` by its
+    /// checkpoint name, with its shape, as Float32.
+    static func checkParameters(of store: ParameterStore<Float>, in contents: CheckpointContents, folder: String) throws(TrainError) {
+        let modelPath = (folder as NSString).appendingPathComponent("model.safetensors")
+        let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
+        for spec in store.specs {
+            let name = parameterName(spec.name)
+            guard let tensor = byName[name] else { throw TrainError("\(modelPath): tensor '\(name)' is missing") }
+            guard tensor.dtype == .float32, tensor.shape == spec.shape else {
+                throw TrainError("\(modelPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), the model needs \(spec.shape) F32")
+            }
+        }
+    }
+
+    /// Copies the parameters of `contents`, checked by `checkParameters`, into `store`.
+    static func loadParameters(into store: ParameterStore<Float>, from contents: CheckpointContents) {
+        let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
+        for (index, spec) in store.specs.enumerated() {
+            _ = store.values(at: index).update(fromContentsOf: byName[parameterName(spec.name)]!.floats)
+        }
+    }
+
     /// Loads `contents` (validated, present on rank 0 only) into every rank: the parameters
     /// broadcast, each shard's optimizer state sent to its owner. All ranks call this.
     public func restore(from contents: CheckpointContents?) throws(TrainError) {
         let store = model.parameters
-        if communicator.rank == 0, let contents {
-            let byName = Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0) })
-            for (index, spec) in store.specs.enumerated() {
-                _ = store.values(at: index).update(fromContentsOf: byName[Self.parameterName(spec.name)]!.floats)
-            }
-        }
+        if communicator.rank == 0, let contents { Self.loadParameters(into: store, from: contents) }
         do {
             try communicator.broadcast(store.values, root: 0)
         } catch {

@@ -13,6 +13,9 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var accuracy: Double
     public var learningRate: Double
     public var samplesPerSecond: Double
+    /// Characters predicted per second, for a language model (loss and accuracy are then per
+    /// character, the test values on the validation text).
+    public var tokensPerSecond: Double?
     /// Seconds since the start of training, evaluation included.
     public var elapsedSeconds: Double
     /// Where the time since the last line went, in seconds.

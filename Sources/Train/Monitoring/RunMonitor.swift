@@ -16,14 +16,21 @@ final class RunMonitor {
     private let divergenceFactor: Double
     private let totalSteps: Int
     private let stepsPerEpoch: Int
+    /// Predictions per sample (the context of a language model, 1 for a classifier): the
+    /// window's "samples" are predictions.
+    private let predictionsPerSample: Int
+    /// "test" or "validation".
+    private let evaluationName: String
     private let startStep: Int
     private let clock = ContinuousClock()
     private let sessionStart: ContinuousClock.Instant
 
     init(
         progress: TrainingProgress, metrics: MetricsWriter?, loop: LoopConfig, divergenceFactor: Double, totalSteps: Int,
-        stepsPerEpoch: Int, report: @escaping (String) -> Void
+        stepsPerEpoch: Int, predictionsPerSample: Int = 1, evaluationName: String = "test", report: @escaping (String) -> Void
     ) {
+        self.predictionsPerSample = predictionsPerSample
+        self.evaluationName = evaluationName
         self.progress = progress
         window = Window(lossSum: progress.windowLossSum, correct: progress.windowCorrect, samples: progress.windowSamples)
         self.metrics = metrics
@@ -92,17 +99,22 @@ final class RunMonitor {
         window.times = window.times + times
         guard completed % loop.logEvery == 0 || completed == totalSteps || evaluation != nil else { return }
         let now = elapsedSeconds
+        let predictionsPerSecond = Double(window.samples) / max(window.times.total - window.times.evaluation - window.times.checkpoint, 1e-9)
         let record = MetricsRecord(
             step: completed, epoch: Double(completed) / Double(stepsPerEpoch),
             loss: window.meanLoss, accuracy: window.accuracy, learningRate: learningRate,
-            samplesPerSecond: Double(window.samples) / max(window.times.total - window.times.evaluation - window.times.checkpoint, 1e-9),
+            samplesPerSecond: predictionsPerSecond / Double(predictionsPerSample),
+            tokensPerSecond: predictionsPerSample > 1 ? predictionsPerSecond : nil,
             elapsedSeconds: now, time: window.times,
             testLoss: evaluation?.loss, testAccuracy: evaluation?.accuracy, skippedSteps: progress.skippedSteps, health: health)
         try metrics?.write(record)
         report(progressLine(record))
         if let evaluation {
-            report(String(format: "  test: loss %.4f  accuracy %.2f%%  (step %d, epoch %.2f)",
-                          evaluation.loss, 100 * evaluation.accuracy, completed, record.epoch))
+            let loss = predictionsPerSample > 1
+                ? String(format: "%.4f nats/char (%.4f bits/char)", evaluation.loss, evaluation.loss / M_LN2)
+                : String(format: "%.4f", evaluation.loss)
+            report(String(format: "  %@: loss %@  accuracy %.2f%%  (step %d, epoch %.2f)",
+                          evaluationName, loss, 100 * evaluation.accuracy, completed, record.epoch))
         }
         window = Window()
     }
@@ -167,6 +179,8 @@ final class RunMonitor {
             steps: totalSteps, epochs: Double(totalSteps) / Double(stepsPerEpoch), seconds: seconds,
             trainingSeconds: trainingSeconds,
             samplesPerSecond: Double(totalSteps * globalBatch) / max(trainingSeconds, 1e-9),
+            tokensPerSecond: predictionsPerSample > 1 ? Double(totalSteps * globalBatch * predictionsPerSample) / max(trainingSeconds, 1e-9) : nil,
+            evaluation: evaluationName,
             finalTestLoss: progress.lastTestLoss ?? .nan, finalTestAccuracy: progress.lastTestAccuracy ?? .nan,
             bestTestAccuracy: progress.bestTestAccuracy, bestStep: progress.bestStep, targetAccuracy: loop.targetAccuracy,
             targetReachedStep: progress.targetReachedStep, targetReachedEpoch: progress.targetReachedEpoch,
@@ -175,10 +189,11 @@ final class RunMonitor {
 
     private func progressLine(_ record: MetricsRecord) -> String {
         let remaining = Double(totalSteps - record.step) * sessionSeconds / Double(max(record.step - startStep, 1))
+        let speed = record.tokensPerSecond.map { String(format: "%.0f tokens/s", $0) } ?? String(format: "%.0f samples/s", record.samplesPerSecond)
         return String(
-            format: "step %d/%d  epoch %.2f  loss %.4f  acc %.2f%%  lr %.2e  %.0f samples/s  ETA %@",
+            format: "step %d/%d  epoch %.2f  loss %.4f  acc %.2f%%  lr %.2e  %@  ETA %@",
             record.step, totalSteps, record.epoch, record.loss, 100 * record.accuracy, record.learningRate,
-            record.samplesPerSecond, formatDuration(remaining))
+            speed, formatDuration(remaining))
     }
 
     /// Sums over the steps since the last logged line.

@@ -8,6 +8,11 @@ public struct TrainSummary: Codable, Sendable, Equatable {
     /// Seconds without evaluation and checkpointing.
     public var trainingSeconds: Double
     public var samplesPerSecond: Double
+    /// Characters predicted per second of training, for a language model.
+    public var tokensPerSecond: Double?
+    /// What the test values were measured on: "test" (the test images) or "validation" (the
+    /// validation text of a language model, losses in nats per character).
+    public var evaluation: String?
     public var finalTestLoss: Double
     public var finalTestAccuracy: Double
     public var bestTestAccuracy: Double
@@ -32,12 +37,16 @@ public struct TrainSummary: Codable, Sendable, Equatable {
         ]
         let total = max(time.total, 1e-9)
         let split = parts.filter { $0.1 > 0 }.map { String(format: "%@ %.0f%%", $0.0, 100 * $0.1 / total) }.joined(separator: ", ")
-        var lines = [
+        let done = if let tokensPerSecond {
+            String(format: "done: %d steps (%.3f epochs) in %@, %.0f tokens/s; validation loss %.4f nats/char (%.4f bits/char), accuracy %.2f%%",
+                   summary.steps, summary.epochs, formatDuration(summary.seconds), tokensPerSecond,
+                   summary.finalTestLoss, summary.finalTestLoss / M_LN2, 100 * summary.finalTestAccuracy)
+        } else {
             String(format: "done: %d steps (%.2f epochs) in %@, %.0f samples/s; test accuracy %.2f%% (best %.2f%% at step %d), test loss %.4f",
                    summary.steps, summary.epochs, formatDuration(summary.seconds), summary.samplesPerSecond,
-                   100 * summary.finalTestAccuracy, 100 * summary.bestTestAccuracy, summary.bestStep, summary.finalTestLoss),
-            "time: \(split)",
-        ]
+                   100 * summary.finalTestAccuracy, 100 * summary.bestTestAccuracy, summary.bestStep, summary.finalTestLoss)
+        }
+        var lines = [done, "time: \(split)"]
         if let target = summary.targetAccuracy {
             if let step = summary.targetReachedStep, let epoch = summary.targetReachedEpoch, let seconds = summary.targetReachedTrainingSeconds {
                 lines.append(String(format: "reached %.1f%% test accuracy at step %d (epoch %.2f) after %@ of training", 100 * target, step, epoch, formatDuration(seconds)))

@@ -1,5 +1,6 @@
 import Checkpoint
 import Cluster
+import Datasets
 import Foundation
 import Support
 
@@ -50,7 +51,10 @@ public enum TrainingRun {
         if resumed {
             try continueFromCheckpoint(&start, trainer: trainer, report: output)
         }
-        if isRoot { startLines(trainer, start: start, resumed: resumed, branch: branch).forEach(report) }
+        if isRoot {
+            if let vocabulary = (trainer.workload as? LanguageModeling)?.vocabulary { try write(vocabulary, folder: start.folder) }
+            startLines(trainer, start: start, resumed: resumed, branch: branch).forEach(report)
+        }
         let writer = CheckpointWriter(settings: config.checkpoint, runFolder: start.folder, faults: faults, report: output)
         let summary = try trainer.run(metrics: start.metrics, from: start.progress, checkpoints: writer)
         if isRoot {
@@ -166,6 +170,20 @@ public enum TrainingRun {
                                 : "resumed from \(checkpoint.folder) at step \(start.progress.step)")
         }
         return lines
+    }
+
+    /// Writes a language model's `vocabulary.json` into the run folder (its checkpoints carry it too).
+    static func write(_ vocabulary: CharacterVocabulary, folder: String) throws(TrainError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let path = (folder as NSString).appendingPathComponent("vocabulary.json")
+        do {
+            try RunFolder.write(try encoder.encode(vocabulary), to: path)
+        } catch let error as TrainError {
+            throw error
+        } catch {
+            throw TrainError("\(path): cannot write the vocabulary (\(error.localizedDescription))")
+        }
     }
 
     /// Writes `summary.json` into the run folder.

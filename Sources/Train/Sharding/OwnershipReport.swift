@@ -53,22 +53,35 @@ public enum OwnershipReport {
     public static let maxPreviewRanks = 65_536
 
     /// The plan `config` would get on `ranks` ranks, without training (`spectrain train --plan-only`).
-    /// Reads the training images only for their shape.
+    /// Reads the training images only for their shape (a language model's text for its vocabulary).
     public static func preview(config: TrainConfig, ranks: Int) throws(TrainError) -> String {
         guard (1...maxPreviewRanks).contains(ranks) else { throw TrainError("ranks must be in 1...\(maxPreviewRanks), got \(ranks)") }
+        let model = try previewModel(config: config)
+        let shards = ParameterShard.shards(of: model.parameters.specs, optimizer: config.optimizer)
+        return describe(shards: shards, plan: plan(shards: shards, optimizer: config.optimizer, ranks: ranks), optimizer: config.optimizer)
+    }
+
+    /// The model of `config`, for one sample, uninitialised.
+    private static func previewModel(config: TrainConfig) throws(TrainError) -> Sequential<Float> {
+        if config.data.text != nil {
+            let corpus: TextCorpus
+            do {
+                corpus = try config.data.loadText()
+            } catch {
+                throw TrainError("\(error)")
+            }
+            return try LanguageModeling.buildModel(config: config, vocabulary: corpus.vocabulary.count, maxBatch: 1)
+        }
         let training: ImageDataset
         do {
             training = try ImageDataset.load(images: config.data.trainImages, labels: config.data.trainLabels)
         } catch {
             throw TrainError("\(error)")
         }
-        let model: Sequential<Float>
         do {
-            model = try Sequential<Float>.build(inputShape: training.sampleShape, specs: config.model.layers, maxBatch: 1)
+            return try Sequential<Float>.build(inputShape: training.sampleShape, specs: config.model.layers, maxBatch: 1)
         } catch {
             throw TrainError("model: \(error)")
         }
-        let shards = ParameterShard.shards(of: model.parameters.specs, optimizer: config.optimizer)
-        return describe(shards: shards, plan: plan(shards: shards, optimizer: config.optimizer, ranks: ranks), optimizer: config.optimizer)
     }
 }

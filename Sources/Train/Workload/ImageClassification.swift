@@ -9,7 +9,7 @@ import NN
 ///
 /// The loss gradient is scaled by 1 / global batch, so summing the ranks' gradients gives the
 /// gradient of the global batch mean. Buffers are sized once for the largest local batch.
-public final class ImageClassification {
+public final class ImageClassification: Workload {
     public let model: Sequential<Float>
     public let trainingSet: ImageDataset
     public let testSet: ImageDataset
@@ -72,18 +72,20 @@ public final class ImageClassification {
         indices.reserveCapacity(maxBatch)
     }
 
-    /// Steps in one pass over the training split.
     public var stepsPerEpoch: Int { trainingSet.count / globalBatch }
+    public var predictionsPerSample: Int { 1 }
+    public var evaluationName: String { "test" }
+    public var evaluationSize: (predictions: Int, source: String) { (testSet.count, "the test images") }
 
     /// Fills the batch buffers with rank `rank`'s slice of global batch `step`.
-    func loadBatch(step: Int, rank: Int, ranks: Int) {
+    public func loadBatch(step: Int, rank: Int, ranks: Int) {
         sampler.fillIndices(step: step, globalBatch: globalBatch, rank: rank, ranks: ranks, into: &indices)
         trainingSet.fill(indices: indices, features: &features, labels: &labels, mean: mean, std: std)
     }
 
     /// Runs the model and the loss on the loaded batch: the loss summed over its samples and how
     /// many it classified correctly.
-    func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
+    public func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
         let batch = indices.count
         let context = ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices)
         return features.withUnsafeBufferPointer { input in
@@ -97,7 +99,7 @@ public final class ImageClassification {
     }
 
     /// Back-propagates the loss of the last `forward` into the model's zeroed gradient buffer.
-    func backward(step: Int) {
+    public func backward(step: Int) {
         guard let logits else { preconditionFailure("ImageClassification.backward without forward") }
         let batch = indices.count
         let context = ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices)
@@ -119,7 +121,7 @@ public final class ImageClassification {
 
     /// Mean loss and accuracy on the whole test split, each rank evaluating its slice of every
     /// batch (all ranks take part). `afterBatch` runs after each batch (the watchdog's beat).
-    public func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void = {}) throws(TrainError) -> (loss: Double, accuracy: Double) {
+    public func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void) throws(TrainError) -> (loss: Double, accuracy: Double) {
         let batches = EvaluationBatches(sampleCount: testSet.count, batchSize: evaluationBatchSize)
         var lossSum = 0.0
         var correct = 0
@@ -150,7 +152,7 @@ public final class ImageClassification {
     }
 
     /// A short description of the data and model for the start of the log.
-    var description: String {
+    public var description: String {
         "\(trainingSet.count) training / \(testSet.count) test samples \(trainingSet.sampleShape), \(classes) classes; \(model.parameters.count) parameters"
     }
 }

@@ -20,23 +20,37 @@ public struct MemoryBudget: Sendable {
     /// The sum of the parts, `Int.max` when it overflows.
     public let totalBytes: Int
 
-    /// The estimate for `config` on data of `data`'s sizes with the model's layers `layers`
-    /// (`LayerFootprint.of`), for one process holding the whole model and both batch sizes.
-    public init(config: TrainConfig, data: DataShape, layers: [LayerFootprint]) {
-        var parts: [Part] = []
-        func add(_ source: String, _ description: String, _ bytes: Int, total: Bool = true) {
-            parts.append(Part(source: source, description: total ? "\(description) = \(Self.format(bytes))" : description, bytes: bytes))
-        }
-        for (field, count) in [("data.trainImages", data.trainingCount), ("data.testImages", data.testCount)] {
+    /// The estimate for `config` on image data of `data`'s sizes with the model's layers
+    /// `layers` (`LayerFootprint.of` of `specs`), for one process holding the whole model and both batch sizes.
+    public init(config: TrainConfig, data: DataShape, specs: [LayerSpec], layers: [LayerFootprint]) {
+        let parts = [("data.trainImages", data.trainingCount), ("data.testImages", data.testCount)].map { field, count in
             // Pixels as bytes, and each label as a byte read and an Int32 kept.
             let bytes = Self.sum([Self.product([count, data.rows, data.columns]), Self.product([count, 5])])
-            add(field, "\(count) images of \(data.rows) x \(data.columns)", bytes)
+            return Part(source: field, description: "\(count) images of \(data.rows) x \(data.columns) = \(Self.format(bytes))", bytes: bytes)
+        }
+        self.init(config: config, dataParts: parts, sampleShape: data.sampleShape, specs: specs, layers: layers)
+    }
+
+    /// The estimate for `config` on a text file of `textBytes` bytes, for a model whose per-sample
+    /// input is `sampleShape` (the context window).
+    public init(config: TrainConfig, textBytes: Int, sampleShape: [Int], specs: [LayerSpec], layers: [LayerFootprint]) {
+        // The bytes read, one Unicode scalar (4 bytes) per byte at most while decoding, and the
+        // tokens (2 bytes each) kept.
+        let bytes = Self.product([textBytes, 7])
+        let part = Part(source: "data.text", description: "\(textBytes) bytes of text read and tokenised = \(Self.format(bytes))", bytes: bytes)
+        self.init(config: config, dataParts: [part], sampleShape: sampleShape, specs: specs, layers: layers)
+    }
+
+    private init(config: TrainConfig, dataParts: [Part], sampleShape: [Int], specs: [LayerSpec], layers: [LayerFootprint]) {
+        var parts = dataParts
+        func add(_ source: String, _ description: String, _ bytes: Int, total: Bool = true) {
+            parts.append(Part(source: source, description: total ? "\(description) = \(Self.format(bytes))" : description, bytes: bytes))
         }
         let loop = config.training
         let maxBatch = max(loop.batchSize, loop.evalBatchSize)
         let batchField = loop.batchSize >= loop.evalBatchSize ? "training.batchSize" : "training.evalBatchSize"
         let scalar = MemoryLayout<Float>.size
-        let inputCount = Self.product(data.sampleShape)
+        let inputCount = Self.product(sampleShape)
         let largestActivation = ([inputCount] + layers.dropLast().map(\.outputCount)).max() ?? 0
         // The batch's features and the two ping-pong buffers of activation gradients.
         add(batchField, "batch of \(maxBatch) x \(largestActivation) features, with gradients",
@@ -48,7 +62,7 @@ public struct MemoryBudget: Sendable {
                 let values = Self.product([layer.parameterCount, scalar])
                 let factors = layer.parameterShapes.map { Self.factorBytes(shape: $0, config: config.optimizer) }
                 let total = Self.sum([Self.product([layer.parameterCount, 2 * scalar + stateBytesPerParameter])] + factors)
-                let parameters = Self.describeParameters(of: config.model.layers[index], layer)
+                let parameters = Self.describeParameters(of: specs[index], layer)
                 add(source, "\(parameters) = \(Self.format(values)) of parameters, \(Self.format(total)) with gradients and optimizer state", total, total: false)
             }
             let perSample = Self.sum([Self.product([layer.outputCount, scalar]), Self.product([layer.scratchPerSample, 8])])
