@@ -69,27 +69,25 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
     }
 
     /// The sub-layers that hold parameters, in parameter order, with their name prefixes and
-    /// per-sample input shapes, for a block on [tokens, width].
-    private static func parts(
-        firstNorm: LayerNorm<Scalar>, attention: CausalSelfAttention<Scalar>, secondNorm: LayerNorm<Scalar>,
-        expansion: Linear<Scalar>, contraction: Linear<Scalar>, tokens: Int, width: Int
+    /// per-sample input shapes, on [tokens, width] with the MLP's linears `expansion` and `contraction`.
+    private func parts(
+        expansion: Linear<Scalar>, contraction: Linear<Scalar>, tokens: Int
     ) -> [(prefix: String, layer: any Layer<Scalar>, inputShape: [Int])] {
-        let stream = [tokens, width]
+        let stream = [tokens, contraction.outputs]
         return [
             ("ln1", firstNorm, stream), ("attn", attention, stream), ("ln2", secondNorm, stream),
             ("mlp.fc", expansion, stream), ("mlp.proj", contraction, [tokens, expansion.outputs]),
         ]
     }
 
-    private func parts(tokens: Int, width: Int) -> [(prefix: String, layer: any Layer<Scalar>, inputShape: [Int])] {
-        Self.parts(
-            firstNorm: firstNorm, attention: attention, secondNorm: secondNorm,
-            expansion: expansion ?? Linear(outputs: mlpRatio * width, over: .token),
-            contraction: contraction ?? Linear(outputs: width, over: .token), tokens: tokens, width: width)
+    /// The MLP's two token-wise linears for a block of `width`.
+    private func multilayerPerceptron(width: Int) -> (expansion: Linear<Scalar>, contraction: Linear<Scalar>) {
+        (Linear(outputs: mlpRatio * width, over: .token), Linear(outputs: width, over: .token))
     }
 
     public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
-        parts(tokens: inputShape[0], width: inputShape[1]).flatMap { part in
+        let (expansion, contraction) = multilayerPerceptron(width: inputShape[1])
+        return parts(expansion: expansion, contraction: contraction, tokens: inputShape[0]).flatMap { part in
             part.layer.parameterShapes(inputShape: part.inputShape).map { ("\(part.prefix).\($0.name)", $0.shape) }
         }
     }
@@ -97,10 +95,10 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         _ = checkedAtBind("TransformerBlock") { try outputShape(for: inputShape) }
         let (tokens, width) = (inputShape[0], inputShape[1])
-        let (expansion, contraction) = (Linear<Scalar>(outputs: mlpRatio * width, over: .token), Linear<Scalar>(outputs: width, over: .token))
+        let (expansion, contraction) = multilayerPerceptron(width: width)
         (self.expansion, self.contraction) = (expansion, contraction)
         var remaining = parameterIndices[...]
-        let parts = parts(tokens: tokens, width: width)
+        let parts = parts(expansion: expansion, contraction: contraction, tokens: tokens)
         boundLayers = parts.map(\.layer)
         for part in parts {
             let count = part.layer.parameterShapes(inputShape: part.inputShape).count
