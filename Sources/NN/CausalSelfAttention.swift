@@ -80,13 +80,8 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         precondition(parameterIndices.count == 4, "CausalSelfAttention.bind: \(parameterIndices.count) parameter indices, expected 4")
         _ = checkedAtBind("CausalSelfAttention") { try outputShape(for: inputShape) }
-        func bound(_ position: Int) -> BoundTensor<Scalar> {
-            let index = parameterIndices[position]
-            return BoundTensor(
-                store: store, index: index,
-                values: store.values(at: index).baseAddress!, gradients: store.gradients(at: index).baseAddress!)
-        }
-        (qkvWeight, qkvBias, projectionWeight, projectionBias) = (bound(0), bound(1), bound(2), bound(3))
+        let tensors = parameterIndices.map(store.boundTensor(at:))
+        (qkvWeight, qkvBias, projectionWeight, projectionBias) = (tensors[0], tensors[1], tensors[2], tensors[3])
         (tokens, width) = (inputShape[0], inputShape[1])
         let rows = maxBatch * tokens
         queryKeyValues = ScratchBuffer(count: rows * 3 * width, initialValue: 0)

@@ -12,9 +12,11 @@ public struct LayerFootprint: Sendable, Equatable {
     /// Elements of all parameter tensors.
     public var parameterCount: Int
     /// Elements the layer keeps per sample of a batch beside its output (dropout masks, pooling
-    /// positions, normalisation statistics).
+    /// positions, normalisation statistics, a transformer block's inner activations and the
+    /// gradients it passes between its parts).
     public var scratchPerSample: Int
-    /// Elements of scratch independent of the batch (a convolution's column matrices).
+    /// Elements of scratch independent of the batch (a convolution's column matrices, the
+    /// attention score gradient of one sample and head).
     public var fixedScratch: Int
 
     /// The footprint of every layer of `specs` applied in order to samples of `inputShape`; a
@@ -23,15 +25,21 @@ public struct LayerFootprint: Sendable, Equatable {
     public static func of(_ specs: [LayerSpec], inputShape: [Int]) throws(LayerShapeProblem) -> [LayerFootprint] {
         var footprints: [LayerFootprint] = []
         var shape = inputShape
+        var embedding: (vocabulary: Int, width: Int)?
         for (index, spec) in specs.enumerated() {
-            let footprint = try footprint(spec, inputShape: shape, index: index)
+            let footprint = try footprint(spec, inputShape: shape, index: index, embedding: embedding)
             footprints.append(footprint)
             shape = footprint.outputShape
+            if embedding == nil, case .embedding(let vocabulary, let width) = spec { embedding = (vocabulary, width) }
         }
         return footprints
     }
 
-    private static func footprint(_ spec: LayerSpec, inputShape: [Int], index: Int) throws(LayerShapeProblem) -> LayerFootprint {
+    /// The footprint of one layer; `embedding` is the vocabulary and width of the first
+    /// embedding before it, whose weight a tied head shares.
+    private static func footprint(
+        _ spec: LayerSpec, inputShape: [Int], index: Int, embedding: (vocabulary: Int, width: Int)?
+    ) throws(LayerShapeProblem) -> LayerFootprint {
         func problem(_ field: String?, _ message: String) -> LayerShapeProblem {
             LayerShapeProblem(layer: index, field: field, message: message)
         }
@@ -40,6 +48,17 @@ public struct LayerFootprint: Sendable, Equatable {
                 throw problem(field, "\(what) \(factors.map(String.init).joined(separator: " x ")) is too large to represent")
             }
             return value
+        }
+        /// The sum of the products `terms`, each and the sum checked.
+        func checkedSum(_ terms: [[Int]], _ field: String?, _ what: String) throws(LayerShapeProblem) -> Int {
+            var total = 0
+            for term in terms {
+                guard let sum = total.addingChecked(try checked(term, field, what)) else {
+                    throw problem(field, "\(what) is too large to represent")
+                }
+                total = sum
+            }
+            return total
         }
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else {
             throw problem(nil, "input shape \(inputShape) must have at least one dimension, each at least 1")
@@ -82,6 +101,68 @@ public struct LayerFootprint: Sendable, Equatable {
             result.outputShape = [inputShape[0], window.height, window.width]
             result.outputCount = try checked(result.outputShape, "kernel", "output")
             if case .maxPool = spec { result.scratchPerSample = result.outputCount }
+        case .tokenLinear(let outputs):
+            let (rows, width) = (inputCount / inputShape.last!, inputShape.last!)
+            result.outputShape = inputShape.dropLast() + [outputs]
+            result.outputCount = try checked([rows, outputs], "outputs", "output")
+            result.parameterShapes = [[outputs, width], [outputs]]
+            result.parameterCount = try checkedSum(result.parameterShapes, "outputs", "weight and bias")
+        case .tokenLayerNorm:
+            let (rows, width) = (inputCount / inputShape.last!, inputShape.last!)
+            result.parameterShapes = [[width], [width]]
+            result.parameterCount = try checked([2, width], nil, "scale and shift")
+            result.scratchPerSample = try checked([2, rows], nil, "statistics")
+        case .embedding(let vocabulary, let width):
+            guard vocabulary >= 1, width >= 1 else {
+                throw problem(vocabulary < 1 ? "vocabulary" : "width", "must be at least 1, got \(vocabulary < 1 ? vocabulary : width)")
+            }
+            guard inputShape.count == 1 else {
+                throw problem(nil, "needs a [tokens] input of token ids, got \(inputShape)")
+            }
+            result.outputShape = [inputShape[0], width]
+            result.outputCount = try checked(result.outputShape, "width", "output")
+            result.parameterShapes = [[vocabulary, width]]
+            result.parameterCount = try checked([vocabulary, width], "vocabulary", "weight")
+        case .positions:
+            guard inputShape.count == 2 else {
+                throw problem(nil, "needs a [tokens, width] input, got \(inputShape)")
+            }
+            result.parameterShapes = [inputShape]
+            result.parameterCount = inputCount
+        case .block(let heads, let mlpRatio):
+            guard inputShape.count == 2 else {
+                throw problem(nil, "needs a [tokens, width] input, got \(inputShape)")
+            }
+            let (tokens, width) = (inputShape[0], inputShape[1])
+            guard heads >= 1, mlpRatio >= 1 else {
+                throw problem(heads < 1 ? "heads" : "mlpRatio", "must be at least 1, got \(heads < 1 ? heads : mlpRatio)")
+            }
+            guard width % heads == 0 else {
+                throw problem("heads", "the width \(width) is not a multiple of the \(heads) heads")
+            }
+            let hidden = try checked([mlpRatio, width], "mlpRatio", "MLP width")
+            let queryKeyValues = try checked([3, width], nil, "query, key and value width")
+            result.parameterShapes = [
+                [width], [width], [queryKeyValues, width], [queryKeyValues], [width, width], [width],
+                [width], [width], [hidden, width], [hidden], [width, hidden], [width],
+            ]
+            result.parameterCount = try checkedSum(result.parameterShapes, "mlpRatio", "parameters")
+            // Inner activations LN1, Attn, x1, LN2, Proj (T C each) and FC, GELU (T r C each);
+            // gradients of GELU's output and input (T r C each) and of LN2's output, x1 (T C
+            // each); attention's QKV and their gradients (3 T C each), attended values and their
+            // gradient (T C each) and probabilities (H T²); two LayerNorms' statistics (2 T each).
+            result.scratchPerSample = try checkedSum(
+                [[15, tokens, width], [4, tokens, hidden], [heads, tokens, tokens], [4, tokens]], "heads", "scratch")
+            result.fixedScratch = try checked([tokens, tokens], nil, "score gradients")
+        case .tiedHead:
+            guard let embedding else {
+                throw problem(nil, "a tied head needs an earlier embedding layer whose weight it shares")
+            }
+            guard inputShape.last == embedding.width else {
+                throw problem(nil, "input width \(inputShape.last!) differs from the embedding's width \(embedding.width)")
+            }
+            result.outputShape = inputShape.dropLast() + [embedding.vocabulary]
+            result.outputCount = try checked([inputCount / embedding.width, embedding.vocabulary], nil, "output")
         }
         return result
     }

@@ -1,8 +1,9 @@
 import Linalg
 
 /// Layer normalisation over the WHOLE per-sample tensor (all its n elements, not only the last
-/// dimension), with a learned elementwise scale and shift of size n (1-D tensors, so optimizers
-/// treat them as vectors):
+/// dimension), or with scope `.token` over each vector of the last dimension (n = C, the same
+/// scale and shift for every token), with a learned elementwise scale and shift of size n (1-D
+/// tensors, so optimizers treat them as vectors). Per row of n elements:
 ///
 ///     mean = Σ x_i / n,   var = Σ (x_i - mean)² / n,   r = 1/sqrt(var + ε)
 ///     x̂_i = (x_i - mean) r,   y_i = scale_i x̂_i + shift_i
@@ -10,36 +11,42 @@ import Linalg
 ///     backward, with g_i = scale_i dy_i:
 ///     dscale_i += dy_i x̂_i,   dshift_i += dy_i,   dx_i = r (g_i - mean(g) - x̂_i mean(g ⊙ x̂))
 ///
-/// The per-sample mean and r of the last forward are kept for the backward.
+/// The per-row mean and r of the last forward are kept for the backward.
 public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     /// Added to the variance before the square root.
     public let epsilon: Double
 
+    /// Whether a row is the whole sample or one token.
+    public let scope: LayerScope
+
     public var kind: String { "layernorm" }
 
+    /// Elements of one row (n).
     private var count = 0
+    private var rowsPerSample = 1
     private var scale: BoundTensor<Scalar>?
     private var shift: BoundTensor<Scalar>?
     private var means = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     private var reciprocalDeviations = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
-    public init(epsilon: Double = 1e-5) {
+    public init(epsilon: Double = 1e-5, over scope: LayerScope = .sample) {
         precondition(epsilon > 0 && epsilon.isFinite, "LayerNorm: epsilon must be > 0, got \(epsilon)")
         self.epsilon = epsilon
+        self.scope = scope
     }
 
     public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
 
     public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
-        let count = elementCount(inputShape)
+        let count = scope.rows(of: inputShape).width
         return [("scale", [count]), ("shift", [count])]
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (scale, shift) = store.boundPair(at: parameterIndices, layer: "LayerNorm")
-        count = elementCount(inputShape)
-        means = ScratchBuffer(count: maxBatch, initialValue: 0)
-        reciprocalDeviations = ScratchBuffer(count: maxBatch, initialValue: 0)
+        (rowsPerSample, count) = scope.rows(of: inputShape)
+        means = ScratchBuffer(count: maxBatch * rowsPerSample, initialValue: 0)
+        reciprocalDeviations = ScratchBuffer(count: maxBatch * rowsPerSample, initialValue: 0)
     }
 
     /// Scale 1, shift 0 (PyTorch's default); draws nothing.
@@ -53,14 +60,15 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     @_specialize(where Scalar == Double)
     public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let scale, let shift else { preconditionFailure("LayerNorm.forward before bind") }
-        precondition(batch <= means.buffer.count, "LayerNorm.forward: batch \(batch) exceeds maxBatch \(means.buffer.count)")
-        precondition(input.count >= batch * count && output.count >= batch * count, "LayerNorm.forward: buffers too small for batch \(batch)")
+        let rows = batch * rowsPerSample
+        precondition(rows <= means.buffer.count, "LayerNorm.forward: batch \(batch) exceeds maxBatch \(means.buffer.count / rowsPerSample)")
+        precondition(input.count >= rows * count && output.count >= rows * count, "LayerNorm.forward: buffers too small for batch \(batch)")
         let (gamma, beta, count) = (scale.values, shift.values, self.count)
         let epsilon = Scalar(self.epsilon)
         let size = Scalar(count)
-        for sample in 0..<batch {
-            let x = input.baseAddress! + sample * count
-            let y = output.baseAddress! + sample * count
+        for row in 0..<rows {
+            let x = input.baseAddress! + row * count
+            let y = output.baseAddress! + row * count
             var sum: Scalar = 0
             for index in 0..<count { sum += x[index] }
             let mean = sum / size
@@ -70,8 +78,8 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
                 squares += centred * centred
             }
             let r = 1 / Scalar.sqrt(squares / size + epsilon)
-            means.base[sample] = mean
-            reciprocalDeviations.base[sample] = r
+            means.base[row] = mean
+            reciprocalDeviations.base[row] = r
             for index in 0..<count { y[index] = (x[index] - mean) * r * gamma[index] + beta[index] }
         }
     }
@@ -86,10 +94,16 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
         guard let scale, let shift else { preconditionFailure("LayerNorm.backward before bind") }
         let (gamma, dgamma, dbeta, count) = (scale.values, scale.gradients, shift.gradients, self.count)
         let size = Scalar(count)
-        for sample in 0..<batch {
-            let x = input.baseAddress! + sample * count
-            let dy = outputGradient.baseAddress! + sample * count
-            let (mean, r) = (means.base[sample], reciprocalDeviations.base[sample])
+        let rows = batch * rowsPerSample
+        precondition(rows <= means.buffer.count, "LayerNorm.backward: batch \(batch) exceeds maxBatch \(means.buffer.count / rowsPerSample)")
+        precondition(input.count >= rows * count && outputGradient.count >= rows * count, "LayerNorm.backward: buffers too small for batch \(batch)")
+        if let inputGradient {
+            precondition(inputGradient.count >= rows * count, "LayerNorm.backward: input gradient too small for batch \(batch)")
+        }
+        for row in 0..<rows {
+            let x = input.baseAddress! + row * count
+            let dy = outputGradient.baseAddress! + row * count
+            let (mean, r) = (means.base[row], reciprocalDeviations.base[row])
             var gradientSum: Scalar = 0
             var projectedSum: Scalar = 0
             for index in 0..<count {
@@ -101,7 +115,7 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
                 dbeta[index] += dy[index]
             }
             guard let inputGradient else { continue }
-            let dx = inputGradient.baseAddress! + sample * count
+            let dx = inputGradient.baseAddress! + row * count
             let (meanGradient, meanProjection) = (gradientSum / size, projectedSum / size)
             for index in 0..<count {
                 let normalized = (x[index] - mean) * r

@@ -5,14 +5,23 @@ import Support
 /// fields, checked when decoded (unknown types and fields, and out-of-range values, are errors
 /// that name the field and the allowed values).
 ///
-///     {"type": "linear", "outputs": 256}
+///     {"type": "linear", "outputs": 256}                      (optional "over": "sample" or "token")
 ///     {"type": "relu"}  {"type": "gelu"}  {"type": "flatten"}
 ///     {"type": "dropout", "rate": 0.1}
-///     {"type": "layernorm"}                                   (optional "epsilon", default 1e-5)
+///     {"type": "layernorm"}                                   (optional "epsilon", default 1e-5,
+///                                                              and "over" as linear)
 ///     {"type": "conv2d", "outputs": 32, "kernel": 3, "stride": 1, "padding": 1}
 ///                                                             (stride default 1, padding 0)
 ///     {"type": "maxpool", "kernel": 2, "stride": 2}           (stride default kernel)
 ///     {"type": "avgpool", "kernel": 2}
+///     {"type": "embedding", "vocabulary": 65, "width": 128}   (input [T] of token ids)
+///     {"type": "positions"}
+///     {"type": "block", "heads": 4, "mlpRatio": 4}            (mlpRatio default 4)
+///     {"type": "tiedhead"}
+///
+/// "over": "sample" (the default) applies a linear or layernorm to the whole flattened sample;
+/// "over": "token" to each vector of the last dimension ([T, C] -> [T, outputs]). A spec over
+/// the sample encodes without "over", as before the field existed.
 public enum LayerSpec: Codable, Equatable, Sendable {
     case linear(outputs: Int)
     case relu
@@ -23,24 +32,40 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     case conv2d(outputs: Int, kernel: Int, stride: Int, padding: Int)
     case maxPool(kernel: Int, stride: Int)
     case avgPool(kernel: Int, stride: Int)
+    /// A `Linear` on each token ("over": "token").
+    case tokenLinear(outputs: Int)
+    /// A `LayerNorm` over each token's vector ("over": "token").
+    case tokenLayerNorm(epsilon: Double)
+    /// A `TokenEmbedding`.
+    case embedding(vocabulary: Int, width: Int)
+    /// A `PositionEmbedding`.
+    case positions
+    /// A `TransformerBlock`.
+    case block(heads: Int, mlpRatio: Int)
+    /// A `TiedHead`, sharing the weight of the first embedding.
+    case tiedHead
 
     /// The "type" spellings.
     public enum Kind: String, NamedChoice {
-        case linear, relu, gelu, flatten, dropout, layernorm, conv2d, maxpool, avgpool
+        case linear, relu, gelu, flatten, dropout, layernorm, conv2d, maxpool, avgpool, embedding, positions, block, tiedhead
     }
 
     /// The type as configs spell it.
     public var kind: Kind {
         switch self {
-        case .linear: .linear
+        case .linear, .tokenLinear: .linear
         case .relu: .relu
         case .gelu: .gelu
         case .flatten: .flatten
         case .dropout: .dropout
-        case .layerNorm: .layernorm
+        case .layerNorm, .tokenLayerNorm: .layernorm
         case .conv2d: .conv2d
         case .maxPool: .maxpool
         case .avgPool: .avgpool
+        case .embedding: .embedding
+        case .positions: .positions
+        case .block: .block
+        case .tiedHead: .tiedhead
         }
     }
 
@@ -57,6 +82,12 @@ public enum LayerSpec: Codable, Equatable, Sendable {
             Conv2d<Scalar>(outputs: outputs, kernel: kernel, stride: stride, padding: padding)
         case .maxPool(let kernel, let stride): MaxPool2d<Scalar>(kernel: kernel, stride: stride)
         case .avgPool(let kernel, let stride): AvgPool2d<Scalar>(kernel: kernel, stride: stride)
+        case .tokenLinear(let outputs): Linear<Scalar>(outputs: outputs, over: .token)
+        case .tokenLayerNorm(let epsilon): LayerNorm<Scalar>(epsilon: epsilon, over: .token)
+        case .embedding(let vocabulary, let width): TokenEmbedding<Scalar>(vocabulary: vocabulary, width: width)
+        case .positions: PositionEmbedding<Scalar>()
+        case .block(let heads, let mlpRatio): TransformerBlock<Scalar>(heads: heads, mlpRatio: mlpRatio)
+        case .tiedHead: TiedHead<Scalar>()
         }
     }
 
@@ -67,24 +98,34 @@ public enum LayerSpec: Codable, Equatable, Sendable {
         }
         switch kind {
         case .linear:
-            self = .linear(outputs: try fields(LinearFields.self).outputs)
-        case .relu, .gelu, .flatten:
+            let linear = try fields(LinearFields.self)
+            self = linear.over == .token ? .tokenLinear(outputs: linear.outputs) : .linear(outputs: linear.outputs)
+        case .relu, .gelu, .flatten, .positions, .tiedhead:
             try TaggedConfig.rejectFields(in: decoder)
             self = switch kind {
             case .relu: .relu
             case .gelu: .gelu
+            case .positions: .positions
+            case .tiedhead: .tiedHead
             default: .flatten
             }
         case .dropout:
             self = .dropout(rate: try fields(DropoutFields.self).rate)
         case .layernorm:
-            self = .layerNorm(epsilon: try fields(LayerNormFields.self).epsilon)
+            let norm = try fields(LayerNormFields.self)
+            self = norm.over == .token ? .tokenLayerNorm(epsilon: norm.epsilon) : .layerNorm(epsilon: norm.epsilon)
         case .conv2d:
             let conv = try fields(Conv2dFields.self)
             self = .conv2d(outputs: conv.outputs, kernel: conv.kernel, stride: conv.stride, padding: conv.padding)
         case .maxpool, .avgpool:
             let pool = try fields(PoolFields.self)
             self = kind == .maxpool ? .maxPool(kernel: pool.kernel, stride: pool.stride) : .avgPool(kernel: pool.kernel, stride: pool.stride)
+        case .embedding:
+            let embedding = try fields(EmbeddingFields.self)
+            self = .embedding(vocabulary: embedding.vocabulary, width: embedding.width)
+        case .block:
+            let block = try fields(BlockFields.self)
+            self = .block(heads: block.heads, mlpRatio: block.mlpRatio)
         }
     }
 
@@ -92,12 +133,16 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     public func encode(to encoder: any Encoder) throws {
         let fields: (any ConfigRecord)? = switch self {
         case .linear(let outputs): LinearFields(outputs: outputs)
-        case .relu, .gelu, .flatten: nil
+        case .tokenLinear(let outputs): LinearFields(outputs: outputs, over: .token)
+        case .relu, .gelu, .flatten, .positions, .tiedHead: nil
         case .dropout(let rate): DropoutFields(rate: rate)
         case .layerNorm(let epsilon): LayerNormFields(epsilon: epsilon)
+        case .tokenLayerNorm(let epsilon): LayerNormFields(epsilon: epsilon, over: .token)
         case .conv2d(let outputs, let kernel, let stride, let padding):
             Conv2dFields(outputs: outputs, kernel: kernel, stride: stride, padding: padding)
         case .maxPool(let kernel, let stride), .avgPool(let kernel, let stride): PoolFields(kernel: kernel, stride: stride)
+        case .embedding(let vocabulary, let width): EmbeddingFields(vocabulary: vocabulary, width: width)
+        case .block(let heads, let mlpRatio): BlockFields(heads: heads, mlpRatio: mlpRatio)
         }
         try TaggedConfig.encode(type: kind, fields: fields, to: encoder)
     }
@@ -113,6 +158,11 @@ extension LayerSpec {
     public static let maximumOutputs = 1 << 30
     /// The largest kernel, stride or padding of a convolution or pooling layer.
     public static let maximumWindow = 1 << 16
+    /// The most token ids an embedding may have: ids travel as Scalar values, and Float holds
+    /// every integer up to 2^24 exactly.
+    public static let maximumVocabulary = 1 << 24
+    /// The largest MLP hidden width of a transformer block, as a multiple of its width.
+    public static let maximumMLPRatio = 1024
 }
 
 extension FieldRule<Int> {
@@ -126,8 +176,10 @@ extension FieldRule<Int> {
 
 private struct LinearFields: LayerFields {
     var outputs: Int
+    /// nil: over the sample, and left out when encoding, so existing configs read back unchanged.
+    var over: LayerScope?
 
-    static let fields: [ConfigField<LinearFields>] = [.required("outputs", \.outputs, .outputs)]
+    static let fields: [ConfigField<LinearFields>] = [.required("outputs", \.outputs, .outputs), .init("over", \.over)]
 
     static func defaults(given: GivenFields<LinearFields>) throws -> LinearFields {
         LinearFields(outputs: try given.required(\.outputs))
@@ -146,8 +198,10 @@ private struct DropoutFields: LayerFields {
 
 private struct LayerNormFields: LayerFields {
     var epsilon = 1e-5
+    /// nil: over the sample, as `LinearFields.over`.
+    var over: LayerScope?
 
-    static let fields: [ConfigField<LayerNormFields>] = [.init("epsilon", \.epsilon, .above(0))]
+    static let fields: [ConfigField<LayerNormFields>] = [.init("epsilon", \.epsilon, .above(0)), .init("over", \.over)]
 
     static func defaults(given _: GivenFields<LayerNormFields>) -> LayerNormFields { LayerNormFields() }
 }
@@ -183,5 +237,48 @@ private struct PoolFields: LayerFields {
     static func defaults(given: GivenFields<PoolFields>) throws -> PoolFields {
         let kernel = try given.required(\.kernel)
         return PoolFields(kernel: kernel, stride: kernel)
+    }
+}
+
+private struct EmbeddingFields: LayerFields {
+    var vocabulary: Int
+    var width: Int
+
+    static let fields: [ConfigField<EmbeddingFields>] = [
+        .required("vocabulary", \.vocabulary, .within(1...LayerSpec.maximumVocabulary)),
+        .required("width", \.width, .outputs),
+    ]
+
+    static func defaults(given: GivenFields<EmbeddingFields>) throws -> EmbeddingFields {
+        EmbeddingFields(vocabulary: try given.required(\.vocabulary), width: try given.required(\.width))
+    }
+}
+
+private struct BlockFields: LayerFields {
+    var heads: Int
+    var mlpRatio = 4
+
+    static let fields: [ConfigField<BlockFields>] = [
+        .required("heads", \.heads, .outputs),
+        .init("mlpRatio", \.mlpRatio, .within(1...LayerSpec.maximumMLPRatio)),
+    ]
+
+    static func defaults(given: GivenFields<BlockFields>) throws -> BlockFields {
+        BlockFields(heads: try given.required(\.heads))
+    }
+}
+
+extension LayerSpec {
+    /// The layers of a GPT-style language model on sequences of token ids [T]: a token
+    /// embedding of `width`, learned positions, `blocks` transformer blocks of `heads` heads, a
+    /// final token-wise layernorm and a head giving `vocabulary` logits per token, either the
+    /// embedding's own weight (`tiedHead`) or a token-wise linear.
+    public static func transformer(
+        vocabulary: Int, blocks: Int, width: Int, heads: Int, mlpRatio: Int = 4, tiedHead: Bool
+    ) -> [LayerSpec] {
+        precondition(blocks >= 0, "LayerSpec.transformer: \(blocks) blocks")
+        return [.embedding(vocabulary: vocabulary, width: width), .positions]
+            + Array(repeating: .block(heads: heads, mlpRatio: mlpRatio), count: blocks)
+            + [.tokenLayerNorm(epsilon: 1e-5), tiedHead ? .tiedHead : .tokenLinear(outputs: vocabulary)]
     }
 }

@@ -1,41 +1,46 @@
 import Linalg
 
 /// A fully connected layer, `Y = X W^T + b`, on the flattened per-sample input (any input shape
-/// is read as a vector of its element count).
+/// is read as a vector of its element count) or, with scope `.token`, on every vector of the
+/// last dimension ([T, C] -> [T, outputs], one weight shared by all tokens).
 ///
-/// With X batch x in, W out x in, b of size out:
+/// With X the rows (batch x rows per sample) by in, W out x in, b of size out:
 ///
 ///     forward:   Y  = X W^T + 1 b^T
-///     backward:  dW += dY^T X,   db += sum_b dY[b, :],   dX = dY W
+///     backward:  dW += dY^T X,   db += sum over rows of dY,   dX = dY W
 public final class Linear<Scalar: LinalgScalar>: Layer {
     /// The number of output features.
     public let outputs: Int
+    /// Whether a row is the whole sample or one token.
+    public let scope: LayerScope
 
     public var kind: String { "linear" }
 
     private var inputs = 0
+    private var rowsPerSample = 1
     private var weight: BoundTensor<Scalar>?
     private var bias: BoundTensor<Scalar>?
 
-    public init(outputs: Int) {
+    public init(outputs: Int, over scope: LayerScope = .sample) {
         precondition(outputs >= 1, "Linear: outputs must be at least 1, got \(outputs)")
         self.outputs = outputs
+        self.scope = scope
     }
 
     public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "every dimension must be at least 1")
         }
-        return [outputs]
+        return scope.outputShape(for: inputShape, outputs: outputs)
     }
 
     public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
-        [("weight", [outputs, elementCount(inputShape)]), ("bias", [outputs])]
+        [("weight", [outputs, scope.rows(of: inputShape).width]), ("bias", [outputs])]
     }
 
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (weight, bias) = store.boundPair(at: parameterIndices, layer: "Linear")
-        inputs = elementCount(inputShape)
+        (rowsPerSample, inputs) = scope.rows(of: inputShape)
     }
 
     /// Weight and bias uniform in ±1/sqrt(in) (PyTorch's default).
@@ -50,13 +55,14 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
     @_specialize(where Scalar == Double)
     public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight, let bias else { preconditionFailure("Linear.forward before bind") }
-        precondition(input.count >= batch * inputs && output.count >= batch * outputs, "Linear.forward: buffers too small for batch \(batch)")
+        let rows = batch * rowsPerSample
+        precondition(input.count >= rows * inputs && output.count >= rows * outputs, "Linear.forward: buffers too small for batch \(batch)")
         let (x, y, outputs, inputs) = (input.baseAddress!, output.baseAddress!, self.outputs, self.inputs)
-        for sample in 0..<batch {
-            (y + sample * outputs).update(from: bias.values, count: outputs)
+        for row in 0..<rows {
+            (y + row * outputs).update(from: bias.values, count: outputs)
         }
         BLAS.gemm(
-            transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs,
+            transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs,
             alpha: 1, a: x, lda: inputs, b: weight.values, ldb: inputs, beta: 1, c: y, ldc: outputs)
     }
 
@@ -68,19 +74,21 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
         batch: Int, context: ForwardContext
     ) {
         guard let weight, let bias else { preconditionFailure("Linear.backward before bind") }
+        let rows = batch * rowsPerSample
+        precondition(input.count >= rows * inputs && outputGradient.count >= rows * outputs, "Linear.backward: buffers too small for batch \(batch)")
         let (x, dy, outputs, inputs) = (input.baseAddress!, outputGradient.baseAddress!, self.outputs, self.inputs)
         BLAS.gemm(
-            transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch,
+            transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows,
             alpha: 1, a: dy, lda: outputs, b: x, ldb: inputs, beta: 1, c: weight.gradients, ldc: inputs)
         let db = bias.gradients
-        for sample in 0..<batch {
-            let row = dy + sample * outputs
-            for feature in 0..<outputs { db[feature] += row[feature] }
+        for row in 0..<rows {
+            let entries = dy + row * outputs
+            for feature in 0..<outputs { db[feature] += entries[feature] }
         }
         if let inputGradient {
-            precondition(inputGradient.count >= batch * inputs, "Linear.backward: input gradient too small for batch \(batch)")
+            precondition(inputGradient.count >= rows * inputs, "Linear.backward: input gradient too small for batch \(batch)")
             BLAS.gemm(
-                transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs,
+                transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs,
                 alpha: 1, a: dy, lda: outputs, b: weight.values, ldb: inputs, beta: 0, c: inputGradient.baseAddress!, ldc: inputs)
         }
     }

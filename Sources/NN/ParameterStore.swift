@@ -71,7 +71,8 @@ public final class ParameterStore<Scalar: LinalgScalar> {
         return (boundTensor(at: indices[0]), boundTensor(at: indices[1]))
     }
 
-    private func boundTensor(at index: Int) -> BoundTensor<Scalar> {
+    /// Tensor `index` for a layer to keep after binding.
+    func boundTensor(at index: Int) -> BoundTensor<Scalar> {
         BoundTensor(store: self, index: index, values: values(at: index).baseAddress!, gradients: gradients(at: index).baseAddress!)
     }
 

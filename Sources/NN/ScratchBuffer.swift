@@ -19,4 +19,9 @@ final class ScratchBuffer<Element> {
 
     /// The first element's address.
     var base: UnsafeMutablePointer<Element> { buffer.baseAddress! }
+
+    /// The first `count` elements (a batch's part of a buffer sized for the largest batch).
+    func prefix(_ count: Int) -> UnsafeMutableBufferPointer<Element> {
+        UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
+    }
 }

@@ -4,6 +4,9 @@ import Linalg
 /// "<index>_<kind>.<suffix>" (e.g. "1_linear.weight") and every buffer a step needs allocated
 /// once, for batches of up to `maxBatch` samples.
 ///
+/// A layer that shares the weight of the first `TokenEmbedding` (an `EmbeddingTiedLayer`) is
+/// tied to that tensor; it holds no tensor of its own, so every parameter is counted once.
+///
 /// Each layer writes its output into its own buffer (backward needs every activation); the
 /// gradients with respect to activations flow backwards through two ping-pong buffers of the
 /// largest activation size: layer i > 0 writes its input gradient into buffer i mod 2 and reads its
@@ -38,8 +41,16 @@ public final class Sequential<Scalar: LinalgScalar> {
         var tensors: [(name: String, shape: [Int])] = []
         var indices: [[Int]] = []
         var currentShape = inputShape
+        var embeddingWeight: (index: Int, shape: [Int])?
         for (index, layer) in layers.enumerated() {
             let name = "\(index)_\(layer.kind)"
+            if let tied = layer as? any EmbeddingTiedLayer<Scalar> {
+                guard let embeddingWeight else {
+                    throw .incompatibleInput(
+                        layer: name, inputShape: currentShape, reason: "no earlier embedding layer whose weight it could share")
+                }
+                tied.tie(toEmbeddingWeight: embeddingWeight.index, shape: embeddingWeight.shape)
+            }
             let outputShape: [Int]
             do {
                 outputShape = try layer.outputShape(for: currentShape)
@@ -47,6 +58,9 @@ public final class Sequential<Scalar: LinalgScalar> {
                 throw error.renamingLayer(to: name)
             }
             let layerTensors = layer.parameterShapes(inputShape: currentShape)
+            if embeddingWeight == nil, layer is TokenEmbedding<Scalar> {
+                embeddingWeight = (tensors.count, layerTensors[0].shape)
+            }
             indices.append(Array(tensors.count..<(tensors.count + layerTensors.count)))
             tensors += layerTensors.map { ("\(name).\($0.name)", $0.shape) }
             names.append(name)

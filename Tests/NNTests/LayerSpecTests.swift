@@ -64,13 +64,14 @@ struct LayerSpecTests {
 
     @Test("bad configs give one-line errors naming the field and the problem", arguments: [
         (#"{"type": "dense", "outputs": 3}"#,
-         "field 'layers[0].type': 'dense' is not one of linear, relu, gelu, flatten, dropout, layernorm, conv2d, maxpool, avgpool"),
+         "field 'layers[0].type': 'dense' is not one of linear, relu, gelu, flatten, dropout, layernorm, conv2d, maxpool, avgpool, "
+            + "embedding, positions, block, tiedhead"),
         (#"{"outputs": 3}"#, "missing field 'layers[0].type'"),
         (#"{"type": "linear"}"#, "missing field 'layers[0].outputs'"),
         (#"{"type": "linear", "outputs": 0}"#, "field 'layers[0].outputs': must be >= 1, got 0"),
         (#"{"type": "linear", "outputs": "three"}"#, "field 'layers[0].outputs': expected an integer"),
         (#"{"type": "linear", "outputs": 3, "bias": false}"#,
-         "field 'layers[0]': unknown field 'bias' (allowed: type, outputs)"),
+         "field 'layers[0]': unknown field 'bias' (allowed: type, outputs, over)"),
         (#"{"type": "relu", "rate": 0.5}"#, "field 'layers[0]': unknown field 'rate' (allowed: type)"),
         (#"{"type": "dropout", "rate": 1.5}"#, "field 'layers[0].rate': must be in [0, 1), got 1.5"),
         (#"{"type": "dropout", "rate": 1}"#, "field 'layers[0].rate': must be in [0, 1), got 1.0"),
@@ -82,6 +83,18 @@ struct LayerSpecTests {
          "field 'layers[0]': unknown field 'padding' (allowed: type, kernel, stride)"),
         (#"{"type": "avgpool", "kernel": -2}"#, "field 'layers[0].kernel': must be >= 1, got -2"),
         (#"{"type": "layernorm", "epsilon": 0}"#, "field 'layers[0].epsilon': must be > 0, got 0.0"),
+        (#"{"type": "linear", "outputs": 3, "over": "channel"}"#, "field 'layers[0].over': 'channel' is not one of sample, token"),
+        (#"{"type": "layernorm", "over": 1}"#, "field 'layers[0].over': expected a string"),
+        (#"{"type": "embedding", "width": 8}"#, "missing field 'layers[0].vocabulary'"),
+        (#"{"type": "embedding", "vocabulary": 0, "width": 8}"#, "field 'layers[0].vocabulary': must be >= 1, got 0"),
+        (#"{"type": "embedding", "vocabulary": 16777217, "width": 8}"#, "field 'layers[0].vocabulary': must be <= 16777216, got 16777217"),
+        (#"{"type": "embedding", "vocabulary": 7, "width": 0}"#, "field 'layers[0].width': must be >= 1, got 0"),
+        (#"{"type": "positions", "tokens": 5}"#, "field 'layers[0]': unknown field 'tokens' (allowed: type)"),
+        (#"{"type": "block"}"#, "missing field 'layers[0].heads'"),
+        (#"{"type": "block", "heads": 0}"#, "field 'layers[0].heads': must be >= 1, got 0"),
+        (#"{"type": "block", "heads": 2, "mlpRatio": 0}"#, "field 'layers[0].mlpRatio': must be >= 1, got 0"),
+        (#"{"type": "block", "heads": 2, "dropout": 0.1}"#, "field 'layers[0]': unknown field 'dropout' (allowed: type, heads, mlpRatio)"),
+        (#"{"type": "tiedhead", "vocabulary": 7}"#, "field 'layers[0]': unknown field 'vocabulary' (allowed: type)"),
     ])
     func badConfigs(layer: String, message: String) {
         do {
