@@ -64,11 +64,6 @@ budget=$(awk "BEGIN { printf \"%.0f\", $minutes * 60 }")
 command -v timeout >/dev/null || fail "needs timeout (coreutils)"
 command -v python3 >/dev/null || fail "needs python3 (with venv and pip: Debian's python3-venv)"
 
-[ -e "$results" ] && [ -n "$(ls -A "$results" 2>/dev/null)" ] && fail "$results exists and is not empty; give a new RESULTS-FOLDER"
-mkdir -p "$results/runs" "$results/calibration" || fail "cannot create $results"
-results=$(cd "$results" && pwd)
-report=$results/report.md
-
 # ---- spectrain, configs, text -------------------------------------------------------------------
 needs_spectrain=false
 for run in $runs; do [ "$run" = torch ] || needs_spectrain=true; done
@@ -82,6 +77,11 @@ if [ ! -f "$text" ]; then
   [ -z "${TEXT:-}" ] || fail "$text: no such file (TEXT)"
   "$here/prepare-shakespeare.sh" "$(dirname "$text")" || fail "$text: launch/prepare-shakespeare.sh could not prepare the text"
 fi
+
+[ -e "$results" ] && [ -n "$(ls -A "$results" 2>/dev/null)" ] && fail "$results exists and is not empty; give a new RESULTS-FOLDER"
+mkdir -p "$results/runs" "$results/calibration" || fail "cannot create $results"
+results=$(cd "$results" && pwd)
+report=$results/report.md
 
 # ---- the PyTorch venv ---------------------------------------------------------------------------
 python=$venv/bin/python
