@@ -115,7 +115,7 @@ struct DataConfigTests {
             return context.debugDescription
         }
         #expect(failure(#"{"trainImage": "x"}"#)
-            == "unknown field 'trainImage' (allowed: trainImages, trainLabels, testImages, testLabels, mean, std)")
+            == "unknown field 'trainImage' (allowed: trainImages, trainLabels, testImages, testLabels, mean, std, text, context, validationWindows)")
         #expect(failure(#"{"mean": 0.5}"#) == "give both mean and std, or neither (computed on the training set)")
         #expect(failure(#"{"mean": 0.5, "std": 0}"#) == "std must be > 0, got 0.0")
         let config = try decode(#"{"trainImages": "/data/a.gz", "mean": 0.25, "std": 0.5}"#).get()

@@ -43,7 +43,7 @@ struct TrainConfigTests {
         (#"model.transformer={"blocks":1,"width":16,"heads":2}"#, "field 'model': give model.layers or model.transformer, not both"),
         (#"model.transformer={"blocks":1,"width":16,"heads":3}"#, "field 'model.transformer.heads': width 16 is not a multiple of the 3 heads"),
         (#"model.transformer={"blocks":0,"width":16,"heads":2}"#, "field 'model.transformer.blocks': must be >= 1, got 0"),
-        ("data.context=0", "field 'data.context': must be >= 1, got 0"),
+        ("data.context=0", "field 'data': context must be >= 1, got 0"),
         ("data.testLabels=", "field 'data': testLabels must not be empty"),
         ("data.std=0.5", "field 'data': give both mean and std, or neither (computed on the training set)"),
         ("optimizer.epsilon=0", "field 'optimizer': epsilon must be > 0, got 0.0"),
