@@ -142,13 +142,7 @@ public final class ImageClassification: Workload {
                 }
             }
         }
-        var totals = [lossSum, Double(correct)]
-        do {
-            try communicator.allreduce(&totals, operation: .sum)
-        } catch {
-            throw TrainError("\(error)")
-        }
-        return (totals[0] / Double(testSet.count), totals[1] / Double(testSet.count))
+        return try meanOverRanks(lossSum: lossSum, correct: correct, predictions: testSet.count, communicator: communicator)
     }
 
     /// A short description of the data and model for the start of the log.

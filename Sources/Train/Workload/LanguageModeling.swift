@@ -151,14 +151,7 @@ public final class LanguageModeling: Workload {
             lossSum += result.lossSum
             correct += result.correct
         }
-        var totals = [lossSum, Double(correct)]
-        do {
-            try communicator.allreduce(&totals, operation: .sum)
-        } catch {
-            throw TrainError("\(error)")
-        }
-        let predictions = Double(validationStarts.count * context)
-        return (totals[0] / predictions, totals[1] / predictions)
+        return try meanOverRanks(lossSum: lossSum, correct: correct, predictions: validationStarts.count * context, communicator: communicator)
     }
 
     public var description: String {

@@ -41,3 +41,17 @@ func makeWorkload(config: TrainConfig, ranks: Int) throws(TrainError) -> any Wor
         ? try ImageClassification(config: config, ranks: ranks)
         : try LanguageModeling(config: config, ranks: ranks)
 }
+
+/// An evaluation's mean loss and accuracy per prediction: this rank's `lossSum` and `correct`
+/// summed over ranks and divided by the `predictions` all ranks made together.
+func meanOverRanks(
+    lossSum: Double, correct: Int, predictions: Int, communicator: any Communicator
+) throws(TrainError) -> (loss: Double, accuracy: Double) {
+    var totals = [lossSum, Double(correct)]
+    do {
+        try communicator.allreduce(&totals, operation: .sum)
+    } catch {
+        throw TrainError("\(error)")
+    }
+    return (totals[0] / Double(predictions), totals[1] / Double(predictions))
+}
