@@ -12,6 +12,11 @@ where Self.RawSignificand: FixedWidthInteger {
     /// A short name for messages and benchmark tables ("Float32", "Float64").
     static var typeName: String { get }
 
+    /// `e^x` for elementwise kernels (GELU, softmax): for Float the branch-free
+    /// `VectorExponential.exp` (within 2 ulp), which the compiler vectorizes inside a loop; for
+    /// Double, libm's `exp`, as the references that use Double need its accuracy.
+    static func elementwiseExp(_ x: Self) -> Self
+
     /// Row-major `?gemm`.
     static func _gemm(
         _ transA: Bool, _ transB: Bool,
@@ -58,6 +63,9 @@ where Self.RawSignificand: FixedWidthInteger {
 
 extension Float: LinalgScalar {
     public static var typeName: String { "Float32" }
+
+    @inlinable @inline(__always)
+    public static func elementwiseExp(_ x: Float) -> Float { VectorExponential.exp(x) }
 
     public static func _gemm(
         _ transA: Bool, _ transB: Bool,
@@ -122,6 +130,9 @@ extension Float: LinalgScalar {
 
 extension Double: LinalgScalar {
     public static var typeName: String { "Float64" }
+
+    @inlinable @inline(__always)
+    public static func elementwiseExp(_ x: Double) -> Double { Double.exp(x) }
 
     public static func _gemm(
         _ transA: Bool, _ transB: Bool,

@@ -47,8 +47,10 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     private var attendedGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     /// [dQ dK dV] in the layout of `queryKeyValues`.
     private var queryKeyValueGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
-    /// dP_h, then dS_h, of one sample and head (T x T).
+    /// dP_h, then dS_h, of one sample and head (T x T), one per parallel worker.
     private var scoreGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// The number of T x T blocks in `scoreGradients`: the backward's most parallel workers.
+    private var scoreGradientSlots = 1
 
     public init(heads: Int) {
         precondition(heads >= 1, "CausalSelfAttention: heads must be at least 1, got \(heads)")
@@ -89,7 +91,8 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
         attended = ScratchBuffer(count: rows * width, initialValue: 0)
         attendedGradients = ScratchBuffer(count: rows * width, initialValue: 0)
         queryKeyValueGradients = ScratchBuffer(count: rows * 3 * width, initialValue: 0)
-        scoreGradients = ScratchBuffer(count: tokens * tokens, initialValue: 0)
+        scoreGradientSlots = max(1, min(BLASThreading.threads, maxBatch))
+        scoreGradients = ScratchBuffer(count: scoreGradientSlots * tokens * tokens, initialValue: 0)
     }
 
     /// Both projections as PyTorch's nn.Linear: weight then bias uniform in ±1/sqrt(C) (the
@@ -126,12 +129,13 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
             alpha: 1, a: x, lda: width, b: qkvWeight.values, ldb: width, beta: 1, c: qkv, ldc: qkvWidth)
 
         let scale = 1 / Scalar(headSize).squareRoot()
-        for sample in 0..<batch {
+        let probabilities = self.probabilities.base
+        ParallelLoop.forEach(count: batch) { sample, _ in
             let sampleQKV = qkv + sample * tokens * qkvWidth
             for head in 0..<heads {
                 let q = sampleQKV + head * headSize
                 let (k, v) = (q + width, q + 2 * width)
-                let p = probabilities.base + (sample * heads + head) * tokens * tokens
+                let p = probabilities + (sample * heads + head) * tokens * tokens
                 BLAS.gemm(
                     transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
                     alpha: scale, a: q, lda: qkvWidth, b: k, ldb: qkvWidth, beta: 0, c: p, ldc: tokens)
@@ -174,7 +178,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
             input.count >= rows * width && outputGradient.count >= rows * width,
             "CausalSelfAttention.backward: buffers too small for batch \(batch)")
         let (x, dy, qkv, a) = (input.baseAddress!, outputGradient.baseAddress!, queryKeyValues.base, attended.base)
-        let (da, dqkv, ds) = (attendedGradients.base, queryKeyValueGradients.base, scoreGradients.base)
+        let (da, dqkv, scoreGradientBase) = (attendedGradients.base, queryKeyValueGradients.base, scoreGradients.base)
         let qkvWidth = 3 * width
 
         BLAS.gemm(
@@ -186,7 +190,9 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
             alpha: 1, a: dy, lda: width, b: projectionWeight.values, ldb: width, beta: 0, c: da, ldc: width)
 
         let scale = 1 / Scalar(headSize).squareRoot()
-        for sample in 0..<batch {
+        let probabilities = self.probabilities.base
+        ParallelLoop.forEach(count: batch, workers: min(BLASThreading.threads, scoreGradientSlots)) { sample, worker in
+            let ds = scoreGradientBase + worker * tokens * tokens
             let sampleQKV = qkv + sample * tokens * qkvWidth
             let sampleGradients = dqkv + sample * tokens * qkvWidth
             for head in 0..<heads {
@@ -195,7 +201,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
                 let dq = sampleGradients + head * headSize
                 let (dk, dv) = (dq + width, dq + 2 * width)
                 let dah = da + sample * tokens * width + head * headSize
-                let p = probabilities.base + (sample * heads + head) * tokens * tokens
+                let p = probabilities + (sample * heads + head) * tokens * tokens
                 BLAS.gemm(
                     transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
                     alpha: 1, a: dah, lda: width, b: v, ldb: qkvWidth, beta: 0, c: ds, ldc: tokens)

@@ -45,7 +45,10 @@ public final class ElementwiseActivation<Function: ActivationFunction>: Paramete
     public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let total = batch * count
         precondition(input.count >= total && output.count >= total, "\(Function.name).forward: buffers too small for batch \(batch)")
-        Function.forward(input: input.baseAddress!, output: output.baseAddress!, count: total)
+        let (x, y) = (input.baseAddress!, output.baseAddress!)
+        ParallelLoop.forEachRange(count: total) { range in
+            Function.forward(input: x + range.lowerBound, output: y + range.lowerBound, count: range.count)
+        }
     }
 
     @_specialize(where Function == ReLUFunction<Float>)
@@ -58,7 +61,11 @@ public final class ElementwiseActivation<Function: ActivationFunction>: Paramete
     ) {
         let total = batch * count
         precondition(inputGradient.count >= total, "\(Function.name).backward: input gradient too small for batch \(batch)")
-        Function.backward(
-            input: input.baseAddress!, outputGradient: outputGradient.baseAddress!, inputGradient: inputGradient.baseAddress!, count: total)
+        let (x, dy, dx) = (input.baseAddress!, outputGradient.baseAddress!, inputGradient.baseAddress!)
+        ParallelLoop.forEachRange(count: total) { range in
+            Function.backward(
+                input: x + range.lowerBound, outputGradient: dy + range.lowerBound,
+                inputGradient: dx + range.lowerBound, count: range.count)
+        }
     }
 }

@@ -24,7 +24,7 @@ public enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
         let (twiceC, cubic) = constants
         for index in 0..<count {
             let value = x[index]
-            y[index] = value / (1 + Scalar.exp(-twiceC * (value + cubic * value * value * value)))
+            y[index] = value / (1 + Scalar.elementwiseExp(-twiceC * (value + cubic * value * value * value)))
         }
     }
 
@@ -36,7 +36,7 @@ public enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
         for index in 0..<count {
             let value = x[index]
             let square = value * value
-            let s = 1 / (1 + Scalar.exp(-twiceC * (value + cubic * square * value)))
+            let s = 1 / (1 + Scalar.elementwiseExp(-twiceC * (value + cubic * square * value)))
             dx[index] = dy[index] * (s + value * s * (1 - s) * twiceC * (1 + 3 * cubic * square))
         }
     }

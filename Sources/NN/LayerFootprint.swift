@@ -15,8 +15,7 @@ public struct LayerFootprint: Sendable, Equatable {
     /// positions, normalisation statistics, a transformer block's inner activations and the
     /// gradients it passes between its parts).
     public var scratchPerSample: Int
-    /// Elements of scratch independent of the batch (a convolution's column matrices, the
-    /// attention score gradient of one sample and head).
+    /// Elements of scratch independent of the batch (a convolution's column matrices).
     public var fixedScratch: Int
 
     /// The footprint of every layer of `specs` applied in order to samples of `inputShape`; a
@@ -150,10 +149,11 @@ public struct LayerFootprint: Sendable, Equatable {
             // Inner activations LN1, Attn, x1, LN2, Proj (T C each) and FC, GELU (T r C each);
             // gradients of GELU's output and input (T r C each) and of LN2's output, x1 (T C
             // each); attention's QKV and their gradients (3 T C each), attended values and their
-            // gradient (T C each) and probabilities (H T²); two LayerNorms' statistics (2 T each).
+            // gradient (T C each) and probabilities (H T²); two LayerNorms' statistics (2 T each);
+            // the score gradients (T² per parallel worker, and there are at most as many workers as
+            // samples, so T² per sample bounds them).
             result.scratchPerSample = try checkedSum(
-                [[15, tokens, width], [4, tokens, hidden], [heads, tokens, tokens], [4, tokens]], "heads", "scratch")
-            result.fixedScratch = try checked([tokens, tokens], nil, "score gradients")
+                [[15, tokens, width], [4, tokens, hidden], [heads + 1, tokens, tokens], [4, tokens]], "heads", "scratch")
         case .tiedHead:
             guard let embedding else {
                 throw problem(nil, "a tied head needs an earlier embedding layer whose weight it shares")

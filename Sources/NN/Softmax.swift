@@ -12,12 +12,10 @@ enum Softmax {
     ) {
         var maximum = source[0]
         for index in 1..<count { maximum = max(maximum, source[index]) }
+        // Two loops, so the exponentials (without a branch or call) vectorize; the sum keeps its order.
+        for index in 0..<count { destination[index] = Scalar.elementwiseExp(source[index] - maximum) }
         var sum: Scalar = 0
-        for index in 0..<count {
-            let shifted = Scalar.exp(source[index] - maximum)
-            destination[index] = shifted
-            sum += shifted
-        }
+        for index in 0..<count { sum += destination[index] }
         let normalizer = scale / sum
         for index in 0..<count { destination[index] *= normalizer }
     }

@@ -1,0 +1,65 @@
+internal import COpenBLAS
+import Dispatch
+
+/// Splits loops of independent work (one sample's attention, a slice of an elementwise map)
+/// over the cores that OpenBLAS would otherwise use, so scalar kernels and many small GEMMs run
+/// on every core of the rank instead of one.
+///
+/// The worker count is `BLASThreading.threads`, the per-rank core share set at start-up. While
+/// the workers run, OpenBLAS is set to one thread, so a GEMM called inside a worker runs on that
+/// worker alone (OpenBLAS's threaded GEMM splits M or N, never K, so a product's value does not
+/// depend on how many threads compute it). Each index is handled by exactly one worker and the
+/// workers write disjoint memory, so results do not depend on the worker count or the order the
+/// workers run in: a run stays bit-for-bit reproducible.
+public enum ParallelLoop {
+    /// Runs `body(index)` for every index in `0..<count`, split over at most `workers`
+    /// contiguous index ranges, one per worker. `body` must only write memory owned by its
+    /// index (and by `worker` for scratch: `body(index, worker)` with `worker < workers`).
+    public static func forEach(count: Int, workers: Int = BLASThreading.threads, _ body: (_ index: Int, _ worker: Int) -> Void) {
+        let workerCount = min(workers, count)
+        guard workerCount > 1 else {
+            for index in 0..<count { body(index, 0) }
+            return
+        }
+        // `body` only touches memory that this call's caller owns and waits for: concurrentPerform
+        // returns after every worker has finished, so nothing escapes the call.
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            let saved = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+            DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+                let range = chunk(worker, of: workerCount, count: count)
+                for index in range { body(index, worker) }
+            }
+            openblas_set_num_threads(saved)
+        }
+    }
+
+    /// Runs `body(range)` over disjoint contiguous ranges covering `0..<count` (a flat elementwise
+    /// map), split only when there are at least `minimumPerWorker` elements per worker, as a
+    /// dispatch costs microseconds.
+    public static func forEachRange(
+        count: Int, minimumPerWorker: Int = 16_384, workers: Int = BLASThreading.threads,
+        _ body: (_ range: Range<Int>) -> Void
+    ) {
+        let workerCount = max(1, min(workers, count / max(1, minimumPerWorker)))
+        guard workerCount > 1 else {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+                body(chunk(worker, of: workerCount, count: count))
+            }
+        }
+    }
+
+    /// The `worker`-th of `workers` near-equal contiguous ranges of `0..<count`.
+    @inline(__always)
+    static func chunk(_ worker: Int, of workers: Int, count: Int) -> Range<Int> {
+        let (quotient, remainder) = count.quotientAndRemainder(dividingBy: workers)
+        let start = worker * quotient + min(worker, remainder)
+        return start..<(start + quotient + (worker < remainder ? 1 : 0))
+    }
+}
