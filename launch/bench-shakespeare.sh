@@ -6,6 +6,9 @@
 # Then prints a Markdown report: steps, tokens/s, best validation loss, and when each run first
 # reached 1.70 nats/char and spectrain AdamW's best validation loss (in steps and in training
 # seconds, evaluation and checkpoints excluded), with spectral/AdamW and spectral/Eigen-Shampoo ratios.
+# Last, STEP_ROUNDS (default 3; 0: none) interleaved rounds time the forward+backward alone of the
+# same model, spectrain (`spectrain bench model`, with its fraction of sgemm peak) against PyTorch
+# (torch_char_lm.py --measure-step), 20 steps each after 3 untimed, and report their ratio.
 #
 #   launch/bench-shakespeare.sh [MINUTES] [RESULTS-FOLDER]   (default 15; runs/bench-shakespeare-DATE)
 #   MINUTES=1 STEPS=40 EVAL_EVERY=20 launch/bench-shakespeare.sh     (a quick end-to-end check)
@@ -26,7 +29,8 @@
 # Other settings (environment): SPECTRAIN (default .build/release/spectrain; `swift build -c
 # release`), CONFIGS (default configs/), TEXT (default data/shakespeare/shakespeare.txt, made by
 # launch/prepare-shakespeare.sh when missing), TORCH_THREADS (default nproc), EVAL_EVERY (250),
-# LOG_EVERY (50), TARGET (1.70 nats/char), RUNS (default "adamw torch spectral eigenshampoo").
+# LOG_EVERY (50), TARGET (1.70 nats/char), RUNS (default "adamw torch spectral eigenshampoo"; RUNS=""
+# with STEP_ROUNDS=N times only the forward+backward).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,9 +46,10 @@ fixed_steps=${STEPS:-}
 eval_every=${EVAL_EVERY:-250}
 log_every=${LOG_EVERY:-50}
 calibration_steps=${CALIBRATION_STEPS:-20}
+step_rounds=${STEP_ROUNDS:-3}
 target=${TARGET:-1.70}
 torch_source=${BENCH_TORCH:-auto}
-runs=${RUNS:-adamw torch spectral eigenshampoo}
+runs=${RUNS-adamw torch spectral eigenshampoo}
 
 fail() { echo "bench-shakespeare: $*" >&2; exit 2; }
 is_count() { [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; }
@@ -52,6 +57,7 @@ is_count() { [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; }
   || fail "MINUTES '$minutes' is not a number of minutes in (0, 10000]"
 [ -z "$fixed_steps" ] || is_count "$fixed_steps" || fail "STEPS '$fixed_steps' is not a positive whole number"
 is_count "$log_every" || fail "LOG_EVERY '$log_every' is not a positive whole number"
+[[ $step_rounds =~ ^[0-9]{1,3}$ ]] || fail "STEP_ROUNDS '$step_rounds' is not a whole number below 1000"
 is_count "$calibration_steps" || fail "CALIBRATION_STEPS '$calibration_steps' is not a positive whole number"
 is_count "$torch_threads" || fail "TORCH_THREADS '$torch_threads' is not a positive whole number"
 [[ $eval_every =~ ^(0|[1-9][0-9]{0,8})$ ]] || fail "EVAL_EVERY '$eval_every' is not a whole number"
@@ -67,6 +73,8 @@ command -v python3 >/dev/null || fail "needs python3 (with venv and pip: Debian'
 # ---- spectrain, configs, text -------------------------------------------------------------------
 needs_spectrain=false
 for run in $runs; do [ "$run" = torch ] || needs_spectrain=true; done
+[ "$step_rounds" -eq 0 ] || needs_spectrain=true
+[ -n "${runs//[[:space:]]/}" ] || [ "$step_rounds" -gt 0 ] || fail "nothing to do: RUNS is empty and STEP_ROUNDS is 0"
 if $needs_spectrain; then
   [ -x "$spectrain" ] || fail "$spectrain: no spectrain binary; build it with 'swift build -c release' or set SPECTRAIN"
   for config in shakespeare-char-adamw.json shakespeare-char.json; do
@@ -217,6 +225,7 @@ for run in $runs; do
   printf '%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$steps" "$status" "$wall" >> "$results/runs.tsv"
 done
 
+if [ -n "${runs//[[:space:]]/}" ]; then
 # ---- the report ---------------------------------------------------------------------------------
 echo | tee -a "$report"
 python3 - "$results" "$target" <<'PYTHON' | tee -a "$report"
@@ -320,5 +329,43 @@ if $needs_spectrain; then
   else
     echo; echo "(no plot: spectrain plot failed, see $results/plot.log)"
   fi
+fi
+fi
+
+# ---- forward+backward alone, interleaved ---------------------------------------------------------
+if [ "$step_rounds" -gt 0 ]; then
+  mkdir -p "$results/step"
+  for round in $(seq 1 "$step_rounds"); do
+    "$spectrain" bench model "$configs/shakespeare-char-adamw.json" --steps 20 --warmup 3 --set data.text="$text" \
+      > "$results/step/spectrain-$round.log" 2>&1 || fail "spectrain bench model failed; see $results/step/spectrain-$round.log"
+    "$python" "$here/torch_char_lm.py" --text "$text" --threads "$torch_threads" --measure-step 20 --measure-warmup 3 \
+      > "$results/step/torch-$round.log" 2>&1 || fail "torch_char_lm.py --measure-step failed; see $results/step/torch-$round.log"
+  done
+  python3 - "$results/step" "$step_rounds" <<'PYTHON' | tee -a "$report"
+import re, statistics, sys
+folder, rounds = sys.argv[1], int(sys.argv[2])
+def tokens(path, pattern):
+    with open(path, errors="replace") as handle:
+        match = re.search(pattern, handle.read())
+    if match is None:
+        sys.exit(f"bench-shakespeare: {path}: no forward+backward line")
+    return match
+rows, ratios = [], []
+for round in range(1, rounds + 1):
+    mine = tokens(f"{folder}/spectrain-{round}.log",
+                  r"forward\+backward: (\d+) tokens/s, ([\d.]+) GFLOP/s = (\d+)% of sgemm (\d+) \(([\d.]+) GFLOP/s")
+    theirs = tokens(f"{folder}/torch-{round}.log", r"forward\+backward: .* (\d+) tokens/s")
+    ratio = int(mine[1]) / int(theirs[1])
+    ratios.append(ratio)
+    rows.append(f"| {round} | {int(mine[1]):,} | {mine[2]} | {mine[3]}% of {mine[5]} (n = {mine[4]}) | {int(theirs[1]):,} | {ratio:.2f} |")
+print()
+print(f"Forward+backward alone (batch 32 x 128 tokens, no optimizer), {rounds} interleaved rounds of 20 timed steps:")
+print()
+print("| round | spectrain tokens/s | spectrain GFLOP/s | of sgemm peak (same run) | PyTorch tokens/s | spectrain / PyTorch |")
+print("|---|---|---|---|---|---|")
+print("\n".join(rows))
+print()
+print(f"Median spectrain / PyTorch: {statistics.median(ratios):.2f}")
+PYTHON
 fi
 echo "report: $report"
