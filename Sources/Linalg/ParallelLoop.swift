@@ -1,4 +1,3 @@
-internal import COpenBLAS
 import Dispatch
 
 /// Splits loops of independent work (one sample's attention, a slice of an elementwise map)
@@ -25,13 +24,13 @@ public enum ParallelLoop {
         // returns after every worker has finished, so nothing escapes the call.
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
-            let saved = openblas_get_num_threads()
-            openblas_set_num_threads(1)
+            let saved = BLASThreading.threads
+            BLASThreading.setThreads(1)
             DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
                 let range = chunk(worker, of: workerCount, count: count)
                 for index in range { body(index, worker) }
             }
-            openblas_set_num_threads(saved)
+            BLASThreading.setThreads(saved)
         }
     }
 
@@ -47,11 +46,8 @@ public enum ParallelLoop {
             body(0..<count)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
-                body(chunk(worker, of: workerCount, count: count))
-            }
+        forEach(count: workerCount, workers: workerCount) { worker, _ in
+            body(chunk(worker, of: workerCount, count: count))
         }
     }
 
