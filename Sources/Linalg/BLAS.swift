@@ -5,10 +5,11 @@ import Synchronization
 /// Every wrapper writes into a caller-owned output so hot loops reuse their buffers. Shape
 /// mismatches are programming errors and stop with a message naming both shapes.
 public enum BLAS {
-    /// Floating-point operations (2 m n k per product) of every `gemm` so far, in any precision
-    /// and on any thread, for benchmarks that report achieved GFLOP/s of a whole pass: a relaxed
-    /// atomic add per call, nothing next to the product itself.
-    public static let gemmOperations = Atomic<Int>(0)
+    /// Floating-point operations of every matrix product so far (`gemm` 2 m n k, `syrk` n² k,
+    /// `symm` 2 m n times the symmetric side), in any precision and on any thread, for benchmarks
+    /// that report achieved GFLOP/s of a whole pass: a relaxed atomic add per call, nothing next
+    /// to the product itself.
+    public static let productOperations = Atomic<Int>(0)
 
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers (raw form for flat parameter views).
     ///
@@ -21,7 +22,7 @@ public enum BLAS {
         b: UnsafePointer<Scalar>, ldb: Int,
         beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
     ) {
-        gemmOperations.add(2 &* m &* n &* k, ordering: .relaxed)
+        productOperations.add(2 &* m &* n &* k, ordering: .relaxed)
         Scalar._gemm(
             transposeA, transposeB, blasInt(m), blasInt(n), blasInt(k), alpha,
             a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
@@ -91,6 +92,7 @@ public enum BLAS {
             c.scale(by: beta)
             return
         }
+        productOperations.add(n &* n &* k, ordering: .relaxed)
         a.withUnsafeBufferPointer { aBuffer in
             c.withUnsafeMutableBufferPointer { cBuffer in
                 Scalar._syrk(
@@ -118,6 +120,7 @@ public enum BLAS {
         if b.count == 0 { return }
         let (m, n) = (b.rows, b.columns)
         let (lda, ldb, ldc) = (max(1, a.columns), max(1, b.columns), max(1, c.columns))
+        productOperations.add(2 &* m &* n &* a.rows, ordering: .relaxed)
         a.withUnsafeBufferPointer { aBuffer in
             b.withUnsafeBufferPointer { bBuffer in
                 c.withUnsafeMutableBufferPointer { cBuffer in

@@ -16,6 +16,9 @@ public struct SavedState: Sendable {
         return values.map { Scalar($0) }
     }
 
+    /// Whether a tensor `name` was saved (for state added in a later version).
+    public func contains(_ name: String) -> Bool { tensors[name] != nil }
+
     /// The values of the Int64 tensor `name`, which must hold `count` of them.
     public func integers(_ name: String, count: Int) throws(SavedStateError) -> [Int64] {
         guard let tensor = tensors[name] else { throw SavedStateError("optimizer state '\(name)' is missing") }

@@ -6,9 +6,11 @@ import Support
 /// curvature updates on their schedule, then `direction <- P(direction)` with the tensor's
 /// `ParameterPreconditioner` (Kronecker blocks, or the diagonal fallback for vectors).
 ///
-/// Spectral blocks update their factors every `curvatureInterval` steps (default 1) and their
-/// roots are always current. Eigen-Shampoo blocks update their moving averages every step and
-/// recompute roots by eigendecomposition every `rootInterval` steps.
+/// Spectral blocks update each factor on its `CurvatureSchedule` and their roots are always
+/// current; a side preconditions with a dense root when forming it once per update costs less
+/// than the second GEMM of the factored form over the steps it serves (`k <= T m`, `m` the other
+/// side's size). Eigen-Shampoo blocks update their moving averages every step and recompute
+/// roots by eigendecomposition every `rootInterval` steps.
 public final class KroneckerPreconditioning: TensorTransform {
     public enum Method: String, NamedChoice {
         case spectral, eigen
@@ -16,7 +18,7 @@ public final class KroneckerPreconditioning: TensorTransform {
 
     public let method: Method
     public let preconditioner: ParameterPreconditioner<Float>
-    public let curvatureInterval: Int
+    public let schedule: CurvatureSchedule
     public let rootInterval: Int
     /// The gradient is multiplied by this before the curvature update (1, or sqrt(batch size)).
     public let curvatureScale: Float
@@ -26,19 +28,16 @@ public final class KroneckerPreconditioning: TensorTransform {
 
     public init(
         method: Method, tensor: ParameterInfo, options: PreconditionerOptions,
-        curvatureInterval: Int, rootInterval: Int, curvatureScale: Float
+        schedule: CurvatureSchedule, rootInterval: Int, curvatureScale: Float
     ) {
         self.method = method
-        self.curvatureInterval = curvatureInterval
+        self.schedule = schedule
         self.rootInterval = rootInterval
         self.curvatureScale = curvatureScale
         self.owner = tensor.name
         switch method {
         case .spectral:
             preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options)
-            // Factors that change every step are applied in factored form; with T > 1 a dense root
-            // serves the T steps between updates.
-            preconditioner.setUsesDenseRoots(curvatureInterval > 1)
         case .eigen:
             preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options) { rows, columns in
                 EigenKroneckerFactors<Float>(
@@ -52,8 +51,9 @@ public final class KroneckerPreconditioning: TensorTransform {
         direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
-        let updatesCurvature = method == .eigen || step % curvatureInterval == 0
-        if updatesCurvature {
+        let rates = curvatureRates(step: step)
+        if method == .spectral { choosesDenseRoots(step: step) }
+        if rates.contains(where: { $0.left != nil || $0.right != nil }) || !hasBlocks {
             try timed(&timings.curvatureSeconds) { () throws(OptimizerError) in
                 var curvatureInput = gradient
                 if curvatureScale != 1 {
@@ -62,7 +62,7 @@ public final class KroneckerPreconditioning: TensorTransform {
                     curvatureInput = scaledGradient
                 }
                 do {
-                    try preconditioner.update(gradient: curvatureInput)
+                    try preconditioner.update(gradient: curvatureInput) { block in rates[block.index] }
                     if method == .eigen && step % rootInterval == 0 { try preconditioner.refreshRoots() }
                 } catch {
                     throw OptimizerError("\(owner): \(error)")
@@ -72,6 +72,37 @@ public final class KroneckerPreconditioning: TensorTransform {
         timed(&timings.preconditionSeconds) {
             preconditioner.preconditionGradient(direction, into: &result)
             swap(&direction, &result)
+        }
+    }
+
+    /// Whether the preconditioner has Kronecker blocks (else the diagonal fallback, updated every step).
+    private var hasBlocks: Bool {
+        if case .blocks = preconditioner.structure { return true }
+        return false
+    }
+
+    /// Each block's factor rates at `step` (Eigen-Shampoo: both sides, every step).
+    private func curvatureRates(step: Int) -> [FactorRates] {
+        guard case .blocks(let blocks) = preconditioner.structure else { return [] }
+        return blocks.map { block in
+            switch method {
+            case .eigen:
+                let rate = schedule.curvatureLearningRate
+                return FactorRates(left: rate, right: rate)
+            case .spectral:
+                return FactorRates(
+                    left: schedule.rate(dimension: block.rows.count, step: step),
+                    right: schedule.rate(dimension: block.columns.count, step: step))
+            }
+        }
+    }
+
+    /// Dense roots on the sides where forming one per update (`2 k³`) costs less than the
+    /// factored form's second GEMM (`2 k² m`) over the `T` steps it serves: `k <= T m`.
+    private func choosesDenseRoots(step: Int) {
+        preconditioner.setDenseRoots { block in
+            let (a, b) = (block.rows.count, block.columns.count)
+            return (a <= schedule.interval(dimension: a, step: step) * b, b <= schedule.interval(dimension: b, step: step) * a)
         }
     }
 

@@ -42,8 +42,20 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
     public var epsilon = 1e-8
     /// The preconditioner (`spectral` and `eigenShampoo`).
     public var preconditioner = PreconditionerOptions()
-    /// Spectral factor updates every this many steps.
+    /// Spectral factor updates every this many steps (factors up to
+    /// `curvatureReferenceDimension`; `CurvatureSchedule`).
     public var curvatureInterval = 1
+    /// `D`: larger factors update every `curvatureInterval * 2^round(log2((k / D)³))` steps; nil:
+    /// every factor every `curvatureInterval` steps (docs/benchmarks.md, "Spectral step").
+    public var curvatureReferenceDimension: Int? = 128
+    /// The longest interval the reference dimension gives (rounded down to `curvatureInterval * 2^j`).
+    public var maxCurvatureInterval = 64
+    /// `W`: intervals grow to their settled value by doubling, W steps at the base interval
+    /// first, then about W updates per doubling; 0: settled from the start.
+    public var curvatureWarmupSteps = 8
+    /// The curvature learning rate of a factor updated every T steps: `fixed` (beta2) or
+    /// `compounded` (1 - (1 - beta2)^T).
+    public var curvatureRateScaling = CurvatureSchedule.RateScaling.compounded
     /// Eigen-Shampoo root recomputation every this many steps.
     public var rootInterval = 10
     public var grafting = Grafting.Kind.adam
@@ -71,7 +83,11 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
         .init("beta2", \.beta2, .in(0..<1)),
         .init("epsilon", \.epsilon, .above(0)),
         .init("preconditioner", \.preconditioner),
-        .init("curvatureInterval", \.curvatureInterval, .atLeast(1)),
+        .init("curvatureInterval", \.curvatureInterval, .within(1...1_000_000)),
+        .init("curvatureReferenceDimension", \.curvatureReferenceDimension, .within(1...1_000_000)),
+        .init("maxCurvatureInterval", \.maxCurvatureInterval, .within(1...1_000_000)),
+        .init("curvatureWarmupSteps", \.curvatureWarmupSteps, .within(0...1_000_000_000)),
+        .init("curvatureRateScaling", \.curvatureRateScaling),
         .init("rootInterval", \.rootInterval, .atLeast(1)),
         .init("grafting", \.grafting),
         .init("graftingBeta2", \.graftingBeta2, .in(0..<1)),
@@ -80,6 +96,14 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
     ]
 
     public static let problemPlacement = ConfigProblemPlacement.object
+
+    /// When each spectral factor is updated.
+    public var curvatureSchedule: CurvatureSchedule {
+        CurvatureSchedule(
+            baseInterval: curvatureInterval, referenceDimension: curvatureReferenceDimension,
+            maxInterval: maxCurvatureInterval, warmupSteps: curvatureWarmupSteps, rateScaling: curvatureRateScaling,
+            curvatureLearningRate: preconditioner.factor.curvatureLearningRate)
+    }
 
     /// The defaults of the type given.
     public static func defaults(given: GivenFields<OptimizerConfig>) throws -> OptimizerConfig {

@@ -54,7 +54,7 @@ struct OptimizerRecipe {
     private func preconditioned(_ shard: ParameterInfo, method: KroneckerPreconditioning.Method) -> [any TensorTransform] {
         let preconditioning = KroneckerPreconditioning(
             method: method, tensor: shard, options: config.preconditioner,
-            curvatureInterval: config.curvatureInterval, rootInterval: config.rootInterval, curvatureScale: curvatureScale)
+            schedule: config.curvatureSchedule, rootInterval: config.rootInterval, curvatureScale: curvatureScale)
         return [preconditioning] + grafting(shard) + momentum(shard) + step(shard)
     }
 

@@ -13,11 +13,16 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public var rootFailures = 0
     /// On by default: roots are reused for all the steps between two recomputations.
     public var usesDenseRoots = true
+    /// Both sides alike: dense if either is asked for.
+    public var denseRoots: (left: Bool, right: Bool) {
+        get { (usesDenseRoots, usesDenseRoots) }
+        set { usesDenseRoots = newValue.left || newValue.right }
+    }
 
     private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rootCache = DenseRootCache<Scalar>()
+    private var leftRoots = DenseRootCache<Scalar>()
+    private var rightRoots = DenseRootCache<Scalar>()
     private var scales: [Scalar] = []
-    private var cacheScratch = Matrix<Scalar>(rows: 0, columns: 0)
 
     /// Statistics starting at `initialValue * I`, with roots to match.
     public init(rows: Int, columns: Int, curvatureLearningRate: Double, initialValue: Scalar = 1) {
@@ -29,9 +34,10 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
-        left.update(curvatureFactor: gradient)
-        right.update(curvatureFactor: gradient, transposed: true)
+    public func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) {
+        // The moving averages keep their own rate; `rates` only says which sides move.
+        if rates.left != nil { left.update(curvatureFactor: gradient) }
+        if rates.right != nil { right.update(curvatureFactor: gradient, transposed: true) }
     }
 
     /// Recomputes both roots; a failed eigendecomposition keeps the previous roots and is counted.
@@ -86,16 +92,15 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>) {
-        let key = DenseRootCache<Scalar>.Key(
-            leftVersion: left.rootVersion, rightVersion: right.rootVersion, power: power, damping: damping)
         if usesDenseRoots {
-            rootCache.ensure(for: key) { leftRoot, rightRoot in
-                InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
-                DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: scales, into: &leftRoot, scratch: &cacheScratch)
-                InverseRoot.scales(eigenvalues: right.eigenvalues, power: power, damping: damping, into: &scales)
-                DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: scales, into: &rightRoot, scratch: &cacheScratch)
-            }
-            rootCache.apply(to: gradient, scale: 1, into: &result)
+            InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
+            let leftRoot = leftRoots.root(version: left.rootVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: scales)
+            InverseRoot.scales(eigenvalues: right.eigenvalues, power: power, damping: damping, into: &scales)
+            let rightRoot = rightRoots.root(version: right.rootVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: scales)
+            intermediate.resize(rows: gradient.rows, columns: gradient.columns)
+            BLAS.gemm(leftRoot, gradient, into: &intermediate)
+            result.resize(rows: gradient.rows, columns: gradient.columns)
+            BLAS.gemm(intermediate, rightRoot, into: &result)
             return
         }
         left.applyInverseRoot(power: power, damping: damping, to: gradient, into: &intermediate)

@@ -99,48 +99,38 @@ public enum InverseRoot {
     }
 }
 
-/// The dense roots `S_L^(-1/p)` and `S_R^(-1/p)` of a Kronecker block, kept while the factors do not
-/// change, so that preconditioning costs two GEMMs instead of four.
+/// The dense root `S^(-1/p) = B Diag(s) B^T` of one side of a Kronecker block, kept while the
+/// factor does not change, so that applying it costs one GEMM instead of two.
 ///
-/// Forming a dense root costs one k x k x k GEMM per side. It pays off when the same roots are
-/// applied several times: Eigen-Shampoo between root recomputations, or spectral factors updated
-/// every T > 1 steps. Blocks therefore use it by configuration (`usesDenseRoots`), never by
-/// heuristic. The cache is rebuilt on the first use after the factors change, so the arithmetic
-/// of a step depends only on the state and the configuration, and a resumed run repeats an
-/// uninterrupted one bit for bit.
+/// Forming it costs one k x k x k GEMM. It pays off when the same root is applied several times:
+/// Eigen-Shampoo between root recomputations, or a spectral factor updated every T > 1 steps.
+/// Blocks use it by configuration (`denseRoots`), never by timing. The root is rebuilt on the
+/// first use after the factor changes, so the arithmetic of a step depends only on the state and
+/// the configuration, and a resumed run repeats an uninterrupted one bit for bit.
 struct DenseRootCache<Scalar: LinalgScalar> {
     struct Key: Equatable {
-        var leftVersion: Int
-        var rightVersion: Int
+        var version: Int
         var power: Double
         var damping: RootDamping
     }
 
     private var builtFor: Key?
-    private var leftRoot = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rightRoot = Matrix<Scalar>(rows: 0, columns: 0)
+    private var dense = Matrix<Scalar>(rows: 0, columns: 0)
     private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
 
-    /// Builds the dense roots (with `build`) unless they are current for `key`.
-    mutating func ensure(for key: Key, build: (_ left: inout Matrix<Scalar>, _ right: inout Matrix<Scalar>) -> Void) {
-        if builtFor == key { return }
-        build(&leftRoot, &rightRoot)
-        builtFor = key
-    }
-
-    /// `result = scale * leftRoot * G * rightRoot` (two GEMMs).
-    mutating func apply(to gradient: Matrix<Scalar>, scale: Scalar, into result: inout Matrix<Scalar>) {
-        scratch.resize(rows: gradient.rows, columns: gradient.columns)
-        BLAS.gemm(leftRoot, gradient, alpha: scale, into: &scratch)
-        result.resize(rows: gradient.rows, columns: gradient.columns)
-        BLAS.gemm(scratch, rightRoot, into: &result)
-    }
-
-    /// `B Diag(scales) B^T` into `root`.
-    static func dense(eigenvectors: Matrix<Scalar>, scales: [Scalar], into root: inout Matrix<Scalar>, scratch: inout Matrix<Scalar>) {
-        scratch.assign(eigenvectors)
-        scratch.scaleColumns(by: scales)
-        root.resize(rows: eigenvectors.rows, columns: eigenvectors.rows)
-        BLAS.gemm(scratch, eigenvectors, transposeB: true, into: &root)
+    /// `B Diag(scales) B^T` for the factor state `version` (`scales` its inverse-root scales for
+    /// `power` and `damping`), formed unless current.
+    mutating func root(
+        version: Int, power: Double, damping: RootDamping, eigenvectors: Matrix<Scalar>, scales: [Scalar]
+    ) -> Matrix<Scalar> {
+        let key = Key(version: version, power: power, damping: damping)
+        if builtFor != key {
+            scratch.assign(eigenvectors)
+            scratch.scaleColumns(by: scales)
+            dense.resize(rows: eigenvectors.rows, columns: eigenvectors.rows)
+            BLAS.gemm(scratch, eigenvectors, transposeB: true, into: &dense)
+            builtFor = key
+        }
+        return dense
     }
 }

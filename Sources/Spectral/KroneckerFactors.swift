@@ -38,8 +38,15 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public let right: SpectralFactor<Scalar>
     /// `alpha` (`kl` mode); 1 in `shampoo` mode.
     public private(set) var scale: Scalar
-    /// Off by default: factors updated every step change before a dense root could be reused.
-    public var usesDenseRoots = false
+    /// Which sides precondition with a dense root formed once per change of the factor (see
+    /// `preconditionGradient`). Off by default: a factor updated every step changes before its
+    /// dense root could be reused.
+    public var denseRoots: (left: Bool, right: Bool) = (false, false)
+    /// Both sides dense or both factored.
+    public var usesDenseRoots: Bool {
+        get { denseRoots.left && denseRoots.right }
+        set { denseRoots = (newValue, newValue) }
+    }
 
     private let options: SpectralFactorOptions
     private var rotatedGradient = Matrix<Scalar>(rows: 0, columns: 0)
@@ -51,8 +58,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     private var rightStep: [Scalar] = []
     private var leftScales: [Scalar] = []
     private var rightScales: [Scalar] = []
-    private var rootCache = DenseRootCache<Scalar>()
-    private var cacheScratch = Matrix<Scalar>(rows: 0, columns: 0)
+    private var leftRoots = DenseRootCache<Scalar>()
+    private var rightRoots = DenseRootCache<Scalar>()
 
     /// Fresh factors for an `rows x columns` block: `S_L = S_R = d0 I` in `shampoo` mode;
     /// `S_L = S_R = I` and `alpha = d0` in `kl` mode.
@@ -97,14 +104,15 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     /// "`prefix`.L.eigenvectors", ".L.eigenvalues", ".L.counters" (updates, failures, consecutive
-    /// failures), the same for R, then "`prefix`.scale".
+    /// failures, polar steps), ".L.defectBound", the same for R, then "`prefix`.scale".
     public func stateTensors(prefix: String) -> [NamedTensor] {
         var tensors: [NamedTensor] = []
         for (side, factor) in [("L", left), ("R", right)] {
             let state = factor.state
             tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvectors", shape: [state.eigenvalues.count, state.eigenvalues.count], values: state.eigenvectors.elements))
             tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [state.eigenvalues.count], values: state.eigenvalues))
-            tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(state.updates), Int64(state.failures), Int64(state.consecutiveFailures)]))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(state.updates), Int64(state.failures), Int64(state.consecutiveFailures), Int64(state.polarSteps)]))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).defectBound", shape: [1], values: [state.defectBound]))
         }
         tensors.append(NamedTensor(name: "\(prefix).scale", shape: [1], values: [scale]))
         return tensors
@@ -114,11 +122,15 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         func side(_ name: String, _ k: Int) throws(SavedStateError) -> SpectralFactorState<Scalar> {
             let vectors: [Scalar] = try saved.floats("\(prefix).\(name).eigenvectors", shape: [k, k])
             let values: [Scalar] = try saved.floats("\(prefix).\(name).eigenvalues", shape: [k])
-            let counters = try saved.integers("\(prefix).\(name).counters", count: 3)
+            // Checkpoints from before the Newton-Schulz gate hold three counters and no bound.
+            let gated = saved.contains("\(prefix).\(name).defectBound")
+            let counters = try saved.integers("\(prefix).\(name).counters", count: gated ? 4 : 3)
+            let bound: [Scalar]? = gated ? try saved.floats("\(prefix).\(name).defectBound", shape: [1]) : nil
             do {
                 return try SpectralFactorState(
                     eigenvectors: Matrix(rows: k, columns: k, elements: vectors), eigenvalues: values,
-                    updates: Int(counters[0]), failures: Int(counters[1]), consecutiveFailures: Int(counters[2]))
+                    updates: Int(counters[0]), failures: Int(counters[1]), consecutiveFailures: Int(counters[2]),
+                    polarSteps: gated ? Int(counters[3]) : 0, defectBound: bound?[0])
             } catch {
                 throw SavedStateError("\(prefix).\(name): \(error)")
             }
@@ -133,33 +145,50 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         [("\(prefix).L", left.measureHealth()), ("\(prefix).R", right.measureHealth())]
     }
 
-    /// One curvature update from the gradient `G` (rows x columns).
+    /// One curvature update from the gradient `G` (rows x columns), both factors at the options'
+    /// curvature learning rate.
+    @discardableResult
+    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
+        let rate = options.curvatureLearningRate
+        return try update(gradient: gradient, rates: FactorRates(left: rate, right: rate))
+    }
+
+    /// One curvature update of the factors `rates` names, each with its own learning rate (a
+    /// factor on a longer schedule may take larger steps); the others keep their state. In `kl`
+    /// mode a one-sided step is the same step restricted to that side: `alpha` and the side's
+    /// `m`, `K` as above, the other side held fixed. Outcomes are nil for sides not updated.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @discardableResult
-    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
+    public func update(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
         precondition(gradient.rows == rows && gradient.columns == columns,
                      "KroneckerFactors.update: gradient is \(gradient.rows) x \(gradient.columns), block is \(rows) x \(columns)")
+        guard rates.left != nil || rates.right != nil else { return (nil, nil) }
         switch mode {
         case .shampoo:
-            let leftOutcome = try left.update(curvatureFactor: gradient)
-            let rightOutcome = try right.update(curvatureFactor: gradient, transposed: true)
+            let leftOutcome = try rates.left.map { rate throws(SpectralFactorError) in
+                try left.update(curvatureFactor: gradient, rate: Scalar(rate))
+            }
+            let rightOutcome = try rates.right.map { rate throws(SpectralFactorError) in
+                try right.update(curvatureFactor: gradient, transposed: true, rate: Scalar(rate))
+            }
             return (leftOutcome, rightOutcome)
         case .kl:
-            return try updateKL(gradient)
+            return try updateKL(gradient, leftRate: rates.left.map { Scalar($0) }, rightRate: rates.right.map { Scalar($0) })
         }
     }
 
-    public func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
-        try update(gradient: gradient)
+    public func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) {
+        try update(gradient: gradient, rates: rates)
     }
 
     public func refreshRoots() throws {}
 
-    private func updateKL(_ gradient: Matrix<Scalar>) throws(SpectralFactorError) -> (left: FactorUpdateOutcome, right: FactorUpdateOutcome) {
+    private func updateKL(
+        _ gradient: Matrix<Scalar>, leftRate: Scalar?, rightRate: Scalar?
+    ) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
         let (a, b) = (rows, columns)
         let n = Scalar(a * b)
-        let rate = Scalar(options.curvatureLearningRate)
         let damping = Scalar(options.curvatureDamping)
         let dL = left.eigenvalues
         let dR = right.eigenvalues
@@ -169,39 +198,60 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
         rotatedGradient.resize(rows: a, columns: b)
         BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
-
-        // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I (upper triangle:
-        // the factor step reads no more).
-        weighted.assign(rotatedGradient)
         Self.inverseSquareRoots(dR, into: &rightScales)
-        weighted.scaleColumns(by: rightScales)
-        leftCurvature.resize(rows: a, columns: a)
-        BLAS.syrk(weighted, into: &leftCurvature, mirror: false)
-        if damping > 0 { leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
-
-        // HhR = (Diag(d_L^-1/2) A)^T (Diag(d_L^-1/2) A) + lambda sum(1/d_L) I.
-        weighted.assign(rotatedGradient)
         Self.inverseSquareRoots(dL, into: &leftScales)
-        weighted.scaleRows(by: leftScales)
-        rightCurvature.resize(rows: b, columns: b)
-        BLAS.syrk(weighted, transpose: true, into: &rightCurvature, mirror: false)
-        if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
 
+        // tau = sum_i HhL_ii / d_L,i = sum_ij A_ij² / (d_L,i d_R,j), with HhL's damping term.
         var tau: Scalar = 0
-        for i in 0..<a { tau += leftCurvature[i, i] / dL[i] }
-        scale = (1 - rate) * scale + rate * tau / n
+        if leftRate != nil {
+            // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I (upper triangle:
+            // the factor step reads no more).
+            weighted.assign(rotatedGradient)
+            weighted.scaleColumns(by: rightScales)
+            leftCurvature.resize(rows: a, columns: a)
+            BLAS.syrk(weighted, into: &leftCurvature, mirror: false)
+            if damping > 0 { leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
+            for i in 0..<a { tau += leftCurvature[i, i] / dL[i] }
+        } else {
+            rotatedGradient.withUnsafeBufferPointer { values in
+                for i in 0..<a {
+                    var row: Scalar = 0
+                    for j in 0..<b { row += values[i * b + j] * values[i * b + j] / dR[j] }
+                    tau += row / dL[i]
+                }
+            }
+            if damping > 0 { tau += damping * dR.reduce(0) { $0 + 1 / $1 } * dL.reduce(0) { $0 + 1 / $1 } }
+        }
+        if rightRate != nil {
+            // HhR = (Diag(d_L^-1/2) A)^T (Diag(d_L^-1/2) A) + lambda sum(1/d_L) I.
+            weighted.assign(rotatedGradient)
+            weighted.scaleRows(by: leftScales)
+            rightCurvature.resize(rows: b, columns: b)
+            BLAS.syrk(weighted, transpose: true, into: &rightCurvature, mirror: false)
+            if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
+        }
 
-        if leftStep.count != a { leftStep = [Scalar](repeating: 0, count: a) }
-        if rightStep.count != b { rightStep = [Scalar](repeating: 0, count: b) }
+        // alpha moves at the rate of the left step when there is one, else the right's.
+        let scaleRate = leftRate ?? rightRate!
+        scale = (1 - scaleRate) * scale + scaleRate * tau / n
         let meanTerm = tau / (n * scale)
-        for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * scale * dL[i]) - meanTerm) }
-        for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * scale * dR[i]) - meanTerm) }
-
-        let leftOutcome = try left.step(
-            rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * scale))
-        let rightOutcome = try right.step(
-            rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * scale))
-        scale *= left.normalizeDeterminant() * right.normalizeDeterminant()
+        var leftOutcome: FactorUpdateOutcome?
+        var rightOutcome: FactorUpdateOutcome?
+        if let rate = leftRate {
+            if leftStep.count != a { leftStep = [Scalar](repeating: 0, count: a) }
+            for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * scale * dL[i]) - meanTerm) }
+            leftOutcome = try left.step(
+                rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * scale))
+        }
+        if let rate = rightRate {
+            if rightStep.count != b { rightStep = [Scalar](repeating: 0, count: b) }
+            for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * scale * dR[i]) - meanTerm) }
+            rightOutcome = try right.step(
+                rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * scale))
+        }
+        // A side not stepped keeps det = 1: only the stepped sides are renormalised.
+        if leftRate != nil { scale *= left.normalizeDeterminant() }
+        if rightRate != nil { scale *= right.normalizeDeterminant() }
         return (leftOutcome, rightOutcome)
     }
 
@@ -211,10 +261,12 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         for index in values.indices { result[index] = 1 / values[index].squareRoot() }
     }
 
-    /// `P = alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T` with `sL = (d_L + eps)^(-1/p)`
-    /// (likewise `sR`): four GEMMs. In `shampoo` mode this is `S_L^(-1/p) G S_R^(-1/p)`. With
-    /// `usesDenseRoots` (factors updated every T > 1 steps) the dense roots are formed once per
-    /// change of the factors and applied in two GEMMs.
+    /// `P = alpha^(-1/p) S_L^(-1/p) G S_R^(-1/p)` with `S^(-1/p) = B Diag((d + eps)^(-1/p)) B^T`.
+    /// Each side applies its root in factored form (two GEMMs: `B (Diag(s) (B^T G))`, nothing
+    /// to form) or, if `denseRoots` says so, as the dense root formed once per change of the
+    /// factor (one GEMM per use, `2 k³` flops per formation), so a factor updated every T steps
+    /// forms its root once for T uses. Both sides factored is the four-GEMM form
+    /// `alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T`. In `shampoo` mode `alpha = 1`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(
@@ -225,32 +277,39 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         precondition(gradient.rows == a && gradient.columns == b,
                      "KroneckerFactors.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), block is \(a) x \(b)")
         let overall = mode == .kl ? Scalar.pow(scale, -1 / Scalar(power)) : 1
-        let key = DenseRootCache<Scalar>.Key(
-            leftVersion: left.stateVersion, rightVersion: right.stateVersion, power: power, damping: damping)
-        if usesDenseRoots {
-            rootCache.ensure(for: key) { leftRoot, rightRoot in
-                left.inverseRootScales(power: power, damping: damping, into: &leftScales)
-                right.inverseRootScales(power: power, damping: damping, into: &rightScales)
-                DenseRootCache.dense(eigenvectors: left.eigenvectors, scales: leftScales, into: &leftRoot, scratch: &cacheScratch)
-                DenseRootCache.dense(eigenvectors: right.eigenvectors, scales: rightScales, into: &rightRoot, scratch: &cacheScratch)
-            }
-            rootCache.apply(to: gradient, scale: overall, into: &result)
-            return
-        }
         left.inverseRootScales(power: power, damping: damping, into: &leftScales)
         right.inverseRootScales(power: power, damping: damping, into: &rightScales)
-        if mode == .kl {
-            for index in leftScales.indices { leftScales[index] *= overall }
-        }
         intermediate.resize(rows: a, columns: b)
-        BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
-        rotatedGradient.resize(rows: a, columns: b)
-        BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
-        rotatedGradient.scaleRows(by: leftScales)
-        rotatedGradient.scaleColumns(by: rightScales)
-        BLAS.gemm(left.eigenvectors, rotatedGradient, into: &intermediate)
         result.resize(rows: a, columns: b)
-        BLAS.gemm(intermediate, right.eigenvectors, transposeB: true, into: &result)
+        switch (denseRoots.left, denseRoots.right) {
+        case (false, false):
+            for index in leftScales.indices { leftScales[index] *= overall }
+            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
+            rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+            rotatedGradient.scaleRows(by: leftScales)
+            rotatedGradient.scaleColumns(by: rightScales)
+            BLAS.gemm(left.eigenvectors, rotatedGradient, into: &intermediate)
+            BLAS.gemm(intermediate, right.eigenvectors, transposeB: true, into: &result)
+        case (true, true):
+            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: leftScales), gradient, alpha: overall, into: &intermediate)
+            BLAS.gemm(intermediate, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: rightScales), into: &result)
+        case (true, false):
+            // (R_L G) B_R Diag(sR) B_R^T.
+            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: leftScales), gradient, alpha: overall, into: &intermediate)
+            rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+            rotatedGradient.scaleColumns(by: rightScales)
+            BLAS.gemm(rotatedGradient, right.eigenvectors, transposeB: true, into: &result)
+        case (false, true):
+            // B_L Diag(sL) B_L^T (G R_R).
+            for index in leftScales.indices { leftScales[index] *= overall }
+            BLAS.gemm(gradient, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: rightScales), into: &intermediate)
+            rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(left.eigenvectors, intermediate, transposeA: true, into: &rotatedGradient)
+            rotatedGradient.scaleRows(by: leftScales)
+            BLAS.gemm(left.eigenvectors, rotatedGradient, into: &result)
+        }
     }
 
     /// The dense curvature this pair represents, `alpha (S_R ⊗ S_L)` acting on `vec(G)`

@@ -6,11 +6,11 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     associatedtype Scalar: LinalgScalar
     var rows: Int { get }
     var columns: Int { get }
-    /// Whether to precondition with dense roots formed once per change of the factors (two GEMMs
-    /// per use) rather than in factored form (four GEMMs, nothing to form).
-    var usesDenseRoots: Bool { get set }
-    /// One curvature update from the block's gradient.
-    func updateCurvature(gradient: Matrix<Scalar>) throws(SpectralFactorError)
+    /// Which sides precondition with a dense root formed once per change of the factor (one GEMM
+    /// per use) rather than in factored form (two GEMMs, nothing to form).
+    var denseRoots: (left: Bool, right: Bool) { get set }
+    /// One curvature update from the block's gradient, of the sides `rates` names.
+    func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError)
     /// Brings roots up to date where they are computed separately (a no-op for spectral factors,
     /// whose roots are always current).
     func refreshRoots() throws
@@ -26,6 +26,18 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     func measureHealth(prefix: String) -> [(name: String, health: FactorHealth)]
 }
 
+/// Which factors of a Kronecker block a curvature update moves, and each one's learning rate
+/// (nil: that factor keeps its state).
+public struct FactorRates: Sendable, Equatable {
+    public var left: Double?
+    public var right: Double?
+
+    public init(left: Double?, right: Double?) {
+        self.left = left
+        self.right = right
+    }
+}
+
 /// The preconditioner of one parameter tensor: a grid of Kronecker factor pairs for a matrix
 /// (one pair when both sides fit `maxFactorDimension`), or the diagonal fallback for 1-D
 /// parameters and, if asked, for matrices too large to factor, as
@@ -33,6 +45,8 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
 public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     /// One block of a blocked matrix: its place and its factors.
     public struct Block {
+        /// Its position in `blocks` (row-major over the grid).
+        public let index: Int
         public let rows: Range<Int>
         public let columns: Range<Int>
         public let factors: any KroneckerBlock<Scalar>
@@ -74,7 +88,7 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             var blocks: [Block] = []
             for rows in rowBands {
                 for columns in columnBands {
-                    blocks.append(Block(rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
+                    blocks.append(Block(index: blocks.count, rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
                 }
             }
             structure = .blocks(blocks)
@@ -92,10 +106,18 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
         shape.count == 2 ? (shape[0], shape[1]) : (1, shape[0])
     }
 
-    /// One curvature update from the gradient.
+    /// One curvature update from the gradient: every factor at the options' curvature
+    /// learning rate.
+    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
+        let rate = options.factor.curvatureLearningRate
+        try update(gradient: gradient) { _ in FactorRates(left: rate, right: rate) }
+    }
+
+    /// One curvature update from the gradient, each block's factors as `rates(block)` says (the
+    /// diagonal fallback, a cheap elementwise average, moves on every call).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func update(gradient: Matrix<Scalar>) throws(SpectralFactorError) {
+    public func update(gradient: Matrix<Scalar>, rates: (_ block: Block) -> FactorRates) throws(SpectralFactorError) {
         let (rows, columns) = matrixShape
         precondition(gradient.rows == rows && gradient.columns == columns,
                      "ParameterPreconditioner.update: gradient is \(gradient.rows) x \(gradient.columns), parameter is \(shape)")
@@ -104,20 +126,22 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             diagonal.update(gradient: gradient)
         case .blocks(let blocks):
             if blocks.count == 1 {
-                try blocks[0].factors.updateCurvature(gradient: gradient)
+                try blocks[0].factors.updateCurvature(gradient: gradient, rates: rates(blocks[0]))
                 return
             }
             for block in blocks {
+                let blockRates = rates(block)
+                guard blockRates.left != nil || blockRates.right != nil else { continue }
                 Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
-                try block.factors.updateCurvature(gradient: blockGradient)
+                try block.factors.updateCurvature(gradient: blockGradient, rates: blockRates)
             }
         }
     }
 
-    /// Sets whether every block preconditions with dense roots (see `KroneckerBlock`).
-    public func setUsesDenseRoots(_ dense: Bool) {
+    /// Sets which sides of every block precondition with dense roots (see `KroneckerBlock`).
+    public func setDenseRoots(_ choose: (Block) -> (left: Bool, right: Bool)) {
         if case .blocks(let blocks) = structure {
-            for block in blocks { block.factors.usesDenseRoots = dense }
+            for block in blocks { block.factors.denseRoots = choose(block) }
         }
     }
 

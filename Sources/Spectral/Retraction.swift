@@ -70,32 +70,99 @@ public final class RetractionWorkspace<Scalar: LinalgScalar> {
     public init() {}
 }
 
+/// The running bound that lets the trunc(2) retraction skip its Newton-Schulz step while the
+/// eigenvectors are still orthogonal enough (ALGORITHM.md section 2, "gated polar step").
+///
+/// With `P = I + K + K²/2` for skew `K`, `P^T P = I + K⁴/4` exactly, so with `E = B^T B - I` the
+/// defect after `B <- B P` is `P^T E P + K⁴/4` and
+///
+///     ||E'||_F <= (1 + ||K||_F⁴ / 4) ||E||_F + ||K²||_F² / 4 + rounding
+///
+/// (`||K||_2 <= ||K||_F`). The polar step runs only when this bound passes `tolerance`; it
+/// measures the defect it removes, and after it the bound restarts at `0.75 e² + 0.25 e³` (exact
+/// algebra for the measured `e`) plus rounding; polar steps repeat until that is below the
+/// tolerance.
+public struct NewtonSchulzGate<Scalar: LinalgScalar> {
+    /// The polar step runs when the bound would pass this.
+    public var tolerance: Scalar
+    /// A gated retraction runs at most this many polar steps at once (from a defect of 0.25,
+    /// the largest one clipped step makes, three reach rounding level).
+    public static var maxPolarSteps: Int { 4 }
+    /// The bound on `||B^T B - I||_F` of the basis being moved.
+    public var bound: Scalar
+
+    public init(tolerance: Scalar, bound: Scalar) {
+        self.tolerance = tolerance
+        self.bound = bound
+    }
+
+    /// The tolerance in this precision for one given for Float32: scaled by the ratio of unit
+    /// roundoffs (1e-4 in Float32 is about 1.9e-13 in Float64), so that a Float64 factor stays
+    /// as far above its rounding level as a Float32 one and keeps its extra digits.
+    public static func tolerance(float32 tolerance: Double) -> Scalar {
+        Scalar(tolerance * Double(Scalar.ulpOfOne) / Double(Float.ulpOfOne))
+    }
+
+    /// What one Float32 (or Float64) GEMM-based step of a `k x k` basis adds to `||B^T B - I||_F`
+    /// by rounding, at most: `8 sqrt(k) u` (u the unit roundoff). The measured growth is about
+    /// `sqrt(k) u` per step (Tests/SpectralTests/NewtonSchulzGateTests.swift), so this bounds it
+    /// with a factor of 8 to spare.
+    public static func roundingAllowance(dimension k: Int) -> Scalar {
+        8 * Scalar(k).squareRoot() * Scalar.ulpOfOne / 2
+    }
+}
+
+/// What a retraction did: the defect of the result, and whether a polar step ran.
+public struct RetractionOutcome<Scalar: LinalgScalar> {
+    /// `||result^T result - I||_F`: measured, or an upper bound (after a Newton-Schulz step, or
+    /// when the gate skipped it). NaN if the input or result was not finite.
+    public var defect: Scalar
+    /// Whether Newton-Schulz steps ran.
+    public var ranPolarStep: Bool
+}
+
 extension Retraction {
     /// Moves the orthogonal `basis` along the skew-symmetric `rotation`: `result ≈ basis Exp(rotation)`.
     ///
-    /// Returns `||result^T result - I||_F`: after Newton-Schulz steps, the bound
-    /// `0.75 e² + 0.25 e³` where `e` is the error before the last step (exact algebra: with
-    /// `X = B^T B = I + E`, one step gives `B'^T B' - I = -0.75 E² + 0.25 E³`), otherwise measured.
-    /// A NaN result means the input or the result was not finite. Throws only if the Cayley
-    /// system is singular.
+    /// With `gate` (trunc(2) with Newton-Schulz steps only; ignored otherwise) the polar steps run
+    /// only when `NewtonSchulzGate`'s bound would pass its tolerance; `rotationNorm` is
+    /// `||rotation||_F`. The returned defect is, after Newton-Schulz steps, the bound
+    /// `0.75 e² + 0.25 e³` (`e` the error before the last step; exact algebra: with
+    /// `X = B^T B = I + E`, one step gives `B'^T B' - I = -0.75 E² + 0.25 E³`) plus rounding when
+    /// gated; the gate's bound when it skipped them; otherwise measured. Throws only if the
+    /// Cayley system is singular.
     public func apply<Scalar: LinalgScalar>(
-        to basis: Matrix<Scalar>, rotation: Matrix<Scalar>, workspace: RetractionWorkspace<Scalar>,
+        to basis: Matrix<Scalar>, rotation: Matrix<Scalar>, rotationNorm: Scalar? = nil,
+        gate: NewtonSchulzGate<Scalar>? = nil, workspace: RetractionWorkspace<Scalar>,
         into result: inout Matrix<Scalar>
-    ) throws -> Scalar {
+    ) throws -> RetractionOutcome<Scalar> {
         let k = basis.rows
         precondition(basis.isSquare && rotation.rows == k && rotation.columns == k,
                      "Retraction: basis \(basis.rows) x \(basis.columns), rotation \(rotation.rows) x \(rotation.columns)")
         result.resize(rows: k, columns: k)
         switch self {
         case .truncated(let order, let steps):
-            truncatedExponential(of: rotation, order: order, workspace: workspace)
+            let gated = gate != nil && order == 2 && steps > 0
+            let squareNorm = truncatedExponential(of: rotation, order: order, measuresSquare: gated, workspace: workspace)
             BLAS.gemm(basis, workspace.polynomial, into: &result)
-            if steps == 0 { return Self.measureOrthogonality(result, workspace: workspace) }
-            var error: Scalar = 0
-            for _ in 0..<steps {
-                error = Self.newtonSchulzStep(&result, workspace: workspace)
+            if steps == 0 { return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false) }
+            let rounding = NewtonSchulzGate<Scalar>.roundingAllowance(dimension: k)
+            if gated, let gate {
+                let norm = rotationNorm ?? rotation.frobeniusNorm
+                let fourth = norm * norm * norm * norm
+                let bound = (1 + fourth / 4) * gate.bound + squareNorm * squareNorm / 4 + rounding
+                if bound <= gate.tolerance { return RetractionOutcome(defect: bound, ranPolarStep: false) }
             }
-            return 0.75 * error * error + 0.25 * error * error * error
+            // Ungated: `steps` polar steps. Gated: as many as bring the bound below the tolerance
+            // (each squares the defect), at least one, at most `NewtonSchulzGate.maxPolarSteps`.
+            var error: Scalar = 0
+            var polished: Scalar = 0
+            for step in 0..<(gated ? NewtonSchulzGate<Scalar>.maxPolarSteps : steps) {
+                error = Self.newtonSchulzStep(&result, workspace: workspace)
+                polished = 0.75 * error * error + 0.25 * error * error * error
+                if let gate, gated, step + 1 >= steps, polished + rounding <= gate.tolerance { break }
+            }
+            return RetractionOutcome(defect: gated ? polished + rounding : polished, ranPolarStep: true)
         case .cayley:
             // (I - K/2) Y = (I + K/2), then B Y.
             workspace.polynomial.assign(rotation)
@@ -107,19 +174,21 @@ extension Retraction {
             workspace.polynomial.addToDiagonal(1)
             try workspace.lu.solve(&workspace.polynomial)
             BLAS.gemm(basis, workspace.polynomial, into: &result)
-            return Self.measureOrthogonality(result, workspace: workspace)
+            return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false)
         case .exact:
             workspace.polynomial = MatrixFunctions.exponential(rotation)
             BLAS.gemm(basis, workspace.polynomial, into: &result)
-            return Self.measureOrthogonality(result, workspace: workspace)
+            return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false)
         }
     }
 
     /// `workspace.polynomial = I + K + K²/2! + ... + K^r/r!`. Order 2 uses `K² = -K K^T` (K is
-    /// skew) in one syrk; higher orders use Horner's rule, one GEMM per order above 1.
+    /// skew) in one syrk; higher orders use Horner's rule, one GEMM per order above 1. Returns
+    /// `||K²||_F` for order 2 with `measuresSquare` (one pass over `K²/2`), else 0.
     private func truncatedExponential<Scalar: LinalgScalar>(
-        of rotation: Matrix<Scalar>, order: Int, workspace: RetractionWorkspace<Scalar>
-    ) {
+        of rotation: Matrix<Scalar>, order: Int, measuresSquare: Bool, workspace: RetractionWorkspace<Scalar>
+    ) -> Scalar {
+        var squareNorm: Scalar = 0
         let k = rotation.rows
         workspace.polynomial.resize(rows: k, columns: k)
         switch order {
@@ -128,6 +197,7 @@ extension Retraction {
         case 2:
             BLAS.syrk(rotation, alpha: -0.5, beta: 0, into: &workspace.polynomial, mirror: false)
             workspace.polynomial.copyUpperToLower()
+            if measuresSquare { squareNorm = 2 * workspace.polynomial.frobeniusNorm }
             workspace.polynomial.add(rotation)
         default:
             // P = I + K/r; P = I + K P / j for j = r-1 ... 1.
@@ -144,6 +214,7 @@ extension Retraction {
             swap(&workspace.polynomial, &workspace.product)
         }
         workspace.polynomial.addToDiagonal(1)
+        return squareNorm
     }
 
     /// One polar Newton-Schulz step `B <- 1.5 B - 0.5 B (B^T B)` in place; returns

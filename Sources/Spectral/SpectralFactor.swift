@@ -25,10 +25,9 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     public private(set) var state: SpectralFactorState<Scalar>
     /// The update rule.
     public let options: SpectralFactorOptions
-    /// `||B^T B - I||_F` of the current eigenvectors as known after the last accepted update
-    /// (an upper bound when the retraction ends with Newton-Schulz steps); `measureHealth()`
-    /// measures it.
-    public private(set) var orthogonalityError: Scalar = 0
+    /// An upper bound on `||B^T B - I||_F` of the current eigenvectors, as known after the last
+    /// accepted update (the state's `defectBound`); `measureHealth()` measures the defect.
+    public var orthogonalityError: Scalar { state.defectBound }
     /// Incremented whenever `B` or `d` change, so that derived values (dense roots) can be cached.
     public private(set) var stateVersion = 0
 
@@ -65,7 +64,6 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
             throw .invalidState("saved factor has dimension \(saved.eigenvalues.count), expected \(dimension)")
         }
         state = saved
-        orthogonalityError = 0
         stateVersion += 1
     }
     /// `B`.
@@ -93,12 +91,13 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     }
 
     /// One step towards `H = weight * U U^T` without forming `H`: `A = B^T U`, `Hh = weight A A^T`.
-    /// `U` is `k x s`, or `s x k` with `transposed` (then `H = weight U^T U`).
+    /// `U` is `k x s`, or `s x k` with `transposed` (then `H = weight U^T U`). `rate` replaces
+    /// the options' `curvatureLearningRate` for this step (a factor updated every few steps).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @discardableResult
     public func update(
-        curvatureFactor factor: Matrix<Scalar>, transposed: Bool = false, weight: Scalar = 1
+        curvatureFactor factor: Matrix<Scalar>, transposed: Bool = false, weight: Scalar = 1, rate: Scalar? = nil
     ) throws(SpectralFactorError) -> FactorUpdateOutcome {
         let k = dimension
         let (rows, samples) = transposed ? (factor.columns, factor.rows) : (factor.rows, factor.columns)
@@ -108,7 +107,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         rotatedCurvature.resize(rows: k, columns: k)
         // Only the upper triangle and the diagonal of Hh are read by the step.
         BLAS.syrk(projection, alpha: weight, beta: 0, into: &rotatedCurvature, mirror: false)
-        return try updateFromRotatedCurvature()
+        return try updateFromRotatedCurvature(rate: rate)
     }
 
     /// One step given `Hh = B^T H B` directly (k x k, symmetric; only its upper triangle and
@@ -123,9 +122,9 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     }
 
     /// Damps `rotatedCurvature`, takes the standard log-eigenvalue step and the step.
-    private func updateFromRotatedCurvature() throws(SpectralFactorError) -> FactorUpdateOutcome {
+    private func updateFromRotatedCurvature(rate given: Scalar? = nil) throws(SpectralFactorError) -> FactorUpdateOutcome {
         if options.curvatureDamping > 0 { rotatedCurvature.addToDiagonal(Scalar(options.curvatureDamping)) }
-        let rate = Scalar(options.curvatureLearningRate)
+        let rate = given ?? Scalar(options.curvatureLearningRate)
         SpectralKernels.logEigenvalueStep(
             rotatedCurvature: rotatedCurvature, eigenvalues: state.eigenvalues, scale: rate, into: &logStep)
         return try step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: rate)
@@ -151,21 +150,27 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         else {
             return try reject("eigenvalues not finite and positive after the \(options.eigenvalueMap.rawValue) map")
         }
-        let error: Scalar
+        let clippedNorm = options.rotationClip.map { Swift.min(norm, Scalar($0)) } ?? norm
+        let gate = options.newtonSchulzTolerance.map {
+            NewtonSchulzGate(tolerance: NewtonSchulzGate<Scalar>.tolerance(float32: $0), bound: state.defectBound)
+        }
+        let outcome: RetractionOutcome<Scalar>
         do {
-            error = try options.retraction.apply(
-                to: state.eigenvectors, rotation: rotation, workspace: retractionWorkspace,
-                into: &candidateEigenvectors)
+            outcome = try options.retraction.apply(
+                to: state.eigenvectors, rotation: rotation, rotationNorm: clippedNorm, gate: gate,
+                workspace: retractionWorkspace, into: &candidateEigenvectors)
         } catch {
             return try reject("retraction failed: \(error)")
         }
+        let error = outcome.defect
         guard error.isFinite else { return try reject("eigenvectors not finite") }
         guard error <= Scalar(options.orthogonalityBound) else {
             return try reject("orthogonality error \(error) above the bound \(options.orthogonalityBound)")
         }
         swap(&state.eigenvectors, &candidateEigenvectors)
         swap(&state.eigenvalues, &candidateEigenvalues)
-        orthogonalityError = error
+        state.defectBound = error
+        if outcome.ranPolarStep { state.polarSteps += 1 }
         state.updates += 1
         stateVersion += 1
         state.consecutiveFailures = 0
@@ -238,13 +243,13 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     /// Orthogonality (measured: one k³ product), spectrum and failure counts.
     public func measureHealth() -> FactorHealth {
         let error = Retraction.measureOrthogonality(state.eigenvectors, workspace: retractionWorkspace)
-        orthogonalityError = error
         return FactorHealth(
             dimension: dimension,
             orthogonalityError: Double(error),
             minEigenvalue: Double(state.eigenvalues.min()!),
             maxEigenvalue: Double(state.eigenvalues.max()!),
-            updates: state.updates, failures: state.failures, consecutiveFailures: state.consecutiveFailures)
+            updates: state.updates, failures: state.failures, consecutiveFailures: state.consecutiveFailures,
+            polarSteps: state.polarSteps)
     }
 }
 
@@ -258,13 +263,15 @@ public struct FactorHealth: Sendable, Equatable, Codable {
     public var updates: Int
     public var failures: Int
     public var consecutiveFailures: Int
+    /// Updates whose retraction ran a Newton-Schulz step.
+    public var polarSteps: Int
 
     /// `max(d) / min(d)`.
     public var conditionNumber: Double { maxEigenvalue / minEigenvalue }
 
     public init(
         dimension: Int, orthogonalityError: Double, minEigenvalue: Double, maxEigenvalue: Double,
-        updates: Int, failures: Int, consecutiveFailures: Int
+        updates: Int, failures: Int, consecutiveFailures: Int, polarSteps: Int = 0
     ) {
         self.dimension = dimension
         self.orthogonalityError = orthogonalityError
@@ -273,5 +280,6 @@ public struct FactorHealth: Sendable, Equatable, Codable {
         self.updates = updates
         self.failures = failures
         self.consecutiveFailures = consecutiveFailures
+        self.polarSteps = polarSteps
     }
 }

@@ -12,6 +12,10 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
     public var eigenvalueMap = EigenvalueMap.linear
     /// The eigenvector retraction.
     public var retraction = Retraction.standard
+    /// The Newton-Schulz gate of `trunc2` (`NewtonSchulzGate`): the polar step runs only when the
+    /// running bound on `||B^T B - I||_F` would pass this (a Float32 figure; Float64 factors scale
+    /// it by the ratio of unit roundoffs); nil: on every update. Other retractions ignore it.
+    public var newtonSchulzTolerance: Double? = 1e-4
     /// `lambda` of `Hh += lambda I` (curvature damping); 0: none.
     public var curvatureDamping = 0.0
     /// Updates whose `||B^T B - I||_F` exceeds this are rejected (the previous state is kept).
@@ -28,6 +32,7 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
         rotationClip: Double? = Self().rotationClip,
         eigenvalueMap: EigenvalueMap = Self().eigenvalueMap,
         retraction: Retraction = Self().retraction,
+        newtonSchulzTolerance: Double? = Self().newtonSchulzTolerance,
         curvatureDamping: Double = Self().curvatureDamping,
         orthogonalityBound: Double = Self().orthogonalityBound,
         maxConsecutiveFailures: Int = Self().maxConsecutiveFailures
@@ -37,6 +42,7 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
         self.rotationClip = rotationClip
         self.eigenvalueMap = eigenvalueMap
         self.retraction = retraction
+        self.newtonSchulzTolerance = newtonSchulzTolerance
         self.curvatureDamping = curvatureDamping
         self.orthogonalityBound = orthogonalityBound
         self.maxConsecutiveFailures = maxConsecutiveFailures
@@ -48,6 +54,7 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
         .init("rotationClip", \.rotationClip, .above(0).worded("> 0 (or null for none)")),
         .init("eigenvalueMap", \.eigenvalueMap),
         .init("retraction", \.retraction),
+        .init("newtonSchulzTolerance", \.newtonSchulzTolerance, .in(0...0.1, excludingLower: true).worded("in (0, 0.1] (or null: a polar step on every update)")),
         .init("curvatureDamping", \.curvatureDamping, .atLeast(0)),
         // Infinity is allowed: no bound.
         .init("orthogonalityBound", \.orthogonalityBound, .mustBe("> 0") { $0 > 0 }),

@@ -12,6 +12,11 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
     public var failures: Int
     /// Updates rejected since the last accepted one.
     public var consecutiveFailures: Int
+    /// An upper bound on `||B^T B - I||_F` (0 for `B = I`): the Newton-Schulz gate's running
+    /// bound (`NewtonSchulzGate`), kept in the state so that a resumed run gates alike.
+    public var defectBound: Scalar
+    /// Accepted updates whose retraction ran a Newton-Schulz step (how often the gate fired).
+    public var polarSteps: Int
 
     /// `S = d0 I`: `B = I`, every eigenvalue `initialEigenvalue`.
     public init(dimension: Int, initialEigenvalue: Scalar = 1) {
@@ -22,12 +27,16 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
         updates = 0
         failures = 0
         consecutiveFailures = 0
+        defectBound = 0
+        polarSteps = 0
     }
 
-    /// A state from stored parts (a checkpoint); throws if the shapes disagree or values are invalid.
+    /// A state from stored parts (a checkpoint); throws if the shapes disagree or values are
+    /// invalid. Without `defectBound` (a checkpoint from before the Newton-Schulz gate) the
+    /// bound is the measured `||B^T B - I||_F`.
     public init(
         eigenvectors: Matrix<Scalar>, eigenvalues: [Scalar], updates: Int = 0, failures: Int = 0,
-        consecutiveFailures: Int = 0
+        consecutiveFailures: Int = 0, polarSteps: Int = 0, defectBound: Scalar? = nil
     ) throws(SpectralFactorError) {
         guard eigenvectors.isSquare, eigenvectors.rows == eigenvalues.count, !eigenvalues.isEmpty else {
             throw .invalidState("eigenvectors are \(eigenvectors.rows) x \(eigenvectors.columns) for \(eigenvalues.count) eigenvalues")
@@ -36,13 +45,22 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
             throw .invalidState("eigenvalues must be finite and positive")
         }
         guard eigenvectors.allFinite else { throw .invalidState("eigenvectors contain NaN or infinity") }
-        let defect = Self.orthonormalityDefect(eigenvectors)
+        let (defect, frobenius) = Self.orthonormalityDefects(eigenvectors)
         guard defect <= Self.storedOrthonormalityTolerance else {
             throw .invalidState("eigenvectors are not orthonormal (max |B^T B - I| = \(defect))")
         }
-        guard updates >= 0, failures >= 0, consecutiveFailures >= 0 else {
-            throw .invalidState("negative update counters")
+        guard updates >= 0, failures >= 0, consecutiveFailures >= 0, polarSteps >= 0, polarSteps <= updates else {
+            throw .invalidState("update counters out of range")
         }
+        // A stored bound below the measured defect would let the gate skip polar steps it needs.
+        if let defectBound {
+            guard defectBound.isFinite, defectBound >= 0 else { throw .invalidState("orthogonality bound \(defectBound) is not finite and >= 0") }
+            guard frobenius <= defectBound + Self.boundSlack(dimension: eigenvalues.count) else {
+                throw .invalidState("orthogonality bound \(defectBound) is below the measured ||B^T B - I||_F = \(frobenius)")
+            }
+        }
+        self.defectBound = defectBound ?? frobenius
+        self.polarSteps = polarSteps
         self.eigenvectors = eigenvectors
         self.eigenvalues = eigenvalues
         self.updates = updates
@@ -53,14 +71,28 @@ public struct SpectralFactorState<Scalar: LinalgScalar>: Equatable, Sendable {
     /// How far stored eigenvectors are from orthonormal, `max |B^T B - I|`: every retraction keeps
     /// it near rounding level, so a larger one means a damaged or hand-made state.
     public static func orthonormalityDefect(_ eigenvectors: Matrix<Scalar>) -> Scalar {
+        orthonormalityDefects(eigenvectors).largest
+    }
+
+    /// `max |B^T B - I|` and `||B^T B - I||_F`, from one product.
+    static func orthonormalityDefects(_ eigenvectors: Matrix<Scalar>) -> (largest: Scalar, frobenius: Scalar) {
         let gram = BLAS.product(eigenvectors, eigenvectors, transposeA: true)
-        var defect: Scalar = 0
+        var largest: Scalar = 0
+        var squares: Scalar = 0
         for row in 0..<gram.rows {
             for column in 0..<gram.columns {
-                defect = max(defect, abs(gram[row, column] - (row == column ? 1 : 0)))
+                let entry = gram[row, column] - (row == column ? 1 : 0)
+                largest = max(largest, abs(entry))
+                squares += entry * entry
             }
         }
-        return defect
+        return (largest, squares.squareRoot())
+    }
+
+    /// The rounding of measuring `||B^T B - I||_F` itself, allowed between a stored bound and the
+    /// measurement when a checkpoint is read.
+    static func boundSlack(dimension k: Int) -> Scalar {
+        NewtonSchulzGate<Scalar>.roundingAllowance(dimension: k)
     }
 
     /// The largest `orthonormalityDefect` a stored state may have. A Float32 factor after its

@@ -9,7 +9,7 @@ import Support
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance.",
-        subcommands: [GemmBenchmark.self, FactorBenchmark.self, ModelBenchmarkCommand.self])
+        subcommands: [GemmBenchmark.self, FactorBenchmark.self, ModelBenchmarkCommand.self, StepBenchmarkCommand.self])
 }
 
 /// Achieved GFLOP/s of OpenBLAS sgemm and dgemm on square matrices.
@@ -140,6 +140,13 @@ struct Timing {
         median = sorted[sorted.count / 2]
         calls = sorted.count
     }
+}
+
+/// A table (header row first) as Markdown lines, for docs/benchmarks.md.
+func markdownTable(_ table: [[String]]) -> [String] {
+    guard let header = table.first else { return [] }
+    return ["| " + header.joined(separator: " | ") + " |", "|" + String(repeating: "---|", count: header.count)]
+        + table.dropFirst().map { "| " + $0.joined(separator: " | ") + " |" }
 }
 
 /// Parses a `--sizes` list such as "128,256,512".

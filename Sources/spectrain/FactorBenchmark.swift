@@ -10,17 +10,20 @@ import Support
 struct FactorBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "factor",
-        abstract: "Time one k x k factor update: spectral trunc(2)+NS, spectral Cayley, exact EMA + ssyevd root.",
+        abstract: "Time one k x k factor update: spectral trunc(2) with gated and ungated Newton-Schulz, spectral Cayley, exact EMA + ssyevd root.",
         discussion: """
-            Each size uses one Float32 curvature factor U (k x s, H = U U^T) for all three methods:
-              (a) spectral update, trunc(2) retraction + 1 Newton-Schulz step (the default)
+            Each size uses one Float32 curvature factor U (k x s, H = U U^T) for all methods:
+              (a) spectral update, trunc(2) retraction, Newton-Schulz step when the gate asks for
+                  it (the default)
+              (a0) the same with a Newton-Schulz step on every update (no gate)
               (b) spectral update, Cayley retraction (one LU solve)
               (c) exact EMA L <- (1-beta2) L + beta2 U U^T, then LAPACK ssyevd of L (Eigen-Shampoo's
                   root recomputation)
             After an update each method can apply any root S^(-1/p) at the same cost (two GEMMs),
-            so roots are not timed. GFLOP/s of (a) counts its BLAS work, 3 k^2 s + 6 k^3 flops
-            (B^T U, A A^T, K^2, B M, B^T B, B X), against the best sgemm call on k x k x k in the same run.
-            The four are timed round-robin (one call of each per round); times are medians.
+            so roots are not timed. GFLOP/s of (a) counts the BLAS work it did (B^T U, A A^T, K^2,
+            B P, and B^T B, B X when the polar step ran), against the best sgemm call on
+            k x k x k in the same run; "polar" is the share of (a)'s updates that ran Newton-Schulz.
+            The methods are timed round-robin (one call of each per round); times are medians.
             """)
 
     @OptionGroup var runtime: RuntimeOptions
@@ -47,11 +50,15 @@ struct FactorBenchmark: ParsableCommand {
         var size: Int
         var samples: Int
         var spectral: Timing
+        var ungated: Timing
         var cayley: Timing
         var eigen: Timing
         var gemm: Timing
+        /// BLAS operations of (a) per update, on average over the timed calls.
+        var spectralFlops: Double
+        /// The share of (a)'s updates that ran a Newton-Schulz step.
+        var polarShare: Double
 
-        var spectralFlops: Double { 3 * Double(size * size * samples) + 6 * pow(Double(size), 3) }
         var spectralGFLOPs: Double { spectralFlops / spectral.median / 1e9 }
         /// sgemm's peak: its best call.
         var gemmGFLOPs: Double { 2 * pow(Double(size), 3) / gemm.best / 1e9 }
@@ -65,11 +72,16 @@ struct FactorBenchmark: ParsableCommand {
             let row = try Self.measure(size: size, samples: samples ?? size, minTime: minTime)
             rows.append(row)
         }
-        var table = [["k", "s", "(a) trunc2+NS ms", "(b) cayley ms", "(c) EMA+ssyevd ms", "(c)/(a)", "(c)/(b)", "(a) GFLOP/s", "sgemm GFLOP/s", "(a)/sgemm"]]
+        var table = [[
+            "k", "s", "(a) gated ms", "polar", "(a0) NS always ms", "(b) cayley ms", "(c) EMA+ssyevd ms", "(c)/(a)", "(c)/(a0)",
+            "(c)/(b)", "(a) GFLOP/s", "sgemm GFLOP/s", "(a)/sgemm",
+        ]]
         for row in rows {
             table.append([
-                "\(row.size)", "\(row.samples)", format(row.spectral.median * 1e3), format(row.cayley.median * 1e3),
+                "\(row.size)", "\(row.samples)", format(row.spectral.median * 1e3), String(format: "%.0f%%", 100 * row.polarShare),
+                format(row.ungated.median * 1e3), format(row.cayley.median * 1e3),
                 format(row.eigen.median * 1e3), format(row.eigen.median / row.spectral.median) + "x",
+                format(row.eigen.median / row.ungated.median) + "x",
                 format(row.eigen.median / row.cayley.median) + "x", format(row.spectralGFLOPs), format(row.gemmGFLOPs),
                 String(format: "%.0f%%", 100 * row.spectralGFLOPs / row.gemmGFLOPs),
             ])
@@ -77,9 +89,7 @@ struct FactorBenchmark: ParsableCommand {
         for line in TextTable.render(table) { job.report(line) }
         if markdown {
             job.report("")
-            job.report("| " + table[0].joined(separator: " | ") + " |")
-            job.report("|" + String(repeating: "---|", count: table[0].count))
-            for line in table.dropFirst() { job.report("| " + line.joined(separator: " | ") + " |") }
+            for line in markdownTable(table) { job.report(line) }
         }
     }
 
@@ -88,13 +98,21 @@ struct FactorBenchmark: ParsableCommand {
         let factor = Matrix<Float>.gaussian(rows: k, columns: s, scale: 1 / Float(s).squareRoot(), using: &generator)
         let rate = 0.01
         let spectral = SpectralFactor<Float>(dimension: k, options: .init(curvatureLearningRate: rate, maxConsecutiveFailures: .max))
+        let ungated = SpectralFactor<Float>(dimension: k, options: .init(curvatureLearningRate: rate, newtonSchulzTolerance: nil, maxConsecutiveFailures: .max))
         let cayley = SpectralFactor<Float>(dimension: k, options: .init(curvatureLearningRate: rate, retraction: .cayley, maxConsecutiveFailures: .max))
         let eigen = EigenFactor<Float>(dimension: k, curvatureLearningRate: Float(rate))
         let a = Matrix<Float>.random(rows: k, columns: k, using: &generator)
         var c = Matrix<Float>(rows: k, columns: k)
         // Round-robin, one call of each per round, so that the machine's noise hits all alike.
+        var spectralOperations = 0
+        let startState = spectral.state
         let timings = try Timing.measureRoundRobin(minTime: 4 * minTime, [
-            { try spectral.update(curvatureFactor: factor) },
+            {
+                let before = BLAS.productOperations.load(ordering: .relaxed)
+                try spectral.update(curvatureFactor: factor)
+                spectralOperations += BLAS.productOperations.load(ordering: .relaxed) - before
+            },
+            { try ungated.update(curvatureFactor: factor) },
             { try cayley.update(curvatureFactor: factor) },
             {
                 eigen.update(curvatureFactor: factor)
@@ -102,7 +120,10 @@ struct FactorBenchmark: ParsableCommand {
             },
             { BLAS.gemm(a, a, into: &c) },
         ])
-        let (spectralTiming, cayleyTiming, eigenTiming, gemmTiming) = (timings[0], timings[1], timings[2], timings[3])
-        return Row(size: k, samples: s, spectral: spectralTiming, cayley: cayleyTiming, eigen: eigenTiming, gemm: gemmTiming)
+        let updates = spectral.state.updates + spectral.state.failures - startState.updates - startState.failures
+        let polarSteps = spectral.state.polarSteps - startState.polarSteps
+        return Row(
+            size: k, samples: s, spectral: timings[0], ungated: timings[1], cayley: timings[2], eigen: timings[3], gemm: timings[4],
+            spectralFlops: Double(spectralOperations) / Double(max(1, updates)), polarShare: Double(polarSteps) / Double(max(1, updates)))
     }
 }

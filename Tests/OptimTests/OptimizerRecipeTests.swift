@@ -114,7 +114,7 @@ struct OptimizerRecipeTests {
         var config = OptimizerConfig(type: kind)
         config.preconditioner.maxFactorDimension = 2
         let optimizer = try Optimizer(config: config, shards: [matrix, vector], totalSteps: 1, globalBatch: 1)
-        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters"] : ["statistic", "eigenvectors", "eigenvalues", "updates"]
+        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters", "defectBound"] : ["statistic", "eigenvectors", "eigenvalues", "updates"]
         let perBlock = kind == .spectral ? "scale" : "rootFailures"
         let blocks = ["block0", "block1"].flatMap { block in
             ["L", "R"].flatMap { side in perSide.map { "\(block).\(side).\($0)" } } + ["\(block).\(perBlock)"]
@@ -133,11 +133,11 @@ struct OptimizerRecipeTests {
         let saved = optimizer.stateTensors(shard: 0)
         var counters = saved
         counters[2] = NamedTensor(name: "block0.L.counters", shape: [3], values: [0, 0, 0] as [Float])
-        #expect(throws: OptimizerError("w: optimizer state 'block0.L.counters' is [3] Float32, expected [3] Int64")) {
+        #expect(throws: OptimizerError("w: optimizer state 'block0.L.counters' is [3] Float32, expected [4] Int64")) {
             try optimizer.restore(shard: 0, from: counters)
         }
         var scale = saved
-        scale[6] = NamedTensor(name: "block0.scale", shape: [1], values: [2] as [Float])
+        scale[8] = NamedTensor(name: "block0.scale", shape: [1], values: [2] as [Float])
         #expect(throws: OptimizerError("w: block0: invalid factor state: shampoo mode has scale 1, got 2.0")) {
             try optimizer.restore(shard: 0, from: scale)
         }

@@ -235,7 +235,7 @@ struct CheckpointCommandTests {
         Damage(label: "header not JSON", message: "optim.safetensors: header is not JSON"),
         Damage(label: "tensor missing", message: "model.safetensors: tensor 'param/3_linear.bias' is missing"),
         Damage(label: "wrong shape", message: "model.safetensors: tensor 'param/1_linear.bias' is [31] F32, the model needs [32] F32"),
-        Damage(label: "wrong dtype", message: "optim.safetensors: tensor 'optim/3_linear.weight/block0.L.counters' is [3] F32, expected [3] I64"),
+        Damage(label: "wrong dtype", message: "optim.safetensors: tensor 'optim/3_linear.weight/block0.L.counters' is [4] F32, expected [4] I64"),
         Damage(label: "checksum mismatch", message: "model.safetensors: tensor 'param/3_linear.weight': SHA-256 mismatch (the file is corrupt)"),
         Damage(label: "incompatible config", message: "manifest.json: incompatible configuration: optimizer.type is adamw, the checkpoint's is spectral"),
     ]
@@ -299,7 +299,7 @@ struct CheckpointCommandTests {
         case "wrong dtype":
             try rewrite(optim) { tensors in
                 let index = tensors.firstIndex { $0.name == "optim/3_linear.weight/block0.L.counters" }!
-                tensors[index] = StoredTensor(name: tensors[index].name, shape: [3], floats: [1, 0, 0])
+                tensors[index] = StoredTensor(name: tensors[index].name, shape: [4], floats: [1, 0, 0, 0])
             }
         case "checksum mismatch":
             var bytes = [UInt8](try Data(contentsOf: model))

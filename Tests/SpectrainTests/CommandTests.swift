@@ -77,7 +77,7 @@ struct CommandTests {
         #expect(result.errorOutput.split(separator: "\n").count == 1)
     }
 
-    @Test("bench factor times the three methods and reports the ratios")
+    @Test("bench factor times the methods and reports the ratios and the gate's firing share")
     func benchFactor() throws {
         let result = try ProcessRunner.run(["bench", "factor", "--sizes", "32,48", "--samples", "8", "--min-time", "0.02"], timeout: 120)
         #expect(result.status == 0, "\(result.allOutput)")
@@ -85,8 +85,39 @@ struct CommandTests {
         #expect(rows.count == 2, "\(result.output)")
         for row in rows {
             let cells = row.split(separator: " ", omittingEmptySubsequences: true)
-            #expect(cells.count == 10)
-            #expect(cells[5].hasSuffix("x") && Double(cells[5].dropLast()) ?? 0 > 0)
+            #expect(cells.count == 13)
+            #expect(cells[3].hasSuffix("%"))
+            for ratio in cells[7...9] { #expect(ratio.hasSuffix("x") && Double(ratio.dropLast()) ?? 0 > 0) }
         }
+    }
+}
+
+@Suite("bench step", .enabled(if: FileManager.default.fileExists(atPath: TrainCommandTests.fashionMNIST), "needs the Debian package dataset-fashion-mnist"))
+struct StepBenchmarkCommandTests {
+    @Test("bench step times each optimizer's phases side by side, with the step as a ratio to AdamW's")
+    func sideBySide() throws {
+        let result = try ProcessRunner.run([
+            "bench", "step", CommandTests.config("fashion-mlp.json"), CommandTests.config("fashion-mlp-adamw.json"),
+            "--optimizers", "eigenShampoo", "--steps", "2", "--rounds", "2", "--warmup", "1",
+        ], timeout: 300)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let lines = result.output.split(separator: "\n")
+        let header = try #require(lines.first { $0.hasPrefix("ms per step") })
+        #expect(header.contains("fashion-mlp (spectral)") && header.contains("fashion-mlp-adamw (adamw)") && header.contains("as eigenShampoo"))
+        let curvature = try #require(lines.first { $0.hasPrefix("curvature ") }).split(separator: " ", omittingEmptySubsequences: true)
+        // The spectral and Eigen-Shampoo columns spend time on curvature, AdamW none.
+        #expect(Double(curvature[1]) ?? 0 > 0 && Double(curvature[2]) == 0 && Double(curvature[3]) ?? 0 > 0, "\(curvature)")
+        let ratios = try #require(lines.first { $0.hasPrefix("step / adamw") }).split(separator: " ", omittingEmptySubsequences: true)
+        #expect(ratios[4] == "1.00x", "\(ratios)")
+    }
+
+    @Test("configurations with different models are a one-line error naming them")
+    func differentModels() throws {
+        let result = try ProcessRunner.run([
+            "bench", "step", CommandTests.config("fashion-mlp.json"), CommandTests.config("fashion-cnn.json"), "--steps", "1", "--rounds", "1",
+        ], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        #expect(result.errorOutput.contains("fashion-cnn (spectral): model, data or batch size differ"), "\(result.errorOutput)")
     }
 }

@@ -115,10 +115,10 @@ struct FactorPropertyTests {
         rotation.scale(by: 0.3 / rotation.frobeniusNorm)
         let workspace = RetractionWorkspace<Double>()
         var exact = Matrix<Double>(rows: 0, columns: 0)
-        let exactError = try Retraction.exact.apply(to: basis, rotation: rotation, workspace: workspace, into: &exact)
+        let exactError = try Retraction.exact.apply(to: basis, rotation: rotation, workspace: workspace, into: &exact).defect
         #expect(exactError < 1e-14)
         var cayley = Matrix<Double>(rows: 0, columns: 0)
-        #expect(try Retraction.cayley.apply(to: basis, rotation: rotation, workspace: workspace, into: &cayley) < 1e-14)
+        #expect(try Retraction.cayley.apply(to: basis, rotation: rotation, workspace: workspace, into: &cayley).defect < 1e-14)
         // Cayley agrees with exp to third order: ||K||³/12 ≈ 2e-3.
         #expect(cayley.relativeDistance(to: exact) < 3e-3)
         var previous = Double.infinity

@@ -196,11 +196,55 @@ struct DenseRootCacheTests {
         #expect(dense.relativeDistance(to: factored) > 1e-6)
     }
 
+    @Test("each mix of dense and factored sides gives the factored result", arguments: [KroneckerMode.kl, .shampoo])
+    func mixedRoots(mode: KroneckerMode) throws {
+        var generator = SeededGenerator(seed: 43)
+        let factors = KroneckerFactors<Double>(rows: 7, columns: 4, mode: mode, options: .init(curvatureLearningRate: 0.1))
+        for _ in 0..<10 { try factors.update(gradient: .gaussian(rows: 7, columns: 4, using: &generator)) }
+        let gradient = Matrix<Double>.gaussian(rows: 7, columns: 4, using: &generator)
+        factors.denseRoots = (false, false)
+        var factored = Matrix<Double>(rows: 0, columns: 0)
+        factors.preconditionGradient(gradient, power: 2, into: &factored)
+        for sides in [(true, false), (false, true), (true, true)] {
+            factors.denseRoots = sides
+            var result = Matrix<Double>(rows: 0, columns: 0)
+            factors.preconditionGradient(gradient, power: 2, into: &result)
+            // The same product associated differently: equal to rounding.
+            #expect(result.relativeDistance(to: factored) < 1e-12, "\(sides)")
+        }
+    }
+
+    /// A one-sided kl step moves only its side: the other keeps its state bit for bit and both
+    /// keep det = 1; with both rates it is the two-sided step.
+    @Test("kl mode: a one-sided update moves only its factor and keeps both determinants at 1")
+    func oneSidedUpdate() throws {
+        var generator = SeededGenerator(seed: 44)
+        let factors = KroneckerFactors<Double>(rows: 5, columns: 6, mode: .kl, options: .init(curvatureLearningRate: 0.1))
+        for _ in 0..<5 { try factors.update(gradient: .gaussian(rows: 5, columns: 6, using: &generator)) }
+        let right = factors.right.state
+        let scale = factors.scale
+        let outcome = try factors.update(gradient: .gaussian(rows: 5, columns: 6, using: &generator), rates: FactorRates(left: 0.2, right: nil))
+        #expect(outcome.left == .accepted && outcome.right == nil)
+        #expect(factors.right.state == right)
+        #expect(factors.scale != scale)
+        let leftState = factors.left.state
+        _ = try factors.update(gradient: .gaussian(rows: 5, columns: 6, using: &generator), rates: FactorRates(left: nil, right: 0.2))
+        #expect(factors.left.state == leftState)
+        #expect(factors.right.state != right)
+        for factor in [factors.left, factors.right] {
+            #expect(abs(factor.eigenvalues.map { Double.log($0) }.reduce(0, +)) < 1e-12)
+        }
+        let untouched = (factors.left.state, factors.right.state, factors.scale)
+        let none = try factors.update(gradient: .gaussian(rows: 5, columns: 6, using: &generator), rates: FactorRates(left: nil, right: nil))
+        #expect(none.left == nil && none.right == nil)
+        #expect(factors.left.state == untouched.0 && factors.right.state == untouched.1 && factors.scale == untouched.2)
+    }
+
     @Test("Eigen-Shampoo: cached roots equal the LAPACK roots of the statistics")
     func eigen() throws {
         var generator = SeededGenerator(seed: 42)
         let factors = EigenKroneckerFactors<Double>(rows: 4, columns: 7, curvatureLearningRate: 0.3)
-        for _ in 0..<5 { try factors.updateCurvature(gradient: .gaussian(rows: 4, columns: 7, using: &generator)) }
+        for _ in 0..<5 { try factors.updateCurvature(gradient: .gaussian(rows: 4, columns: 7, using: &generator), rates: FactorRates(left: 0.3, right: 0.3)) }
         try factors.refreshRoots()
         let gradient = Matrix<Double>.gaussian(rows: 4, columns: 7, using: &generator)
         let expected = BLAS.product(

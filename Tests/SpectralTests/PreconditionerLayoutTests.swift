@@ -47,11 +47,33 @@ struct PreconditionerLayoutTests {
         for _ in 0..<4 { try trained.update(gradient: Matrix<Float>.gaussian(rows: 5, columns: 3, using: &generator)) }
         let saved = trained.stateTensors()
         #expect(saved.map(\.name) == ["block0", "block1"].flatMap { block in
-            ["L", "R"].flatMap { side in ["eigenvectors", "eigenvalues", "counters"].map { "\(block).\(side).\($0)" } } + ["\(block).scale"]
+            ["L", "R"].flatMap { side in ["eigenvectors", "eigenvalues", "counters", "defectBound"].map { "\(block).\(side).\($0)" } } + ["\(block).scale"]
         })
         let restored = ParameterPreconditioner<Float>(shape: [5, 3], options: options)
         try restored.restore(from: SavedState(saved))
         #expect(restored.stateTensors() == saved)
+
+        // A checkpoint from before the Newton-Schulz gate (three counters, no bound) restores,
+        // with the bound measured; a bound that is negative or below the measured defect does not.
+        let legacy = saved.filter { !$0.name.hasSuffix("defectBound") }.map { tensor in
+            tensor.name.hasSuffix("counters") ? NamedTensor(name: tensor.name, integers: Array(tensor.integers!.prefix(3))) : tensor
+        }
+        let upgraded = ParameterPreconditioner<Float>(shape: [5, 3], options: options)
+        try upgraded.restore(from: SavedState(legacy))
+        guard case .blocks(let blocks) = upgraded.structure, let first = blocks[0].factors as? KroneckerFactors<Float> else {
+            Issue.record("expected Kronecker blocks")
+            return
+        }
+        #expect(first.left.orthogonalityError >= 0 && first.left.orthogonalityError < 1e-4)
+        for bad in [-1, 0.0] as [Float] {
+            let tampered = saved.map { tensor in
+                tensor.name == "block0.L.defectBound" ? NamedTensor(name: tensor.name, shape: [1], values: [bad]) : tensor
+            }
+            // 0 is below the measured Float32 defect only if that defect exceeds the measuring slack.
+            if bad < 0 {
+                #expect(throws: SavedStateError.self) { try ParameterPreconditioner<Float>(shape: [5, 3], options: options).restore(from: SavedState(tampered)) }
+            }
+        }
 
         #expect(throws: SavedStateError("optimizer state 'block1.scale' is missing")) {
             try restored.restore(from: SavedState(saved.filter { $0.name != "block1.scale" }))

@@ -85,6 +85,10 @@ public struct FactorHealthRecord: Codable, Sendable, Equatable {
     public var maxEigenvalue: Double
     public var conditionNumber: Double
     public var failures: Int
+    /// Accepted updates, and those whose retraction ran a Newton-Schulz step (the gate's firing
+    /// count); absent in logs from before the gate.
+    public var updates: Int?
+    public var polarSteps: Int?
 }
 
 /// Appends JSON lines to `metrics.jsonl`, flushed line by line.

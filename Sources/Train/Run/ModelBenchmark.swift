@@ -1,8 +1,8 @@
 import Linalg
 
-/// What a configuration's training step costs (`spectrain bench model`): the time split of whole
-/// steps and the matrix-product work of one forward and one backward pass, so the achieved
-/// GFLOP/s of each pass can be set beside sgemm's.
+/// What a configuration's training step costs (`spectrain bench model`, `bench step`): the time
+/// split of whole steps and the matrix-product work of one forward and one backward pass, so the
+/// achieved GFLOP/s of each pass can be set beside sgemm's.
 public struct ModelBenchmark: Sendable {
     /// Steps timed (after the warm-up).
     public var steps: Int
@@ -17,24 +17,59 @@ public struct ModelBenchmark: Sendable {
     public var backwardOperations: Int
 }
 
-extension Trainer {
-    /// Runs `warmup` training steps, counts the matrix-product operations of one more forward and
-    /// backward (without an update), then times `steps` whole training steps. The model trains as
-    /// it would in a run; nothing is written.
-    public func benchmark(steps: Int, warmup: Int) throws(TrainError) -> ModelBenchmark {
-        let phases = PhaseRunner(watchdog: nil, faults: FaultInjection(), rank: communicator.rank, parameters: model.parameters)
-        for step in 0..<warmup { _ = try trainStep(step, phases: phases) }
-        let (rank, ranks) = (communicator.rank, communicator.size)
-        workload.loadBatch(step: warmup, rank: rank, ranks: ranks)
-        let start = BLAS.gemmOperations.load(ordering: .relaxed)
+/// A benchmark taken in rounds, so that several trainers can be timed in turn on a noisy machine
+/// (`spectrain bench step`): the model trains as it would in a run; nothing is written.
+public final class BenchmarkSession {
+    private let trainer: Trainer
+    private let phases: PhaseRunner
+    private var nextStep: Int
+    private var result: ModelBenchmark
+
+    /// Runs `warmup` training steps and counts the matrix-product operations of one more forward
+    /// and backward (without an update).
+    init(trainer: Trainer, warmup: Int) throws(TrainError) {
+        self.trainer = trainer
+        let communicator = trainer.communicator
+        phases = PhaseRunner(watchdog: nil, faults: FaultInjection(), rank: communicator.rank, parameters: trainer.model.parameters)
+        for step in 0..<warmup { _ = try trainer.trainStep(step, phases: phases) }
+        let workload = trainer.workload
+        workload.loadBatch(step: warmup, rank: communicator.rank, ranks: communicator.size)
+        let start = BLAS.productOperations.load(ordering: .relaxed)
         _ = workload.forward(step: warmup)
-        let middle = BLAS.gemmOperations.load(ordering: .relaxed)
+        let middle = BLAS.productOperations.load(ordering: .relaxed)
         workload.backward(step: warmup)
-        let end = BLAS.gemmOperations.load(ordering: .relaxed)
+        let end = BLAS.productOperations.load(ordering: .relaxed)
         _ = phases.takeTimes()
-        for step in warmup..<(warmup + steps) { _ = try trainStep(step, phases: phases) }
-        return ModelBenchmark(
-            steps: steps, batchSize: config.training.batchSize, predictionsPerSample: workload.predictionsPerSample,
-            times: phases.takeTimes(), forwardOperations: middle - start, backwardOperations: end - middle)
+        nextStep = warmup
+        result = ModelBenchmark(
+            steps: 0, batchSize: trainer.config.training.batchSize, predictionsPerSample: workload.predictionsPerSample,
+            times: StepTimes(), forwardOperations: middle - start, backwardOperations: end - middle)
+    }
+
+    /// Times `steps` more whole training steps.
+    public func run(steps: Int) throws(TrainError) {
+        for step in nextStep..<(nextStep + steps) { _ = try trainer.trainStep(step, phases: phases) }
+        nextStep += steps
+        result.steps += steps
+        result.times = result.times + phases.takeTimes()
+    }
+
+    /// The steps timed so far.
+    public var benchmark: ModelBenchmark { result }
+}
+
+extension Trainer {
+    /// A benchmark session after `warmup` steps (`BenchmarkSession`). The trainer's `totalSteps`
+    /// must cover the warm-up and every step timed.
+    public func startBenchmark(warmup: Int) throws(TrainError) -> BenchmarkSession {
+        try BenchmarkSession(trainer: self, warmup: warmup)
+    }
+
+    /// Runs `warmup` training steps, counts the matrix-product operations of one more forward and
+    /// backward (without an update), then times `steps` whole training steps.
+    public func benchmark(steps: Int, warmup: Int) throws(TrainError) -> ModelBenchmark {
+        let session = try startBenchmark(warmup: warmup)
+        try session.run(steps: steps)
+        return session.benchmark
     }
 }

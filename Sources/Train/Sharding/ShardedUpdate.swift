@@ -222,7 +222,8 @@ public final class ShardedUpdate {
             for (name, health) in optimizer.health(shard: index) {
                 records["\(shard.name)/\(name)"] = FactorHealthRecord(
                     orthogonalityError: health.orthogonalityError, minEigenvalue: health.minEigenvalue,
-                    maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures)
+                    maxEigenvalue: health.maxEigenvalue, conditionNumber: health.conditionNumber, failures: health.failures,
+                    updates: health.updates, polarSteps: health.polarSteps)
             }
         }
         return records
