@@ -51,9 +51,8 @@ public final class KroneckerPreconditioning: TensorTransform {
         direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
-        let rates = curvatureRates(step: step)
         if method == .spectral { choosesDenseRoots(step: step) }
-        if rates.contains(where: { $0.left != nil || $0.right != nil }) || !hasBlocks {
+        if anyFactorDue(step: step) {
             try timed(&timings.curvatureSeconds) { () throws(OptimizerError) in
                 var curvatureInput = gradient
                 if curvatureScale != 1 {
@@ -62,7 +61,7 @@ public final class KroneckerPreconditioning: TensorTransform {
                     curvatureInput = scaledGradient
                 }
                 do {
-                    try preconditioner.update(gradient: curvatureInput) { block in rates[block.index] }
+                    try preconditioner.update(gradient: curvatureInput) { block in rates(for: block, step: step) }
                     if method == .eigen && step % rootInterval == 0 { try preconditioner.refreshRoots() }
                 } catch {
                     throw OptimizerError("\(owner): \(error)")
@@ -75,25 +74,26 @@ public final class KroneckerPreconditioning: TensorTransform {
         }
     }
 
-    /// Whether the preconditioner has Kronecker blocks (else the diagonal fallback, updated every step).
-    private var hasBlocks: Bool {
-        if case .blocks = preconditioner.structure { return true }
+    /// Whether any factor is due at `step` (the diagonal fallback of a vector always is).
+    private func anyFactorDue(step: Int) -> Bool {
+        guard case .blocks(let blocks) = preconditioner.structure else { return true }
+        for block in blocks {
+            let due = rates(for: block, step: step)
+            if due.left != nil || due.right != nil { return true }
+        }
         return false
     }
 
-    /// Each block's factor rates at `step` (Eigen-Shampoo: both sides, every step).
-    private func curvatureRates(step: Int) -> [FactorRates] {
-        guard case .blocks(let blocks) = preconditioner.structure else { return [] }
-        return blocks.map { block in
-            switch method {
-            case .eigen:
-                let rate = schedule.curvatureLearningRate
-                return FactorRates(left: rate, right: rate)
-            case .spectral:
-                return FactorRates(
-                    left: schedule.rate(dimension: block.rows.count, step: step),
-                    right: schedule.rate(dimension: block.columns.count, step: step))
-            }
+    /// A block's factor rates at `step` (Eigen-Shampoo: both sides, every step).
+    private func rates(for block: ParameterPreconditioner<Float>.Block, step: Int) -> FactorRates {
+        switch method {
+        case .eigen:
+            let rate = schedule.curvatureLearningRate
+            return FactorRates(left: rate, right: rate)
+        case .spectral:
+            return FactorRates(
+                left: schedule.rate(dimension: block.rows.count, step: step),
+                right: schedule.rate(dimension: block.columns.count, step: step))
         }
     }
 

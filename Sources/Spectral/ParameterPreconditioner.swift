@@ -45,8 +45,6 @@ public struct FactorRates: Sendable, Equatable {
 public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     /// One block of a blocked matrix: its place and its factors.
     public struct Block {
-        /// Its position in `blocks` (row-major over the grid).
-        public let index: Int
         public let rows: Range<Int>
         public let columns: Range<Int>
         public let factors: any KroneckerBlock<Scalar>
@@ -88,7 +86,7 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             var blocks: [Block] = []
             for rows in rowBands {
                 for columns in columnBands {
-                    blocks.append(Block(index: blocks.count, rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
+                    blocks.append(Block(rows: rows, columns: columns, factors: makeBlock(rows.count, columns.count)))
                 }
             }
             structure = .blocks(blocks)
