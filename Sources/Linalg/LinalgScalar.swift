@@ -7,7 +7,7 @@ internal import COpenBLAS
 ///
 /// Each requirement forwards to the `s` or `d` routine of the same name; callers use the typed
 /// wrappers in `BLAS`, `SymmetricEigen` and `LUFactorization` rather than these entry points.
-public protocol LinalgScalar: BinaryFloatingPoint, Real, BitwiseCopyable, Sendable
+public protocol LinalgScalar: BinaryFloatingPoint, Real, BitwiseCopyable, Sendable, Codable, SIMDScalar
 where Self.RawSignificand: FixedWidthInteger {
     /// A short name for messages and benchmark tables ("Float32", "Float64").
     static var typeName: String { get }

@@ -141,7 +141,7 @@ extension Matrix {
             // Tile row r holds r + 1 tiles: index i takes rows 0, last, 1, last - 1, ... so that
             // contiguous chunks of indices hold near-equal work.
             ParallelLoop.forEach(count: tileRows, workers: n >= 256 ? BLASThreading.threads : 1) { index, _ in
-                let tileRow = index % 2 == 0 ? index / 2 : tileRows - 1 - index / 2
+                let tileRow = ParallelLoop.pairedIndex(index, of: tileRows)
                 let rowStart = tileRow * tile
                 let rowEnd = Swift.min(rowStart + tile, n)
                 for columnStart in stride(from: 0, to: rowEnd, by: tile) {
@@ -157,6 +157,29 @@ extension Matrix {
                 }
             }
         }
+    }
+
+    /// `||A - I||_F` of a symmetric matrix stored in its upper triangle (the lower is not read):
+    /// `sqrt(sum_i (a_ii - 1)² + 2 sum_{i<j} a_ij²)`, one read-only pass split over the cores
+    /// (`ParallelLoop.forEachTriangleRow`), the rows' sums kept in `rowSums` and added in row
+    /// order, so the value does not depend on the worker count.
+    @inlinable
+    public func distanceToIdentityFromUpper(rowSums: inout [Scalar]) -> Scalar {
+        precondition(isSquare, "Matrix.distanceToIdentityFromUpper: \(rows) x \(columns) is not square")
+        let n = rows
+        if rowSums.count != n { rowSums = [Scalar](repeating: 0, count: n) }
+        withUnsafeBufferPointer { values in
+            rowSums.withUnsafeMutableBufferPointer { sums in
+                guard let base = values.baseAddress, let sums = sums.baseAddress else { return }
+                ParallelLoop.forEachTriangleRow(n) { row in
+                    let start = row * n
+                    let offDiagonal = VectorKernels.sumOfSquares(base + start + row + 1, count: n - row - 1)
+                    let diagonal = base[start + row] - 1
+                    sums[row] = diagonal * diagonal + 2 * offDiagonal
+                }
+            }
+        }
+        return rowSums.reduce(0, +).squareRoot()
     }
 
     /// Sets every element to zero.

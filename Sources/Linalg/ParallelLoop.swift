@@ -51,6 +51,23 @@ public enum ParallelLoop {
         }
     }
 
+    /// Runs `body(row)` for every row of an `n x n` triangle (row `i` holding `n - i` or `i + 1`
+    /// elements), split over the cores from `n = 256` on, rows paired long with short (0, n-1,
+    /// 1, n-2, ...) so each worker gets about half the triangle. `body` must only write memory
+    /// owned by its row.
+    public static func forEachTriangleRow(_ n: Int, _ body: (_ row: Int) -> Void) {
+        forEach(count: n, workers: n >= 256 ? BLASThreading.threads : 1) { index, _ in
+            body(pairedIndex(index, of: n))
+        }
+    }
+
+    /// The `index`-th of `0, count - 1, 1, count - 2, ...`: contiguous chunks of indices then
+    /// hold near-equal work when item `i` costs about `i` (or `count - i`).
+    @inline(__always)
+    public static func pairedIndex(_ index: Int, of count: Int) -> Int {
+        index % 2 == 0 ? index / 2 : count - 1 - index / 2
+    }
+
     /// The `worker`-th of `workers` near-equal contiguous ranges of `0..<count`.
     @inline(__always)
     static func chunk(_ worker: Int, of workers: Int, count: Int) -> Range<Int> {

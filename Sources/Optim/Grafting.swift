@@ -15,6 +15,7 @@ public final class Grafting: TensorTransform {
     public let secondMomentDecay: Float
     public let epsilon: Float
     private var secondMoment: [Float]
+    private var blockSums: [Float] = []
 
     public init(kind: Kind, count: Int, secondMomentDecay: Double, epsilon: Double) {
         precondition(kind != .none, "Grafting: kind none needs no stage")
@@ -38,13 +39,7 @@ public final class Grafting: TensorTransform {
                 case .sgd, .none:
                     graftNormSquared = BLAS.dot(g, g)
                 case .adam:
-                    secondMoment.withUnsafeMutableBufferPointer { v in
-                        for index in g.indices {
-                            v[index] = b2 * v[index] + (1 - b2) * g[index] * g[index]
-                            let graft = g[index] / ((v[index] * correction).squareRoot() + epsilon)
-                            graftNormSquared += graft * graft
-                        }
-                    }
+                    graftNormSquared = adamGraftNormSquared(g, decay: b2, correction: correction, epsilon: epsilon)
                 }
             }
             let directionNorm = direction.frobeniusNorm
@@ -52,6 +47,55 @@ public final class Grafting: TensorTransform {
                 direction.scale(by: graftNormSquared.squareRoot() / directionNorm)
             }
         }
+    }
+
+    /// `v <- b2 v + (1 - b2) g²` and `||g / (sqrt(v / (1 - b2^t)) + eps)||²`, over fixed blocks
+    /// of `Self.block` elements spread over the cores; each block sums in eight SIMD lanes and the
+    /// blocks' sums are added in order, so the result does not depend on the worker count.
+    private func adamGraftNormSquared(_ gradient: UnsafeBufferPointer<Float>, decay b2: Float, correction: Float, epsilon: Float) -> Float {
+        let count = gradient.count
+        let blocks = (count + Self.block - 1) / Self.block
+        if blockSums.count != blocks { blockSums = [Float](repeating: 0, count: blocks) }
+        secondMoment.withUnsafeMutableBufferPointer { moment in
+            blockSums.withUnsafeMutableBufferPointer { sums in
+                guard let g = gradient.baseAddress, let v = moment.baseAddress, let sums = sums.baseAddress else { return }
+                ParallelLoop.forEach(count: blocks, workers: count >= 2 * Self.block ? BLASThreading.threads : 1) { block, _ in
+                    let start = block * Self.block
+                    sums[block] = Self.adamGraftBlock(g + start, v + start, count: min(Self.block, count - start), decay: b2, correction: correction, epsilon: epsilon)
+                }
+            }
+        }
+        return blockSums.reduce(0, +)
+    }
+
+    /// Elements per block of the graft's reduction.
+    private static let block = 16_384
+
+    @inline(__always)
+    private static func adamGraftBlock(
+        _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, decay b2: Float, correction: Float, epsilon: Float
+    ) -> Float {
+        let (keep, take) = (SIMD8<Float>(repeating: b2), SIMD8<Float>(repeating: 1 - b2))
+        let (scale, offset) = (SIMD8<Float>(repeating: correction), SIMD8<Float>(repeating: epsilon))
+        var lanes = SIMD8<Float>(repeating: 0)
+        var index = 0
+        while index + 8 <= count {
+            let gradient = UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self)
+            var moment = UnsafeRawPointer(v + index).loadUnaligned(as: SIMD8<Float>.self)
+            moment = keep * moment + take * gradient * gradient
+            UnsafeMutableRawPointer(v + index).storeBytes(of: moment, as: SIMD8<Float>.self)
+            let graft = gradient / ((moment * scale).squareRoot() + offset)
+            lanes += graft * graft
+            index += 8
+        }
+        var sum = lanes.sum()
+        while index < count {
+            v[index] = b2 * v[index] + (1 - b2) * g[index] * g[index]
+            let graft = g[index] / ((v[index] * correction).squareRoot() + epsilon)
+            sum += graft * graft
+            index += 1
+        }
+        return sum
     }
 
     public func stateTensors() -> [NamedTensor] {

@@ -8,8 +8,8 @@ import Support
 ///
 /// Spectral blocks update each factor on its `CurvatureSchedule` and their roots are always
 /// current; a side preconditions with a dense root when forming it once per update costs less
-/// than the second GEMM of the factored form over the steps it serves (`k <= T m`, `m` the other
-/// side's size). Eigen-Shampoo blocks update their moving averages every step and recompute
+/// than the second GEMM of the factored form over the steps it serves (`k <= 2 T m`, `m` the
+/// other side's size). Eigen-Shampoo blocks update their moving averages every step and recompute
 /// roots by eigendecomposition every `rootInterval` steps.
 public final class KroneckerPreconditioning: TensorTransform {
     public enum Method: String, NamedChoice {
@@ -97,12 +97,13 @@ public final class KroneckerPreconditioning: TensorTransform {
         }
     }
 
-    /// Dense roots on the sides where forming one per update (`2 k³`) costs less than the
-    /// factored form's second GEMM (`2 k² m`) over the `T` steps it serves: `k <= T m`.
+    /// Dense roots on the sides where forming one per update (a syrk, `k³` multiply-adds) costs
+    /// less than the factored form's second GEMM (`k² m`) over the `T` steps it serves:
+    /// `k <= 2 T m`.
     private func choosesDenseRoots(step: Int) {
         preconditioner.setDenseRoots { block in
             let (a, b) = (block.rows.count, block.columns.count)
-            return (a <= schedule.interval(dimension: a, step: step) * b, b <= schedule.interval(dimension: b, step: step) * a)
+            return (a <= 2 * schedule.interval(dimension: a, step: step) * b, b <= 2 * schedule.interval(dimension: b, step: step) * a)
         }
     }
 

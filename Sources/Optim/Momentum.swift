@@ -22,9 +22,19 @@ public final class Momentum: TensorTransform {
         timed(&timings.otherSeconds) {
             direction.withUnsafeMutableBufferPointer { values in
                 velocity.withUnsafeMutableBufferPointer { v in
-                    for index in values.indices {
-                        v[index] = momentum * v[index] + kept * values[index]
-                        values[index] = nesterov ? values[index] + momentum * v[index] : v[index]
+                    guard let d = values.baseAddress, let v = v.baseAddress else { return }
+                    ParallelLoop.forEachRange(count: values.count) { range in
+                        if nesterov {
+                            for index in range {
+                                v[index] = momentum * v[index] + kept * d[index]
+                                d[index] += momentum * v[index]
+                            }
+                        } else {
+                            for index in range {
+                                v[index] = momentum * v[index] + kept * d[index]
+                                d[index] = v[index]
+                            }
+                        }
                     }
                 }
             }

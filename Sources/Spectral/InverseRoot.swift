@@ -102,11 +102,12 @@ public enum InverseRoot {
 /// The dense root `S^(-1/p) = B Diag(s) B^T` of one side of a Kronecker block, kept while the
 /// factor does not change, so that applying it costs one GEMM instead of two.
 ///
-/// Forming it costs one k x k x k GEMM. It pays off when the same root is applied several times:
-/// Eigen-Shampoo between root recomputations, or a spectral factor updated every T > 1 steps.
-/// Blocks use it by configuration (`denseRoots`), never by timing. The root is rebuilt on the
-/// first use after the factor changes, so the arithmetic of a step depends only on the state and
-/// the configuration, and a resumed run repeats an uninterrupted one bit for bit.
+/// Forming it costs one k x k x k syrk (`k³` multiply-adds, half a GEMM's), as `C C^T` with
+/// `C = B Diag(s^(1/2))` (the scales are positive). It pays off when the same root is applied
+/// several times: Eigen-Shampoo between root recomputations, or a spectral factor updated every
+/// T > 1 steps. Blocks use it by configuration (`denseRoots`), never by timing. The root is
+/// rebuilt on the first use after the factor changes, so the arithmetic of a step depends only on
+/// the state and the configuration, and a resumed run repeats an uninterrupted one bit for bit.
 struct DenseRootCache<Scalar: LinalgScalar> {
     struct Key: Equatable {
         var version: Int
@@ -117,6 +118,7 @@ struct DenseRootCache<Scalar: LinalgScalar> {
     private var builtFor: Key?
     private var dense = Matrix<Scalar>(rows: 0, columns: 0)
     private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
+    private var halfScales: [Scalar] = []
 
     /// `B Diag(scales) B^T` for the factor state `version` (`scales` its inverse-root scales for
     /// `power` and `damping`), formed unless current.
@@ -125,10 +127,13 @@ struct DenseRootCache<Scalar: LinalgScalar> {
     ) -> Matrix<Scalar> {
         let key = Key(version: version, power: power, damping: damping)
         if builtFor != key {
+            // (B Diag(s^(1/2))) (B Diag(s^(1/2)))^T in one syrk: half a GEMM's work.
+            halfScales.removeAll(keepingCapacity: true)
+            for scale in scales { halfScales.append(scale.squareRoot()) }
             scratch.assign(eigenvectors)
-            scratch.scaleColumns(by: scales)
+            scratch.scaleColumns(by: halfScales)
             dense.resize(rows: eigenvectors.rows, columns: eigenvectors.rows)
-            BLAS.gemm(scratch, eigenvectors, transposeB: true, into: &dense)
+            BLAS.syrk(scratch, into: &dense)
             builtFor = key
         }
         return dense

@@ -65,6 +65,7 @@ public final class RetractionWorkspace<Scalar: LinalgScalar> {
     var product = Matrix<Scalar>(rows: 0, columns: 0)
     var gram = Matrix<Scalar>(rows: 0, columns: 0)
     var pingPong = Matrix<Scalar>(rows: 0, columns: 0)
+    var rowSums: [Scalar] = []
     var lu = LUFactorization<Scalar>()
 
     public init() {}
@@ -131,6 +132,8 @@ extension Retraction {
     /// `X = B^T B = I + E`, one step gives `B'^T B' - I = -0.75 E² + 0.25 E³`) plus rounding when
     /// gated; the gate's bound when it skipped them; otherwise measured. Throws only if the
     /// Cayley system is singular.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply<Scalar: LinalgScalar>(
         to basis: Matrix<Scalar>, rotation: Matrix<Scalar>, rotationNorm: Scalar? = nil,
         gate: NewtonSchulzGate<Scalar>? = nil, workspace: RetractionWorkspace<Scalar>,
@@ -143,7 +146,7 @@ extension Retraction {
         switch self {
         case .truncated(let order, let steps):
             let gated = gate != nil && order == 2 && steps > 0
-            let squareNorm = truncatedExponential(of: rotation, order: order, measuresSquare: gated, workspace: workspace)
+            let squareNorm = truncatedExponential(of: rotation, order: order, workspace: workspace)
             BLAS.gemm(basis, workspace.polynomial, into: &result)
             if steps == 0 { return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false) }
             let rounding = NewtonSchulzGate<Scalar>.roundingAllowance(dimension: k)
@@ -183,10 +186,12 @@ extension Retraction {
     }
 
     /// `workspace.polynomial = I + K + K²/2! + ... + K^r/r!`. Order 2 uses `K² = -K K^T` (K is
-    /// skew) in one syrk; higher orders use Horner's rule, one GEMM per order above 1. Returns
-    /// `||K²||_F` for order 2 with `measuresSquare` (one pass over `K²/2`), else 0.
+    /// skew) in one syrk and returns `||K²||_F` (one pass over `K²/2`); higher orders use
+    /// Horner's rule, one GEMM per order above 1, and return 0.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func truncatedExponential<Scalar: LinalgScalar>(
-        of rotation: Matrix<Scalar>, order: Int, measuresSquare: Bool, workspace: RetractionWorkspace<Scalar>
+        of rotation: Matrix<Scalar>, order: Int, workspace: RetractionWorkspace<Scalar>
     ) -> Scalar {
         var squareNorm: Scalar = 0
         let k = rotation.rows
@@ -197,7 +202,7 @@ extension Retraction {
         case 2:
             BLAS.syrk(rotation, alpha: -0.5, beta: 0, into: &workspace.polynomial, mirror: false)
             workspace.polynomial.copyUpperToLower()
-            if measuresSquare { squareNorm = 2 * workspace.polynomial.frobeniusNorm }
+            squareNorm = 2 * workspace.polynomial.frobeniusNorm
             workspace.polynomial.add(rotation)
         default:
             // P = I + K/r; P = I + K P / j for j = r-1 ... 1.
@@ -219,14 +224,16 @@ extension Retraction {
 
     /// One polar Newton-Schulz step `B <- 1.5 B - 0.5 B (B^T B)` in place; returns
     /// `||B^T B - I||_F` measured before the step.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func newtonSchulzStep<Scalar: LinalgScalar>(
         _ basis: inout Matrix<Scalar>, workspace: RetractionWorkspace<Scalar>
     ) -> Scalar {
         let k = basis.rows
         workspace.gram.resize(rows: k, columns: k)
-        // Upper triangle only: symm reads no more, and distanceToIdentity counts it twice.
+        // Upper triangle only: symm reads no more.
         BLAS.syrk(basis, transpose: true, into: &workspace.gram, mirror: false)
-        let error = distanceToIdentityFromUpper(&workspace.gram)
+        let error = workspace.gram.distanceToIdentityFromUpper(rowSums: &workspace.rowSums)
         workspace.pingPong.assign(basis)
         BLAS.symm(workspace.pingPong, symmetric: workspace.gram, alpha: -0.5, beta: 1.5, into: &basis)
         return error
@@ -239,24 +246,6 @@ extension Retraction {
         workspace.gram.resize(rows: basis.columns, columns: basis.columns)
         BLAS.syrk(basis, transpose: true, into: &workspace.gram)
         return distanceToIdentity(&workspace.gram)
-    }
-
-    /// `||X - I||_F` of a symmetric matrix stored in its upper triangle (the strict lower
-    /// triangle is overwritten with zeros; the upper triangle and diagonal are kept).
-    static func distanceToIdentityFromUpper<Scalar: LinalgScalar>(_ matrix: inout Matrix<Scalar>) -> Scalar {
-        let n = matrix.rows
-        matrix.addToDiagonal(-1)
-        var diagonal: Scalar = 0
-        matrix.withUnsafeMutableBufferPointer { values in
-            for row in 0..<n {
-                diagonal += values[row * n + row] * values[row * n + row]
-                for column in 0..<row { values[row * n + column] = 0 }
-            }
-        }
-        // ||X - I||² = diag² + 2 * (strict upper)²; the zeroed lower adds nothing to the norm.
-        let all = matrix.frobeniusNorm
-        matrix.addToDiagonal(1)
-        return (2 * all * all - diagonal).squareRoot()
     }
 
     /// `||X - I||_F` of a square matrix (X is restored afterwards).

@@ -38,6 +38,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     private var candidateEigenvalues: [Scalar] = []
     private var logStep: [Scalar] = []
     private var rootScales: [Scalar] = []
+    private var rowSums: [Scalar] = []
     private var rootScratch = Matrix<Scalar>(rows: 0, columns: 0)
     private let retractionWorkspace = RetractionWorkspace<Scalar>()
 
@@ -141,7 +142,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     ) throws(SpectralFactorError) -> FactorUpdateOutcome {
         let norm = SpectralKernels.gapDampedRotation(
             rotatedCurvature: curvature, eigenvalues: state.eigenvalues, scale: rotationScale,
-            gapDamping: Scalar(options.gapDamping), into: &rotation)
+            gapDamping: Scalar(options.gapDamping), into: &rotation, rowSums: &rowSums)
         if let clip = options.rotationClip, norm > Scalar(clip) {
             rotation.scale(by: Scalar(clip) / norm)
         }

@@ -14,35 +14,41 @@ public enum SpectralKernels {
     @inlinable
     public static func gapDampedRotation<Scalar: LinalgScalar>(
         rotatedCurvature: Matrix<Scalar>, eigenvalues: [Scalar], scale: Scalar, gapDamping: Scalar,
-        into rotation: inout Matrix<Scalar>
+        into rotation: inout Matrix<Scalar>, rowSums: inout [Scalar]
     ) -> Scalar {
         let k = eigenvalues.count
         precondition(rotatedCurvature.rows == k && rotatedCurvature.columns == k,
                      "gapDampedRotation: Hh is \(rotatedCurvature.rows) x \(rotatedCurvature.columns), d has \(k)")
         rotation.resize(rows: k, columns: k)
-        // The upper triangle row by row (contiguous, vectorisable), then the lower as its negation.
+        if rowSums.count != k { rowSums = [Scalar](repeating: 0, count: k) }
+        // The upper triangle row by row (contiguous, vectorisable; rows split over the cores),
+        // each row's sum of squares kept for the norm, then the lower as its negation.
         rotatedCurvature.withUnsafeBufferPointer { curvature in
             eigenvalues.withUnsafeBufferPointer { d in
                 rotation.withUnsafeMutableBufferPointer { generator in
-                    guard let hh = curvature.baseAddress, let out = generator.baseAddress, let d = d.baseAddress else { return }
-                    for i in 0..<k {
-                        let di = d[i]
-                        let row = i * k
-                        out[row + i] = 0
-                        var j = i + 1
-                        while j < k {
-                            let gap = d[j] - di
-                            let denominator = gap * gap + gapDamping * di * d[j]
-                            let value = scale * hh[row + j] * gap / denominator
-                            out[row + j] = denominator == 0 ? 0 : value
-                            j += 1
+                    rowSums.withUnsafeMutableBufferPointer { sums in
+                        guard let hh = curvature.baseAddress, let out = generator.baseAddress, let d = d.baseAddress,
+                              let sums = sums.baseAddress else { return }
+                        ParallelLoop.forEachTriangleRow(k) { i in
+                            let di = d[i]
+                            let row = i * k
+                            out[row + i] = 0
+                            var j = i + 1
+                            while j < k {
+                                let gap = d[j] - di
+                                let denominator = gap * gap + gapDamping * di * d[j]
+                                let value = scale * hh[row + j] * gap / denominator
+                                out[row + j] = denominator == 0 ? 0 : value
+                                j += 1
+                            }
+                            sums[i] = VectorKernels.sumOfSquares(out + row + i + 1, count: k - i - 1)
                         }
                     }
                 }
             }
         }
         rotation.copyUpperToLower(sign: -1)
-        return rotation.frobeniusNorm
+        return (2 * rowSums.reduce(0, +)).squareRoot()
     }
 
     /// The standard log-eigenvalue step of a factor, `m_i = scale * (Hh_ii / d_i - 1)`.

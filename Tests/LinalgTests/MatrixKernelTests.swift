@@ -54,4 +54,30 @@ struct MatrixKernelTests {
         #expect(m == Matrix.diagonal([1, 1, 1]))
         #expect(Matrix<Float>.identity(0).count == 0)
     }
+    /// Float64 throughout, so the only differences are summation order: 1e-13 relative.
+    @Test("distanceToIdentityFromUpper reads only the upper triangle and equals ||A - I||_F (serial and split rows)", arguments: [1, 9, 300])
+    func distanceToIdentityFromUpper(n: Int) {
+        var generator = SeededGenerator(seed: 4)
+        let random = Matrix<Double>.random(rows: n, columns: n, using: &generator)
+        var symmetric = random
+        symmetric.symmetrize()
+        var expected = symmetric
+        expected.addToDiagonal(-1)
+        var upperOnly = symmetric
+        for row in 0..<n { for column in 0..<row { upperOnly[row, column] = .nan } }
+        var rowSums: [Double] = []
+        let distance = upperOnly.distanceToIdentityFromUpper(rowSums: &rowSums)
+        #expect(abs(distance - expected.frobeniusNorm) <= 1e-13 * expected.frobeniusNorm)
+    }
+
+    /// Float32 sums in SIMD lanes against a Float64 sum: relative 1e-6 (n terms, each rounding
+    /// within an ulp of its partial sum, n up to 1001).
+    @Test("sumOfSquares matches a Float64 sum for lengths around the SIMD width", arguments: [0, 1, 7, 8, 9, 64, 1001])
+    func sumOfSquares(count: Int) {
+        var generator = SeededGenerator(seed: 8)
+        let values = Matrix<Float>.gaussian(rows: 1, columns: max(count, 1), using: &generator).elements
+        let sum = values.withUnsafeBufferPointer { VectorKernels.sumOfSquares($0.baseAddress!, count: count) }
+        let expected = values.prefix(count).reduce(0.0) { $0 + Double($1) * Double($1) }
+        #expect(abs(Double(sum) - expected) <= 1e-6 * max(expected, 1e-30))
+    }
 }

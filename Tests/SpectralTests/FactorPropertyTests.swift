@@ -261,3 +261,29 @@ struct ReferenceAndBlockingTests {
         }
     }
 }
+
+@Suite("Spectral kernels")
+struct SpectralKernelTests {
+    /// The rotation's norm is summed by rows (split over the cores from k = 256); Float64, so
+    /// against the norm of the result only the order differs: 1e-13 relative. K must be skew
+    /// with the gap-damped entries of its definition.
+    @Test("gapDampedRotation returns ||K||_F of the skew K it writes", arguments: [5, 300])
+    func gapDampedRotationNorm(k: Int) {
+        var generator = SeededGenerator(seed: 12)
+        var curvature = Matrix<Double>.random(rows: k, columns: k, using: &generator)
+        curvature.symmetrize()
+        let eigenvalues = (0..<k).map { 0.5 + Double($0 % 17) }
+        var rotation = Matrix<Double>(rows: 0, columns: 0)
+        var rowSums: [Double] = []
+        let norm = SpectralKernels.gapDampedRotation(
+            rotatedCurvature: curvature, eigenvalues: eigenvalues, scale: 0.1, gapDamping: 0.01,
+            into: &rotation, rowSums: &rowSums)
+        #expect(abs(norm - rotation.frobeniusNorm) <= 1e-13 * rotation.frobeniusNorm)
+        for (i, j) in [(0, 1), (1, k - 1), (k / 2, k - 2)] {
+            let gap = eigenvalues[j] - eigenvalues[i]
+            let denominator = gap * gap + 0.01 * eigenvalues[i] * eigenvalues[j]
+            #expect(abs(rotation[i, j] - 0.1 * curvature[i, j] * gap / denominator) <= 1e-15)
+            #expect(rotation[j, i] == -rotation[i, j])
+        }
+    }
+}

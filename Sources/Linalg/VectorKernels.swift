@@ -1,0 +1,22 @@
+/// Reductions over contiguous elements in eight SIMD lanes: vectorised, yet in a fixed order
+/// (lane `l` sums elements `l, l + 8, ...`, then the lanes and the tail are added), so a value
+/// does not depend on the machine or on how callers split their work.
+public enum VectorKernels {
+    /// `sum x_i²` over `count` elements from `start`.
+    @inlinable
+    public static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
+        var lanes = SIMD8<Scalar>(repeating: 0)
+        var index = 0
+        while index + 8 <= count {
+            let values = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self)
+            lanes += values * values
+            index += 8
+        }
+        var sum = lanes.sum()
+        while index < count {
+            sum += start[index] * start[index]
+            index += 1
+        }
+        return sum
+    }
+}
