@@ -19,7 +19,9 @@ public enum KroneckerMode: String, NamedChoice {
 ///     HhL   = A Diag(1/d_R) A^T + lambda sum(1/d_R) I_a
 ///     HhR   = A^T Diag(1/d_L) A + lambda sum(1/d_L) I_b
 ///     tau   = sum_i HhL_ii / d_L,i
-///     alpha <- (1 - beta2) alpha + beta2 tau / n         (first; the new alpha is used below)
+///     alpha <- (1 - beta2) alpha + beta2 tau / n         (first; the new alpha is used below;
+///                                                        a side at another rate reads alpha
+///                                                        moved at its own rate)
 ///     m_L,i = beta2 (HhL_ii / (b alpha d_L,i) - tau / (n alpha));  m_R likewise with a, HhR, d_R
 ///     K_L, K_R gap-damped with beta2 / (b alpha), beta2 / (a alpha) in place of beta2
 ///     d_L, d_R moved by the eigenvalue map; then divided by their geometric means g_L, g_R,
@@ -231,23 +233,34 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
         }
 
-        // alpha moves at the rate of the left step when there is one, else the right's.
+        // alpha moves at the rate of the left step when there is one, else the right's. A side
+        // stepped at another rate (the schedule's larger factor, due every few left steps) reads
+        // alpha moved at its own rate, so that `rate tau / (n alpha) <= 1` and the linear map
+        // keeps its eigenvalues positive; with equal rates both read the same alpha.
+        let previousScale = scale
         let scaleRate = leftRate ?? rightRate!
-        scale = (1 - scaleRate) * scale + scaleRate * tau / n
-        let meanTerm = tau / (n * scale)
+        scale = (1 - scaleRate) * previousScale + scaleRate * tau / n
+        let movedScale = scale
+        func scaleMoved(at rate: Scalar) -> Scalar {
+            rate == scaleRate ? movedScale : (1 - rate) * previousScale + rate * tau / n
+        }
         var leftOutcome: FactorUpdateOutcome?
         var rightOutcome: FactorUpdateOutcome?
         if let rate = leftRate {
             if leftStep.count != a { leftStep = [Scalar](repeating: 0, count: a) }
-            for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * scale * dL[i]) - meanTerm) }
+            let sideScale = scaleMoved(at: rate)
+            let meanTerm = tau / (n * sideScale)
+            for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * sideScale * dL[i]) - meanTerm) }
             leftOutcome = try left.step(
-                rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * scale))
+                rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * sideScale))
         }
         if let rate = rightRate {
             if rightStep.count != b { rightStep = [Scalar](repeating: 0, count: b) }
-            for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * scale * dR[i]) - meanTerm) }
+            let sideScale = scaleMoved(at: rate)
+            let meanTerm = tau / (n * sideScale)
+            for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * sideScale * dR[i]) - meanTerm) }
             rightOutcome = try right.step(
-                rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * scale))
+                rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * sideScale))
         }
         // A side not stepped keeps det = 1: only the stepped sides are renormalised.
         if leftRate != nil { scale *= left.normalizeDeterminant() }

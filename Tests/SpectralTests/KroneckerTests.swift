@@ -240,6 +240,26 @@ struct DenseRootCacheTests {
         #expect(factors.left.state == untouched.0 && factors.right.state == untouched.1 && factors.scale == untouched.2)
     }
 
+    /// The schedule steps a block's larger factor at a compounded rate near 1 while alpha moves
+    /// at the smaller side's rate. When the curvature jumps far above alpha (here 1e4 times),
+    /// reading that alpha made the large-rate side's mean term `rate tau / (n alpha)` about 20,
+    /// its linear map sent eigenvalues below zero and the update was rejected. Each side now reads
+    /// alpha moved at its own rate: both sides are accepted, with positive eigenvalues.
+    @Test("kl mode: sides stepped at different rates stay positive when the curvature jumps")
+    func twoRatesAfterJump() throws {
+        var generator = SeededGenerator(seed: 45)
+        let factors = KroneckerFactors<Double>(rows: 4, columns: 6, mode: .kl, options: .init(curvatureLearningRate: 0.05), initialEigenvalue: 1e-3)
+        var gradient = Matrix<Double>.gaussian(rows: 4, columns: 6, using: &generator)
+        gradient.scale(by: 3)
+        let outcome = try factors.update(gradient: gradient, rates: FactorRates(left: 0.05, right: 0.96))
+        #expect(outcome.left == .accepted && outcome.right == .accepted)
+        for factor in [factors.left, factors.right] {
+            #expect(factor.eigenvalues.allSatisfy { $0 > 0 })
+            #expect(abs(factor.eigenvalues.map { Double.log($0) }.reduce(0, +)) < 1e-12)
+        }
+        #expect(factors.scale > 0 && factors.scale.isFinite)
+    }
+
     @Test("Eigen-Shampoo: cached roots equal the LAPACK roots of the statistics")
     func eigen() throws {
         var generator = SeededGenerator(seed: 42)
