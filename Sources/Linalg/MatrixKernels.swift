@@ -140,7 +140,7 @@ extension Matrix {
             guard let base = values.baseAddress else { return }
             // Tile row r holds r + 1 tiles: index i takes rows 0, last, 1, last - 1, ... so that
             // contiguous chunks of indices hold near-equal work.
-            ParallelLoop.forEach(count: tileRows, workers: n >= 256 ? BLASThreading.threads : 1) { index, _ in
+            ParallelLoop.forEach(count: tileRows, workers: n >= ParallelLoop.splitDimension ? BLASThreading.threads : 1) { index, _ in
                 let tileRow = ParallelLoop.pairedIndex(index, of: tileRows)
                 let rowStart = tileRow * tile
                 let rowEnd = Swift.min(rowStart + tile, n)

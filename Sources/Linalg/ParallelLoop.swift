@@ -56,10 +56,14 @@ public enum ParallelLoop {
     /// 1, n-2, ...) so each worker gets about half the triangle. `body` must only write memory
     /// owned by its row.
     public static func forEachTriangleRow(_ n: Int, _ body: (_ row: Int) -> Void) {
-        forEach(count: n, workers: n >= 256 ? BLASThreading.threads : 1) { index, _ in
+        forEach(count: n, workers: n >= splitDimension ? BLASThreading.threads : 1) { index, _ in
             body(pairedIndex(index, of: n))
         }
     }
+
+    /// The matrix size from which O(n²) passes over a matrix are split across the cores: below
+    /// it a dispatch costs more than the pass.
+    public static let splitDimension = 256
 
     /// The `index`-th of `0, count - 1, 1, count - 2, ...`: contiguous chunks of indices then
     /// hold near-equal work when item `i` costs about `i` (or `count - i`).

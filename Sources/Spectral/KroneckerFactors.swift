@@ -238,12 +238,8 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         // alpha moved at its own rate, so that `rate tau / (n alpha) <= 1` and the linear map
         // keeps its eigenvalues positive; with equal rates both read the same alpha.
         let previousScale = scale
-        let scaleRate = leftRate ?? rightRate!
-        scale = (1 - scaleRate) * previousScale + scaleRate * tau / n
-        let movedScale = scale
-        func scaleMoved(at rate: Scalar) -> Scalar {
-            rate == scaleRate ? movedScale : (1 - rate) * previousScale + rate * tau / n
-        }
+        func scaleMoved(at rate: Scalar) -> Scalar { (1 - rate) * previousScale + rate * tau / n }
+        scale = scaleMoved(at: leftRate ?? rightRate!)
         var leftOutcome: FactorUpdateOutcome?
         var rightOutcome: FactorUpdateOutcome?
         if let rate = leftRate {

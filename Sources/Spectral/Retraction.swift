@@ -146,7 +146,7 @@ extension Retraction {
         switch self {
         case .truncated(let order, let steps):
             let gated = gate != nil && order == 2 && steps > 0
-            let squareNorm = truncatedExponential(of: rotation, order: order, workspace: workspace)
+            let squareNorm = truncatedExponential(of: rotation, order: order, measuresSquare: gated, workspace: workspace)
             BLAS.gemm(basis, workspace.polynomial, into: &result)
             if steps == 0 { return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false) }
             let rounding = NewtonSchulzGate<Scalar>.roundingAllowance(dimension: k)
@@ -186,12 +186,12 @@ extension Retraction {
     }
 
     /// `workspace.polynomial = I + K + K²/2! + ... + K^r/r!`. Order 2 uses `K² = -K K^T` (K is
-    /// skew) in one syrk and returns `||K²||_F` (one pass over `K²/2`); higher orders use
-    /// Horner's rule, one GEMM per order above 1, and return 0.
+    /// skew) in one syrk; higher orders use Horner's rule, one GEMM per order above 1. Returns
+    /// `||K²||_F` for order 2 with `measuresSquare` (one pass over `K²/2`), else 0.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     private func truncatedExponential<Scalar: LinalgScalar>(
-        of rotation: Matrix<Scalar>, order: Int, workspace: RetractionWorkspace<Scalar>
+        of rotation: Matrix<Scalar>, order: Int, measuresSquare: Bool, workspace: RetractionWorkspace<Scalar>
     ) -> Scalar {
         var squareNorm: Scalar = 0
         let k = rotation.rows
@@ -202,7 +202,7 @@ extension Retraction {
         case 2:
             BLAS.syrk(rotation, alpha: -0.5, beta: 0, into: &workspace.polynomial, mirror: false)
             workspace.polynomial.copyUpperToLower()
-            squareNorm = 2 * workspace.polynomial.frobeniusNorm
+            if measuresSquare { squareNorm = 2 * workspace.polynomial.frobeniusNorm }
             workspace.polynomial.add(rotation)
         default:
             // P = I + K/r; P = I + K P / j for j = r-1 ... 1.
