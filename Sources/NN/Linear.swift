@@ -8,7 +8,7 @@ import Linalg
 ///
 ///     forward:   Y  = X W^T + 1 b^T
 ///     backward:  dW += dY^T X,   db += sum over rows of dY,   dX = dY W
-public final class Linear<Scalar: LinalgScalar>: Layer {
+public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
     /// The number of output features.
     public let outputs: Int
     /// Whether a row is the whole sample or one token.
@@ -20,6 +20,13 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
     private var rowsPerSample = 1
     private var weight: BoundTensor<Scalar>?
     private var bias: BoundTensor<Scalar>?
+    /// Copies of the last backward's `dY` and `X`, once `keepFactoredGradient()` was called.
+    private var keptFactors: FactoredGradient<Scalar>?
+    /// The store's `zeroings` when `keptFactors` were copied, or nil when a second backward added
+    /// to the same gradient (the factors then describe only part of it).
+    private var keptAtZeroing: Int?
+    /// The store's `zeroings` at the last backward that kept factors.
+    private var addedAtZeroing: Int?
 
     public init(outputs: Int, over scope: LayerScope = .sample) {
         precondition(outputs >= 1, "Linear: outputs must be at least 1, got \(outputs)")
@@ -41,6 +48,43 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
     public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (weight, bias) = store.boundPair(at: parameterIndices, layer: "Linear")
         (rowsPerSample, inputs) = scope.rows(of: inputShape)
+    }
+
+    // MARK: - Factored gradient
+
+    public var factoredTensor: Int {
+        guard let weight else { preconditionFailure("Linear.factoredTensor before bind") }
+        return weight.index
+    }
+
+    public func factorRows(batch: Int) -> Int { batch * rowsPerSample }
+
+    public func keepFactoredGradient() {
+        guard keptFactors == nil else { return }
+        keptFactors = FactoredGradient(outputGradient: Matrix(rows: 0, columns: outputs), input: Matrix(rows: 0, columns: inputs))
+    }
+
+    public var factoredGradient: FactoredGradient<Scalar>? {
+        guard let weight, let keptFactors, let keptAtZeroing, keptAtZeroing == weight.store.zeroings else { return nil }
+        return keptFactors
+    }
+
+    /// Copies `dY` and `X` of this backward (`rows` rows); a second backward into the same
+    /// gradient (no zeroing between) leaves no factors until the next zeroing.
+    @inline(__always)
+    private func keepFactors(outputGradient: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, rows: Int) {
+        guard let weight, keptFactors != nil else { return }
+        let zeroing = weight.store.zeroings
+        if addedAtZeroing == zeroing {
+            keptAtZeroing = nil
+            return
+        }
+        addedAtZeroing = zeroing
+        keptFactors!.outputGradient.resize(rows: rows, columns: outputs)
+        keptFactors!.outputGradient.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: outputGradient, count: rows * outputs) }
+        keptFactors!.input.resize(rows: rows, columns: inputs)
+        keptFactors!.input.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: input, count: rows * inputs) }
+        keptAtZeroing = zeroing
     }
 
     /// Weight and bias uniform in ±1/sqrt(in) (PyTorch's default).
@@ -80,6 +124,7 @@ public final class Linear<Scalar: LinalgScalar>: Layer {
         BLAS.gemm(
             transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows,
             alpha: 1, a: dy, lda: outputs, b: x, ldb: inputs, beta: 1, c: weight.gradients, ldc: inputs)
+        keepFactors(outputGradient: dy, input: x, rows: rows)
         let db = bias.gradients
         for row in 0..<rows {
             let entries = dy + row * outputs

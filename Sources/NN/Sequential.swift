@@ -29,6 +29,8 @@ public final class Sequential<Scalar: LinalgScalar> {
 
     private let activations: [ScratchBuffer<Scalar>]
     private let activationGradients: [ScratchBuffer<Scalar>]
+    /// The layers keeping their weight gradient's factors, by the weight's tensor index.
+    private var factoredLayers: [Int: any FactoredGradientLayer<Scalar>] = [:]
 
     /// Resolves every layer's shapes for `inputShape` and allocates the model; a shape a layer
     /// cannot take is an error naming the layer by its position.
@@ -147,6 +149,23 @@ public final class Sequential<Scalar: LinalgScalar> {
                 outputGradient: layerOutputGradient, inputGradient: layerInputGradient, batch: batch, context: layerContext)
             if let layerInputGradient { layerOutputGradient = UnsafeBufferPointer(layerInputGradient) }
         }
+    }
+
+    /// Makes every layer whose weight gradient is a thin product keep its factors where
+    /// `choose(tensor, rows)` says, `rows` being the factors' rows for backward passes of `batch`
+    /// samples (`FactoredGradientLayer`); returns those tensors' indices.
+    @discardableResult
+    public func keepFactoredGradients(batch: Int, where choose: (_ tensor: Int, _ rows: Int) -> Bool) -> [Int] {
+        for case let layer as any FactoredGradientLayer<Scalar> in layers where choose(layer.factoredTensor, layer.factorRows(batch: batch)) {
+            layer.keepFactoredGradient()
+            factoredLayers[layer.factoredTensor] = layer
+        }
+        return factoredLayers.keys.sorted()
+    }
+
+    /// The factors of tensor `tensor`'s gradient, if its layer keeps them and they describe it.
+    public func factoredGradient(tensor: Int) -> FactoredGradient<Scalar>? {
+        factoredLayers[tensor]?.factoredGradient
     }
 
     /// The output of layer `index` for `batch` samples.

@@ -19,7 +19,8 @@ public final class AdamScaling: TensorTransform {
     }
 
     public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
         let (b1, b2, epsilon) = (firstMomentDecay, secondMomentDecay, self.epsilon)

@@ -26,7 +26,8 @@ public final class Grafting: TensorTransform {
     }
 
     public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
         let (b2, epsilon) = (secondMomentDecay, self.epsilon)

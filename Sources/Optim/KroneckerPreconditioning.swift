@@ -24,6 +24,7 @@ public final class KroneckerPreconditioning: TensorTransform {
     public let curvatureScale: Float
     private let owner: String
     private var scaledGradient = Matrix<Float>(rows: 0, columns: 0)
+    private var scaledOutputGradient = Matrix<Float>(rows: 0, columns: 0)
     private var result = Matrix<Float>(rows: 0, columns: 0)
 
     public init(
@@ -48,20 +49,30 @@ public final class KroneckerPreconditioning: TensorTransform {
     }
 
     public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
-        if method == .spectral { choosesDenseRoots(step: step) }
+        // Spectral factors multiply through a linear layer's thin factors where that costs less;
+        // Eigen-Shampoo's moving averages read the gradient.
+        let factored = method == .spectral ? factoredGradient : nil
+        if method == .spectral { choosesDenseRoots(step: step, factorRows: factored?.rank) }
         if anyFactorDue(step: step) {
             try timed(&timings.curvatureSeconds) { () throws(OptimizerError) in
                 var curvatureInput = gradient
+                var curvatureFactors = factored
                 if curvatureScale != 1 {
                     scaledGradient.assign(gradient)
                     scaledGradient.scale(by: curvatureScale)
                     curvatureInput = scaledGradient
+                    if let factored {
+                        scaledOutputGradient.assign(factored.outputGradient)
+                        scaledOutputGradient.scale(by: curvatureScale)
+                        curvatureFactors = FactoredGradient(outputGradient: scaledOutputGradient, input: factored.input)
+                    }
                 }
                 do {
-                    try preconditioner.update(gradient: curvatureInput) { block in rates(for: block, step: step) }
+                    try preconditioner.update(gradient: curvatureInput, factored: curvatureFactors) { block in rates(for: block, step: step) }
                     if method == .eigen && step % rootInterval == 0 { try preconditioner.refreshRoots() }
                 } catch {
                     throw OptimizerError("\(owner): \(error)")
@@ -69,7 +80,7 @@ public final class KroneckerPreconditioning: TensorTransform {
             }
         }
         timed(&timings.preconditionSeconds) {
-            preconditioner.preconditionGradient(direction, into: &result)
+            preconditioner.preconditionGradient(direction, factored: factored, into: &result)
             swap(&direction, &result)
         }
     }
@@ -99,11 +110,13 @@ public final class KroneckerPreconditioning: TensorTransform {
 
     /// Dense roots on the sides where forming one per update (a syrk, `k³` multiply-adds) costs
     /// less than the factored form's second GEMM (`k² m`) over the `T` steps it serves:
-    /// `k <= 2 T m`.
-    private func choosesDenseRoots(step: Int) {
+    /// `k <= 2 T m`, `m` the other side's size, or the rows of a factored gradient's thin factors
+    /// (each root then multiplies one of them).
+    private func choosesDenseRoots(step: Int, factorRows: Int?) {
         preconditioner.setDenseRoots { block in
             let (a, b) = (block.rows.count, block.columns.count)
-            return (a <= 2 * schedule.interval(dimension: a, step: step) * b, b <= 2 * schedule.interval(dimension: b, step: step) * a)
+            return (a <= 2 * schedule.interval(dimension: a, step: step) * (factorRows ?? b),
+                    b <= 2 * schedule.interval(dimension: b, step: step) * (factorRows ?? a))
         }
     }
 

@@ -15,7 +15,8 @@ public final class LearningRateScaling: StatelessTensorTransform {
     }
 
     public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings
     ) throws(OptimizerError) {
         let negativeRate = -Float(schedule.rate(base: baseRate, step: step, totalSteps: totalSteps))

@@ -61,9 +61,12 @@ public final class Optimizer {
     }
 
     /// One step for shard `index`: `parameters` are updated in place from `gradient` (the
-    /// batch-mean gradient, already reduced across ranks).
+    /// batch-mean gradient, already reduced across ranks). `factoredGradient`, if given, is that
+    /// same gradient as a linear layer's `dY^T X`, for the preconditioner to multiply through
+    /// (`FactoredGradient.costsLess`).
     public func update(
-        shard index: Int, parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, step: Int
+        shard index: Int, parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
+        factoredGradient: FactoredGradient<Float>? = nil, step: Int
     ) throws(OptimizerError) {
         let shard = shards[index]
         precondition(parameters.count == shard.count && gradient.count == shard.count,
@@ -71,10 +74,10 @@ public final class Optimizer {
         let transforms = chain(index)
         gradients[index]!.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: gradient.baseAddress!, count: gradient.count) }
         directions[index]!.assign(gradients[index]!)
-        for transform in transforms {
+        for (position, transform) in transforms.enumerated() {
             try transform.apply(
-                direction: &directions[index]!, gradient: gradients[index]!, parameters: UnsafeBufferPointer(parameters), step: step,
-                timings: &timings)
+                direction: &directions[index]!, gradient: gradients[index]!, factoredGradient: position == 0 ? factoredGradient : nil,
+                parameters: UnsafeBufferPointer(parameters), step: step, timings: &timings)
         }
         timed(&timings.otherSeconds) {
             directions[index]!.withUnsafeBufferPointer { change in

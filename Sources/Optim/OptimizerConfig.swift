@@ -62,6 +62,10 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
     public var graftingBeta2 = 0.999
     public var graftingEpsilon = 1e-8
     public var curvatureGradientScale = CurvatureGradientScale.none
+    /// Spectral: on one rank, a linear layer's preconditioner multiplies through the gradient's
+    /// thin factors `dY^T X` where that costs less (`multipliesThroughFactors(of:rows:)`); the
+    /// same arithmetic up to rounding.
+    public var factoredGradients = true
 
     /// Defaults for `type` (ALGORITHM.md section 8 for the preconditioned ones).
     public init(type: Kind) {
@@ -93,6 +97,7 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
         .init("graftingBeta2", \.graftingBeta2, .in(0..<1)),
         .init("graftingEpsilon", \.graftingEpsilon, .above(0)),
         .init("curvatureGradientScale", \.curvatureGradientScale),
+        .init("factoredGradients", \.factoredGradients),
     ]
 
     public static let problemPlacement = ConfigProblemPlacement.object

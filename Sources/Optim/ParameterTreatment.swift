@@ -1,3 +1,4 @@
+import Linalg
 import Spectral
 
 /// How an optimizer treats one parameter tensor (or one block of one): element by element, or
@@ -19,5 +20,16 @@ extension OptimizerConfig {
         case .eigenShampoo, .spectral:
             return .preconditioned(preconditioner.layout(shape: tensor.preconditionerShape))
         }
+    }
+
+    /// Whether the spectral preconditioner of `tensor` multiplies through its gradient's thin
+    /// factors `dY^T X` (of at most `rows` rows) rather than through the gradient: with
+    /// `factoredGradients` on, for a matrix kept in one Kronecker block where that costs fewer
+    /// multiply-adds (`FactoredGradient.costsLess`).
+    public func multipliesThroughFactors(of tensor: ParameterInfo, rows: Int) -> Bool {
+        guard type == .spectral, factoredGradients, tensor.shape.count == 2,
+              case .preconditioned(let layout) = treatment(of: tensor), layout.blockCount == 1,
+              case .blocks = layout else { return false }
+        return FactoredGradient<Float>.costsLess(rank: rows, rows: tensor.shape[0], columns: tensor.shape[1])
     }
 }

@@ -10,9 +10,12 @@ import Support
 /// -> momentum -> weight decay -> learning rate. Each instance belongs to one shard.
 public protocol TensorTransform: AnyObject {
     /// Transforms `direction` in place. `gradient` is the shard's reduced gradient, unmodified;
+    /// `factoredGradient`, when the caller has it, is the same gradient as a linear layer's thin
+    /// factors `dY^T X` (handed only to the first stage, whose `direction` is the gradient);
     /// `parameters` are its values before this step.
     func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, parameters: UnsafeBufferPointer<Float>, step: Int,
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
         timings: inout OptimizerTimings) throws(OptimizerError)
     /// The state, as named tensors (empty for stateless stages).
     func stateTensors() -> [NamedTensor]

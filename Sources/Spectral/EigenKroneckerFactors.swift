@@ -34,7 +34,8 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) {
+    /// `factored` is not used: the moving averages read `gradient`.
+    public func updateCurvature(gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?, rates: FactorRates) throws(SpectralFactorError) {
         // The moving averages keep their own rate; `rates` only says which sides move.
         if rates.left != nil { left.update(curvatureFactor: gradient) }
         if rates.right != nil { right.update(curvatureFactor: gradient, transposed: true) }
@@ -89,9 +90,13 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
 
     /// `L^(-1/p) G R^(-1/p)` with the last computed roots: two GEMMs with dense roots formed once
     /// per root recomputation (as Distributed Shampoo stores them), or four in factored form.
+    /// `factored` is not used: the roots are applied to `gradient`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>) {
+    public func preconditionGradient(
+        _ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>? = nil, power: Double, damping: RootDamping,
+        into result: inout Matrix<Scalar>
+    ) {
         if usesDenseRoots {
             InverseRoot.scales(eigenvalues: left.eigenvalues, power: power, damping: damping, into: &scales)
             let leftRoot = leftRoots.root(version: left.rootVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: scales)

@@ -56,6 +56,10 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
     private var leftCurvature = Matrix<Scalar>(rows: 0, columns: 0)
     private var rightCurvature = Matrix<Scalar>(rows: 0, columns: 0)
+    /// `dY` and `X` times a root or the eigenvectors (a factored gradient's two sides).
+    private var leftFactor = Matrix<Scalar>(rows: 0, columns: 0)
+    private var rightFactor = Matrix<Scalar>(rows: 0, columns: 0)
+    private var rootScratch = Matrix<Scalar>(rows: 0, columns: 0)
     private var leftStep: [Scalar] = []
     private var rightStep: [Scalar] = []
     private var leftScales: [Scalar] = []
@@ -159,12 +163,18 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     /// factor on a longer schedule may take larger steps); the others keep their state. In `kl`
     /// mode a one-sided step is the same step restricted to that side: `alpha` and the side's
     /// `m`, `K` as above, the other side held fixed. Outcomes are nil for sides not updated.
+    ///
+    /// `factored`, when given, is the same gradient as `dY^T X`: `kl` mode then rotates it as
+    /// `(dY B_L)^T (X B_R)` (`shampoo` mode reads `gradient`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @discardableResult
-    public func update(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
+    public func update(
+        gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>? = nil, rates: FactorRates
+    ) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
         precondition(gradient.rows == rows && gradient.columns == columns,
                      "KroneckerFactors.update: gradient is \(gradient.rows) x \(gradient.columns), block is \(rows) x \(columns)")
+        if let factored { checkShape(factored, "update") }
         guard rates.left != nil || rates.right != nil else { return (nil, nil) }
         switch mode {
         case .shampoo:
@@ -176,30 +186,47 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             }
             return (leftOutcome, rightOutcome)
         case .kl:
-            return try updateKL(gradient, leftRate: rates.left.map { Scalar($0) }, rightRate: rates.right.map { Scalar($0) })
+            rotate(gradient, factored: factored)
+            return try updateKL(leftRate: rates.left.map { Scalar($0) }, rightRate: rates.right.map { Scalar($0) })
         }
     }
 
-    public func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) {
-        try update(gradient: gradient, rates: rates)
+    public func updateCurvature(gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?, rates: FactorRates) throws(SpectralFactorError) {
+        try update(gradient: gradient, factored: factored, rates: rates)
+    }
+
+    /// `rotatedGradient = A = B_L^T G B_R`: two GEMMs through `G` (`a² b + a b²`), or through its
+    /// factors as `(dY B_L)^T (X B_R)` (`r a² + r b² + r a b`).
+    private func rotate(_ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?) {
+        rotatedGradient.resize(rows: rows, columns: columns)
+        if let factored {
+            leftFactor.resize(rows: factored.rank, columns: rows)
+            BLAS.gemm(factored.outputGradient, left.eigenvectors, into: &leftFactor)
+            rightFactor.resize(rows: factored.rank, columns: columns)
+            BLAS.gemm(factored.input, right.eigenvectors, into: &rightFactor)
+            BLAS.gemm(leftFactor, rightFactor, transposeA: true, into: &rotatedGradient)
+        } else {
+            intermediate.resize(rows: rows, columns: columns)
+            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
+            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+        }
+    }
+
+    private func checkShape(_ factored: FactoredGradient<Scalar>, _ caller: String) {
+        precondition(factored.rows == rows && factored.columns == columns,
+                     "KroneckerFactors.\(caller): factored gradient is \(factored.rows) x \(factored.columns), block is \(rows) x \(columns)")
     }
 
     public func refreshRoots() throws {}
 
-    private func updateKL(
-        _ gradient: Matrix<Scalar>, leftRate: Scalar?, rightRate: Scalar?
-    ) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
+    /// The `kl` step from `A = rotatedGradient`.
+    private func updateKL(leftRate: Scalar?, rightRate: Scalar?) throws(SpectralFactorError) -> (left: FactorUpdateOutcome?, right: FactorUpdateOutcome?) {
         let (a, b) = (rows, columns)
         let n = Scalar(a * b)
         let damping = Scalar(options.curvatureDamping)
         let dL = left.eigenvalues
         let dR = right.eigenvalues
 
-        // A = B_L^T G B_R.
-        intermediate.resize(rows: a, columns: b)
-        BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
-        rotatedGradient.resize(rows: a, columns: b)
-        BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
         Self.inverseSquareRoots(dR, into: &rightScales)
         Self.inverseSquareRoots(dL, into: &leftScales)
 
@@ -276,11 +303,14 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     /// factor (one GEMM per use, `2 k³` flops per formation), so a factor updated every T steps
     /// forms its root once for T uses. Both sides factored is the four-GEMM form
     /// `alpha^(-1/p) B_L [Diag(sL) (B_L^T G B_R) Diag(sR)] B_R^T`. In `shampoo` mode `alpha = 1`.
+    ///
+    /// `factored`, when given, is the same gradient as `dY^T X`, and `P` is formed as
+    /// `alpha^(-1/p) (dY S_L^(-1/p))^T (X S_R^(-1/p))`, each side's root applied to its thin factor.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func preconditionGradient(
-        _ gradient: Matrix<Scalar>, power: Double, damping: RootDamping = .standard,
-        into result: inout Matrix<Scalar>
+        _ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>? = nil, power: Double,
+        damping: RootDamping = .standard, into result: inout Matrix<Scalar>
     ) {
         let (a, b) = (rows, columns)
         precondition(gradient.rows == a && gradient.columns == b,
@@ -288,8 +318,16 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         let overall = mode == .kl ? Scalar.pow(scale, -1 / Scalar(power)) : 1
         left.inverseRootScales(power: power, damping: damping, into: &leftScales)
         right.inverseRootScales(power: power, damping: damping, into: &rightScales)
-        intermediate.resize(rows: a, columns: b)
         result.resize(rows: a, columns: b)
+        if let factored {
+            checkShape(factored, "preconditionGradient")
+            // dY S_L^(-1/p) and X S_R^(-1/p): the roots are symmetric, so each is a product from the right.
+            applyRoot(left, denseRoots.left, &leftRoots, scales: leftScales, power: power, damping: damping, to: factored.outputGradient, into: &leftFactor)
+            applyRoot(right, denseRoots.right, &rightRoots, scales: rightScales, power: power, damping: damping, to: factored.input, into: &rightFactor)
+            BLAS.gemm(leftFactor, rightFactor, transposeA: true, alpha: overall, into: &result)
+            return
+        }
+        intermediate.resize(rows: a, columns: b)
         switch (denseRoots.left, denseRoots.right) {
         case (false, false):
             for index in leftScales.indices { leftScales[index] *= overall }
@@ -318,6 +356,20 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             BLAS.gemm(left.eigenvectors, intermediate, transposeA: true, into: &rotatedGradient)
             rotatedGradient.scaleRows(by: leftScales)
             BLAS.gemm(left.eigenvectors, rotatedGradient, into: &result)
+        }
+    }
+
+    /// `result = M S^(-1/p)` for a thin `M`: one GEMM with the dense root, or two through `B`.
+    private func applyRoot(
+        _ factor: SpectralFactor<Scalar>, _ dense: Bool, _ roots: inout DenseRootCache<Scalar>, scales: [Scalar],
+        power: Double, damping: RootDamping, to matrix: Matrix<Scalar>, into result: inout Matrix<Scalar>
+    ) {
+        if dense {
+            result.resize(rows: matrix.rows, columns: factor.dimension)
+            let root = roots.root(version: factor.stateVersion, power: power, damping: damping, eigenvectors: factor.eigenvectors, scales: scales)
+            BLAS.gemm(matrix, root, into: &result)
+        } else {
+            InverseRoot.applyRight(eigenvectors: factor.eigenvectors, scales: scales, to: matrix, scratch: &rootScratch, into: &result)
         }
     }
 

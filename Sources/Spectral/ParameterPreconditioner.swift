@@ -9,13 +9,16 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     /// Which sides precondition with a dense root formed once per change of the factor (one GEMM
     /// per use) rather than in factored form (two GEMMs, nothing to form).
     var denseRoots: (left: Bool, right: Bool) { get set }
-    /// One curvature update from the block's gradient, of the sides `rates` names.
-    func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError)
+    /// One curvature update from the block's gradient, of the sides `rates` names; `factored`,
+    /// when given, is the same gradient as `dY^T X`, for blocks that can use it.
+    func updateCurvature(gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?, rates: FactorRates) throws(SpectralFactorError)
     /// Brings roots up to date where they are computed separately (a no-op for spectral factors,
     /// whose roots are always current).
     func refreshRoots() throws
-    /// `result` = the preconditioned block gradient.
-    func preconditionGradient(_ gradient: Matrix<Scalar>, power: Double, damping: RootDamping, into result: inout Matrix<Scalar>)
+    /// `result` = the preconditioned block gradient (`factored` as in `updateCurvature`).
+    func preconditionGradient(
+        _ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?, power: Double, damping: RootDamping,
+        into result: inout Matrix<Scalar>)
     /// The block's state as tensors named "`prefix`.…", in a fixed order (what a checkpoint stores).
     func stateTensors(prefix: String) -> [NamedTensor]
     /// Restores the state `stateTensors(prefix:)` saved, checking every tensor's shape and type
@@ -24,6 +27,13 @@ public protocol KroneckerBlock<Scalar>: AnyObject {
     /// The measured health of each spectral factor, named "`prefix`.L" and "`prefix`.R" (one k³
     /// product each); empty for a block without spectral factors.
     func measureHealth(prefix: String) -> [(name: String, health: FactorHealth)]
+}
+
+extension KroneckerBlock {
+    /// One curvature update from the formed gradient.
+    public func updateCurvature(gradient: Matrix<Scalar>, rates: FactorRates) throws(SpectralFactorError) {
+        try updateCurvature(gradient: gradient, factored: nil, rates: rates)
+    }
 }
 
 /// Which factors of a Kronecker block a curvature update moves, and each one's learning rate
@@ -112,10 +122,14 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     }
 
     /// One curvature update from the gradient, each block's factors as `rates(block)` says (the
-    /// diagonal fallback, a cheap elementwise average, moves on every call).
+    /// diagonal fallback, a cheap elementwise average, moves on every call). `factored`, the same
+    /// gradient as `dY^T X`, is handed to a parameter of one block (blocks and the diagonal read
+    /// `gradient`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func update(gradient: Matrix<Scalar>, rates: (_ block: Block) -> FactorRates) throws(SpectralFactorError) {
+    public func update(
+        gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>? = nil, rates: (_ block: Block) -> FactorRates
+    ) throws(SpectralFactorError) {
         let (rows, columns) = matrixShape
         precondition(gradient.rows == rows && gradient.columns == columns,
                      "ParameterPreconditioner.update: gradient is \(gradient.rows) x \(gradient.columns), parameter is \(shape)")
@@ -124,14 +138,14 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             diagonal.update(gradient: gradient)
         case .blocks(let blocks):
             if blocks.count == 1 {
-                try blocks[0].factors.updateCurvature(gradient: gradient, rates: rates(blocks[0]))
+                try blocks[0].factors.updateCurvature(gradient: gradient, factored: factored, rates: rates(blocks[0]))
                 return
             }
             for block in blocks {
                 let blockRates = rates(block)
                 guard blockRates.left != nil || blockRates.right != nil else { continue }
                 Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
-                try block.factors.updateCurvature(gradient: blockGradient, rates: blockRates)
+                try block.factors.updateCurvature(gradient: blockGradient, factored: nil, rates: blockRates)
             }
         }
     }
@@ -150,10 +164,12 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
         }
     }
 
-    /// `result` = the preconditioned gradient, block by block.
+    /// `result` = the preconditioned gradient, block by block (`factored` as in `update`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func preconditionGradient(_ gradient: Matrix<Scalar>, into result: inout Matrix<Scalar>) {
+    public func preconditionGradient(
+        _ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>? = nil, into result: inout Matrix<Scalar>
+    ) {
         let (rows, columns) = matrixShape
         precondition(gradient.rows == rows && gradient.columns == columns,
                      "ParameterPreconditioner.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), parameter is \(shape)")
@@ -162,13 +178,13 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
             diagonal.preconditionGradient(gradient, into: &result)
         case .blocks(let blocks):
             if blocks.count == 1 {
-                blocks[0].factors.preconditionGradient(gradient, power: options.power, damping: options.damping, into: &result)
+                blocks[0].factors.preconditionGradient(gradient, factored: factored, power: options.power, damping: options.damping, into: &result)
                 return
             }
             result.resize(rows: rows, columns: columns)
             for block in blocks {
                 Self.copy(gradient, rows: block.rows, columns: block.columns, into: &blockGradient)
-                block.factors.preconditionGradient(blockGradient, power: options.power, damping: options.damping, into: &blockResult)
+                block.factors.preconditionGradient(blockGradient, factored: nil, power: options.power, damping: options.damping, into: &blockResult)
                 for (localRow, row) in block.rows.enumerated() {
                     for (localColumn, column) in block.columns.enumerated() {
                         result[row, column] = blockResult[localRow, localColumn]

@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import Linalg
 import NN
+import Optim
 
 /// The training loop: each step is data -> forward -> backward -> the sharded update (reduce
 /// gradients, update owned shards, gather parameters); after it, evaluation, checks, logging and
@@ -41,8 +42,17 @@ public final class Trainer {
         stepsPerEpoch = workload.stepsPerEpoch
         totalSteps = min(config.training.maxSteps ?? Int.max, config.training.epochs * stepsPerEpoch)
         try faults.check(tensors: workload.model.parameters.specs.count)
+        let model = workload.model
+        if communicator.size == 1 {
+            let specs = model.parameters.specs
+            let kept = model.keepFactoredGradients(batch: config.training.batchSize) { tensor, rows in
+                config.optimizer.multipliesThroughFactors(of: ParameterInfo(name: specs[tensor].name, shape: specs[tensor].shape), rows: rows)
+            }
+            if !kept.isEmpty { report("preconditioning through the gradient's factors dY^T X: " + kept.map { specs[$0].name }.joined(separator: ", ")) }
+        }
         sharded = try ShardedUpdate(
-            parameters: workload.model.parameters, config: config, totalSteps: totalSteps, communicator: communicator, report: report)
+            parameters: model.parameters, config: config, totalSteps: totalSteps, communicator: communicator,
+            factoredGradient: { [unowned model] tensor in model.factoredGradient(tensor: tensor) }, report: report)
     }
 
     public var model: Sequential<Float> { workload.model }

@@ -60,7 +60,7 @@ struct OptimizerRecipeTests {
         var timings = OptimizerTimings()
         try parameters.withUnsafeBufferPointer { values in
             for stage in stages {
-                try stage.apply(direction: &direction, gradient: gradient, parameters: values, step: 0, timings: &timings)
+                try stage.apply(direction: &direction, gradient: gradient, factoredGradient: nil, parameters: values, step: 0, timings: &timings)
             }
         }
         return zip(parameters, direction.elements).map { $0 + $1 }

@@ -216,7 +216,7 @@ struct OptimizerTests {
             var direction = Matrix<Float>.gaussian(rows: 1, columns: count, using: &generator)
             let directionNorm = Double(direction.frobeniusNorm)
             let original = direction
-            try [Float]().withUnsafeBufferPointer { try grafting.apply(direction: &direction, gradient: gradient, parameters: $0, step: step, timings: &timings) }
+            try [Float]().withUnsafeBufferPointer { try grafting.apply(direction: &direction, gradient: gradient, factoredGradient: nil, parameters: $0, step: step, timings: &timings) }
             var graftNorm = 0.0
             for (index, g) in gradient.elements.enumerated() {
                 secondMoment[index] = 0.9 * secondMoment[index] + 0.1 * Double(g) * Double(g)
@@ -241,7 +241,7 @@ struct OptimizerTests {
         for step in 0..<3 {
             var direction = Matrix<Float>.gaussian(rows: 1, columns: count, using: &generator)
             let original = direction.elements
-            try [Float]().withUnsafeBufferPointer { try momentum.apply(direction: &direction, gradient: direction, parameters: $0, step: step, timings: &timings) }
+            try [Float]().withUnsafeBufferPointer { try momentum.apply(direction: &direction, gradient: direction, factoredGradient: nil, parameters: $0, step: step, timings: &timings) }
             for index in 0..<count {
                 velocity[index] = 0.9 * velocity[index] + 0.5 * original[index]
                 // Elementwise, the same operations in the same order: equal bit for bit.

@@ -32,16 +32,22 @@ public final class ShardedUpdate {
     /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
     private var blockParameters: [Float]
     private var blockGradient: [Float]
+    /// The factors `dY^T X` of a tensor's gradient where the model keeps them (one rank only:
+    /// on several, each rank's factors are a slice of the reduced gradient's).
+    private let factoredGradient: (_ tensor: Int) -> FactoredGradient<Float>?
     /// The batch totals as the allreduce sends them (kept: no allocation per step).
     private var totalsBuffer = [Double](repeating: 0, count: BatchTotals.count)
 
     /// Shards `parameters` as `config.optimizer` preconditions them and plans their owners over
-    /// `communicator`'s ranks. `report` receives the re-planning note.
+    /// `communicator`'s ranks. `report` receives the re-planning note; `factoredGradient` gives a
+    /// tensor's gradient factors where the model keeps them (read on one rank only).
     init(
         parameters: ParameterStore<Float>, config: TrainConfig, totalSteps: Int, communicator: any Communicator,
+        factoredGradient: @escaping (_ tensor: Int) -> FactoredGradient<Float>? = { _ in nil },
         report: @escaping (String) -> Void
     ) throws(TrainError) {
         self.parameters = parameters
+        self.factoredGradient = factoredGradient
         self.communicator = communicator
         self.settings = config.distributed
         self.optimizerSettings = config.optimizer
@@ -128,7 +134,8 @@ public final class ShardedUpdate {
         if shard.isWholeTensor {
             try optimizer.update(
                 shard: index, parameters: parameters.values(at: shard.tensor),
-                gradient: UnsafeBufferPointer(parameters.gradients(at: shard.tensor)), step: step)
+                gradient: UnsafeBufferPointer(parameters.gradients(at: shard.tensor)),
+                factoredGradient: communicator.size == 1 ? factoredGradient(shard.tensor) : nil, step: step)
             return
         }
         let count = shard.count
