@@ -4,7 +4,10 @@ import Support
 
 /// How the search distribution's covariance moves.
 public enum AdaptationMethod: String, NamedChoice {
-    /// The spectral step on the precision `S = B Diag(d) Bᵀ`: matmul-only, no decomposition
+    /// CMA-ES (weighted recombination, step-size and covariance paths, rank-one and active
+    /// rank-mu updates) with `C = B Diag(d) Bᵀ` moved by the spectral step (`CMASearch`).
+    case cma
+    /// The xNES form of the spectral step on the precision `S = B Diag(d) Bᵀ`: matmul-only, no decomposition
     /// (ALGORITHM.md section 6).
     case spectral
     /// Exact xNES: the covariance factor `A <- A expm(eta_S M / 2)`, one eigendecomposition per
@@ -12,21 +15,26 @@ public enum AdaptationMethod: String, NamedChoice {
     case xnes
 }
 
-/// Settings of one covariance adaptation run (ALGORITHM.md section 6; defaults as in xNES).
+/// Settings of one covariance adaptation run (ALGORITHM.md section 6; CMA-ES's and xNES's defaults).
 public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
-    public var method = AdaptationMethod.spectral
+    public var method = AdaptationMethod.cma
     /// Samples per iteration; nil: `4 + floor(3 ln n)`.
     public var populationSize: Int?
     /// `eta_mu`.
     public var meanLearningRate = 1.0
-    /// `eta_S`; nil: `(9 + 3 ln n) / (5 n^1.5)`.
+    /// `eta_S` of `spectral` and `xnes`; nil: `(9 + 3 ln n) / (5 n^1.5)`. (`cma` has its own rates.)
     public var covarianceLearningRate: Double?
-    /// The start: `S0 = I / sigma0²`, so samples spread `sigma0` around the mean.
+    /// `sigma0`: samples start spread `sigma0` around the mean (`S0 = I / sigma0²`; `cma`: `C0 = I`
+    /// and step size `sigma0`).
     public var initialStepSize = 1.0
-    /// `delta`, the eigenvalue map and the retraction of the spectral step (unused by `xnes`).
-    public var gapDamping = 1e-2
+    /// `delta`, the eigenvalue map and the retraction of the spectral step (`cma`, `spectral`).
+    /// `delta` and the retraction nil: `effectiveGapDamping(for:)`, `effectiveRetraction(for:)`.
+    public var gapDamping: Double?
     public var eigenvalueMap = EigenvalueMap.exp
-    public var retraction = Retraction.cayley
+    public var retraction: Retraction?
+    /// `cma`: the basis `B` rotates every this many iterations, the rotation accumulated in the
+    /// current basis meanwhile (eigenvalues move every iteration); nil: `basisInterval(dimension:)`.
+    public var basisUpdateInterval: Int?
 
     /// The defaults (as in xNES).
     public init() {}
@@ -34,8 +42,9 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     public init(
         method: AdaptationMethod = Self().method, populationSize: Int? = Self().populationSize,
         meanLearningRate: Double = Self().meanLearningRate, covarianceLearningRate: Double? = Self().covarianceLearningRate,
-        initialStepSize: Double = Self().initialStepSize, gapDamping: Double = Self().gapDamping,
-        eigenvalueMap: EigenvalueMap = Self().eigenvalueMap, retraction: Retraction = Self().retraction
+        initialStepSize: Double = Self().initialStepSize, gapDamping: Double? = Self().gapDamping,
+        eigenvalueMap: EigenvalueMap = Self().eigenvalueMap, retraction: Retraction? = Self().retraction,
+        basisUpdateInterval: Int? = Self().basisUpdateInterval
     ) {
         self.method = method
         self.populationSize = populationSize
@@ -45,6 +54,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
         self.gapDamping = gapDamping
         self.eigenvalueMap = eigenvalueMap
         self.retraction = retraction
+        self.basisUpdateInterval = basisUpdateInterval
     }
 
     public static let fields: [ConfigField<AdaptationOptions>] = [
@@ -56,9 +66,34 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
         .init("gapDamping", \.gapDamping, .above(0)),
         .init("eigenvalueMap", \.eigenvalueMap),
         .init("retraction", \.retraction),
+        .init("basisUpdateInterval", \.basisUpdateInterval, .in(1...1_000_000)),
     ]
 
     public static func defaults(given _: GivenFields<AdaptationOptions>) -> AdaptationOptions { AdaptationOptions() }
+
+    /// `delta` of `method`'s spectral step: as set, or 1e-4 for `cma` (CMA's small steps need
+    /// little damping; 1e-2 lost the rotated valley of 10-D Rosenbrock on 4 of 10 seeds against 1
+    /// of 10, docs/benchmarks.md) and 1e-2 for `spectral`.
+    public func effectiveGapDamping(for method: AdaptationMethod) -> Double {
+        gapDamping ?? (method == .cma ? 1e-4 : 1e-2)
+    }
+
+    /// The retraction of `method`'s spectral step: as set, or `trunc2+ns1` with the polar step
+    /// gated for `cma` (CMA's rotations are small: as many evaluations as Cayley at n = 10-20,
+    /// and 4x less time per iteration at n = 200-500, docs/benchmarks.md) and Cayley for
+    /// `spectral`.
+    public func effectiveRetraction(for method: AdaptationMethod) -> Retraction {
+        retraction ?? (method == .cma ? .standard : .cayley)
+    }
+
+    /// `cma`'s basis interval: as set, or pycma's lazy eigendecomposition gap
+    /// `max(1, floor(1 / ((c_1 + c_mu) n 10)))` (1 up to n of about 150; 2-4 at n = 200-1000), so
+    /// the basis moves as often as pycma decomposes.
+    public func basisInterval(parameters: CMAParameters) -> Int {
+        if let basisUpdateInterval { return basisUpdateInterval }
+        let gap = 1 / ((parameters.rankOneRate + parameters.rankMuRate) * Double(parameters.dimension) * 10)
+        return Swift.max(1, Int(gap.rounded(.down)))
+    }
 
     /// `N = 4 + floor(3 ln n)` unless set.
     public func population(dimension: Int) -> Int {

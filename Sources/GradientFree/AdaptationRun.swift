@@ -20,6 +20,16 @@ public enum AdaptationRun {
         }
     }
 
+    /// Why a run ended.
+    public enum StopReason: String, Sendable, Equatable, Codable {
+        /// `f(mean)` fell below the target.
+        case target
+        /// Another iteration would pass `maxEvaluations`.
+        case evaluations
+        /// `f(mean)` was not a finite number (the function returned NaN or infinity there).
+        case nonFiniteMean
+    }
+
     /// How a run went.
     public struct Outcome: Sendable, Equatable, Codable {
         public var method: String
@@ -27,11 +37,16 @@ public enum AdaptationRun {
         /// Candidate evaluations (`iterations x population`; the per-iteration `f(mean)` that
         /// decides the stop is not counted, as in the reference).
         public var evaluations: Int
+        /// `f` at the final mean.
         public var finalValue: Double
         public var bestSampleValue: Double
         public var reachedTarget: Bool
+        public var stopReason: StopReason
         public var eigendecompositions: Int
         public var seconds: Double
+        /// The final mean of the search distribution (the solution), and the best sample seen.
+        public var mean: [Double]
+        public var bestSample: [Double]
     }
 
     /// A line of progress: iteration, evaluations, `f(mean)`, best sample so far.
@@ -40,7 +55,7 @@ public enum AdaptationRun {
     /// Runs `adaptation` on `objective` until `stop`; `progress` is called every `logEvery`
     /// iterations (0: never). Throws when the replicas of the distribution differ at the end.
     public static func run(
-        _ adaptation: CovarianceAdaptation, objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
+        _ adaptation: any SearchDistribution, objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
     ) throws -> Outcome {
         let clock = ContinuousClock()
@@ -51,6 +66,7 @@ public enum AdaptationRun {
         let mine = partition.range(of: communicator.rank)
         var values = [Double](repeating: 0, count: population)
         var best = Double.infinity
+        var bestSample = adaptation.mean
         var meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
         var evaluations = 0
         while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite {
@@ -62,7 +78,13 @@ public enum AdaptationRun {
             }
             try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
             evaluations += population
-            best = Swift.min(best, values.min() ?? .infinity)
+            // The best sample, first in row order among equals (every rank holds all values).
+            if let row = values.indices.min(by: { values[$0] < values[$1] }), values[row] < best {
+                best = values[row]
+                candidates.withUnsafeBufferPointer { points in
+                    bestSample = Array(points[(row * dimension)..<((row + 1) * dimension)])
+                }
+            }
             try adaptation.tell(values)
             meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
             if logEvery > 0, adaptation.iteration % logEvery == 0 {
@@ -70,15 +92,17 @@ public enum AdaptationRun {
             }
         }
         try checkReplicas(adaptation, communicator: communicator)
+        let reason: StopReason = !meanValue.isFinite ? .nonFiniteMean : meanValue < stop.target ? .target : .evaluations
         return Outcome(
             method: adaptation.options.method.rawValue, iterations: adaptation.iteration, evaluations: evaluations,
-            finalValue: meanValue, bestSampleValue: best, reachedTarget: meanValue < stop.target,
-            eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds)
+            finalValue: meanValue, bestSampleValue: best, reachedTarget: reason == .target, stopReason: reason,
+            eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds,
+            mean: adaptation.mean, bestSample: bestSample)
     }
 
     /// `f(mean)`, computed on rank 0 and sent to all, so that every rank stops at the same
     /// iteration even when the function is noisy.
-    static func valueOfMean(_ adaptation: CovarianceAdaptation, objective: any ObjectiveFunction, communicator: any Communicator) throws -> Double {
+    static func valueOfMean(_ adaptation: any SearchDistribution, objective: any ObjectiveFunction, communicator: any Communicator) throws -> Double {
         var value = [0.0]
         if communicator.rank == 0 {
             value[0] = try adaptation.mean.withUnsafeBufferPointer { try objective.value($0) }
@@ -88,7 +112,7 @@ public enum AdaptationRun {
     }
 
     /// Every rank must hold the same mean and sampling transform: compares their bits across ranks.
-    static func checkReplicas(_ adaptation: CovarianceAdaptation, communicator: any Communicator) throws {
+    static func checkReplicas(_ adaptation: any SearchDistribution, communicator: any Communicator) throws {
         guard communicator.size > 1 else { return }
         let fingerprint = ReplicaCheck.fingerprint((adaptation.mean + adaptation.samplingTransform.elements).lazy.map(\.bitPattern))
         guard try communicator.firstDisagreement([fingerprint]) == nil else {

@@ -17,7 +17,7 @@ import Spectral
 /// The samples of iteration t are a pure function of (seed, t), so every rank draws the same
 /// ones; `ask` gives the candidates, the caller evaluates them (on any rank), and `tell` takes
 /// all their values.
-public final class CovarianceAdaptation {
+public final class CovarianceAdaptation: SearchDistribution {
     public let options: AdaptationOptions
     public let dimension: Int
     public let population: Int
@@ -61,11 +61,13 @@ public final class CovarianceAdaptation {
         switch options.method {
         case .spectral:
             let factorOptions = SpectralFactorOptions(
-                curvatureLearningRate: covarianceRate, gapDamping: options.gapDamping, rotationClip: 1,
-                eigenvalueMap: options.eigenvalueMap, retraction: options.retraction)
+                curvatureLearningRate: covarianceRate, gapDamping: options.effectiveGapDamping(for: options.method), rotationClip: 1,
+                eigenvalueMap: options.eigenvalueMap, retraction: options.effectiveRetraction(for: options.method))
             factor = SpectralFactor<Double>(dimension: dimension, initialEigenvalue: 1 / (sigma * sigma), options: factorOptions)
         case .xnes:
             factor = nil
+        case .cma:
+            preconditionFailure("CovarianceAdaptation: CMA mode is CMASearch")
         }
         transform = Matrix<Double>(rows: dimension, columns: dimension) { row, column in row == column ? sigma : 0 }
         samples = Matrix<Double>(rows: population, columns: dimension)
@@ -91,7 +93,7 @@ public final class CovarianceAdaptation {
 
     /// The candidates of the coming iteration, one per row (`population x dimension`).
     public func ask() -> Matrix<Double> {
-        var generator = SeededGenerator(seed: seed ^ (UInt64(iteration) &* 0x9E37_79B9_7F4A_7C15))
+        var generator = sampleGenerator(seed: seed, iteration: iteration)
         samples.withUnsafeMutableBufferPointer { values in
             for index in values.indices { values[index] = generator.nextGaussian() }
         }
@@ -152,6 +154,8 @@ public final class CovarianceAdaptation {
             }
             try factor.step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: covarianceRate)
             refreshSpectralTransform()
+        case .cma:
+            preconditionFailure("CovarianceAdaptation: CMA mode is CMASearch")
         case .xnes:
             var scaled = naturalGradient
             scaled.scale(by: 0.5 * covarianceRate)

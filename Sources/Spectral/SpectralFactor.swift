@@ -178,6 +178,22 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         return .accepted
     }
 
+    /// Moves the eigenvalues alone through the eigenvalue map, `d <- d ⊙ map(m)`, keeping the
+    /// basis: for a caller that accumulates the rotation in the current basis over several steps
+    /// and retracts once (covariance adaptation's lazy basis updates).
+    @discardableResult
+    public func moveEigenvalues(logStep step: [Scalar]) throws(SpectralFactorError) -> FactorUpdateOutcome {
+        guard SpectralKernels.mapEigenvalues(
+            state.eigenvalues, logStep: step, map: options.eigenvalueMap, into: &candidateEigenvalues)
+        else {
+            return try reject("eigenvalues not finite and positive after the \(options.eigenvalueMap.rawValue) map")
+        }
+        swap(&state.eigenvalues, &candidateEigenvalues)
+        stateVersion += 1
+        state.consecutiveFailures = 0
+        return .accepted
+    }
+
     private func reject(_ reason: String) throws(SpectralFactorError) -> FactorUpdateOutcome {
         state.failures += 1
         state.consecutiveFailures += 1

@@ -7,7 +7,7 @@ import Support
 struct ESConfiguration: ConfigRecord {
     var objective: ObjectiveSettings
     var seed: UInt64 = 1
-    var methods: [AdaptationMethod] = [.spectral, .xnes]
+    var methods: [AdaptationMethod] = [.cma]
     var search = AdaptationOptions()
     var target = 1e-10
     var maxEvaluations = 1_000_000
@@ -43,17 +43,52 @@ struct ESConfiguration: ConfigRecord {
                 var container = encoder.singleValueContainer()
                 try container.encode(name)
             }
+
+            /// The built-in function, nil for `command`.
+            var builtIn: Objective.Kind? {
+                if case .builtIn(let kind) = self { kind } else { nil }
+            }
+
+            /// Where a run starts unless `start` says otherwise: the built-in's conventional
+            /// start, 0 for a command.
+            var conventionalStart: Double { builtIn?.conventionalStart ?? 0 }
         }
 
         var type: Kind
         var dimension: Int
-        var condition = 1e4
-        var rotationSeed: UInt64 = 0
-        var start: Double?
+        /// `condition`: `c` of ellipsoid, cigar and discus; nil when not given.
+        var givenCondition: Double?
+        /// `rotated`: whether a built-in is seen through a random rotation; nil when not given.
+        var givenRotated: Bool?
+        /// `rotationSeed`: which random rotation; nil when not given.
+        var givenRotationSeed: UInt64?
+        /// `shift`: where a built-in's optimum is, one number or one per coordinate; nil when
+        /// not given.
+        var givenShift: PerCoordinate?
+        /// `start`: the point every method starts from, one number or one per coordinate; nil
+        /// when not given.
+        var givenStart: PerCoordinate?
         /// With `command`: the program and its arguments (see `CommandObjective`).
         var command: [String]?
         /// With `command`: how long one evaluation may take before the job ends with an error.
         var timeoutSeconds = 300.0
+
+        /// `c`, default `Objective.defaultCondition` (1e6).
+        var condition: Double { givenCondition ?? Objective.defaultCondition }
+        /// Whether the built-in is rotated, default `Objective.Kind.isRotatedByDefault` (all but
+        /// rosenbrock).
+        var rotated: Bool { givenRotated ?? type.builtIn?.isRotatedByDefault ?? false }
+        /// The seed of the rotation, default 0.
+        var rotationSeed: UInt64 { givenRotationSeed ?? 0 }
+        /// `o` in every coordinate, default 0.
+        var shift: [Double] { (givenShift ?? .uniform(0)).values(dimension: dimension) }
+        /// The start in every coordinate, default `Kind.conventionalStart`.
+        var start: [Double] { (givenStart ?? .uniform(type.conventionalStart)).values(dimension: dimension) }
+
+        /// "does not apply to type command" when a setting of the built-ins is given for a command.
+        private static func builtInOnly(_ settings: ObjectiveSettings, given: Bool) -> String? {
+            given && settings.type == .command ? "does not apply to type command" : nil
+        }
 
         static let fields: [ConfigField<ObjectiveSettings>] = [
             .required("type", \.type),
@@ -65,9 +100,25 @@ struct ESConfiguration: ConfigRecord {
                 }
             },
             .required("dimension", \.dimension, .in(2...2000)),
-            .init("condition", \.condition, .atLeast(1)),
-            .init("rotationSeed", \.rotationSeed),
-            .init("start", \.start, .finite),
+            .init("condition", \.givenCondition, .atLeast(1)),
+            .check(at: \.givenCondition) { settings in
+                settings.givenCondition == nil || settings.type.builtIn?.hasCondition == true
+                    ? nil : "applies to types ellipsoid, cigar and discus only, not \(settings.type.name)"
+            },
+            .init("rotated", \.givenRotated),
+            .check(at: \.givenRotated) { builtInOnly($0, given: $0.givenRotated != nil) },
+            .init("rotationSeed", \.givenRotationSeed),
+            .check(at: \.givenRotationSeed) { settings in
+                guard settings.givenRotationSeed != nil else { return nil }
+                return builtInOnly(settings, given: true)
+                    ?? (settings.rotated ? nil : "applies to a rotated function only (rotated is false for \(settings.type.name))")
+            },
+            .init("shift", \.givenShift, .finite),
+            .check(at: \.givenShift) { settings in
+                builtInOnly(settings, given: settings.givenShift != nil) ?? settings.givenShift?.countProblem(dimension: settings.dimension)
+            },
+            .init("start", \.givenStart, .finite),
+            .check(at: \.givenStart) { $0.givenStart?.countProblem(dimension: $0.dimension) },
             .init("command", \.command),
             .init("timeoutSeconds", \.timeoutSeconds, .in(0...86400, excludingLower: true)),
         ]
@@ -81,7 +132,7 @@ struct ESConfiguration: ConfigRecord {
         .required("objective", \.objective),
         .init("seed", \.seed),
         .init("methods", \.methods, FieldRule({ !$0.isEmpty && Set($0).count == $0.count }, otherwise: {
-            "must list spectral and/or xnes, each once, got \($0.map(\.rawValue))"
+            "must list cma, spectral and/or xnes, each once, got \($0.map(\.rawValue))"
         })),
         .init("search", \.search),
         .init("target", \.target, .finite),
@@ -99,15 +150,21 @@ struct ESConfiguration: ConfigRecord {
 struct ES: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "es",
-        abstract: "Minimise a function without gradients: spectral covariance adaptation against exact xNES.",
+        abstract: "Minimise a function without gradients: CMA-ES with a spectral covariance, the xNES form, exact xNES.",
         discussion: """
-            Objectives (configs/es-*.json): sphere, ellipsoid (rotated, condition c), rosenbrock, or your own:
-            "type": "command", "command": ["python3", "f.py"] reads points (one per line, numbers separated by
-            spaces) on its standard input and writes one value per line, each within "timeoutSeconds" (default
-            300; the command is killed and the job fails otherwise). The command runs in its own process group and
-            is killed when spectrain ends, however it ends. Each method
-            starts from the same point and draws the same samples; a run stops when f(mean) falls below the
-            target. Under mpirun each rank evaluates a share of every iteration's samples. Float64.
+            Objectives (configs/es-*.json), as pycma and BBOB define them, each of z = Q (x - o) with minimum 0:
+            sphere, ellipsoid, cigar, discus ("condition" c, default 1e6), differentPowers, sharpRidge, rastrigin,
+            rosenbrock (minimum at z = 1). Q is a random rotation from "rotationSeed" unless "rotated": false
+            (rosenbrock: unrotated unless "rotated": true); o is "shift" (default 0); "shift" and "start" are one
+            number or one per coordinate. Or your own: "type": "command", "command": ["python3", "f.py"] reads
+            points (one per line, numbers separated by spaces) on its standard input and writes one value per line,
+            each within "timeoutSeconds" (default 300; the command is killed and the job fails otherwise). The
+            command runs in its own process group and is killed when spectrain ends, however it ends. Each method
+            starts from the same point and draws the same samples; a run stops when f(mean) falls below the target.
+            Methods ("methods"): cma (the default: CMA-ES, its covariance moved by the spectral step), spectral
+            (the xNES form), xnes (exact xNES, one eigendecomposition per iteration). The final mean (the
+            solution) and the best sample are printed, and with --result written as JSON lines. Under mpirun each
+            rank evaluates a share of every iteration's samples. Float64.
             """)
 
     @Argument(help: "The JSON configuration.")
@@ -119,6 +176,9 @@ struct ES: ParsableCommand {
     @Flag(help: "Print the outcome of each method as one JSON line instead of a table.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write each method's outcome, with its final mean and best sample, as a JSON line to this file (rank 0; replaced whole).", valueName: "path"))
+    var result: String?
+
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
@@ -129,13 +189,15 @@ struct ES: ParsableCommand {
         let n = settings.objective.dimension
         if !json {
             let type = settings.objective.type
-            job.report("es \(type.name): n = \(n)\(type == .builtIn(.ellipsoid) ? ", condition \(format(settings.objective.condition))" : ""), \(settings.search.population(dimension: n)) samples per iteration, eta_S = \(format(settings.search.covarianceRate(dimension: n))), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
+            let condition = type.builtIn?.hasCondition == true ? ", condition \(format(settings.objective.condition))" : ""
+            let xnesRate = settings.methods.contains { $0 != .cma } ? ", eta_S = \(format(settings.search.covarianceRate(dimension: n)))" : ""
+            job.report("es \(type.name): n = \(n)\(condition), \(settings.search.population(dimension: n)) samples per iteration\(xnesRate), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
         }
         var outcomes: [AdaptationRun.Outcome] = []
         for method in settings.methods {
             var options = settings.search
             options.method = method
-            let adaptation = try CovarianceAdaptation(dimension: n, start: start, options: options, seed: settings.seed)
+            let adaptation = try makeSearch(dimension: n, start: start, options: options, seed: settings.seed)
             let outcome = try AdaptationRun.run(
                 adaptation, objective: objective, stop: .init(target: settings.target, maxEvaluations: settings.maxEvaluations),
                 communicator: job.communicator, logEvery: json ? 0 : settings.logEvery
@@ -150,32 +212,61 @@ struct ES: ParsableCommand {
             outcomes.append(outcome)
         }
         try report(outcomes, job: job)
-        let missed = outcomes.filter { !$0.reachedTarget }.map(\.method)
+        if let result, job.communicator.rank == 0 { try Self.write(outcomes, to: result) }
+        let broken = outcomes.filter { $0.stopReason == .nonFiniteMean }
+        if !broken.isEmpty {
+            throw ValidationError("stopped: f(mean) was not a finite number (\(broken.map { "\($0.method) after \($0.evaluations) evaluations" }.joined(separator: ", ")))")
+        }
+        let missed = outcomes.filter { $0.stopReason == .evaluations }.map(\.method)
         if !missed.isEmpty {
             throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
         }
     }
 
-    /// The objective the configuration names, and the point every method starts from.
+    /// The outcomes as JSON lines, sorted keys, non-finite numbers as strings.
+    static func jsonLines(_ outcomes: [AdaptationRun.Outcome]) throws -> [String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
+        return try outcomes.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+    }
+
+    /// Writes the outcomes to `path` (a temporary file renamed over it: never half-written).
+    static func write(_ outcomes: [AdaptationRun.Outcome], to path: String) throws {
+        let text = try jsonLines(outcomes).map { $0 + "\n" }.joined()
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw ValidationError("--result \(path): cannot write (\((error as NSError).localizedDescription))")
+        }
+    }
+
+    /// The objective the configuration names, and the point every method starts from: a
+    /// built-in `Objective` with its condition, rotation and shift, or the user's command.
     static func objective(_ settings: ESConfiguration.ObjectiveSettings) -> (any ObjectiveFunction, [Double]) {
         let objective: any ObjectiveFunction
-        let conventionalStart: Double
-        if case .builtIn(let kind) = settings.type {
-            let builtIn = Objective(kind: kind, dimension: settings.dimension, condition: settings.condition, rotationSeed: settings.rotationSeed)
-            (objective, conventionalStart) = (builtIn, builtIn.conventionalStart)
-        } else {
-            (objective, conventionalStart) = (CommandObjective(command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds), 0)
+        switch settings.type {
+        case .builtIn(let kind):
+            objective = Objective(
+                kind: kind, dimension: settings.dimension, condition: settings.condition, rotated: settings.rotated,
+                rotationSeed: settings.rotationSeed, shift: settings.shift)
+        case .command:
+            objective = CommandObjective(command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds)
         }
-        return (objective, [Double](repeating: settings.start ?? conventionalStart, count: settings.dimension))
+        return (objective, settings.start)
+    }
+
+    /// A point as `[x1, x2, ...]` with 6 significant digits, the first 10 coordinates and a count
+    /// of the rest (the JSON output and --result carry every coordinate exactly).
+    static func point(_ coordinates: [Double]) -> String {
+        let shown = coordinates.prefix(10).map { String(format: "%.6g", $0) }.joined(separator: ", ")
+        return "[\(shown)\(coordinates.count > 10 ? ", ... (\(coordinates.count - 10) more)" : "")]"
     }
 
     /// Each method's outcome: a JSON line each, or a table and the ratio of evaluations.
     func report(_ outcomes: [AdaptationRun.Outcome], job: Runtime) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
-            for outcome in outcomes { job.report(String(decoding: try encoder.encode(outcome), as: UTF8.self)) }
+            for line in try Self.jsonLines(outcomes) { job.report(line) }
             return
         }
         var rows = [["method", "iterations", "evaluations", "f(mean)", "best sample", "eigendecompositions", "seconds", "reached"]]
@@ -187,9 +278,14 @@ struct ES: ParsableCommand {
             ])
         }
         for line in TextTable.render(rows) { job.report(line) }
-        if outcomes.count == 2, outcomes.allSatisfy(\.reachedTarget) {
-            job.report(String(format: "evaluations: %@ / %@ = %.2f", outcomes[0].method, outcomes[1].method,
-                              Double(outcomes[0].evaluations) / Double(outcomes[1].evaluations)))
+        for outcome in outcomes {
+            job.report("\(outcome.method) mean: \(Self.point(outcome.mean))")
+            job.report("\(outcome.method) best sample: \(Self.point(outcome.bestSample))")
+        }
+        if let reference = outcomes.first(where: { $0.method == AdaptationMethod.xnes.rawValue }), reference.reachedTarget {
+            let ratios = outcomes.filter { $0.method != reference.method && $0.reachedTarget }
+                .map { String(format: "%@ %.2f", $0.method, Double($0.evaluations) / Double(reference.evaluations)) }
+            if !ratios.isEmpty { job.report("evaluations against exact xNES: " + ratios.joined(separator: ", ")) }
         }
     }
 }

@@ -13,7 +13,7 @@ struct AdaptationOptionsTests {
         (#"{"covarianceLearningRate": 2}"#, "field 'covarianceLearningRate': must be in (0, 1], got 2.0"),
         (#"{"initialStepSize": 0}"#, "field 'initialStepSize': must be > 0, got 0.0"),
         (#"{"gapDamping": 0}"#, "field 'gapDamping': must be > 0, got 0.0"),
-        (#"{"method": "cma"}"#, "field 'method': 'cma' is not one of spectral, xnes"),
+        (#"{"method": "cmaes"}"#, "field 'method': 'cmaes' is not one of cma, spectral, xnes"),
     ])
     func outOfRange(json: String, message: String) {
         #expect(throws: ConfigurationError("es.json", message)) {
@@ -21,7 +21,7 @@ struct AdaptationOptionsTests {
         }
     }
 
-    @Test("absent options take the xNES defaults; given ones decode from what they encode")
+    @Test("absent options take the defaults (CMA mode); given ones decode from what they encode")
     func defaultsAndRoundTrip() throws {
         #expect(try ConfigurationFile.decode(AdaptationOptions.self, from: Data("{}".utf8), path: "es.json") == AdaptationOptions())
         let options = AdaptationOptions(method: .xnes, populationSize: 12, covarianceLearningRate: 0.1, eigenvalueMap: .linear)

@@ -15,15 +15,29 @@ struct ESCommandTests {
         return byMethod
     }
 
-    @Test("each shipped problem reaches the target with both methods; the spectral run decomposes nothing",
+    @Test("each shipped problem reaches the target with every method; the spectral ones decompose nothing; the solution is printed and written",
           arguments: ["es-rosenbrock.json", "es-ellipsoid.json"])
     func shipped(_ name: String) throws {
-        let result = try ProcessRunner.run(["es", CommandTests.config(name)], timeout: 300)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let resultPath = folder.appendingPathComponent("result.jsonl").path
+        let result = try ProcessRunner.run(["es", CommandTests.config(name), "--result", resultPath], timeout: 300)
         #expect(result.status == 0, "\(result.allOutput)")
         let rows = result.output.split(separator: "\n")
-        #expect(rows.contains { $0.hasPrefix("spectral") && $0.hasSuffix("yes") && $0.contains(" 0 ") }, "\(result.output)")
-        #expect(rows.contains { $0.hasPrefix("xnes") && $0.hasSuffix("yes") }, "\(result.output)")
-        #expect(result.output.contains("evaluations: spectral / xnes = "))
+        for method in ["cma", "spectral"] {
+            #expect(rows.contains { $0.hasPrefix(method + " ") && $0.hasSuffix("yes") && $0.contains(" 0 ") }, "\(result.output)")
+            #expect(rows.contains { $0.hasPrefix(method + " mean: [") }, "\(result.output)")
+        }
+        #expect(rows.contains { $0.hasPrefix("xnes ") && $0.hasSuffix("yes") }, "\(result.output)")
+        #expect(result.output.contains("evaluations against exact xNES: cma "))
+        // The result file: one line per method, the mean within reach of the optimum.
+        let lines = try String(contentsOfFile: resultPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        let cma = try #require(try outcomes(lines.joined(separator: "\n"))["cma"])
+        let mean = try #require(cma["mean"] as? [Double])
+        #expect(mean.count == 10)
+        #expect(cma["stopReason"] as? String == "target")
     }
 
     /// The samples of an iteration are the same on every rank and each rank evaluates a share;
@@ -97,8 +111,8 @@ struct ESCommandTests {
         let cases: [([String], String)] = [
             (["--set", "objective.type=himmelblau"], "es-ellipsoid.json: field 'objective.type': "),
             (["--set", "search.covarianceLearningRate=2"], "es-ellipsoid.json: field 'search.covarianceLearningRate': must be in (0, 1], got 2.0"),
-            (["--set", #"methods=["spectral","spectral"]"#], "es-ellipsoid.json: field 'methods': must list spectral and/or xnes, each once"),
-            (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: spectral, xnes"),
+            (["--set", #"methods=["spectral","spectral"]"#], "es-ellipsoid.json: field 'methods': must list cma, spectral and/or xnes, each once"),
+            (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: cma, spectral, xnes"),
             (["--set", "objective.type=command"], "es-ellipsoid.json: field 'objective.command': must name the program to run"),
             (["--set", #"objective.command=["python3"]"#], "es-ellipsoid.json: field 'objective.command': applies to type command only"),
             (["--set", "objective.timeoutSeconds=0"], "es-ellipsoid.json: field 'objective.timeoutSeconds': must be in (0, 86400], got 0.0"),
@@ -109,6 +123,79 @@ struct ESCommandTests {
             #expect(result.status != 0)
             #expect(result.errorOutput.contains(message), "\(result.errorOutput)")
             #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        }
+    }
+
+    /// A function that is NaN everywhere stops the run at once, and the error says why instead
+    /// of reporting a missed target.
+    @Test("a non-finite f(mean) stops the run with an error that says so", .enabled(if: hasPython, "needs python3 (CI installs it)"))
+    func nonFiniteMean() throws {
+        let program = #"["python3", "-c", "import sys\nfor line in sys.stdin: print('nan', flush=True)"]"#
+        let result = try ProcessRunner.run(
+            ["es", CommandTests.config("es-command.json"), "--set", "objective.command=\(program)", "--set", #"methods=["cma"]"#], timeout: 120)
+        #expect(result.status != 0)
+        let errors = result.errorOutput.split(separator: "\n")
+        #expect(errors.count == 1 && errors[0].contains("stopped: f(mean) was not a finite number (cma after 0 evaluations)"), "\(result.errorOutput)")
+        #expect(!result.errorOutput.contains("did not reach"))
+    }
+
+    @Test("an objective setting that does not apply to the function, or does not fit the dimension, is one line naming it")
+    func objectiveSettingErrors() throws {
+        let cases: [(String, [String], String)] = [
+            ("es-rosenbrock.json", ["--set", "objective.condition=100"],
+             "es-rosenbrock.json: field 'objective.condition': applies to types ellipsoid, cigar and discus only, not rosenbrock"),
+            ("es-ellipsoid.json", ["--set", "objective.type=sphere"],
+             "es-ellipsoid.json: field 'objective.condition': applies to types ellipsoid, cigar and discus only, not sphere"),
+            ("es-ellipsoid.json", ["--set", "objective.condition=0.5"], "es-ellipsoid.json: field 'objective.condition': must be >= 1, got 0.5"),
+            ("es-command.json", ["--set", "objective.rotated=true"], "es-command.json: field 'objective.rotated': does not apply to type command"),
+            ("es-command.json", ["--set", "objective.rotationSeed=2"], "es-command.json: field 'objective.rotationSeed': does not apply to type command"),
+            ("es-command.json", ["--set", "objective.shift=1"], "es-command.json: field 'objective.shift': does not apply to type command"),
+            ("es-rosenbrock.json", ["--set", "objective.rotationSeed=2"],
+             "es-rosenbrock.json: field 'objective.rotationSeed': applies to a rotated function only (rotated is false for rosenbrock)"),
+            ("es-ellipsoid.json", ["--set", "objective.rotated=false"],
+             "es-ellipsoid.json: field 'objective.rotationSeed': applies to a rotated function only (rotated is false for ellipsoid)"),
+            ("es-ellipsoid.json", ["--set", "objective.start=[1,2,3]"],
+             "es-ellipsoid.json: field 'objective.start': must be one number or 10 numbers (the dimension), got 3"),
+            ("es-command.json", ["--set", "objective.start=[0,0,0,0,0,0,0,0,0,0,0]"],
+             "es-command.json: field 'objective.start': must be one number or 10 numbers (the dimension), got 11"),
+            ("es-rosenbrock.json", ["--set", "objective.shift=[1,2]"],
+             "es-rosenbrock.json: field 'objective.shift': must be one number or 10 numbers (the dimension), got 2"),
+            // JSON has no NaN or infinity: such a shift is not a number at all.
+            ("es-rosenbrock.json", ["--set", "objective.shift=1e400"], "es-rosenbrock.json: field 'objective.shift': must be a number or an array of numbers"),
+            ("es-rosenbrock.json", ["--set", #"objective.shift=[0,0,0,0,0,0,0,0,0,"nan"]"#], "es-rosenbrock.json: field 'objective.shift[9]': expected a number"),
+            ("es-rosenbrock.json", ["--set", "objective.start=inf"], "es-rosenbrock.json: field 'objective.start': must be a number or an array of numbers"),
+        ]
+        for (name, overrides, message) in cases {
+            let result = try ProcessRunner.run(["es", CommandTests.config(name)] + overrides, timeout: 120)
+            #expect(result.status != 0)
+            #expect(result.errorOutput.contains(message), "\(overrides): \(result.errorOutput)")
+            #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        }
+    }
+
+    @Test("each smooth built-in, shifted, rotated and started from a point given per coordinate, reaches the target",
+          arguments: ["sphere", "ellipsoid", "cigar", "discus", "differentPowers"])
+    func shiftedBuiltIns(_ type: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let condition = ["ellipsoid", "cigar", "discus"].contains(type) ? #", "condition": 100"# : ""
+        let config = folder.appendingPathComponent("es.json")
+        try """
+            {
+              "objective": { "type": "\(type)", "dimension": 4\(condition), "rotationSeed": 3, "shift": [1, -2, 0.5, 3], "start": [0, 0, 0, 0] },
+              "methods": ["spectral", "xnes"],
+              "target": 1e-10,
+              "maxEvaluations": 100000
+            }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let result = try ProcessRunner.run(["es", config.path, "--json"], timeout: 300)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let byMethod = try outcomes(result.output)
+        #expect(Set(byMethod.keys) == ["spectral", "xnes"], "\(result.allOutput)")
+        for (method, outcome) in byMethod {
+            #expect(outcome["reachedTarget"] as? Bool == true, "\(type) \(method): \(outcome)")
+            #expect((outcome["finalValue"] as? Double ?? 1) < 1e-10, "\(type) \(method): \(outcome)")
         }
     }
 

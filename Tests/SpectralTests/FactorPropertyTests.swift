@@ -286,4 +286,21 @@ struct SpectralKernelTests {
             #expect(rotation[j, i] == -rotation[i, j])
         }
     }
+
+    /// Moving the eigenvalues alone applies the eigenvalue map to each and leaves the basis bit for
+    /// bit; a step that would make one non-positive is rejected and changes nothing.
+    @Test("moveEigenvalues maps the eigenvalues, keeps the basis, and rejects a non-positive result")
+    func eigenvaluesAlone() throws {
+        var generator = SeededGenerator(seed: 12)
+        let factor = SpectralFactor<Double>(dimension: 5, options: .init(curvatureLearningRate: 0.1, eigenvalueMap: .linear))
+        for _ in 0..<5 { try factor.update(curvatureFactor: .gaussian(rows: 5, columns: 3, using: &generator)) }
+        let before = factor.state
+        let step = [0.1, -0.2, 0.0, 0.3, -0.5]
+        #expect(try factor.moveEigenvalues(logStep: step) == .accepted)
+        #expect(factor.state.eigenvectors == before.eigenvectors)
+        for index in 0..<5 { #expect(factor.eigenvalues[index] == before.eigenvalues[index] * (1 + step[index])) }
+        let moved = factor.state
+        #expect(try factor.moveEigenvalues(logStep: [0, 0, -1.5, 0, 0]) != .accepted)
+        #expect(factor.state.eigenvalues == moved.eigenvalues && factor.state.failures == moved.failures + 1)
+    }
 }

@@ -1,0 +1,243 @@
+import Foundation
+import Linalg
+import Spectral
+
+/// CMA-ES with its covariance kept in spectral form, `C = B Diag(d) Bᵀ`, and moved toward
+/// CMA's target by the spectral step instead of being decomposed (ALGORITHM.md section 6, "CMA
+/// mode"; docs/algorithm.md maps each equation to this code). Parameters: `CMAParameters`.
+///
+/// One iteration, samples sorted best first (`z_k ~ N(0, I)`):
+///
+///     y_k = B Diag(d^1/2) z_k,  x_k = m + sigma y_k                     (ask; one GEMM for all k)
+///     <y> = Σ_{k<=mu} w_k y_k,  <z> likewise;  m <- m + sigma <y>
+///     p_s <- (1 - c_s) p_s + sqrt(c_s (2 - c_s) mu_eff) C^(-1/2) <y>,  C^(-1/2) <y> = B <z>
+///     h_s = [ ||p_s|| / sqrt(1 - (1 - c_s)^(2(t+1))) < (1.4 + 2 / (n + 1)) E||N|| ]
+///     p_c <- (1 - c_c) p_c + h_s sqrt(c_c (2 - c_c) mu_eff) <y>
+///     w°_k = w_k (w_k >= 0), w_k n / ||C^(-1/2) y_k||² = w_k n / ||z_k||² (w_k < 0)
+///     C <- (1 - beta) C + c_1 p_c p_cᵀ + c_mu Σ_k w°_k y_k y_kᵀ,
+///          beta = c_1 + c_mu Σ w_k - c_1 (1 - h_s) c_c (2 - c_c)
+///     sigma <- sigma exp((c_s / d_s) (||p_s|| / E||N|| - 1))
+///
+/// The covariance step in the eigenbasis: with `U = [p_c, y_1 ... y_lambda]`, `A = Bᵀ U` (its
+/// sample columns are `Diag(d^1/2) z_k` exactly, so only `Bᵀ p_c` is a product) and `W` the
+/// signed weights `c_1, c_mu w°_k`, the change of `C` is `Bᵀ ΔC B = A W Aᵀ - beta Diag(d)`: the
+/// eigenvalues take the log-step `m_i = (A W Aᵀ)_ii / d_i - beta`, the eigenvectors the
+/// gap-damped rotation of `A W Aᵀ`'s off-diagonal (`SpectralFactor.step`, rate 1).
+///
+/// **Lazy basis.** At large n the rotation of `B` (a retraction, `O(n³)`) dominates an iteration,
+/// while CMA's learning rates are about `1/n²`. As pycma decomposes `C` only every few
+/// iterations, the basis here rotates every `T` iterations (`AdaptationOptions.basisInterval`):
+/// meanwhile the eigenvalues take their log-step every iteration and the off-diagonal change is
+/// accumulated in the fixed basis, `E <- (1 - beta) E + A W Aᵀ`; at the `T`-th the rotation is
+/// gap-damped from `E`. With `T = 1` (the default up to n of about 150) this is the step above.
+///
+/// The samples of iteration t are a pure function of (seed, t), so every rank draws the same
+/// ones and makes the same step.
+public final class CMASearch: SearchDistribution {
+    public let options: AdaptationOptions
+    public let parameters: CMAParameters
+    public var dimension: Int { parameters.dimension }
+    public var population: Int { parameters.population }
+    public private(set) var mean: [Double]
+    /// `sigma`, the overall step size.
+    public private(set) var stepSize: Double
+    public private(set) var iteration = 0
+    /// None: the spectral factor is never decomposed.
+    public var eigendecompositions: Int { 0 }
+
+    private let seed: UInt64
+    /// `C = B Diag(d) Bᵀ`, starting at `I` (the start's spread is `sigma`).
+    private let covariance: SpectralFactor<Double>
+    private var stepSizePath: [Double]
+    private var covariancePath: [Double]
+    /// `z_k` (population x n), `Diag(d^1/2) z_k` and `y_k` as rows.
+    private var samples: Matrix<Double>
+    private var scaledSamples: Matrix<Double>
+    private var steps: Matrix<Double>
+    private var candidates: Matrix<Double>
+    private var rootEigenvalues: [Double]
+    private var order: [Int]
+    /// `A`'s columns as rows: `Bᵀ p_c`, then `Diag(d^1/2) z_k` best first; and the same scaled by
+    /// their signed weights.
+    private var rotatedColumns: Matrix<Double>
+    private var weightedColumns: Matrix<Double>
+    private var rotatedChange: Matrix<Double>
+    /// `E`, the off-diagonal change accumulated since the basis last rotated (`basisInterval > 1`).
+    private var accumulatedChange: Matrix<Double>
+    /// `T`.
+    public let basisInterval: Int
+    private var logStep: [Double]
+    private var weightedStep: [Double]
+    private var weightedSample: [Double]
+    private var rotatedPath: [Double]
+    private var whitenedStep: [Double]
+
+    public init(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) {
+        precondition(start.count == dimension, "CMASearch: start has \(start.count) coordinates for dimension \(dimension)")
+        self.options = options
+        self.seed = seed
+        parameters = CMAParameters(dimension: dimension, population: options.population(dimension: dimension))
+        mean = start
+        stepSize = options.initialStepSize
+        covariance = SpectralFactor<Double>(dimension: dimension, initialEigenvalue: 1, options: SpectralFactorOptions(
+            curvatureLearningRate: 1, gapDamping: options.effectiveGapDamping(for: .cma), rotationClip: 1,
+            eigenvalueMap: options.eigenvalueMap, retraction: options.effectiveRetraction(for: .cma)))
+        stepSizePath = [Double](repeating: 0, count: dimension)
+        covariancePath = stepSizePath
+        let lambda = parameters.population
+        samples = Matrix(rows: lambda, columns: dimension)
+        scaledSamples = samples
+        steps = samples
+        candidates = samples
+        rootEigenvalues = [Double](repeating: 1, count: dimension)
+        order = Array(0..<lambda)
+        rotatedColumns = Matrix(rows: lambda + 1, columns: dimension)
+        weightedColumns = rotatedColumns
+        rotatedChange = Matrix(rows: dimension, columns: dimension)
+        basisInterval = options.basisInterval(parameters: parameters)
+        accumulatedChange = Matrix(rows: basisInterval > 1 ? dimension : 0, columns: basisInterval > 1 ? dimension : 0)
+        logStep = stepSizePath
+        weightedStep = stepSizePath
+        weightedSample = stepSizePath
+        rotatedPath = stepSizePath
+        whitenedStep = stepSizePath
+    }
+
+    /// The candidates of the coming iteration, one per row: `x_k = m + sigma B Diag(d^1/2) z_k`.
+    public func ask() -> Matrix<Double> {
+        var generator = sampleGenerator(seed: seed, iteration: iteration)
+        samples.withUnsafeMutableBufferPointer { values in
+            for index in values.indices { values[index] = generator.nextGaussian() }
+        }
+        let eigenvalues = covariance.eigenvalues
+        for index in 0..<dimension { rootEigenvalues[index] = eigenvalues[index].squareRoot() }
+        scaledSamples.assign(samples)
+        scaledSamples.scaleColumns(by: rootEigenvalues)
+        // Rows y_kᵀ = (Diag(d^1/2) z_k)ᵀ Bᵀ.
+        BLAS.gemm(scaledSamples, covariance.eigenvectors, transposeB: true, into: &steps)
+        let (n, sigma) = (dimension, stepSize)
+        steps.withUnsafeBufferPointer { y in
+            candidates.withUnsafeMutableBufferPointer { x in
+                for row in 0..<population {
+                    for column in 0..<n { x[row * n + column] = mean[column] + sigma * y[row * n + column] }
+                }
+            }
+        }
+        return candidates
+    }
+
+    /// Updates mean, paths, covariance and step size from the values of `ask`'s candidates (in
+    /// row order; ties rank by row, so every rank makes the same step).
+    public func tell(_ values: [Double]) throws {
+        precondition(values.count == population, "CMASearch.tell: \(values.count) values for \(population) candidates")
+        for index in order.indices { order[index] = index }
+        order.sort { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        let p = parameters
+        let n = dimension
+
+        // <y> and <z> over the mu best; the mean.
+        for index in 0..<n { (weightedStep[index], weightedSample[index]) = (0, 0) }
+        steps.withUnsafeBufferPointer { y in
+            samples.withUnsafeBufferPointer { z in
+                for rank in 0..<p.parents {
+                    let (row, weight) = (order[rank], p.weights[rank])
+                    for column in 0..<n {
+                        weightedStep[column] += weight * y[row * n + column]
+                        weightedSample[column] += weight * z[row * n + column]
+                    }
+                }
+            }
+        }
+        for index in 0..<n { mean[index] += stepSize * weightedStep[index] }
+
+        // Paths: C^(-1/2) <y> = B <z>.
+        BLAS.gemv(covariance.eigenvectors, weightedSample, into: &whitenedStep)
+        let stepSizeGain = (p.stepSizeRate * (2 - p.stepSizeRate) * p.effectiveParents).squareRoot()
+        var pathNormSquared = 0.0
+        for index in 0..<n {
+            stepSizePath[index] = (1 - p.stepSizeRate) * stepSizePath[index] + stepSizeGain * whitenedStep[index]
+            pathNormSquared += stepSizePath[index] * stepSizePath[index]
+        }
+        let pathNorm = pathNormSquared.squareRoot()
+        let correction = (1 - Foundation.pow(1 - p.stepSizeRate, Double(2 * (iteration + 1)))).squareRoot()
+        let stalled = pathNorm / correction >= (1.4 + 2 / Double(n + 1)) * p.expectedNorm
+        let pathGain = stalled ? 0 : (p.pathRate * (2 - p.pathRate) * p.effectiveParents).squareRoot()
+        for index in 0..<n {
+            covariancePath[index] = (1 - p.pathRate) * covariancePath[index] + pathGain * weightedStep[index]
+        }
+
+        try updateCovariance(stalled: stalled)
+        stepSize *= Foundation.exp((p.stepSizeRate / p.stepSizeDamping) * (pathNorm / p.expectedNorm - 1))
+        iteration += 1
+    }
+
+    /// `C <- (1 - beta) C + c_1 p_c p_cᵀ + c_mu Σ w°_k y_k y_kᵀ` by the spectral step, in the
+    /// current eigenbasis (type comment).
+    private func updateCovariance(stalled: Bool) throws {
+        let p = parameters
+        let n = dimension
+        // A's columns as rows: Bᵀ p_c, then Diag(d^1/2) z_k best first (= Bᵀ y_k).
+        BLAS.gemv(covariance.eigenvectors, covariancePath, transpose: true, into: &rotatedPath)
+        rotatedColumns.withUnsafeMutableBufferPointer { columns in
+            weightedColumns.withUnsafeMutableBufferPointer { weighted in
+                samples.withUnsafeBufferPointer { z in
+                    for column in 0..<n {
+                        columns[column] = rotatedPath[column]
+                        weighted[column] = p.rankOneRate * rotatedPath[column]
+                    }
+                    for rank in 0..<population {
+                        let row = order[rank]
+                        var weight = p.weights[rank]
+                        if weight < 0 {
+                            var normSquared = 0.0
+                            for column in 0..<n { normSquared += z[row * n + column] * z[row * n + column] }
+                            weight *= Double(n) / normSquared
+                        }
+                        let coefficient = p.rankMuRate * weight
+                        let target = (rank + 1) * n
+                        for column in 0..<n {
+                            let value = rootEigenvalues[column] * z[row * n + column]
+                            columns[target + column] = value
+                            weighted[target + column] = coefficient * value
+                        }
+                    }
+                }
+            }
+        }
+        // A W Aᵀ (n x n), then the eigenvalue log-step.
+        BLAS.gemm(weightedColumns, rotatedColumns, transposeA: true, into: &rotatedChange)
+        rotatedChange.symmetrize()
+        let decay = p.rankOneRate + p.rankMuRate * p.weightSum
+            - (stalled ? p.rankOneRate * p.pathRate * (2 - p.pathRate) : 0)
+        let eigenvalues = covariance.eigenvalues
+        for index in 0..<n { logStep[index] = rotatedChange[index, index] / eigenvalues[index] - decay }
+        // A rejected step leaves C as it was; the factor throws after too many in a row.
+        guard basisInterval > 1 else {
+            try covariance.step(rotatedCurvature: rotatedChange, logEigenvalueStep: logStep, rotationScale: 1)
+            return
+        }
+        // Lazy basis: E <- (1 - beta) E + A W Aᵀ (its diagonal is not read), rotated every T.
+        accumulatedChange.scale(by: 1 - decay)
+        accumulatedChange.add(rotatedChange)
+        if (iteration + 1) % basisInterval == 0 {
+            try covariance.step(rotatedCurvature: accumulatedChange, logEigenvalueStep: logStep, rotationScale: 1)
+            accumulatedChange.scale(by: 0)
+        } else {
+            try covariance.moveEigenvalues(logStep: logStep)
+        }
+    }
+
+    /// The largest and smallest standard deviation of the search distribution along its axes,
+    /// `sigma d^1/2` (free).
+    public var axisStandardDeviations: (smallest: Double, largest: Double)? {
+        let deviations = covariance.eigenvalues.map { stepSize * $0.squareRoot() }
+        return (deviations.min()!, deviations.max()!)
+    }
+
+    /// `sigma B Diag(d^1/2)`, for replica checks.
+    public var samplingTransform: Matrix<Double> {
+        var transform = covariance.eigenvectors
+        transform.scaleColumns(by: covariance.eigenvalues.map { stepSize * $0.squareRoot() })
+        return transform
+    }
+}

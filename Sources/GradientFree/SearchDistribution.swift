@@ -1,0 +1,41 @@
+import Linalg
+import Spectral
+
+/// A search distribution adapted from ranked samples only, in ask/tell form: `ask` gives the
+/// candidates of the coming iteration (a pure function of the seed and the iteration, so every
+/// rank draws the same ones), the caller evaluates them on any rank, and `tell` takes all their
+/// values and makes the step.
+public protocol SearchDistribution: AnyObject {
+    var options: AdaptationOptions { get }
+    var dimension: Int { get }
+    /// Candidates per iteration.
+    var population: Int { get }
+    /// The distribution's mean, the current estimate of the minimum.
+    var mean: [Double] { get }
+    /// Iterations completed.
+    var iteration: Int { get }
+    /// Eigendecompositions performed (only exact xNES does any).
+    var eigendecompositions: Int { get }
+    /// The candidates, one per row (`population x dimension`).
+    func ask() -> Matrix<Double>
+    /// The step from the candidates' values, in row order.
+    func tell(_ values: [Double]) throws
+    /// The smallest and largest standard deviation along the distribution's axes, where free.
+    var axisStandardDeviations: (smallest: Double, largest: Double)? { get }
+    /// The transform from standard normal samples to steps, for replica checks.
+    var samplingTransform: Matrix<Double> { get }
+}
+
+/// The search distribution of `options.method`, started at `start`.
+public func makeSearch(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) -> any SearchDistribution {
+    switch options.method {
+    case .cma: CMASearch(dimension: dimension, start: start, options: options, seed: seed)
+    case .spectral, .xnes: try CovarianceAdaptation(dimension: dimension, start: start, options: options, seed: seed)
+    }
+}
+
+/// The generator of iteration `iteration`'s standard normal samples: a pure function of (seed,
+/// iteration), so every rank draws the same samples, and a resumed search the ones it would have.
+func sampleGenerator(seed: UInt64, iteration: Int) -> SeededGenerator {
+    SeededGenerator(seed: seed ^ (UInt64(iteration) &* 0x9E37_79B9_7F4A_7C15))
+}

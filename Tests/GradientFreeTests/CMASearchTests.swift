@@ -1,0 +1,122 @@
+import Cluster
+import Foundation
+@testable import GradientFree
+import Linalg
+import Testing
+
+@Suite("CMA mode")
+struct CMASearchTests {
+    /// The strategy parameters at n = 10, lambda = 10, computed by hand from the tutorial's formulas
+    /// (Hansen 2016, table 1 and eq. 53): a wrong constant or a swapped rate fails at 1e-4.
+    @Test("the strategy parameters are the tutorial's at n = 10")
+    func parameters() {
+        let p = CMAParameters(dimension: 10, population: 10)
+        #expect(p.parents == 5)
+        #expect(abs(p.effectiveParents - 3.1672) < 1e-4)
+        #expect(abs(p.rankOneRate - 0.015284) < 1e-6)
+        #expect(abs(p.rankMuRate - 0.020152) < 1e-5)
+        #expect(abs(p.pathRate - 0.29499) < 1e-5)
+        #expect(abs(p.stepSizeRate - 0.28443) < 1e-5)
+        #expect(abs(p.stepSizeDamping - 1.28443) < 1e-5)
+        #expect(abs(p.expectedNorm - 3.0847) < 1e-4)
+        // Positive weights sum to 1, decreasing; the negative ones to -(1 + c_1 / c_mu) here (the
+        // smallest of the three bounds), so the decay c_1 + c_mu Σ w is 0.
+        let positive = p.weights.prefix(5)
+        #expect(abs(positive.reduce(0, +) - 1) < 1e-12)
+        #expect(zip(p.weights, p.weights.dropFirst()).allSatisfy { $0 > $1 })
+        #expect(p.weights.dropFirst(5).allSatisfy { $0 < 0 })
+        #expect(abs(p.weights.dropFirst(5).reduce(0, +) + 1 + p.rankOneRate / p.rankMuRate) < 1e-12)
+        #expect(abs(p.rankOneRate + p.rankMuRate * p.weightSum) < 1e-12)
+    }
+
+    /// Evaluations to f(mean) < 1e-10, or nil.
+    func evaluations(_ kind: Objective.Kind, dimension: Int, condition: Double = 1e6, seed: UInt64, start: Double) throws -> Int? {
+        let objective = Objective(kind: kind, dimension: dimension, condition: condition, rotationSeed: seed)
+        let search = CMASearch(dimension: dimension, start: [Double](repeating: start, count: dimension), options: AdaptationOptions(), seed: seed)
+        let outcome = try AdaptationRun.run(
+            search, objective: objective, stop: .init(target: 1e-10, maxEvaluations: 40_000), communicator: SingleProcessCommunicator())
+        #expect(search.eigendecompositions == 0)
+        return outcome.reachedTarget ? outcome.evaluations : nil
+    }
+
+    /// CMA-ES needs about 4,200 evaluations on the rotated condition-1e6 ellipsoid at n = 10 and
+    /// 5,400 on Rosenbrock (pycma, ALGORITHM.md section 6); exact xNES 2.5-4x more. The bound of
+    /// 1.5x pycma's count catches a lost path, rate or active weight (each costs far more than
+    /// that) while leaving room for seed-to-seed spread: the median of five seeds decides. 10-D
+    /// Rosenbrock has a local minimum (f = 3.99) that CMA-ES reaches on some seeds, so there four
+    /// of five must succeed; the ellipsoid has none, so all five.
+    @Test("reaches 1e-10 on the rotated ellipsoid and Rosenbrock at n = 10 within 1.5x pycma's evaluations",
+          arguments: [(Objective.Kind.ellipsoid, 4_200.0, 3.0, 5), (.rosenbrock, 5_400.0, 0.0, 4)])
+    func convergence(kind: Objective.Kind, pycma: Double, start: Double, successes: Int) throws {
+        var counts: [Int] = []
+        for seed: UInt64 in 1...5 {
+            if let count = try evaluations(kind, dimension: 10, seed: seed, start: start) { counts.append(count) }
+        }
+        print("CMA mode \(kind.rawValue) n = 10: \(counts) evaluations")
+        #expect(counts.count >= successes, "\(counts)")
+        let median = counts.sorted()[counts.count / 2]
+        #expect(Double(median) <= 1.5 * pycma, "\(counts)")
+    }
+
+    /// The distribution learns the ellipsoid's shape: along its axes the spread ends up
+    /// sqrt(1e4) = 100 apart, learned without a decomposition.
+    @Test("the covariance learns the ellipsoid's shape, and the step size shrinks to the target")
+    func learnsShape() throws {
+        let objective = Objective(kind: .ellipsoid, dimension: 10, condition: 1e4, rotationSeed: 0)
+        let search = CMASearch(dimension: 10, start: [Double](repeating: 3, count: 10), options: AdaptationOptions(), seed: 2)
+        let outcome = try AdaptationRun.run(search, objective: objective, stop: .init(target: 1e-10), communicator: SingleProcessCommunicator())
+        #expect(outcome.reachedTarget)
+        let spread = try #require(search.axisStandardDeviations)
+        let ratio = spread.largest / spread.smallest
+        #expect(ratio > 30 && ratio < 300, "axis ratio \(ratio)")
+        #expect(search.stepSize < 1e-3, "sigma \(search.stepSize)")
+    }
+
+    /// A lazy basis (rotated every 4 iterations, the rotation accumulated in the fixed basis) still
+    /// learns the rotated ellipsoid: within 1.5x the evaluations of rotating every iteration, on
+    /// the same seeds (measured 1.07x). Rotating by the last iteration's change alone instead of
+    /// the accumulated one needed 1.8x and fails it.
+    @Test("a lazy basis learns the rotated ellipsoid as the every-iteration basis does")
+    func lazyBasis() throws {
+        func evaluations(interval: Int, seed: UInt64) throws -> Int {
+            let objective = Objective(kind: .ellipsoid, dimension: 12, condition: 1e6, rotationSeed: seed)
+            let search = CMASearch(
+                dimension: 12, start: [Double](repeating: 3, count: 12), options: AdaptationOptions(basisUpdateInterval: interval), seed: seed)
+            #expect(search.basisInterval == interval)
+            let outcome = try AdaptationRun.run(
+                search, objective: objective, stop: .init(target: 1e-10, maxEvaluations: 60_000), communicator: SingleProcessCommunicator())
+            #expect(outcome.reachedTarget)
+            return outcome.evaluations
+        }
+        let every = try (1...3).map { try evaluations(interval: 1, seed: UInt64($0)) }.reduce(0, +)
+        let lazy = try (1...3).map { try evaluations(interval: 4, seed: UInt64($0)) }.reduce(0, +)
+        print("CMA mode lazy basis: \(lazy) evaluations against \(every) over 3 seeds")
+        #expect(Double(lazy) <= 1.5 * Double(every), "\(lazy) against \(every)")
+        // The default interval follows pycma's lazy gap: 1 at small n, a few at n = 1000.
+        #expect(AdaptationOptions().basisInterval(parameters: CMAParameters(dimension: 10, population: 10)) == 1)
+        #expect(AdaptationOptions().basisInterval(parameters: CMAParameters(dimension: 1000, population: 24)) >= 2)
+    }
+
+    @Test("the same seed gives the same run, bit for bit; 2 and 3 ranks take the same steps as 1")
+    func determinism() throws {
+        func trace(seed: UInt64, ranks: Int) throws -> [Double] {
+            let traces = try ThreadCommunicator.run(ranks: ranks) { communicator in
+                let objective = Objective(kind: .rosenbrock, dimension: 6)
+                let search = CMASearch(dimension: 6, start: [Double](repeating: 0, count: 6), options: AdaptationOptions(), seed: seed)
+                var values: [Double] = []
+                _ = try AdaptationRun.run(
+                    search, objective: objective, stop: .init(target: 0, maxEvaluations: 60 * search.population),
+                    communicator: communicator, logEvery: 10) { _, _, value, _ in values.append(value) }
+                return values + search.mean + [search.stepSize]
+            }
+            #expect(traces.allSatisfy { $0 == traces[0] })
+            return traces[0]
+        }
+        let first = try trace(seed: 4, ranks: 1)
+        #expect(first.count == 6 + 6 + 1)
+        #expect(try trace(seed: 4, ranks: 1) == first)
+        #expect(try trace(seed: 4, ranks: 2) == first)
+        #expect(try trace(seed: 4, ranks: 3) == first)
+        #expect(try trace(seed: 5, ranks: 1) != first)
+    }
+}
