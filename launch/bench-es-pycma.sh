@@ -7,7 +7,7 @@
 # (pycma, then spectrain) so the machine's noise hits both alike.
 #
 # Prints (1) a Markdown table of successes and median evaluations to the target per function and
-# dimension (sphere, ellipsoid with condition 1e6, both rotated; Rosenbrock) with the ratio
+# dimension (sphere, ellipsoid with condition 1e6 and Rosenbrock, all rotated) with the ratio
 # spectrain/pycma, and (2) unless --no-timing, the time per iteration on the sphere at n = 200, 500,
 # 1000 with one BLAS thread on both sides (median of 3 interleaved repeats, each >= 2 s).
 # Raw per-run results go as JSON lines to --out.

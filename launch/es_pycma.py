@@ -148,7 +148,6 @@ def spectrain_command(args, function, n, seed, popsize, target, budget, rotate=N
         "methods=[\"cma\"]",
         f"objective.type={function}",
         f"objective.dimension={n}",
-        f"objective.rotationSeed={seed}",
         f"objective.start={start_value(function):g}",
         "search.initialStepSize=1",
         f"search.populationSize={popsize}",
@@ -160,6 +159,8 @@ def spectrain_command(args, function, n, seed, popsize, target, budget, rotate=N
         sets.append(f"objective.condition={args.condition:g}")
     if not args.spectrain_legacy:
         sets.append(f"objective.rotated={'true' if rotate else 'false'}")
+    if rotate or args.spectrain_legacy:
+        sets.append(f"objective.rotationSeed={seed}")
     command = [args.spectrain, "es", args.base_config, "--json", "--blas-threads", str(blas_threads)]
     for item in sets:
         command += ["--set", item]

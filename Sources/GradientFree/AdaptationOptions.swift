@@ -87,7 +87,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     }
 
     /// `cma`'s basis interval: as set, or pycma's lazy eigendecomposition gap
-    /// `max(1, floor(1 / ((c_1 + c_mu) n 10)))` (1 up to n of about 150; 2-4 at n = 200-1000), so
+    /// `max(1, floor(1 / ((c_1 + c_mu) n 10)))` (1 up to n of about 150; 2, 4 and 8 at n = 200, 500 and 1000), so
     /// the basis moves as often as pycma decomposes.
     public func basisInterval(parameters: CMAParameters) -> Int {
         if let basisUpdateInterval { return basisUpdateInterval }

@@ -71,11 +71,7 @@ public enum AdaptationRun {
         var evaluations = 0
         while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite {
             let candidates = adaptation.ask()
-            try candidates.withUnsafeBufferPointer { points in
-                for row in mine {
-                    values[row] = try objective.value(UnsafeBufferPointer(rebasing: points[(row * dimension)..<((row + 1) * dimension)]))
-                }
-            }
+            try objective.values(of: candidates, rows: mine, into: &values)
             try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
             evaluations += population
             // The best sample, first in row order among equals (every rank holds all values).

@@ -45,7 +45,10 @@ final class CommandProcess {
     private var input: Int32
     private var output: Int32
     private var buffer: [UInt8] = []
-    /// How much of `buffer` is known to hold no newline.
+    /// Where the unread part of `buffer` begins: the bytes before it were returned as lines
+    /// (dropped before the next read, so that reading many lines at once stays linear).
+    private var consumed = 0
+    /// Where the unread part of `buffer` may hold a newline: none before this index.
     private var scanned = 0
     private var outputEnded = false
     private var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -139,11 +142,15 @@ final class CommandProcess {
         return ends
     }
 
-    /// Bytes read after the last newline, not yet returned.
-    var pendingBytes: Int { buffer.count }
+    /// Bytes read after the last line returned, not yet returned.
+    var pendingBytes: Int { buffer.count - consumed }
 
-    /// Writes all of `bytes` to the command's standard input by `deadline`.
-    func write(_ bytes: [UInt8], by deadline: ContinuousClock.Instant) throws(Failure) {
+    /// Writes all of `bytes` to the command's standard input by `deadline`. With
+    /// `collectingOutputUpTo` above 0, output the command writes meanwhile is read and kept
+    /// for `readLine` (while fewer than that many unread bytes are held), so that a command
+    /// answering as it reads a long message cannot block on a full output pipe while this
+    /// process blocks on a full input pipe.
+    func write(_ bytes: [UInt8], by deadline: ContinuousClock.Instant, collectingOutputUpTo collectLimit: Int = 0) throws(Failure) {
         guard input >= 0 else { throw .inputClosed }
         var blockPipe = sigset_t()
         sigemptyset(&blockPipe)
@@ -174,7 +181,12 @@ final class CommandProcess {
             let code = errno
             switch code {
             case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: try waitUntilReady(input, for: Int16(POLLOUT), by: deadline)
+            case EAGAIN, EWOULDBLOCK:
+                if collectLimit > 0 {
+                    try waitUntilWritable(by: deadline, collectingOutputUpTo: collectLimit)
+                } else {
+                    try waitUntilReady(input, for: Int16(POLLOUT), by: deadline)
+                }
             case EPIPE: throw .inputClosed
             default: throw .system("writing to its input failed: \(Self.errorText(code))")
             }
@@ -187,31 +199,69 @@ final class CommandProcess {
     func readLine(by deadline: ContinuousClock.Instant, maximumBytes: Int) throws(Failure) -> Line {
         while true {
             if let newline = buffer[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                scanned = 0
+                let line = String(decoding: buffer[consumed..<newline], as: UTF8.self)
+                consumed = newline + 1
+                scanned = consumed
                 return .line(line)
             }
             scanned = buffer.count
-            if buffer.count > maximumBytes { throw .lineTooLong }
+            if pendingBytes > maximumBytes { throw .lineTooLong }
             if outputEnded {
-                let rest = buffer.isEmpty ? nil : String(decoding: buffer, as: UTF8.self)
+                let rest = pendingBytes == 0 ? nil : String(decoding: buffer[consumed...], as: UTF8.self)
                 buffer.removeAll()
+                consumed = 0
                 scanned = 0
                 return .end(unterminated: rest)
             }
             try waitUntilReady(output, for: Int16(POLLIN), by: deadline)
-            let room = Swift.min(chunk.count, maximumBytes + 1 - buffer.count)
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, room) }
-            if count > 0 {
-                buffer.append(contentsOf: chunk[..<count])
-            } else if count == 0 {
-                outputEnded = true
-            } else {
+            try readAvailable(upTo: maximumBytes + 1)
+        }
+    }
+
+    /// Forgets the bytes already returned as lines.
+    private func dropConsumed() {
+        guard consumed > 0 else { return }
+        buffer.removeSubrange(..<consumed)
+        scanned -= consumed
+        consumed = 0
+    }
+
+    /// One read of whatever output is there, appended to `buffer` while it holds fewer than
+    /// `limit` unread bytes; the end of the output sets `outputEnded`.
+    private func readAvailable(upTo limit: Int) throws(Failure) {
+        dropConsumed()
+        let room = Swift.min(chunk.count, limit - buffer.count)
+        guard room > 0 else { return }
+        let count = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, room) }
+        if count > 0 {
+            buffer.append(contentsOf: chunk[..<count])
+        } else if count == 0 {
+            outputEnded = true
+        } else {
+            let code = errno
+            if code == EINTR || code == EAGAIN || code == EWOULDBLOCK { return }
+            throw .system("reading its output failed: \(Self.errorText(code))")
+        }
+    }
+
+    /// Waits until the command's input takes more bytes (or is hung up), reading its output
+    /// meanwhile while fewer than `limit` unread bytes are held; throws `timedOut`.
+    private func waitUntilWritable(by deadline: ContinuousClock.Instant, collectingOutputUpTo limit: Int) throws(Failure) {
+        while true {
+            let collecting = !outputEnded && pendingBytes < limit
+            guard collecting else { return try waitUntilReady(input, for: Int16(POLLOUT), by: deadline) }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            if remaining <= .zero { throw .timedOut }
+            let milliseconds = Int32(clamping: Int64((remaining.inSeconds * 1000).rounded(.up)))
+            var entries = [pollfd(fd: input, events: Int16(POLLOUT), revents: 0), pollfd(fd: output, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&entries, 2, milliseconds)
+            if ready < 0 {
                 let code = errno
-                if code == EINTR || code == EAGAIN || code == EWOULDBLOCK { continue }
-                throw .system("reading its output failed: \(Self.errorText(code))")
+                if code != EINTR { throw .system("waiting for it failed: \(Self.errorText(code))") }
+                continue
             }
+            if entries[1].revents != 0 { try readAvailable(upTo: limit) }
+            if entries[0].revents != 0 { return }
         }
     }
 

@@ -7,6 +7,25 @@ import Support
 public protocol ObjectiveFunction: AnyObject {
     var dimension: Int { get }
     func value(_ point: UnsafeBufferPointer<Double>) throws -> Double
+    /// Writes the value of each row of `points` in `rows` (one point of `dimension` coordinates
+    /// per row) to the same index of `values`: one call for a rank's share of an iteration, so
+    /// that a function that pays per call (a command's round trip) can take them all at once.
+    func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws
+}
+
+extension ObjectiveFunction {
+    /// Evaluates the rows one by one with `value(_:)`, in order: for a function whose cost is
+    /// the same however its points come.
+    public func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws {
+        precondition(points.columns == dimension && rows.upperBound <= points.rows && rows.upperBound <= values.count,
+                     "ObjectiveFunction.values: rows \(rows) of a \(points.rows) x \(points.columns) matrix into \(values.count) values, dimension \(dimension)")
+        let dimension = dimension
+        try points.withUnsafeBufferPointer { elements in
+            for row in rows {
+                values[row] = try value(UnsafeBufferPointer(rebasing: elements[(row * dimension)..<((row + 1) * dimension)]))
+            }
+        }
+    }
 }
 
 /// The standard test functions of gradient-free minimisation, as pycma (`cma.ff`) and BBOB

@@ -72,6 +72,8 @@ struct ESConfiguration: ConfigRecord {
         var command: [String]?
         /// With `command`: how long one evaluation may take before the job ends with an error.
         var timeoutSeconds = 300.0
+        /// `protocol`, with `command`: point by point or in batches; nil when not given.
+        var givenProtocol: CommandObjective.WireProtocol?
 
         /// `c`, default `Objective.defaultCondition` (1e6).
         var condition: Double { givenCondition ?? Objective.defaultCondition }
@@ -84,6 +86,8 @@ struct ESConfiguration: ConfigRecord {
         var shift: [Double] { (givenShift ?? .uniform(0)).values(dimension: dimension) }
         /// The start in every coordinate, default `Kind.conventionalStart`.
         var start: [Double] { (givenStart ?? .uniform(type.conventionalStart)).values(dimension: dimension) }
+        /// How a command exchanges points and values, default `point` (one round trip per point).
+        var wireProtocol: CommandObjective.WireProtocol { givenProtocol ?? .point }
 
         /// "does not apply to type command" when a setting of the built-ins is given for a command.
         private static func builtInOnly(_ settings: ObjectiveSettings, given: Bool) -> String? {
@@ -121,6 +125,10 @@ struct ESConfiguration: ConfigRecord {
             .check(at: \.givenStart) { $0.givenStart?.countProblem(dimension: $0.dimension) },
             .init("command", \.command),
             .init("timeoutSeconds", \.timeoutSeconds, .in(0...86400, excludingLower: true)),
+            .init("protocol", \.givenProtocol),
+            .check(at: \.givenProtocol) { settings in
+                settings.givenProtocol != nil && settings.type != .command ? "does not apply to type \(settings.type.name)" : nil
+            },
         ]
 
         static func defaults(given: GivenFields<ObjectiveSettings>) throws -> ObjectiveSettings {
@@ -158,8 +166,11 @@ struct ES: ParsableCommand {
             (rosenbrock: unrotated unless "rotated": true); o is "shift" (default 0); "shift" and "start" are one
             number or one per coordinate. Or your own: "type": "command", "command": ["python3", "f.py"] reads
             points (one per line, numbers separated by spaces) on its standard input and writes one value per line,
-            each within "timeoutSeconds" (default 300; the command is killed and the job fails otherwise). The
-            command runs in its own process group and is killed when spectrain ends, however it ends. Each method
+            each within "timeoutSeconds" (default 300; the command is killed and the job fails otherwise). With
+            "protocol": "batch" (default "point") every message is a line "batch <count>" then <count> points, one
+            per line (a rank's share of an iteration's samples in one message), answered by <count> lines, one value
+            each, in order, all within "timeoutSeconds" (configs/objectives/rosenbrock_batch.py). The command runs
+            in its own process group and is killed when spectrain ends, however it ends. Each method
             starts from the same point and draws the same samples; a run stops when f(mean) falls below the target.
             Methods ("methods"): cma (the default: CMA-ES, its covariance moved by the spectral step), spectral
             (the xNES form), xnes (exact xNES, one eigendecomposition per iteration). The final mean (the
@@ -251,7 +262,9 @@ struct ES: ParsableCommand {
                 kind: kind, dimension: settings.dimension, condition: settings.condition, rotated: settings.rotated,
                 rotationSeed: settings.rotationSeed, shift: settings.shift)
         case .command:
-            objective = CommandObjective(command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds)
+            objective = CommandObjective(
+                command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds,
+                wireProtocol: settings.wireProtocol)
         }
         return (objective, settings.start)
     }

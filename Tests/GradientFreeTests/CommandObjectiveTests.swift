@@ -1,5 +1,6 @@
 import Foundation
 @testable import GradientFree
+import Linalg
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -220,6 +221,149 @@ struct CommandObjectiveTests {
         let seconds = Date().timeIntervalSince(start)
         #expect(seconds >= 1.5 && seconds < 4, "took \(seconds) s")
         #expect(Self.isGone(pid, within: 0))
+    }
+
+    /// Four points of 3 coordinates whose texts take all 17 digits, a tiny and a large exponent,
+    /// and a negative zero; rows 1 to 3 are the share evaluated.
+    static let batchPoints = Matrix<Double>(rows: 4, columns: 3, elements: [
+        9, 9, 9,
+        1.0 / 3, -2e-300, 12345.678,
+        0.1, -0.0, 1e300,
+        -7.25, 2.0 / 3, 5,
+    ])
+
+    /// The values of rows 1 to 3 of `batchPoints` (row 0 stays NaN), or the error.
+    static func batchValues(_ objective: CommandObjective) -> Result<[Double], AdaptationError> {
+        var values = [Double](repeating: .nan, count: 4)
+        do {
+            try objective.values(of: batchPoints, rows: 1..<4, into: &values)
+            return .success(values)
+        } catch let error as AdaptationError {
+            return .failure(error)
+        } catch {
+            return .failure(AdaptationError("unexpected \(error)"))
+        }
+    }
+
+    /// The error of a failed batch of rows 1 to 3 and how long it took (values fail the test);
+    /// the message must be one line naming the command.
+    static func batchFailure(_ objective: CommandObjective) -> (message: String, seconds: Double) {
+        let start = Date()
+        let result = batchValues(objective)
+        let seconds = Date().timeIntervalSince(start)
+        switch result {
+        case .success(let values):
+            Issue.record("expected an error, got the values \(values)")
+            return ("", seconds)
+        case .failure(let error):
+            #expect(!error.description.contains("\n"), "\(error.description)")
+            #expect(error.description.hasPrefix("objective command '"), "\(error.description)")
+            return (error.description, seconds)
+        }
+    }
+
+    /// Both commands log what they read and answer each point with its first coordinate, so
+    /// the values show which point each answer went to, and the logs what was sent.
+    @Test("the batch protocol sends the point protocol's lines after a header 'batch <count>' and gives the same values, in order")
+    func batchMatchesPoints() throws {
+        let scratch = try Scratch()
+        let pointLog = scratch.path("point.log")
+        let batchLog = scratch.path("batch.log")
+        let pointObjective = CommandObjective(
+            command: try scratch.script(#"while IFS= read -r line; do printf '%s\n' "$line" >> '\#(pointLog)'; echo "${line%% *}"; done"#),
+            dimension: 3, timeoutSeconds: 5)
+        let pointValues = try Self.batchValues(pointObjective).get()
+        pointObjective.finish()
+        // The answers come in one write after the whole batch is read.
+        let batchObjective = CommandObjective(command: try scratch.script(#"""
+            while IFS= read -r header; do
+              printf '%s\n' "$header" >> '\#(batchLog)'
+              answers=""
+              for ((i = 0; i < ${header#batch }; i++)); do
+                IFS= read -r line; printf '%s\n' "$line" >> '\#(batchLog)'; answers+="${line%% *}"$'\n'
+              done
+              printf '%s' "$answers"
+            done
+            """#), dimension: 3, timeoutSeconds: 5, wireProtocol: .batch)
+        let batchValues = try Self.batchValues(batchObjective).get()
+        // One point alone is a batch of 1.
+        let single = try [4.5, 1, 2].withUnsafeBufferPointer { try batchObjective.value($0) }
+        batchObjective.finish()
+
+        #expect(pointValues[0].isNaN && batchValues[0].isNaN, "row 0 is not in the share")
+        #expect(pointValues[1...].map(\.bitPattern) == [1.0 / 3, 0.1, -7.25].map(\.bitPattern))
+        #expect(batchValues[1...].map(\.bitPattern) == pointValues[1...].map(\.bitPattern))
+        #expect(single == 4.5)
+        let pointLines = try String(contentsOfFile: pointLog, encoding: .utf8)
+        #expect(pointLines == "0.33333333333333331 -2.0000000000000001e-300 12345.678\n0.10000000000000001 -0 1.0000000000000001e+300\n-7.25 0.66666666666666663 5\n")
+        #expect(try String(contentsOfFile: batchLog, encoding: .utf8) == "batch 3\n" + pointLines + "batch 1\n4.5 1 2\n")
+    }
+
+    @Test("batch errors are one line naming the batch: a short answer, a line that is not a number, an exit mid-batch")
+    func batchErrors() throws {
+        let scratch = try Scratch()
+        let readBatch = #"read header; for ((i = 0; i < ${header#batch }; i++)); do read line; done"#
+        let short = CommandObjective(command: try scratch.script("\(readBatch); echo 1; echo 2"), dimension: 3, timeoutSeconds: 5, wireProtocol: .batch)
+        let shortFailure = Self.batchFailure(short)
+        #expect(shortFailure.message.hasSuffix("': exited with status 0 (it must keep running and answer every line) after answering 2 of the 3 points of batch 1"),
+                "\(shortFailure.message)")
+        #expect(shortFailure.seconds < 2)
+        // The command is not restarted: the same error again, at once.
+        let again = Self.batchFailure(short)
+        #expect(again.message == shortFailure.message && again.seconds < 0.5)
+
+        let garbage = CommandObjective(
+            command: try scratch.script("\(readBatch); printf '1\\noops\\n3\\n'; exec sleep 1000"), dimension: 3, timeoutSeconds: 5, wireProtocol: .batch)
+        #expect(Self.batchFailure(garbage).message.hasSuffix("': answered 'oops' to point 2 of 3 in batch 1, not a number"))
+        #expect(Self.isGone(try scratch.pid()))
+
+        // It reads the header and one point, answers it, and exits: the batch is in the pipe.
+        let quitter = CommandObjective(command: try scratch.script("read header; read line; echo 1; exit 3"), dimension: 3, timeoutSeconds: 5, wireProtocol: .batch)
+        #expect(Self.batchFailure(quitter).message.hasSuffix("': exited with status 3 after answering 1 of the 3 points of batch 1"))
+        // A batch larger than a pipe holds, to a command that exits before reading it all.
+        let large = CommandObjective(command: try scratch.script("read header; exit 4"), dimension: 20_000, timeoutSeconds: 5, wireProtocol: .batch)
+        var values = [Double](repeating: 0, count: 3)
+        do {
+            try large.values(of: Matrix(rows: 3, columns: 20_000, repeating: 0.5), rows: 0..<3, into: &values)
+            Issue.record("expected an error, got the values \(values)")
+        } catch {
+            #expect("\(error)" == "objective command '\(large.command.joined(separator: " "))': exited with status 4 before reading all of batch 1 (3 points)")
+        }
+    }
+
+    @Test("the timeout is for the whole batch: answers slower than it in all are an error naming the point it stopped at; it is gone")
+    func batchTimeout() throws {
+        let scratch = try Scratch()
+        // Each answer takes 0.7 s, well within the timeout of 2 s, but the third would come
+        // after 2.1 s.
+        let slow = CommandObjective(
+            command: try scratch.script("read header; for i in 1 2 3; do read line; done; for i in 1 2 3; do sleep 0.7; echo $i; done; exec sleep 1000"),
+            dimension: 3, timeoutSeconds: 2, wireProtocol: .batch)
+        let (message, seconds) = Self.batchFailure(slow)
+        #expect(message.hasSuffix("': no answer to point 3 of 3 in batch 1 within the timeout of 2 s for the batch; stopped it"), "\(message)")
+        #expect(seconds >= 2 && seconds < 4, "took \(seconds) s")
+        #expect(Self.isGone(try scratch.pid()))
+
+        let silent = CommandObjective(command: try scratch.script("exec sleep 1000"), dimension: 3, timeoutSeconds: 1, wireProtocol: .batch)
+        #expect(Self.batchFailure(silent).message.hasSuffix("': no answer to point 1 of 3 in batch 1 within the timeout of 1 s for the batch; stopped it"))
+        #expect(Self.isGone(try scratch.pid()))
+    }
+
+    /// 4000 points (about 160 kB) and 4000 padded answers (about 400 kB), each far more than a
+    /// pipe holds: without reading the answers while it writes, spectrain and the command would
+    /// wait on each other until the timeout.
+    @Test("a command that answers each point of a large batch as it reads it does not deadlock")
+    func batchAnsweredWhileRead() throws {
+        let scratch = try Scratch()
+        let count = 4000
+        let objective = CommandObjective(
+            command: try scratch.script(#"read header; while read -r first rest; do printf '%s%100s\n' "$first" ""; done"#),
+            dimension: 2, timeoutSeconds: 30, wireProtocol: .batch)
+        let points = Matrix<Double>(rows: count, columns: 2, elements: (0..<(2 * count)).map { Double($0) / 7 })
+        var values = [Double](repeating: .nan, count: count)
+        try objective.values(of: points, rows: 0..<count, into: &values)
+        objective.finish()
+        #expect(values.indices.allSatisfy { values[$0] == points[$0, 0] })
     }
 
     /// A small deterministic generator for the fuzz cases (SplitMix64).

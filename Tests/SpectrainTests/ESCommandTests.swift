@@ -41,20 +41,25 @@ struct ESCommandTests {
     }
 
     /// The samples of an iteration are the same on every rank and each rank evaluates a share;
-    /// the values are gathered exactly, so the spectral run (no threaded BLAS at n = 10) takes
-    /// the same steps on 2 ranks as on 1.
-    @Test("2 ranks share the evaluations and take the same steps as 1")
+    /// the values are gathered exactly, so the cma and spectral runs (no threaded BLAS at
+    /// n = 10) take the same steps on 2 and 3 ranks as on 1.
+    @Test("2 and 3 ranks share the evaluations and take the same steps as 1")
     func ranks() throws {
-        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["spectral"]"#]
+        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["cma","spectral"]"#]
         let single = try ProcessRunner.run(arguments, timeout: 300)
         #expect(single.status == 0, "\(single.allOutput)")
-        let double = try ProcessRunner.run(arguments, ranks: 2, timeout: 300)
-        #expect(double.status == 0, "\(double.allOutput)")
-        let one = try outcomes(single.output)["spectral"]
-        let two = try outcomes(double.output)["spectral"]
-        #expect(one?["reachedTarget"] as? Bool == true)
-        #expect(one?["evaluations"] as? Int == two?["evaluations"] as? Int)
-        #expect(one?["finalValue"] as? Double == two?["finalValue"] as? Double)
+        for ranks in [2, 3] {
+            let several = try ProcessRunner.run(arguments, ranks: ranks, timeout: 300)
+            #expect(several.status == 0, "\(several.allOutput)")
+            for method in ["cma", "spectral"] {
+                let one = try outcomes(single.output)[method]
+                let other = try outcomes(several.output)[method]
+                #expect(one?["reachedTarget"] as? Bool == true)
+                #expect(one?["evaluations"] as? Int == other?["evaluations"] as? Int, "\(method) on \(ranks) ranks")
+                #expect(one?["finalValue"] as? Double == other?["finalValue"] as? Double, "\(method) on \(ranks) ranks")
+                #expect(one?["mean"] as? [Double] == other?["mean"] as? [Double], "\(method) on \(ranks) ranks")
+            }
+        }
     }
 
     /// The shipped example objective computes Rosenbrock in Python with the built-in's arithmetic,
@@ -78,6 +83,44 @@ struct ESCommandTests {
             let outcome = try outcomes(result.output)["spectral"]
             #expect(outcome?["evaluations"] as? Int == reference?["evaluations"] as? Int)
             #expect(outcome?["finalValue"] as? Double == reference?["finalValue"] as? Double)
+        }
+    }
+
+    /// The batch example computes the same Rosenbrock as the built-in, so the batch protocol
+    /// (each rank's share of an iteration in one message) must take the same steps.
+    @Test("a user's objective run as a command with the batch protocol takes the same steps as the built-in, on 1 and 2 ranks",
+          .enabled(if: hasPython, "needs python3 (CI installs it)"))
+    func batchCommand() throws {
+        let builtIn = try ProcessRunner.run(
+            ["es", CommandTests.config("es-rosenbrock.json"), "--json", "--set", #"methods=["spectral"]"#], timeout: 300)
+        #expect(builtIn.status == 0, "\(builtIn.allOutput)")
+        let reference = try outcomes(builtIn.output)["spectral"]
+        #expect(reference?["reachedTarget"] as? Bool == true)
+        let script = CommandTests.config("objectives/rosenbrock_batch.py")
+        for ranks in [nil, 2] as [Int?] {
+            let result = try ProcessRunner.run(
+                ["es", CommandTests.config("es-command.json"), "--json", "--set", "objective.protocol=batch",
+                 "--set", #"objective.command=["python3","\#(script)"]"#],
+                ranks: ranks, timeout: 300)
+            #expect(result.status == 0, "\(result.allOutput)")
+            let outcome = try outcomes(result.output)["spectral"]
+            #expect(outcome?["evaluations"] as? Int == reference?["evaluations"] as? Int)
+            #expect(outcome?["finalValue"] as? Double == reference?["finalValue"] as? Double)
+        }
+    }
+
+    @Test("objective.protocol given for a built-in, or not a protocol, is one line naming it")
+    func protocolErrors() throws {
+        let cases: [(String, [String], String)] = [
+            ("es-rosenbrock.json", ["--set", "objective.protocol=batch"], "es-rosenbrock.json: field 'objective.protocol': does not apply to type rosenbrock"),
+            ("es-ellipsoid.json", ["--set", "objective.protocol=point"], "es-ellipsoid.json: field 'objective.protocol': does not apply to type ellipsoid"),
+            ("es-command.json", ["--set", "objective.protocol=lines"], "es-command.json: field 'objective.protocol': 'lines' is not one of point, batch"),
+        ]
+        for (name, overrides, message) in cases {
+            let result = try ProcessRunner.run(["es", CommandTests.config(name)] + overrides, timeout: 120)
+            #expect(result.status != 0)
+            #expect(result.errorOutput.contains(message), "\(overrides): \(result.errorOutput)")
+            #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
         }
     }
 
