@@ -13,10 +13,41 @@ public enum AdaptationRun {
         public var target: Double
         /// Stop after this many candidate evaluations.
         public var maxEvaluations: Int
+        /// Also stop when the search has stagnated (`Stagnation`): what a restart needs.
+        public var stopsOnStagnation: Bool
 
-        public init(target: Double = 1e-10, maxEvaluations: Int = 1_000_000) {
+        public init(target: Double = 1e-10, maxEvaluations: Int = 1_000_000, stopsOnStagnation: Bool = false) {
             self.target = target
             self.maxEvaluations = maxEvaluations
+            self.stopsOnStagnation = stopsOnStagnation
+        }
+    }
+
+    /// pycma's `tolfun` and `tolx` tests, the signs that a search has converged somewhere it
+    /// cannot leave: over the last `10 + ceil(30 n / lambda)` iterations the best values and the
+    /// current iteration's values lie within `1e-11` of each other, or the largest standard
+    /// deviation along the distribution's axes is below `1e-11` times the initial step size.
+    struct Stagnation {
+        static let valueTolerance = 1e-11
+        static let stepTolerance = 1e-11
+        let window: Int
+        let initialStepSize: Double
+        private var recentBest: [Double] = []
+
+        init(dimension: Int, population: Int, initialStepSize: Double) {
+            window = 10 + (30 * dimension + population - 1) / population
+            self.initialStepSize = initialStepSize
+        }
+
+        /// Records an iteration's values; true when the search has stagnated.
+        mutating func record(_ values: [Double], search: any SearchDistribution) -> Bool {
+            let finite = values.filter(\.isFinite)
+            guard let low = finite.min(), let high = finite.max() else { return false }
+            recentBest.append(low)
+            if recentBest.count > window { recentBest.removeFirst() }
+            if let spread = search.axisStandardDeviations, spread.largest < Self.stepTolerance * initialStepSize { return true }
+            guard recentBest.count == window else { return false }
+            return Swift.max(high, recentBest.max()!) - Swift.min(low, recentBest.min()!) < Self.valueTolerance
         }
     }
 
@@ -28,6 +59,8 @@ public enum AdaptationRun {
         case evaluations
         /// `f(mean)` was not a finite number (the function returned NaN or infinity there).
         case nonFiniteMean
+        /// The search stagnated (`Stagnation`) and no restart was left.
+        case stagnation
     }
 
     /// How a run went.
@@ -47,10 +80,15 @@ public enum AdaptationRun {
         /// The final mean of the search distribution (the solution), and the best sample seen.
         public var mean: [Double]
         public var bestSample: [Double]
+        /// Restarts taken (IPOP), and the population of the last search.
+        public var restarts: Int = 0
+        public var population: Int = 0
     }
 
-    /// A line of progress: iteration, evaluations, `f(mean)`, best sample so far.
-    public typealias Progress = (_ iteration: Int, _ evaluations: Int, _ meanValue: Double, _ bestValue: Double) -> Void
+    /// A line of progress: iteration, evaluations, `f(mean)`, best sample so far, and the search.
+    public typealias Progress = (
+        _ iteration: Int, _ evaluations: Int, _ meanValue: Double, _ bestValue: Double, _ search: any SearchDistribution
+    ) -> Void
 
     /// Runs `adaptation` on `objective` until `stop`; `progress` is called every `logEvery`
     /// iterations (0: never). Throws when the replicas of the distribution differ at the end.
@@ -69,7 +107,9 @@ public enum AdaptationRun {
         var bestSample = adaptation.mean
         var meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
         var evaluations = 0
-        while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite {
+        var stagnation = Stagnation(dimension: dimension, population: population, initialStepSize: adaptation.options.initialStepSize)
+        var stagnated = false
+        while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite && !stagnated {
             let candidates = adaptation.ask()
             try objective.values(of: candidates, rows: mine, into: &values)
             try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
@@ -82,18 +122,57 @@ public enum AdaptationRun {
                 }
             }
             try adaptation.tell(values)
+            if stop.stopsOnStagnation { stagnated = stagnation.record(values, search: adaptation) }
             meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
             if logEvery > 0, adaptation.iteration % logEvery == 0 {
-                progress?(adaptation.iteration, evaluations, meanValue, best)
+                progress?(adaptation.iteration, evaluations, meanValue, best, adaptation)
             }
         }
         try checkReplicas(adaptation, communicator: communicator)
-        let reason: StopReason = !meanValue.isFinite ? .nonFiniteMean : meanValue < stop.target ? .target : .evaluations
+        let reason: StopReason = !meanValue.isFinite ? .nonFiniteMean : meanValue < stop.target ? .target : stagnated ? .stagnation : .evaluations
         return Outcome(
             method: adaptation.options.method.rawValue, iterations: adaptation.iteration, evaluations: evaluations,
             finalValue: meanValue, bestSampleValue: best, reachedTarget: reason == .target, stopReason: reason,
             eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds,
-            mean: adaptation.mean, bestSample: bestSample)
+            mean: adaptation.mean, bestSample: bestSample, population: population)
+    }
+
+    /// IPOP-CMA-ES (Auger and Hansen 2005): runs the search `options` describes and, while it
+    /// stagnates without reaching the target and restarts remain, starts a new one from the same
+    /// start with the population multiplied by `populationGrowth` and the seed advanced, within
+    /// the one evaluation budget. The outcome sums iterations and evaluations over the searches;
+    /// its mean is the last search's, its best sample the best of all.
+    public static func runWithRestarts(
+        options: AdaptationOptions, dimension: Int, start: [Double], seed: UInt64, restarts: Int, populationGrowth: Double,
+        objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
+        logEvery: Int = 0, progress: Progress? = nil
+    ) throws -> Outcome {
+        var total: Outcome?
+        var searchOptions = options
+        var population = options.population(dimension: dimension)
+        for restart in 0...restarts {
+            searchOptions.populationSize = population
+            let search = try makeSearch(dimension: dimension, start: start, options: searchOptions, seed: seed &+ UInt64(restart) &* 0x2545_F491_4F6C_DD1D)
+            let spent = total?.evaluations ?? 0
+            let rule = StopRule(target: stop.target, maxEvaluations: stop.maxEvaluations - spent, stopsOnStagnation: restart < restarts)
+            var outcome = try run(search, objective: objective, stop: rule, communicator: communicator, logEvery: logEvery, progress: progress)
+            if let previous = total {
+                outcome.iterations += previous.iterations
+                outcome.evaluations += previous.evaluations
+                outcome.eigendecompositions += previous.eigendecompositions
+                outcome.seconds += previous.seconds
+                if previous.bestSampleValue <= outcome.bestSampleValue {
+                    (outcome.bestSampleValue, outcome.bestSample) = (previous.bestSampleValue, previous.bestSample)
+                }
+            }
+            outcome.restarts = restart
+            total = outcome
+            guard outcome.stopReason == .stagnation else { break }
+            let next = Int((Double(population) * populationGrowth).rounded(.up))
+            guard next <= 100_000, stop.maxEvaluations - outcome.evaluations >= next else { break }
+            population = next
+        }
+        return total!
     }
 
     /// `f(mean)`, computed on rank 0 and sent to all, so that every rank stops at the same

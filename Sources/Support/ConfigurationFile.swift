@@ -110,8 +110,16 @@ public enum ConfigurationFile {
         return try set(document, keys[...], [])
     }
 
-    /// One line for a decoding error, naming the field by its dotted path.
+    /// One line for a decoding error, naming the field by its dotted path; control characters
+    /// from the file (a field name with a newline, say) are shown escaped, `\u{A}`.
     public static func describe(_ error: DecodingError) -> String {
+        String(describeLines(error).unicodeScalars.flatMap { scalar -> [Unicode.Scalar] in
+            scalar.value < 0x20 || scalar.value == 0x7F
+                ? Array("\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars) : [scalar]
+        }.map(Character.init))
+    }
+
+    private static func describeLines(_ error: DecodingError) -> String {
         func field(_ path: [any CodingKey]) -> String {
             path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
         }

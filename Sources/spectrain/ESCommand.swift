@@ -12,6 +12,9 @@ struct ESConfiguration: ConfigRecord {
     var target = 1e-10
     var maxEvaluations = 1_000_000
     var logEvery = 0
+    /// IPOP: restarts after a search stagnates, each with the population times `populationGrowth`.
+    var restarts = 0
+    var populationGrowth = 2.0
 
     struct ObjectiveSettings: ConfigRecord {
         /// A built-in function (`Objective.Kind`), or `command`: the user's, computed by an
@@ -146,6 +149,8 @@ struct ESConfiguration: ConfigRecord {
         .init("target", \.target, .finite),
         .init("maxEvaluations", \.maxEvaluations, .atLeast(1)),
         .init("logEvery", \.logEvery, .atLeast(0)),
+        .init("restarts", \.restarts, .in(0...100)),
+        .init("populationGrowth", \.populationGrowth, .in(1...10, excludingLower: true)),
     ]
 
     static func defaults(given: GivenFields<ESConfiguration>) throws -> ESConfiguration {
@@ -208,16 +213,18 @@ struct ES: ParsableCommand {
         for method in settings.methods {
             var options = settings.search
             options.method = method
-            let adaptation = try makeSearch(dimension: n, start: start, options: options, seed: settings.seed)
-            let outcome = try AdaptationRun.run(
-                adaptation, objective: objective, stop: .init(target: settings.target, maxEvaluations: settings.maxEvaluations),
+            let outcome = try AdaptationRun.runWithRestarts(
+                options: options, dimension: n, start: start, seed: settings.seed, restarts: settings.restarts,
+                populationGrowth: settings.populationGrowth, objective: objective,
+                stop: .init(target: settings.target, maxEvaluations: settings.maxEvaluations),
                 communicator: job.communicator, logEvery: json ? 0 : settings.logEvery
-            ) { iteration, evaluations, meanValue, best in
+            ) { iteration, evaluations, meanValue, best, search in
                 var line = String(format: "  %@: iteration %d, %d evaluations, f(mean) %.3e, best sample %.3e",
                                   method.rawValue, iteration, evaluations, meanValue, best)
-                if let spread = adaptation.axisStandardDeviations {
+                if let spread = search.axisStandardDeviations {
                     line += String(format: ", axis spread %.2e..%.2e", spread.smallest, spread.largest)
                 }
+                if search.population != settings.search.population(dimension: n) { line += ", population \(search.population)" }
                 job.report(line)
             }
             outcomes.append(outcome)
@@ -228,7 +235,8 @@ struct ES: ParsableCommand {
         if !broken.isEmpty {
             throw ValidationError("stopped: f(mean) was not a finite number (\(broken.map { "\($0.method) after \($0.evaluations) evaluations" }.joined(separator: ", ")))")
         }
-        let missed = outcomes.filter { $0.stopReason == .evaluations }.map(\.method)
+        let missed = outcomes.filter { $0.stopReason == .evaluations || $0.stopReason == .stagnation }
+            .map { $0.restarts > 0 ? "\($0.method) (\($0.restarts) restarts)" : $0.method }
         if !missed.isEmpty {
             throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
         }

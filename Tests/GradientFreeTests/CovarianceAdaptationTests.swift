@@ -77,7 +77,7 @@ struct CovarianceAdaptationTests {
             var values: [Double] = []
             _ = try AdaptationRun.run(
                 adaptation, objective: objective, stop: .init(target: 0, maxEvaluations: 50 * adaptation.population),
-                communicator: SingleProcessCommunicator(), logEvery: 10) { _, _, value, _ in values.append(value) }
+                communicator: SingleProcessCommunicator(), logEvery: 10) { _, _, value, _, _ in values.append(value) }
             return values + adaptation.mean
         }
         let first = try trace(seed: 4)
