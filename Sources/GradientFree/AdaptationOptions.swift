@@ -24,9 +24,10 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     public var meanLearningRate = 1.0
     /// `eta_S` of `spectral` and `xnes`; nil: `(9 + 3 ln n) / (5 n^1.5)`. (`cma` has its own rates.)
     public var covarianceLearningRate: Double?
-    /// `sigma0`: samples start spread `sigma0` around the mean (`S0 = I / sigma0²`; `cma`: `C0 = I`
-    /// and step size `sigma0`).
-    public var initialStepSize = 1.0
+    /// `sigma0_i`: samples start spread `sigma0_i` around the mean along coordinate i, one number
+    /// for all or one per coordinate (`S0 = Diag(1 / sigma0_i²)`; `cma`: step size
+    /// `sigma0 = max sigma0_i` and `C0 = Diag((sigma0_i / sigma0)²)`, as pycma's `CMA_stds`).
+    public var initialStepSize = PerCoordinate.uniform(1)
     /// `delta`, the eigenvalue map and the retraction of the spectral step (`cma`, `spectral`).
     /// `delta` and the retraction nil: `effectiveGapDamping(for:)`, `effectiveRetraction(for:)`.
     public var gapDamping: Double?
@@ -42,7 +43,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     public init(
         method: AdaptationMethod = Self().method, populationSize: Int? = Self().populationSize,
         meanLearningRate: Double = Self().meanLearningRate, covarianceLearningRate: Double? = Self().covarianceLearningRate,
-        initialStepSize: Double = Self().initialStepSize, gapDamping: Double? = Self().gapDamping,
+        initialStepSize: PerCoordinate = Self().initialStepSize, gapDamping: Double? = Self().gapDamping,
         eigenvalueMap: EigenvalueMap = Self().eigenvalueMap, retraction: Retraction? = Self().retraction,
         basisUpdateInterval: Int? = Self().basisUpdateInterval
     ) {
@@ -62,7 +63,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
         .init("populationSize", \.populationSize, .in(4...100_000)),
         .init("meanLearningRate", \.meanLearningRate, .in(0...10, excludingLower: true)),
         .init("covarianceLearningRate", \.covarianceLearningRate, .in(0...1, excludingLower: true)),
-        .init("initialStepSize", \.initialStepSize, .above(0)),
+        .init("initialStepSize", \.initialStepSize, .everyValue(mustBe: "> 0") { $0 > 0 && $0.isFinite }),
         .init("gapDamping", \.gapDamping, .above(0)),
         .init("eigenvalueMap", \.eigenvalueMap),
         .init("retraction", \.retraction),
@@ -93,6 +94,21 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
         if let basisUpdateInterval { return basisUpdateInterval }
         let gap = 1 / ((parameters.rankOneRate + parameters.rankMuRate) * Double(parameters.dimension) * 10)
         return Swift.max(1, Int(gap.rounded(.down)))
+    }
+
+    /// `sigma0_i` for `dimension` coordinates, and their largest, `sigma0`.
+    public func initialSpread(dimension: Int) -> (largest: Double, perCoordinate: [Double]) {
+        let spread = initialStepSize.values(dimension: dimension)
+        return (spread.max() ?? 1, spread)
+    }
+
+    /// Why `initialStepSize` cannot serve `dimension` coordinates (a wrong count, or values so far
+    /// apart that their squared ratio leaves Float64's range); nil when it can.
+    public func initialStepSizeProblem(dimension: Int) -> String? {
+        if let problem = initialStepSize.countProblem(dimension: dimension) { return "initialStepSize \(problem)" }
+        let spread = initialSpread(dimension: dimension)
+        guard let smallest = spread.perCoordinate.min(), smallest > 0 else { return nil }
+        return spread.largest / smallest > 1e100 ? "initialStepSize: the largest and smallest may differ by at most 1e100" : nil
     }
 
     /// `N = 4 + floor(3 ln n)` unless set.

@@ -107,7 +107,7 @@ public enum AdaptationRun {
         var bestSample = adaptation.mean
         var meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
         var evaluations = 0
-        var stagnation = Stagnation(dimension: dimension, population: population, initialStepSize: adaptation.options.initialStepSize)
+        var stagnation = Stagnation(dimension: dimension, population: population, initialStepSize: adaptation.options.initialSpread(dimension: dimension).largest)
         var stagnated = false
         while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite && !stagnated {
             let candidates = adaptation.ask()

@@ -72,14 +72,19 @@ public final class CMASearch: SearchDistribution {
     private var rotatedPath: [Double]
     private var whitenedStep: [Double]
 
-    public init(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) {
+    /// A search from `start` with `options`' step sizes: `sigma = max sigma0_i`,
+    /// `C0 = Diag((sigma0_i / sigma)²)` (the identity for one step size).
+    public init(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) {
         precondition(start.count == dimension, "CMASearch: start has \(start.count) coordinates for dimension \(dimension)")
         self.options = options
         self.seed = seed
         parameters = CMAParameters(dimension: dimension, population: options.population(dimension: dimension))
         mean = start
-        stepSize = options.initialStepSize
-        covariance = SpectralFactor<Double>(dimension: dimension, initialEigenvalue: 1, options: SpectralFactorOptions(
+        let spread = options.initialSpread(dimension: dimension)
+        stepSize = spread.largest
+        let initial = try SpectralFactorState<Double>(
+            eigenvectors: .identity(dimension), eigenvalues: spread.perCoordinate.map { ($0 / spread.largest) * ($0 / spread.largest) })
+        covariance = SpectralFactor<Double>(state: initial, options: SpectralFactorOptions(
             curvatureLearningRate: 1, gapDamping: options.effectiveGapDamping(for: .cma), rotationClip: 1,
             eigenvalueMap: options.eigenvalueMap, retraction: options.effectiveRetraction(for: .cma)))
         stepSizePath = [Double](repeating: 0, count: dimension)

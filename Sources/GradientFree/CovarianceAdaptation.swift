@@ -57,19 +57,21 @@ public final class CovarianceAdaptation: SearchDistribution {
         covarianceRate = options.covarianceRate(dimension: dimension)
         mean = start
         utilities = Self.utilities(count: population)
-        let sigma = options.initialStepSize
+        // S0 = Diag(1 / sigma0_i²), A0 = Diag(sigma0_i).
+        let sigma = options.initialSpread(dimension: dimension).perCoordinate
         switch options.method {
         case .spectral:
             let factorOptions = SpectralFactorOptions(
                 curvatureLearningRate: covarianceRate, gapDamping: options.effectiveGapDamping(for: options.method), rotationClip: 1,
                 eigenvalueMap: options.eigenvalueMap, retraction: options.effectiveRetraction(for: options.method))
-            factor = SpectralFactor<Double>(dimension: dimension, initialEigenvalue: 1 / (sigma * sigma), options: factorOptions)
+            let initial = try SpectralFactorState<Double>(eigenvectors: .identity(dimension), eigenvalues: sigma.map { 1 / ($0 * $0) })
+            factor = SpectralFactor<Double>(state: initial, options: factorOptions)
         case .xnes:
             factor = nil
         case .cma:
             preconditionFailure("CovarianceAdaptation: CMA mode is CMASearch")
         }
-        transform = Matrix<Double>(rows: dimension, columns: dimension) { row, column in row == column ? sigma : 0 }
+        transform = Matrix<Double>(rows: dimension, columns: dimension) { row, column in row == column ? sigma[row] : 0 }
         samples = Matrix<Double>(rows: population, columns: dimension)
         candidates = Matrix<Double>(rows: population, columns: dimension)
         sortedSamples = Matrix<Double>(rows: population, columns: dimension)

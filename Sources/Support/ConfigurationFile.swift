@@ -111,12 +111,10 @@ public enum ConfigurationFile {
     }
 
     /// One line for a decoding error, naming the field by its dotted path; control characters
-    /// from the file (a field name with a newline, say) are shown escaped, `\u{A}`.
+    /// from the file (a field name with a newline, say) are shown escaped
+    /// (`Untrusted.controlCharactersEscaped`).
     public static func describe(_ error: DecodingError) -> String {
-        String(describeLines(error).unicodeScalars.flatMap { scalar -> [Unicode.Scalar] in
-            scalar.value < 0x20 || scalar.value == 0x7F
-                ? Array("\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars) : [scalar]
-        }.map(Character.init))
+        Untrusted.controlCharactersEscaped(describeLines(error))
     }
 
     private static func describeLines(_ error: DecodingError) -> String {

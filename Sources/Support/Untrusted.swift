@@ -17,6 +17,13 @@ public enum Untrusted {
         escaped(text, limit: limit, escapingDelimiters: false)
     }
 
+    /// `text` with its control and line-breaking characters escaped as in `oneLine`, at any
+    /// length: for a message that must stay one line but must not be cut (a config error listing
+    /// the allowed fields).
+    public static func controlCharactersEscaped(_ text: String) -> String {
+        escaped(text, limit: .max, escapingDelimiters: false)
+    }
+
     /// An array of integers from a file (a tensor's shape), cut after a few entries.
     public static func list(_ values: [Int]) -> String {
         let shown = values.prefix(8).map(String.init).joined(separator: ", ")

@@ -146,6 +146,7 @@ struct ESConfiguration: ConfigRecord {
             "must list cma, spectral and/or xnes, each once, got \($0.map(\.rawValue))"
         })),
         .init("search", \.search),
+        .check(at: \.search) { $0.search.initialStepSizeProblem(dimension: $0.objective.dimension) },
         .init("target", \.target, .finite),
         .init("maxEvaluations", \.maxEvaluations, .atLeast(1)),
         .init("logEvery", \.logEvery, .atLeast(0)),

@@ -32,7 +32,7 @@ struct CMASearchTests {
     /// Evaluations to f(mean) < 1e-10, or nil.
     func evaluations(_ kind: Objective.Kind, dimension: Int, condition: Double = 1e6, seed: UInt64, start: Double) throws -> Int? {
         let objective = Objective(kind: kind, dimension: dimension, condition: condition, rotationSeed: seed)
-        let search = CMASearch(dimension: dimension, start: [Double](repeating: start, count: dimension), options: AdaptationOptions(), seed: seed)
+        let search = try CMASearch(dimension: dimension, start: [Double](repeating: start, count: dimension), options: AdaptationOptions(), seed: seed)
         let outcome = try AdaptationRun.run(
             search, objective: objective, stop: .init(target: 1e-10, maxEvaluations: 40_000), communicator: SingleProcessCommunicator())
         #expect(search.eigendecompositions == 0)
@@ -63,7 +63,7 @@ struct CMASearchTests {
     @Test("the covariance learns the ellipsoid's shape, and the step size shrinks to the target")
     func learnsShape() throws {
         let objective = Objective(kind: .ellipsoid, dimension: 10, condition: 1e4, rotationSeed: 0)
-        let search = CMASearch(dimension: 10, start: [Double](repeating: 3, count: 10), options: AdaptationOptions(), seed: 2)
+        let search = try CMASearch(dimension: 10, start: [Double](repeating: 3, count: 10), options: AdaptationOptions(), seed: 2)
         let outcome = try AdaptationRun.run(search, objective: objective, stop: .init(target: 1e-10), communicator: SingleProcessCommunicator())
         #expect(outcome.reachedTarget)
         let spread = try #require(search.axisStandardDeviations)
@@ -80,7 +80,7 @@ struct CMASearchTests {
     func lazyBasis() throws {
         func evaluations(interval: Int, seed: UInt64) throws -> Int {
             let objective = Objective(kind: .ellipsoid, dimension: 12, condition: 1e6, rotationSeed: seed)
-            let search = CMASearch(
+            let search = try CMASearch(
                 dimension: 12, start: [Double](repeating: 3, count: 12), options: AdaptationOptions(basisUpdateInterval: interval), seed: seed)
             #expect(search.basisInterval == interval)
             let outcome = try AdaptationRun.run(
@@ -134,12 +134,31 @@ struct CMASearchTests {
         #expect(outcome.evaluations == first + second + 32 * ((5_000 - first - second) / 32))
     }
 
+    /// Per-coordinate initial step sizes shape the first samples: every method's sampling transform
+    /// starts as `Diag(sigma0_i)` (CMA: `sigma = max sigma0_i` times `Diag(sigma0_i / sigma)`).
+    @Test("per-coordinate initial step sizes start the sampling transform at Diag(sigma0_i)", arguments: [AdaptationMethod.cma, .spectral, .xnes])
+    func perCoordinateStepSize(method: AdaptationMethod) throws {
+        let steps = [2.0, 0.5, 1e-3, 1]
+        let search = try makeSearch(
+            dimension: 4, start: [0, 0, 0, 0], options: AdaptationOptions(method: method, initialStepSize: .values(steps)), seed: 1)
+        let transform = search.samplingTransform
+        for row in 0..<4 {
+            for column in 0..<4 {
+                let expected = row == column ? steps[row] : 0
+                #expect(abs(transform[row, column] - expected) <= 1e-15 * steps[row], "\(method) [\(row), \(column)]")
+            }
+        }
+        if let spread = search.axisStandardDeviations {
+            #expect(abs(spread.largest - 2) < 1e-15 && abs(spread.smallest - 1e-3) < 1e-18)
+        }
+    }
+
     @Test("the same seed gives the same run, bit for bit; 2 and 3 ranks take the same steps as 1")
     func determinism() throws {
         func trace(seed: UInt64, ranks: Int) throws -> [Double] {
             let traces = try ThreadCommunicator.run(ranks: ranks) { communicator in
                 let objective = Objective(kind: .rosenbrock, dimension: 6)
-                let search = CMASearch(dimension: 6, start: [Double](repeating: 0, count: 6), options: AdaptationOptions(), seed: seed)
+                let search = try CMASearch(dimension: 6, start: [Double](repeating: 0, count: 6), options: AdaptationOptions(), seed: seed)
                 var values: [Double] = []
                 _ = try AdaptationRun.run(
                     search, objective: objective, stop: .init(target: 0, maxEvaluations: 60 * search.population),

@@ -158,6 +158,8 @@ struct ESCommandTests {
             (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: cma, spectral, xnes"),
             (["--set", "objective.type=command"], "es-ellipsoid.json: field 'objective.command': must name the program to run"),
             (["--set", #"objective.command=["python3"]"#], "es-ellipsoid.json: field 'objective.command': applies to type command only"),
+            (["--set", "search.initialStepSize=[1,2,3]"], "es-ellipsoid.json: field 'search': initialStepSize must be one number or 10 numbers (the dimension), got 3"),
+            (["--set", "search.initialStepSize=[1,0,1,1,1,1,1,1,1,1]"], "es-ellipsoid.json: field 'search.initialStepSize': must be > 0, got 0.0 at [1]"),
             (["--set", "restarts=101"], "es-ellipsoid.json: field 'restarts': must be in 0...100, got 101"),
             (["--set", "populationGrowth=1"], "es-ellipsoid.json: field 'populationGrowth': must be in (1, 10], got 1.0"),
             (["--set", "objective.timeoutSeconds=0"], "es-ellipsoid.json: field 'objective.timeoutSeconds': must be in (0, 86400], got 0.0"),

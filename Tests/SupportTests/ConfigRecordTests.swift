@@ -91,7 +91,7 @@ struct ConfigRecordTests {
     func unknownField() {
         #expect(failure(Example.self, #"{"name": "a", "cuont": 2}"#) == "unknown field 'cuont' (allowed: name, count, rate, limit, note)")
         // A name holding a newline or a tab (a damaged file) stays on one line, escaped.
-        #expect(failure(Example.self, "{\"name\": \"a\", \"co\\nu\\tnt\": 2}") == #"unknown field 'co\u{A}u\u{9}nt' (allowed: name, count, rate, limit, note)"#)
+        #expect(failure(Example.self, "{\"name\": \"a\", \"co\\nu\\tnt\": 2}") == #"unknown field 'co\nu\tnt' (allowed: name, count, rate, limit, note)"#)
         #expect(failure(Example.self, "{\"name\": \"a\", \"co\\nu\\tnt\": 2}")?.contains("\n") == false)
     }
 
