@@ -44,7 +44,7 @@ public final class CommandObjective: ObjectiveFunction {
     private var evaluations = 0
     /// Batches sent so far (the batch protocol), for messages.
     private var batches = 0
-    /// The batch message being built, kept so that its storage serves every batch.
+    /// The message being built (a point's line, or a batch), kept so that its storage serves every call.
     private var message: [UInt8] = []
     /// The error that ended the command; every later evaluation throws it again.
     private var failure: AdaptationError?
@@ -138,9 +138,10 @@ public final class CommandObjective: ObjectiveFunction {
         let process = try running()
         evaluations += 1
         let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
-        let line = point.map { String(format: "%.17g", $0) }.joined(separator: " ") + "\n"
+        message.removeAll(keepingCapacity: true)
+        appendLine(point)
         do {
-            try process.write(Array(line.utf8), by: deadline)
+            try process.write(message, by: deadline)
         } catch .inputClosed {
             throw AdaptationError("\(name): \(ended(process) ?? "stopped reading its input") before point \(evaluations)")
         } catch {
@@ -168,8 +169,8 @@ public final class CommandObjective: ObjectiveFunction {
         message.append(contentsOf: "batch \(count)\n".utf8)
     }
 
-    /// Appends `point` to the batch message as one line, formatted as the point protocol
-    /// formats it (17 significant digits, separated by spaces).
+    /// Appends `point` to the message as one line: 17 significant digits (exact for a double),
+    /// separated by spaces; the one format of both protocols.
     private func appendLine(_ point: UnsafeBufferPointer<Double>) {
         for (index, coordinate) in point.enumerated() {
             if index > 0 { message.append(UInt8(ascii: " ")) }
