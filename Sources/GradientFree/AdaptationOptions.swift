@@ -73,7 +73,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     public static func defaults(given _: GivenFields<AdaptationOptions>) -> AdaptationOptions { AdaptationOptions() }
 
     /// `delta` of `method`'s spectral step: as set, or 1e-4 for `cma` (CMA's small steps need
-    /// little damping; 1e-2 lost the rotated valley of 10-D Rosenbrock on 4 of 10 seeds against 1
+    /// little damping; 1e-2 left 10-D Rosenbrock (unrotated) in its local minimum on 4 of 10 seeds against 1
     /// of 10, docs/benchmarks.md) and 1e-2 for `spectral`.
     public func effectiveGapDamping(for method: AdaptationMethod) -> Double {
         gapDamping ?? (method == .cma ? 1e-4 : 1e-2)
