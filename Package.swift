@@ -39,9 +39,9 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Linalg", "Spectral", "Support"]),
         .target(name: "Checkpoint", dependencies: ["Support"]),
         .target(name: "Train", dependencies: ["Support", "Linalg", "Spectral", "NN", "Datasets", "Optim", "Cluster", "Checkpoint"]),
-        .target(name: "Plotting", dependencies: ["Support", "Train"]),
+        .target(name: "Plotting", dependencies: ["Support", "Train", "GradientFree"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
-        .target(name: "GradientFree", dependencies: ["Support", "Linalg", "Spectral", "Cluster"]),
+        .target(name: "GradientFree", dependencies: ["Support", "Linalg", "Spectral", "Cluster", "Checkpoint"]),
         .executableTarget(
             name: "spectrain",
             dependencies: [
@@ -64,9 +64,9 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Spectral", "Linalg", "Support"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Linalg"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "Cluster", "NN", "Optim", "Spectral", "Linalg", "Support", "Checkpoint"]),
-        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "Train"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "Train", "GradientFree"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree", "Cluster", "Linalg"]),
+        .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree", "Cluster", "Linalg", "Checkpoint"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
         .testTarget(name: "SpectrainTests", dependencies: ["spectrain", "Checkpoint"]),
     ],

@@ -4,6 +4,8 @@ import Support
 /// The element types stored in checkpoint tensors, with safetensors' names.
 public enum TensorDType: String, Codable, Sendable, CaseIterable {
     case float32 = "F32"
+    /// Float64, for state that must survive exactly (a gradient-free search's).
+    case float64 = "F64"
     case int64 = "I64"
 
     public var size: Int { self == .float32 ? 4 : 8 }
@@ -32,10 +34,20 @@ public struct StoredTensor: Sendable, Equatable {
         self.init(name: name, dtype: .int64, shape: shape, bytes: integers.withUnsafeBytes { Array($0) })
     }
 
+    public init(name: String, shape: [Int], doubles: [Double]) {
+        self.init(name: name, dtype: .float64, shape: shape, bytes: doubles.withUnsafeBytes { Array($0) })
+    }
+
     /// The values of a Float32 tensor (this machine is little-endian, as the format is).
     public var floats: [Float] {
         precondition(dtype == .float32, "StoredTensor \(name) is \(dtype)")
         return bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// The values of a Float64 tensor.
+    public var doubles: [Double] {
+        precondition(dtype == .float64, "StoredTensor \(name) is \(dtype)")
+        return bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
     }
 
     /// The values of an Int64 tensor.

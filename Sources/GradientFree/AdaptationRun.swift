@@ -32,7 +32,7 @@ public enum AdaptationRun {
         static let stepTolerance = 1e-11
         let window: Int
         let initialStepSize: Double
-        private var recentBest: [Double] = []
+        var recentBest: [Double] = []
 
         init(dimension: Int, population: Int, initialStepSize: Double) {
             window = 10 + (30 * dimension + population - 1) / population
@@ -90,100 +90,39 @@ public enum AdaptationRun {
         _ iteration: Int, _ evaluations: Int, _ meanValue: Double, _ bestValue: Double, _ search: any SearchDistribution
     ) -> Void
 
-    /// Runs `adaptation` on `objective` until `stop`; `progress` is called every `logEvery`
-    /// iterations (0: never). Throws when the replicas of the distribution differ at the end.
+    /// Runs `adaptation` on `objective` until `stop` (no restarts); `progress` is called every
+    /// `logEvery` iterations (0: never). Throws when the replicas of the distribution differ at the end.
     public static func run(
         _ adaptation: any SearchDistribution, objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
     ) throws -> Outcome {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let population = adaptation.population
-        let dimension = adaptation.dimension
-        let partition = try Partition.even(total: population, ranks: communicator.size)
-        let mine = partition.range(of: communicator.rank)
-        var values = [Double](repeating: 0, count: population)
-        var best = Double.infinity
-        var bestSample = adaptation.mean
-        var meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
-        var evaluations = 0
-        var stagnation = Stagnation(dimension: dimension, population: population, initialStepSize: adaptation.options.initialSpread(dimension: dimension).largest)
-        var stagnated = false
-        while meanValue >= stop.target && evaluations + population <= stop.maxEvaluations && meanValue.isFinite && !stagnated {
-            let candidates = adaptation.ask()
-            try objective.values(of: candidates, rows: mine, into: &values)
-            try values.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
-            evaluations += population
-            // The best sample, first in row order among equals (every rank holds all values).
-            if let row = values.indices.min(by: { values[$0] < values[$1] }), values[row] < best {
-                best = values[row]
-                candidates.withUnsafeBufferPointer { points in
-                    bestSample = Array(points[(row * dimension)..<((row + 1) * dimension)])
-                }
-            }
-            try adaptation.tell(values)
-            if stop.stopsOnStagnation { stagnated = stagnation.record(values, search: adaptation) }
-            meanValue = try valueOfMean(adaptation, objective: objective, communicator: communicator)
-            if logEvery > 0, adaptation.iteration % logEvery == 0 {
-                progress?(adaptation.iteration, evaluations, meanValue, best, adaptation)
-            }
-        }
-        try checkReplicas(adaptation, communicator: communicator)
-        let reason: StopReason = !meanValue.isFinite ? .nonFiniteMean : meanValue < stop.target ? .target : stagnated ? .stagnation : .evaluations
-        return Outcome(
-            method: adaptation.options.method.rawValue, iterations: adaptation.iteration, evaluations: evaluations,
-            finalValue: meanValue, bestSampleValue: best, reachedTarget: reason == .target, stopReason: reason,
-            eigendecompositions: adaptation.eigendecompositions, seconds: start.duration(to: clock.now).inSeconds,
-            mean: adaptation.mean, bestSample: bestSample, population: population)
+        let settings = SearchRun.Settings(
+            options: adaptation.options, dimension: adaptation.dimension, start: adaptation.mean, seed: 0, stop: stop)
+        return try SearchRun(settings: settings, search: adaptation)
+            .run(objective: objective, communicator: communicator, afterIteration: reporter(logEvery: logEvery, progress))
     }
 
-    /// IPOP-CMA-ES (Auger and Hansen 2005): runs the search `options` describes and, while it
-    /// stagnates without reaching the target and restarts remain, starts a new one from the same
-    /// start with the population multiplied by `populationGrowth` and the seed advanced, within
-    /// the one evaluation budget. The outcome sums iterations and evaluations over the searches;
-    /// its mean is the last search's, its best sample the best of all.
+    /// IPOP-CMA-ES (`SearchRun`): the search `options` describes, restarted with a growing
+    /// population while it stagnates short of the target.
     public static func runWithRestarts(
         options: AdaptationOptions, dimension: Int, start: [Double], seed: UInt64, restarts: Int, populationGrowth: Double,
         objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
     ) throws -> Outcome {
-        var total: Outcome?
-        var searchOptions = options
-        var population = options.population(dimension: dimension)
-        for restart in 0...restarts {
-            searchOptions.populationSize = population
-            let search = try makeSearch(dimension: dimension, start: start, options: searchOptions, seed: seed &+ UInt64(restart) &* 0x2545_F491_4F6C_DD1D)
-            let spent = total?.evaluations ?? 0
-            let rule = StopRule(target: stop.target, maxEvaluations: stop.maxEvaluations - spent, stopsOnStagnation: restart < restarts)
-            var outcome = try run(search, objective: objective, stop: rule, communicator: communicator, logEvery: logEvery, progress: progress)
-            if let previous = total {
-                outcome.iterations += previous.iterations
-                outcome.evaluations += previous.evaluations
-                outcome.eigendecompositions += previous.eigendecompositions
-                outcome.seconds += previous.seconds
-                if previous.bestSampleValue <= outcome.bestSampleValue {
-                    (outcome.bestSampleValue, outcome.bestSample) = (previous.bestSampleValue, previous.bestSample)
-                }
-            }
-            outcome.restarts = restart
-            total = outcome
-            guard outcome.stopReason == .stagnation else { break }
-            let next = Int((Double(population) * populationGrowth).rounded(.up))
-            guard next <= 100_000, stop.maxEvaluations - outcome.evaluations >= next else { break }
-            population = next
-        }
-        return total!
+        let settings = SearchRun.Settings(
+            options: options, dimension: dimension, start: start, seed: seed, restarts: restarts, populationGrowth: populationGrowth, stop: stop)
+        return try SearchRun(settings: settings)
+            .run(objective: objective, communicator: communicator, afterIteration: reporter(logEvery: logEvery, progress))
     }
 
-    /// `f(mean)`, computed on rank 0 and sent to all, so that every rank stops at the same
-    /// iteration even when the function is noisy.
-    static func valueOfMean(_ adaptation: any SearchDistribution, objective: any ObjectiveFunction, communicator: any Communicator) throws -> Double {
-        var value = [0.0]
-        if communicator.rank == 0 {
-            value[0] = try adaptation.mean.withUnsafeBufferPointer { try objective.value($0) }
+    /// Calls `progress` every `logEvery` iterations of a search.
+    public static func reporter(logEvery: Int, _ progress: Progress?) -> ((SearchRun) -> Void)? {
+        guard logEvery > 0, let progress else { return nil }
+        return { run in
+            if run.search.iteration % logEvery == 0 {
+                progress(run.search.iteration, run.totalEvaluations, run.meanValue ?? .nan, run.overallBestValue, run.search)
+            }
         }
-        try communicator.broadcast(&value, root: 0)
-        return value[0]
     }
 
     /// Every rank must hold the same mean and sampling transform: compares their bits across ranks.

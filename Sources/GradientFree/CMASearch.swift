@@ -239,6 +239,37 @@ public final class CMASearch: SearchDistribution {
         return (deviations.min()!, deviations.max()!)
     }
 
+    /// `d_max / d_min`.
+    public var covarianceCondition: Double? {
+        let eigenvalues = covariance.eigenvalues
+        return eigenvalues.max()! / eigenvalues.min()!
+    }
+
+    public func save(into state: inout SearchState) {
+        state.add("cma.mean", mean)
+        state.add("cma.stepSize", [stepSize])
+        state.add("cma.iteration", integers: [iteration])
+        state.add("cma.stepSizePath", stepSizePath)
+        state.add("cma.covariancePath", covariancePath)
+        state.add("cma.covariance", factor: covariance.state)
+        if basisInterval > 1 { state.add("cma.accumulatedChange", accumulatedChange) }
+    }
+
+    public func restore(from state: SearchState) throws(AdaptationError) {
+        let n = dimension
+        let savedMean = try state.doubles("cma.mean", count: n)
+        let savedStepSize = try state.double("cma.stepSize")
+        guard savedStepSize > 0 else { throw AdaptationError("search state 'cma.stepSize' is \(savedStepSize), not positive") }
+        let savedIteration = try state.integer("cma.iteration")
+        let savedStepSizePath = try state.doubles("cma.stepSizePath", count: n)
+        let savedCovariancePath = try state.doubles("cma.covariancePath", count: n)
+        let savedCovariance = try state.factor("cma.covariance", dimension: n)
+        let savedChange = basisInterval > 1 ? try state.matrix("cma.accumulatedChange", rows: n, columns: n) : accumulatedChange
+        do { try covariance.restore(savedCovariance) } catch { throw AdaptationError("search state 'cma.covariance': \(error)") }
+        (mean, stepSize, iteration) = (savedMean, savedStepSize, savedIteration)
+        (stepSizePath, covariancePath, accumulatedChange) = (savedStepSizePath, savedCovariancePath, savedChange)
+    }
+
     /// `sigma B Diag(d^1/2)`, for replica checks.
     public var samplingTransform: Matrix<Double> {
         var transform = covariance.eigenvectors

@@ -189,6 +189,35 @@ public final class CovarianceAdaptation: SearchDistribution {
         return (deviations.min()!, deviations.max()!)
     }
 
+    /// 1: the scale is in the covariance.
+    public var stepSize: Double { 1 }
+
+    /// The condition of `C = S^-1` (spectral: `d_max / d_min`, free; xnes: nil).
+    public var covarianceCondition: Double? {
+        guard let factor else { return nil }
+        return factor.eigenvalues.max()! / factor.eigenvalues.min()!
+    }
+
+    public func save(into state: inout SearchState) {
+        let prefix = options.method.rawValue
+        state.add(prefix + ".mean", mean)
+        state.add(prefix + ".iteration", integers: [iteration, eigendecompositions])
+        state.add(prefix + ".transform", transform)
+        if let factor { state.add(prefix + ".precision", factor: factor.state) }
+    }
+
+    public func restore(from state: SearchState) throws(AdaptationError) {
+        let prefix = options.method.rawValue
+        let savedMean = try state.doubles(prefix + ".mean", count: dimension)
+        let counters = try state.integers(prefix + ".iteration", count: 2)
+        let savedTransform = try state.matrix(prefix + ".transform", rows: dimension, columns: dimension)
+        if let factor {
+            let saved = try state.factor(prefix + ".precision", dimension: dimension)
+            do { try factor.restore(saved) } catch { throw AdaptationError("search state '\(prefix).precision': \(error)") }
+        }
+        (mean, iteration, eigendecompositions, transform) = (savedMean, counters[0], counters[1], savedTransform)
+    }
+
     /// The sampling transform `T` (samples are `mean + T z`), for replica checks.
     public var samplingTransform: Matrix<Double> { transform }
 }

@@ -11,9 +11,15 @@ public protocol ObjectiveFunction: AnyObject {
     /// per row) to the same index of `values`: one call for a rank's share of an iteration, so
     /// that a function that pays per call (a command's round trip) can take them all at once.
     func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws
+    /// Says which evaluations of the run come next (`EvaluationRound`): the same on every rank,
+    /// so that a noisy function can draw noise that does not depend on how the candidates are
+    /// spread over ranks. Most functions ignore it.
+    func beginRound(_ round: UInt64)
 }
 
 extension ObjectiveFunction {
+    public func beginRound(_ round: UInt64) {}
+
     /// Evaluates the rows one by one with `value(_:)`, in order: for a function whose cost is
     /// the same however its points come.
     public func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws {

@@ -24,6 +24,17 @@ public protocol SearchDistribution: AnyObject {
     var axisStandardDeviations: (smallest: Double, largest: Double)? { get }
     /// The transform from standard normal samples to steps, for replica checks.
     var samplingTransform: Matrix<Double> { get }
+    /// `sigma`, the overall step size of the search (1 for the xNES forms, whose scale is in
+    /// their covariance).
+    var stepSize: Double { get }
+    /// The condition number of the covariance `C` (largest over smallest eigenvalue), where free.
+    var covarianceCondition: Double? { get }
+    /// Adds the state a checkpoint saves to `state`: with the options, dimension and seed the
+    /// search was made with, enough to continue bit for bit.
+    func save(into state: inout SearchState)
+    /// Continues from a state `save` wrote for a search made with the same options, dimension
+    /// and seed; throws (changing nothing) when it does not fit.
+    func restore(from state: SearchState) throws(AdaptationError)
 }
 
 /// The search distribution of `options.method`, started at `start`.

@@ -85,10 +85,18 @@ public enum MetricsPlot {
                 run.records.compactMap { record in record.testAccuracy.map { (xAxis.value(of: record), 100 * $0) } }
             }),
         ]
+        return render(panels: panels, names: runs.map(\.name), xTitle: xAxis.title, width: width, height: height)
+    }
+
+    /// The SVG of `panels` side by side, sharing the horizontal axis, with a legend of `names`
+    /// (one per series index, coloured alike in every panel).
+    static func render(panels: [Panel], names: [String], xTitle: String, width: Int, height: Int) -> String {
+        let width = max(width, 360)
+        let height = max(height, 200)
         let xValues = panels.flatMap { $0.series.flatMap { $0.map(\.x) } }
         let xScale = AxisScale.linear(xValues)
 
-        let legend = Legend(names: runs.map(\.name), width: Double(width) - 2 * Layout.outer)
+        let legend = Legend(names: names, width: Double(width) - 2 * Layout.outer)
         let panelWidth = (Double(width) - 2 * Layout.outer) / Double(panels.count)
         let panelHeight = Double(height) - 2 * Layout.outer - legend.height
 
@@ -101,7 +109,7 @@ public enum MetricsPlot {
                 top: Layout.outer + Layout.top,
                 right: Layout.outer + Double(index + 1) * panelWidth - Layout.right,
                 bottom: Layout.outer + panelHeight - Layout.bottom)
-            panel.draw(into: &svg, area: area, xScale: xScale, xTitle: xAxis.title)
+            panel.draw(into: &svg, area: area, xScale: xScale, xTitle: xTitle)
         }
         legend.draw(into: &svg, left: Layout.outer, top: Double(height) - Layout.outer - legend.height)
         svg.line("</svg>")
@@ -143,7 +151,7 @@ public enum MetricsPlot {
 }
 
 /// Margins of the drawing, in SVG user units.
-private enum Layout {
+enum Layout {
     static let outer = 10.0
     /// Inside a panel, around its plot area: tick labels on the left, the title above, tick
     /// labels and the axis title below.
@@ -154,7 +162,7 @@ private enum Layout {
 }
 
 /// Accumulates the SVG one element per line.
-private struct SVGText {
+struct SVGText {
     var text = ""
 
     mutating func line(_ element: String) {
@@ -164,7 +172,7 @@ private struct SVGText {
 }
 
 /// The rectangle data is drawn in; SVG's y grows downwards.
-private struct PlotArea {
+struct PlotArea {
     var left: Double
     var top: Double
     var right: Double
@@ -175,7 +183,7 @@ private struct PlotArea {
 }
 
 /// One panel: a title, one series of (x, y) points per run, axes and curves.
-private struct Panel {
+struct Panel {
     var title: String
     var logAllowed: Bool
     var series: [[(x: Double, y: Double)]]
@@ -231,7 +239,7 @@ private struct Panel {
 }
 
 /// The run names with their colours, in rows across the bottom of the drawing.
-private struct Legend {
+struct Legend {
     var names: [String]
     /// Where each entry starts, relative to the legend's top left corner.
     var positions: [(x: Double, y: Double)]

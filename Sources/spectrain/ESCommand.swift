@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import GradientFree
 import Support
@@ -15,6 +16,12 @@ struct ESConfiguration: ConfigRecord {
     /// IPOP: restarts after a search stagnates, each with the population times `populationGrowth`.
     var restarts = 0
     var populationGrowth = 2.0
+    /// Noise handling: evaluations of each candidate (their median counts) and of `f(mean)` below
+    /// the target (all must be below it to stop).
+    var evaluationsPerCandidate = 1
+    var targetConfirmations = 1
+    /// With --run: a checkpoint every this many iterations (and at the end of each method).
+    var checkpointEvery = 100
 
     struct ObjectiveSettings: ConfigRecord {
         /// A built-in function (`Objective.Kind`), or `command`: the user's, computed by an
@@ -77,6 +84,12 @@ struct ESConfiguration: ConfigRecord {
         var timeoutSeconds = 300.0
         /// `protocol`, with `command`: point by point or in batches; nil when not given.
         var givenProtocol: CommandObjective.WireProtocol?
+        /// `bounds`: box bounds on the points the function sees (`BoxBounds`); nil: none.
+        var bounds: BoundsSettings?
+        /// `noise`: a built-in seen through Gaussian noise of this level (`NoisyObjective`); nil: none.
+        var noise: Double?
+        /// `noiseType`, with `noise`: multiplicative (default) or additive.
+        var givenNoiseType: NoisyObjective.Kind?
 
         /// `c`, default `Objective.defaultCondition` (1e6).
         var condition: Double { givenCondition ?? Objective.defaultCondition }
@@ -128,11 +141,46 @@ struct ESConfiguration: ConfigRecord {
             .check(at: \.givenStart) { $0.givenStart?.countProblem(dimension: $0.dimension) },
             .init("command", \.command),
             .init("timeoutSeconds", \.timeoutSeconds, .in(0...86400, excludingLower: true)),
+            .init("bounds", \.bounds),
+            .check(at: \.bounds) { settings in settings.bounds?.problem(dimension: settings.dimension) },
+            .init("noise", \.noise, .in(0...1e6)),
+            .check(at: \.noise) { builtInOnly($0, given: $0.noise != nil) },
+            .init("noiseType", \.givenNoiseType),
+            .check(at: \.givenNoiseType) { $0.givenNoiseType != nil && $0.noise == nil ? "applies only with noise" : nil },
             .init("protocol", \.givenProtocol),
             .check(at: \.givenProtocol) { settings in
                 settings.givenProtocol != nil && settings.type != .command ? "does not apply to type \(settings.type.name)" : nil
             },
         ]
+
+        /// `bounds`: each side one number or one per coordinate; a side left out is unbounded.
+        struct BoundsSettings: ConfigRecord {
+            var lower: PerCoordinate?
+            var upper: PerCoordinate?
+
+            static let fields: [ConfigField<BoundsSettings>] = [
+                .init("lower", \.lower, .finite),
+                .init("upper", \.upper, .finite),
+            ]
+
+            static func defaults(given _: GivenFields<BoundsSettings>) -> BoundsSettings { BoundsSettings() }
+
+            /// The bounds for `dimension` coordinates, or why there are none.
+            func box(dimension: Int) -> Result<BoxBounds, BoxBounds.Invalid> {
+                let lowerValues = lower?.values(dimension: dimension) ?? [Double](repeating: -.infinity, count: dimension)
+                let upperValues = upper?.values(dimension: dimension) ?? [Double](repeating: .infinity, count: dimension)
+                return Result { () throws(BoxBounds.Invalid) in try BoxBounds(lower: lowerValues, upper: upperValues, dimension: dimension) }
+            }
+
+            /// Why these cannot bound `dimension` coordinates, naming the side and coordinate.
+            func problem(dimension: Int) -> String? {
+                if lower == nil && upper == nil { return "give lower, upper or both" }
+                if let problem = lower?.countProblem(dimension: dimension) { return "lower \(problem)" }
+                if let problem = upper?.countProblem(dimension: dimension) { return "upper \(problem)" }
+                if case .failure(let invalid) = box(dimension: dimension) { return invalid.description }
+                return nil
+            }
+        }
 
         static func defaults(given: GivenFields<ObjectiveSettings>) throws -> ObjectiveSettings {
             ObjectiveSettings(type: try given.required(\.type), dimension: try given.required(\.dimension))
@@ -152,7 +200,30 @@ struct ESConfiguration: ConfigRecord {
         .init("logEvery", \.logEvery, .atLeast(0)),
         .init("restarts", \.restarts, .in(0...100)),
         .init("populationGrowth", \.populationGrowth, .in(1...10, excludingLower: true)),
+        .init("evaluationsPerCandidate", \.evaluationsPerCandidate, .in(1...1000)),
+        .init("targetConfirmations", \.targetConfirmations, .in(1...1000)),
+        .init("checkpointEvery", \.checkpointEvery, .in(1...1_000_000_000)),
     ]
+
+    /// The fields a resumed job may change: the budget and how often it logs and saves.
+    static let changeableOnResume = ["maxEvaluations", "logEvery", "checkpointEvery"]
+
+    /// The configuration as JSON without `changeableOnResume`: what a resumed job must match.
+    func compatibility() throws -> JSONValue {
+        guard case .object(var fields) = try JSONValue(encoding: self) else { return .null }
+        for name in Self.changeableOnResume { fields[name] = nil }
+        return .object(fields)
+    }
+
+    /// How a method's run goes: its options, start, seed, restarts, stop and noise handling.
+    func runSettings(method: AdaptationMethod, start: [Double]) -> SearchRun.Settings {
+        var options = search
+        options.method = method
+        return SearchRun.Settings(
+            options: options, dimension: objective.dimension, start: start, seed: seed, restarts: restarts,
+            populationGrowth: populationGrowth, stop: .init(target: target, maxEvaluations: maxEvaluations),
+            noise: .init(evaluationsPerCandidate: evaluationsPerCandidate, targetConfirmations: targetConfirmations))
+    }
 
     static func defaults(given: GivenFields<ESConfiguration>) throws -> ESConfiguration {
         ESConfiguration(objective: try given.required(\.objective))
@@ -178,6 +249,13 @@ struct ES: ParsableCommand {
             each, in order, all within "timeoutSeconds" (configs/objectives/rosenbrock_batch.py). The command runs
             in its own process group and is killed when spectrain ends, however it ends. Each method
             starts from the same point and draws the same samples; a run stops when f(mean) falls below the target.
+            "objective.bounds": {"lower": L, "upper": U} (one number or one per coordinate, a side left out is
+            unbounded) evaluate the function only inside the box (pycma's BoundTransform); the reported points are
+            inside it. Noise: "evaluationsPerCandidate" (ranked by their median, all counted), "targetConfirmations"
+            (a run stops only when that many evaluations of f(mean) are all below the target); "objective.noise"
+            puts a built-in behind Gaussian noise ("noiseType" multiplicative or additive). --run FOLDER writes
+            metrics.jsonl (one line per iteration, drawn by spectrain plot) and a checkpoint every "checkpointEvery"
+            iterations; --resume FOLDER continues bit for bit.
             Methods ("methods"): cma (the default: CMA-ES, its covariance moved by the spectral step), spectral
             (the xNES form), xnes (exact xNES, one eigendecomposition per iteration). The final mean (the
             solution) and the best sample are printed, and with --result written as JSON lines. Under mpirun each
@@ -196,30 +274,65 @@ struct ES: ParsableCommand {
     @Option(help: ArgumentHelp("Also write each method's outcome, with its final mean and best sample, as a JSON line to this file (rank 0; replaced whole).", valueName: "path"))
     var result: String?
 
+    @Option(name: .customLong("run"), help: ArgumentHelp("Write metrics.jsonl (a line per iteration, for spectrain plot) and checkpoints (every checkpointEvery iterations and at the end of each method) into this folder.", valueName: "folder"))
+    var runFolder: String?
+
+    @Option(help: ArgumentHelp("Continue the job in this run folder from its latest checkpoint (same configuration; maxEvaluations, logEvery and checkpointEvery may change).", valueName: "folder"))
+    var resume: String?
+
+    @Flag(help: "With --run: replace the metrics and checkpoints of an earlier run in the folder.")
+    var overwrite = false
+
     @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        if runFolder != nil && resume != nil { throw ValidationError("--run starts a new run and --resume continues one: give one of them") }
+        if overwrite && runFolder == nil { throw ValidationError("--overwrite applies to --run only") }
+    }
 
     func run() throws {
         let settings = try ConfigurationFile.load(ESConfiguration.self, from: config, overrides: overrides)
         let job = try Runtime.start(runtime)
-        let (objective, start) = Self.objective(settings.objective)
-        defer { (objective as? CommandObjective)?.finish() }
+        let (objective, start) = Self.objective(settings.objective, seed: settings.seed)
+        // The user's command ends with the job, bounded or not.
+        defer { (((objective as? BoundedObjective)?.objective ?? objective) as? CommandObjective)?.finish() }
         let n = settings.objective.dimension
+        // The run folder and, resuming, where the job left off.
+        var folder: ESRunFolder?
+        var resumed: ESCheckpoint?
+        if let runFolder {
+            folder = try ESRunFolder.create(runFolder, overwrite: overwrite, communicator: job.communicator)
+        } else if let resume {
+            // With --json the standard output holds only the outcomes.
+            let note: (String) -> Void = { line in
+                if json { if job.communicator.rank == 0 { Job.printError("spectrain: note: " + line) } } else { job.report(line) }
+            }
+            let (opened, checkpoint) = try ESRunFolder.resume(
+                resume, configuration: try settings.compatibility(), methodCount: settings.methods.count,
+                communicator: job.communicator, note: note)
+            (folder, resumed) = (opened, checkpoint)
+            note("resuming \(resume) at iteration \(checkpoint.step): \(checkpoint.methodIndex) of \(settings.methods.count) methods done")
+        }
         if !json {
             let type = settings.objective.type
             let condition = type.builtIn?.hasCondition == true ? ", condition \(format(settings.objective.condition))" : ""
             let xnesRate = settings.methods.contains { $0 != .cma } ? ", eta_S = \(format(settings.search.covarianceRate(dimension: n)))" : ""
             job.report("es \(type.name): n = \(n)\(condition), \(settings.search.population(dimension: n)) samples per iteration\(xnesRate), seed \(settings.seed), target f(mean) < \(String(format: "%g", settings.target)), on \(job.communicator.size) rank\(job.communicator.size == 1 ? "" : "s")")
         }
-        var outcomes: [AdaptationRun.Outcome] = []
-        for method in settings.methods {
-            var options = settings.search
-            options.method = method
-            let outcome = try AdaptationRun.runWithRestarts(
-                options: options, dimension: n, start: start, seed: settings.seed, restarts: settings.restarts,
-                populationGrowth: settings.populationGrowth, objective: objective,
-                stop: .init(target: settings.target, maxEvaluations: settings.maxEvaluations),
-                communicator: job.communicator, logEvery: json ? 0 : settings.logEvery
-            ) { iteration, evaluations, meanValue, best, search in
+        var outcomes = resumed?.completed ?? []
+        var stepsBefore = outcomes.reduce(0) { $0 + $1.iterations }
+        let configuration = folder == nil ? JSONValue.null : try settings.compatibility()
+        for (index, method) in settings.methods.enumerated() where index >= outcomes.count {
+            let runSettings = settings.runSettings(method: method, start: start)
+            let searchRun: SearchRun
+            if let state = resumed?.state, resumed?.methodIndex == index {
+                do { searchRun = try SearchRun(settings: runSettings, resumingFrom: state) } catch {
+                    throw ValidationError("\(resume ?? ""): \(error)")
+                }
+            } else {
+                searchRun = try SearchRun(settings: runSettings)
+            }
+            let report = AdaptationRun.reporter(logEvery: json ? 0 : settings.logEvery) { iteration, evaluations, meanValue, best, search in
                 var line = String(format: "  %@: iteration %d, %d evaluations, f(mean) %.3e, best sample %.3e",
                                   method.rawValue, iteration, evaluations, meanValue, best)
                 if let spread = search.axisStandardDeviations {
@@ -228,7 +341,25 @@ struct ES: ParsableCommand {
                 if search.population != settings.search.population(dimension: n) { line += ", population \(search.population)" }
                 job.report(line)
             }
-            outcomes.append(outcome)
+            let completed = outcomes
+            let outcome = try searchRun.run(objective: objective, communicator: job.communicator) { run in
+                report?(run)
+                guard let folder else { return }
+                let step = stepsBefore + run.iterations
+                try folder.append(SearchRecord(step: step, run: run))
+                if run.iterations % settings.checkpointEvery == 0 {
+                    var state = SearchState()
+                    run.save(into: &state)
+                    try folder.save(
+                        ESCheckpoint(step: step, configuration: configuration, methodIndex: index, completed: completed, state: state),
+                        mean: run.search.mean)
+                }
+            }
+            outcomes.append(Self.feasible(outcome, objective: objective))
+            stepsBefore += outcome.iterations
+            try folder?.save(
+                ESCheckpoint(step: stepsBefore, configuration: configuration, methodIndex: index + 1, completed: outcomes, state: nil),
+                mean: outcome.mean)
         }
         try report(outcomes, job: job)
         if let result, job.communicator.rank == 0 { try Self.write(outcomes, to: result) }
@@ -241,6 +372,15 @@ struct ES: ParsableCommand {
         if !missed.isEmpty {
             throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
         }
+    }
+
+    /// `outcome` with its mean and best sample as the points the function saw: inside the box
+    /// when the objective is bounded, as searched otherwise.
+    static func feasible(_ outcome: AdaptationRun.Outcome, objective: any ObjectiveFunction) -> AdaptationRun.Outcome {
+        guard let bounded = objective as? BoundedObjective else { return outcome }
+        var inBox = outcome
+        (inBox.mean, inBox.bestSample) = (bounded.feasible(outcome.mean), bounded.feasible(outcome.bestSample))
+        return inBox
     }
 
     /// The outcomes as JSON lines, sorted keys, non-finite numbers as strings.
@@ -263,19 +403,23 @@ struct ES: ParsableCommand {
 
     /// The objective the configuration names, and the point every method starts from: a
     /// built-in `Objective` with its condition, rotation and shift, or the user's command.
-    static func objective(_ settings: ESConfiguration.ObjectiveSettings) -> (any ObjectiveFunction, [Double]) {
+    static func objective(_ settings: ESConfiguration.ObjectiveSettings, seed: UInt64) -> (any ObjectiveFunction, [Double]) {
         let objective: any ObjectiveFunction
         switch settings.type {
         case .builtIn(let kind):
-            objective = Objective(
+            let function = Objective(
                 kind: kind, dimension: settings.dimension, condition: settings.condition, rotated: settings.rotated,
                 rotationSeed: settings.rotationSeed, shift: settings.shift)
+            objective = settings.noise.map { NoisyObjective(function, kind: settings.givenNoiseType ?? .multiplicative, level: $0, seed: seed) } ?? function
         case .command:
             objective = CommandObjective(
                 command: settings.command ?? [], dimension: settings.dimension, timeoutSeconds: settings.timeoutSeconds,
                 wireProtocol: settings.wireProtocol)
         }
-        return (objective, settings.start)
+        guard let bounds = settings.bounds, case .success(let box) = bounds.box(dimension: settings.dimension) else {
+            return (objective, settings.start)
+        }
+        return (BoundedObjective(objective, bounds: box), settings.start)
     }
 
     /// A point as `[x1, x2, ...]` with 6 significant digits, the first 10 coordinates and a count

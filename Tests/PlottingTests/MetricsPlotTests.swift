@@ -375,3 +375,66 @@ private struct ParsedSVG {
         }
     }
 }
+
+@Suite("SearchPlot")
+struct SearchPlotTests {
+    /// An es run's log as `spectrain es --run` writes it: per method, per iteration, f(mean)
+    /// falling, sigma shrinking; exact xNES has no free condition (null).
+    static func esLog(methods: [String], iterations: Int) -> String {
+        var lines: [String] = []
+        var step = 0
+        for method in methods {
+            for iteration in 1...iterations {
+                step += 1
+                let value = 100 * Foundation.pow(0.8, Double(iteration))
+                let condition = method == "xnes" ? "" : #","condition":\#(1 + Double(iteration))"#
+                lines.append(#"{"bestValue":\#(value / 2)\#(condition),"elapsedSeconds":\#(0.01 * Double(iteration)),"evaluations":\#(10 * iteration),"iteration":\#(iteration),"meanValue":\#(value),"method":"\#(method)","population":10,"restart":0,"step":\#(step),"stepSize":\#(Foundation.pow(0.9, Double(iteration)))}"#)
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("an es run folder loads; the SVG has four panels, one curve per run and method, every point inside")
+    func drawsSearchRuns() throws {
+        let folder = try ScratchFolder()
+        let first = folder.path + "/es-first"
+        let second = folder.path + "/es-second"
+        for (run, methods) in [(first, ["cma", "spectral", "xnes"]), (second, ["cma"])] {
+            try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+            try Self.esLog(methods: methods, iterations: 20).write(toFile: run + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        }
+        let runs = [try SearchPlot.load(runFolder: first), try SearchPlot.load(runFolder: second)]
+        #expect(runs[0].records.count == 60 && runs[1].records.count == 20)
+        let svg = SearchPlot.svg(runs: runs)
+        #expect(SearchPlot.svg(runs: runs) == svg)
+        let document = try ParsedSVG(svg)
+        // Log scales where the data span more than 1.5 decades (f falls 1e-2 here, sigma 1e-1).
+        #expect(document.panels.map(\.title) == ["f(mean), log scale", "best sample f, log scale", "step size sigma", "condition of C"])
+        #expect(document.legend == ["es-first cma", "es-first spectral", "es-first xnes", "es-second"])
+        // Exact xNES logs no condition: three curves there, four elsewhere.
+        #expect(document.panels.map(\.polylines.count) == [4, 4, 4, 3])
+        for panel in document.panels {
+            let area = try #require(panel.plotArea)
+            for polyline in panel.polylines {
+                #expect(polyline.points.count == 20)
+                for point in polyline.points {
+                    #expect(point.x >= area.minX - 0.01 && point.x <= area.maxX + 0.01 && point.y >= area.minY - 0.01 && point.y <= area.maxY + 0.01)
+                }
+            }
+        }
+    }
+
+    @Test("a training record or a line that is no record in an es log is one line naming it")
+    func rejectsForeignLines() throws {
+        let folder = try ScratchFolder()
+        let run = folder.path + "/es"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let log = Self.esLog(methods: ["cma"], iterations: 2) + #"{"step":3,"method":"cma"}"# + "\n"
+        try log.write(toFile: run + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try SearchPlot.load(runFolder: run)
+        } throws: { error in
+            "\(error)" == "\(run)/metrics.jsonl: line 3: neither a training nor an es metrics record"
+        }
+    }
+}

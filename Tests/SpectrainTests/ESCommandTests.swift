@@ -173,6 +173,147 @@ struct ESCommandTests {
         }
     }
 
+    /// A job interrupted after a checkpoint continues bit for bit: `latest` is set back to the
+    /// checkpoint in the middle of the second method, as a killed job would have left it, and
+    /// `--resume` must give the same outcomes and rebuild the same metrics log (elapsed seconds
+    /// aside), the lines logged after the checkpoint kept aside.
+    @Test("--resume continues an interrupted job bit for bit, metrics.jsonl included")
+    func resume() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-run-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let arguments = ["es", CommandTests.config("es-rosenbrock.json"), "--json", "--set", #"methods=["cma","spectral"]"#, "--set", "checkpointEvery=50"]
+        let straight = try ProcessRunner.run(arguments + ["--run", folder], timeout: 300)
+        #expect(straight.status == 0, "\(straight.allOutput)")
+        let metricsPath = folder + "/metrics.jsonl"
+        func records() throws -> [[String: Any]] {
+            try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n").map { line in
+                var record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+                record["elapsedSeconds"] = nil
+                return record
+            }
+        }
+        let logged = try records()
+        let cma = try #require(try outcomes(straight.output)["cma"])
+        let total = (cma["iterations"] as? Int ?? 0) + (try outcomes(straight.output)["spectral"]?["iterations"] as? Int ?? 0)
+        #expect(logged.count == total && (logged.last?["step"] as? Int) == total)
+        // Back to the newest checkpoint inside the spectral run.
+        let inside = try #require(try FileManager.default.contentsOfDirectory(atPath: folder)
+            .filter { $0.hasPrefix("ckpt-") && Int($0.dropFirst(5))! < total }.max())
+        try (inside + "\n").write(toFile: folder + "/latest", atomically: true, encoding: .utf8)
+        // The budget may change on resume.
+        let resumed = try ProcessRunner.run(arguments + ["--resume", folder, "--set", "maxEvaluations=300000"], timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.allOutput)")
+        #expect(resumed.errorOutput.contains("resuming \(folder) at iteration \(Int(inside.dropFirst(5))!): 1 of 2 methods done"), "\(resumed.errorOutput)")
+        for method in ["cma", "spectral"] {
+            var before = try #require(try outcomes(straight.output)[method])
+            var after = try #require(try outcomes(resumed.output)[method])
+            (before["seconds"], after["seconds"]) = (nil, nil)
+            #expect(NSDictionary(dictionary: before) == NSDictionary(dictionary: after), "\(method)")
+        }
+        let relogged = try records()
+        #expect(relogged.count == logged.count)
+        #expect(NSArray(array: relogged) == NSArray(array: logged))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).contains { $0.hasPrefix("metrics-superseded-at-step-") })
+        // A changed configuration, an earlier run without --overwrite, and option misuse are one line each.
+        let cases: [([String], String)] = [
+            (["--resume", folder, "--set", "seed=2"], "was written with another configuration (seed: 1 then 2); only maxEvaluations, logEvery and checkpointEvery may change on resume"),
+            (["--resume", folder, "--set", #"search.initialStepSize=[1,1,1,1,1,1,1,1,1,2]"#], "was written with another configuration (search.initialStepSize: "),
+            (["--run", folder], "\(folder): holds an earlier run (metrics.jsonl or checkpoints); continue it with --resume \(folder), or replace it with --overwrite"),
+            (["--run", folder, "--resume", folder], "--run starts a new run and --resume continues one: give one of them"),
+            (["--overwrite"], "--overwrite applies to --run only"),
+            (["--resume", folder + "-missing"], "\(folder)-missing: no such run or checkpoint folder"),
+        ]
+        for (extra, message) in cases {
+            let result = try ProcessRunner.run(arguments + extra, timeout: 120)
+            #expect(result.status != 0)
+            #expect(result.errorOutput.contains(message), "\(extra): \(result.errorOutput)")
+            // Misused options get the argument parser's usage lines after the one-line error.
+            #expect(result.errorOutput.split(separator: "\n").first?.contains(message) == true, "\(result.errorOutput)")
+        }
+        // --overwrite replaces the run: a fresh log of the same length.
+        let replaced = try ProcessRunner.run(arguments + ["--run", folder, "--overwrite"], timeout: 300)
+        #expect(replaced.status == 0, "\(replaced.allOutput)")
+        #expect(try records().count == total)
+    }
+
+    /// A resumed job under mpirun: rank 0 reads the checkpoint and sends it to the other ranks,
+    /// which continue as one rank would.
+    @Test("--resume under mpirun -np 2 continues as one rank does")
+    func resumeOnTwoRanks() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-run-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["cma"]"#, "--set", "checkpointEvery=100"]
+        let straight = try ProcessRunner.run(arguments + ["--run", folder], timeout: 300)
+        #expect(straight.status == 0, "\(straight.allOutput)")
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("ckpt-") }.min())
+        try (first + "\n").write(toFile: folder + "/latest", atomically: true, encoding: .utf8)
+        let resumed = try ProcessRunner.run(arguments + ["--resume", folder], ranks: 2, timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.allOutput)")
+        var before = try #require(try outcomes(straight.output)["cma"])
+        var after = try #require(try outcomes(resumed.output)["cma"])
+        (before["seconds"], after["seconds"]) = (nil, nil)
+        #expect(NSDictionary(dictionary: before) == NSDictionary(dictionary: after))
+    }
+
+    /// A noisy built-in: with several confirmations a run does not stop on one lucky f(mean),
+    /// and the noise settings are checked.
+    @Test("noise settings: a noisy built-in runs, wrong settings are one line")
+    func noise() throws {
+        let config = CommandTests.config("es-ellipsoid.json")
+        let run = try ProcessRunner.run(
+            ["es", config, "--json", "--set", #"methods=["cma"]"#, "--set", "objective.noise=0.1", "--set", "evaluationsPerCandidate=3",
+             "--set", "targetConfirmations=5", "--set", "target=1e-6"], timeout: 300)
+        #expect(run.status == 0, "\(run.allOutput)")
+        let cma = try #require(try outcomes(run.output)["cma"])
+        #expect((cma["evaluations"] as? Int ?? 0) == 3 * (cma["iterations"] as? Int ?? -1) * (cma["population"] as? Int ?? 0))
+        let cases: [([String], String)] = [
+            (["--set", "objective.noiseType=additive"], "es-ellipsoid.json: field 'objective.noiseType': applies only with noise"),
+            (["--set", "objective.noise=-1"], "es-ellipsoid.json: field 'objective.noise': must be in [0, 1000000], got -1.0"),
+            (["--set", "evaluationsPerCandidate=0"], "es-ellipsoid.json: field 'evaluationsPerCandidate': must be in 1...1000, got 0"),
+            (["--set", "targetConfirmations=1001"], "es-ellipsoid.json: field 'targetConfirmations': must be in 1...1000, got 1001"),
+            (["--set", "checkpointEvery=0"], "es-ellipsoid.json: field 'checkpointEvery': must be in 1...1000000000, got 0"),
+        ]
+        for (overrides, message) in cases {
+            let result = try ProcessRunner.run(["es", config] + overrides, timeout: 120)
+            #expect(result.status != 0)
+            #expect(result.errorOutput.contains(message), "\(overrides): \(result.errorOutput)")
+            #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        }
+        let command = try ProcessRunner.run(["es", CommandTests.config("es-command.json"), "--set", "objective.noise=1"], timeout: 120)
+        #expect(command.errorOutput.contains("es-command.json: field 'objective.noise': does not apply to type command"), "\(command.errorOutput)")
+    }
+
+    /// Box bounds: Rosenbrock's minimum (all ones) lies outside x <= 0.5, so the search ends on
+    /// the upper bound of the first coordinate; the reported mean and best sample are the points
+    /// the function saw, inside the box; wrong bounds are one line.
+    @Test("objective.bounds keep the points the function sees, and the reported solution, inside the box")
+    func bounds() throws {
+        let config = CommandTests.config("es-rosenbrock.json")
+        let run = try ProcessRunner.run(
+            ["es", config, "--json", "--set", #"methods=["cma"]"#, "--set", #"objective.bounds={"lower": -5, "upper": 0.5}"#,
+             "--set", "target=-1", "--set", "maxEvaluations=20000"], timeout: 300)
+        let cma = try #require(try outcomes(run.output)["cma"], "\(run.allOutput)")
+        for key in ["mean", "bestSample"] {
+            let point = try #require(cma[key] as? [Double])
+            #expect(point.count == 10 && point.allSatisfy { -5 <= $0 && $0 <= 0.5 }, "\(key) \(point)")
+        }
+        // The constrained minimum has x1 on the bound (f falls as x1 grows to 1).
+        #expect(abs(((cma["mean"] as? [Double])?.first ?? 0) - 0.5) < 1e-3)
+        let cases: [([String], String)] = [
+            (["--set", #"objective.bounds={"lower": [1, 2]}"#], "es-rosenbrock.json: field 'objective.bounds': lower must be one number or 10 numbers (the dimension), got 2"),
+            (["--set", #"objective.bounds={"lower": 1, "upper": 0.5}"#], "es-rosenbrock.json: field 'objective.bounds': lower[0] = 1.0 is not below upper[0] = 0.5"),
+            (["--set", #"objective.bounds={}"#], "es-rosenbrock.json: field 'objective.bounds': give lower, upper or both"),
+            (["--set", #"objective.bounds={"upper": 2e300}"#], "es-rosenbrock.json: field 'objective.bounds': upper[0] = 2e+300 is beyond ±1e300"),
+            (["--set", #"objective.bounds={"left": 0}"#], "es-rosenbrock.json: field 'objective.bounds': unknown field 'left' (allowed: lower, upper)"),
+        ]
+        for (overrides, message) in cases {
+            let result = try ProcessRunner.run(["es", config] + overrides, timeout: 120)
+            #expect(result.status != 0)
+            #expect(result.errorOutput.contains(message), "\(overrides): \(result.errorOutput)")
+            #expect(result.errorOutput.split(separator: "\n").count == 1, "\(result.errorOutput)")
+        }
+    }
+
     /// A function that is NaN everywhere stops the run at once, and the error says why instead
     /// of reporting a missed target.
     @Test("a non-finite f(mean) stops the run with an error that says so", .enabled(if: hasPython, "needs python3 (CI installs it)"))

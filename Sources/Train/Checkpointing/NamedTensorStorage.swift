@@ -17,6 +17,7 @@ extension NamedTensor {
         switch stored.dtype {
         case .float32: self.init(name: name, shape: stored.shape, values: stored.floats)
         case .int64: self.init(name: name, integers: stored.integers)
+        case .float64: preconditionFailure("NamedTensor: \(name) is F64; optimizer state is validated as F32 or I64 before it is read")
         }
     }
 }

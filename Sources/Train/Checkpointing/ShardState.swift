@@ -51,6 +51,8 @@ enum ShardState {
                 tensors.append(NamedTensor(name: entry.name, shape: entry.shape, values: copied(slice, count: count)))
             case .int64:
                 tensors.append(NamedTensor(name: entry.name, integers: copied(slice, count: count)))
+            case .float64:
+                throw corrupt()
             }
             position += count * entry.dtype.size
         }

@@ -3,7 +3,7 @@ import Support
 
 /// A run's folder on disk: creating it, branching a run into a new one, and preparing an
 /// existing one to continue from a checkpoint, so that nothing already in it is lost.
-enum RunFolder {
+public enum RunFolder {
     /// Keeps the run's metrics logged up to the checkpoint at `step` and writes the continuing
     /// run's resolved configuration. Nothing is lost: every other line of `metrics.jsonl` (logged
     /// after `step`, unreadable, or cut short at the end) moves byte for byte to
@@ -11,7 +11,6 @@ enum RunFolder {
     /// `config-superseded-at-step-N.json`. Returns a line per file kept aside.
     static func continueMetrics(folder: String, step: Int, config: TrainConfig) throws(TrainError) -> [String] {
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
-        let metricsPath = path("metrics.jsonl")
         let configPath = path("config.json")
         var keptAside: [String] = []
         let resolved: Data
@@ -30,19 +29,28 @@ enum RunFolder {
         } catch {
             throw TrainError("\(error)")
         }
-        let cut = try metrics(in: folder).cut(atStep: step)
-        if !cut.superseded.isEmpty {
-            let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
-            try write(MetricsLog.Cut.bytes(of: cut.superseded), to: aside)
-            keptAside.append(describe(cut, aside: aside))
-        }
-        try write(MetricsLog.Cut.bytes(of: cut.kept), to: metricsPath)
+        keptAside += try continueMetricsLog(folder: folder, step: step)
         if let previous, previous != resolved {
             let aside = try unusedPath(folder: folder, stem: "config-superseded-at-step-\(step)", extension: "json")
             try write(previous, to: aside)
             keptAside.append("the configuration changed; kept the previous config.json as \(aside)")
         }
         try write(resolved, to: configPath)
+        return keptAside
+    }
+
+    /// Keeps the lines of `folder/metrics.jsonl` logged up to the checkpoint at `step` (any JSON
+    /// line with an integer "step": training's records and `es`'s alike); every other line moves
+    /// byte for byte to `metrics-superseded-at-step-N.jsonl`. Returns a line per file kept aside.
+    public static func continueMetricsLog(folder: String, step: Int) throws(TrainError) -> [String] {
+        let cut = try metrics(in: folder).cut(atStep: step)
+        var keptAside: [String] = []
+        if !cut.superseded.isEmpty {
+            let aside = try unusedPath(folder: folder, stem: "metrics-superseded-at-step-\(step)", extension: "jsonl")
+            try write(MetricsLog.Cut.bytes(of: cut.superseded), to: aside)
+            keptAside.append(describe(cut, aside: aside))
+        }
+        try write(MetricsLog.Cut.bytes(of: cut.kept), to: (folder as NSString).appendingPathComponent("metrics.jsonl"))
         return keptAside
     }
 
@@ -61,7 +69,7 @@ enum RunFolder {
     }
 
     /// Whether anything, even a dangling symbolic link, is at `path`.
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0 || errno != ENOENT
     }
