@@ -3,6 +3,7 @@ import Checkpoint
 import Foundation
 import GradientFree
 import Support
+import Train
 
 /// A run of `spectrain es`: the objective, the methods to compare and their settings.
 struct ESConfiguration: ConfigRecord {
@@ -300,6 +301,8 @@ struct ES: ParsableCommand {
         // The run folder and, resuming, where the job left off.
         var folder: ESRunFolder?
         var resumed: ESCheckpoint?
+        // With a run folder, TERM, INT and USR1 stop the job after a checkpoint (exit status 75).
+        if runFolder != nil || resume != nil { StopSignals.install(try StopSignals.parse(StopSignals.defaultNames.joined(separator: ","))) }
         if let runFolder {
             folder = try ESRunFolder.create(runFolder, overwrite: overwrite, communicator: job.communicator)
         } else if let resume {
@@ -347,13 +350,17 @@ struct ES: ParsableCommand {
                 guard let folder else { return }
                 let step = stepsBefore + run.iterations
                 try folder.append(SearchRecord(step: step, run: run))
-                if run.iterations % settings.checkpointEvery == 0 {
+                // A stop signal on any rank stops every rank after this iteration, with a checkpoint.
+                let stopping = try job.communicator.allreduce(Int32(StopSignals.pending == nil ? 0 : 1), operation: .max) > 0
+                var saved: String?
+                if stopping || run.iterations % settings.checkpointEvery == 0 {
                     var state = SearchState()
                     run.save(into: &state)
-                    try folder.save(
+                    saved = try folder.save(
                         ESCheckpoint(step: step, configuration: configuration, methodIndex: index, completed: completed, state: state),
                         mean: run.search.mean)
                 }
+                if stopping { throw Self.stopped(after: step, checkpoint: saved, folder: folder.path, rank: job.communicator.rank) }
             }
             outcomes.append(Self.feasible(outcome, objective: objective))
             stepsBefore += outcome.iterations
@@ -372,6 +379,16 @@ struct ES: ParsableCommand {
         if !missed.isEmpty {
             throw ValidationError("did not reach f(mean) < \(String(format: "%g", settings.target)) within \(settings.maxEvaluations) evaluations: \(missed.joined(separator: ", "))")
         }
+    }
+
+    /// The error that ends a job stopped by a signal after iteration `step` (exit status 75),
+    /// quiet on ranks other than 0.
+    static func stopped(after step: Int, checkpoint: String?, folder: String, rank: Int) -> TrainError {
+        let signal = StopSignals.pending
+        var error = TrainError(TrainingStopped(step: step, signal: signal, checkpoint: checkpoint), quiet: rank != 0)
+        let cause = signal.map { StopSignals.name(of: $0) } ?? "a stop signal to another rank"
+        error.message = "stopped by \(cause) after iteration \(step); saved \(checkpoint ?? folder); continue with --resume \(folder) (exit status \(StopSignals.exitCode))"
+        return error
     }
 
     /// `outcome` with its mean and best sample as the points the function saw: inside the box

@@ -196,9 +196,10 @@ final class ESRunFolder {
         }
     }
 
-    /// Writes `checkpoint` (rank 0); `mean` is the current search's mean.
-    func save(_ checkpoint: ESCheckpoint, mean: [Double]) throws {
-        guard writes else { return }
-        try CheckpointStore.write(try checkpoint.contents(mean: mean), step: checkpoint.step, runFolder: path, keep: Self.kept)
+    /// Writes `checkpoint` (rank 0) and returns its folder; `mean` is the current search's mean.
+    @discardableResult
+    func save(_ checkpoint: ESCheckpoint, mean: [Double]) throws -> String? {
+        guard writes else { return nil }
+        return try CheckpointStore.write(try checkpoint.contents(mean: mean), step: checkpoint.step, runFolder: path, keep: Self.kept)
     }
 }

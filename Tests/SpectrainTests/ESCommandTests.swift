@@ -236,6 +236,39 @@ struct ESCommandTests {
         #expect(try records().count == total)
     }
 
+    /// Preemption: SIGTERM mid-run stops the job after the iteration under way with a checkpoint
+    /// and exit status 75; --resume then ends exactly as an uninterrupted run does.
+    @Test("SIGTERM mid-run: a checkpoint, exit 75, and --resume ends as an uninterrupted run")
+    func signal() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-stop-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["cma"]"#, "--set", "objective.dimension=30"]
+        let straight = try ProcessRunner.run(arguments, timeout: 600)
+        #expect(straight.status == 0, "\(straight.allOutput)")
+        let run = folder + "/run"
+        let words = (arguments + ["--run", run]).map { "'" + $0 + "'" }.joined(separator: " ")
+        let script = """
+            "$SPECTRAIN" \(words) > '\(folder)/out' 2>&1 &
+            job=$!
+            for _ in $(seq 1 1200); do [ -s '\(run)/metrics.jsonl' ] && break; sleep 0.05; done
+            kill -TERM $job
+            wait $job
+            echo "status $?"
+            cat '\(folder)/out'
+            """
+        let stopped = try ProcessRunner.runScript(script, timeout: 600)
+        #expect(stopped.output.contains("status 75"), "\(stopped.allOutput)")
+        let line = try #require(stopped.output.split(separator: "\n").first { $0.hasPrefix("spectrain: stopped by SIGTERM after iteration ") })
+        #expect(line.contains("; saved \(run)/ckpt-") && line.hasSuffix("; continue with --resume \(run) (exit status 75)"), "\(line)")
+        let resumed = try ProcessRunner.run(arguments + ["--resume", run], timeout: 600)
+        #expect(resumed.status == 0, "\(resumed.allOutput)")
+        var before = try #require(try outcomes(straight.output)["cma"])
+        var after = try #require(try outcomes(resumed.output)["cma"])
+        (before["seconds"], after["seconds"]) = (nil, nil)
+        #expect(NSDictionary(dictionary: before) == NSDictionary(dictionary: after))
+    }
+
     /// A resumed job under mpirun: rank 0 reads the checkpoint and sends it to the other ranks,
     /// which continue as one rank would.
     @Test("--resume under mpirun -np 2 continues as one rank does")

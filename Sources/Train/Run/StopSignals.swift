@@ -93,6 +93,10 @@ public struct TrainingStopped: Sendable, Equatable, CustomStringConvertible {
     public var checkpoint: String?
     public var reason: String?
 
+    public init(step: Int, signal: Int32?, checkpoint: String? = nil, reason: String? = nil) {
+        (self.step, self.signal, self.checkpoint, self.reason) = (step, signal, checkpoint, reason)
+    }
+
     public var description: String {
         let saved = checkpoint.map { "saved \($0)" } ?? "no checkpoint saved (\(reason ?? "unknown reason"))"
         let cause = signal.map { StopSignals.name(of: $0) } ?? "a stop signal to another rank"
