@@ -7,6 +7,9 @@ public enum AdaptationMethod: String, NamedChoice {
     /// CMA-ES (weighted recombination, step-size and covariance paths, rank-one and active
     /// rank-mu updates) with `C = B Diag(d) Bᵀ` moved by the spectral step (`CMASearch`).
     case cma
+    /// CMA-ES with `C` updated exactly and decomposed every iteration (one eigendecomposition
+    /// each): the reference `cma`'s spectral step is measured against, as `xnes` is for `spectral`.
+    case cmaExact
     /// The xNES form of the spectral step on the precision `S = B Diag(d) Bᵀ`: matmul-only, no decomposition
     /// (ALGORITHM.md section 6).
     case spectral
@@ -76,7 +79,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     /// little damping; 1e-2 left 10-D Rosenbrock (unrotated) in its local minimum on 4 of 10 seeds against 1
     /// of 10, docs/benchmarks.md) and 1e-2 for `spectral`.
     public func effectiveGapDamping(for method: AdaptationMethod) -> Double {
-        gapDamping ?? (method == .cma ? 1e-4 : 1e-2)
+        gapDamping ?? (method == .spectral ? 1e-2 : 1e-4)
     }
 
     /// The retraction of `method`'s spectral step: as set, or `trunc2+ns1` with the polar step
@@ -84,7 +87,7 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     /// and 4x less time per iteration at n = 200-500, docs/benchmarks.md) and Cayley for
     /// `spectral`.
     public func effectiveRetraction(for method: AdaptationMethod) -> Retraction {
-        retraction ?? (method == .cma ? .standard : .cayley)
+        retraction ?? (method == .spectral ? .cayley : .standard)
     }
 
     /// `cma`'s basis interval: as set, or pycma's lazy eigendecomposition gap

@@ -42,14 +42,14 @@ public final class CMASearch: SearchDistribution {
     /// `sigma`, the overall step size.
     public private(set) var stepSize: Double
     public private(set) var iteration = 0
-    /// None: the spectral factor is never decomposed.
-    public var eigendecompositions: Int { 0 }
+    /// None for `cma`: the spectral factor is never decomposed; one per iteration for `cmaExact`.
+    public private(set) var eigendecompositions = 0
 
     private let seed: UInt64
     /// `C = B Diag(d) Bᵀ`, starting at `I` (the start's spread is `sigma`).
     private let covariance: SpectralFactor<Double>
-    private var stepSizePath: [Double]
-    private var covariancePath: [Double]
+    private(set) var stepSizePath: [Double]
+    private(set) var covariancePath: [Double]
     /// `z_k` (population x n), `Diag(d^1/2) z_k` and `y_k` as rows.
     private var samples: Matrix<Double>
     private var scaledSamples: Matrix<Double>
@@ -67,6 +67,7 @@ public final class CMASearch: SearchDistribution {
     /// `T`.
     public let basisInterval: Int
     private var logStep: [Double]
+    private lazy var exactSolver = SymmetricEigensolver<Double>(dimension: dimension)
     private var weightedStep: [Double]
     private var weightedSample: [Double]
     private var rotatedPath: [Double]
@@ -216,6 +217,7 @@ public final class CMASearch: SearchDistribution {
             - (stalled ? p.rankOneRate * p.pathRate * (2 - p.pathRate) : 0)
         let eigenvalues = covariance.eigenvalues
         for index in 0..<n { logStep[index] = rotatedChange[index, index] / eigenvalues[index] - decay }
+        if options.method == .cmaExact { return try updateExactly(decay: decay) }
         // A rejected step leaves C as it was; the factor throws after too many in a row.
         guard basisInterval > 1 else {
             try covariance.step(rotatedCurvature: rotatedChange, logEigenvalueStep: logStep, rotationScale: 1)
@@ -230,6 +232,32 @@ public final class CMASearch: SearchDistribution {
         } else {
             try covariance.moveEigenvalues(logStep: logStep)
         }
+    }
+
+    /// `cmaExact`: CMA-ES's update without approximation, `Bᵀ C' B = (1 - beta) Diag(d) + A W Aᵀ`
+    /// decomposed as `V Diag(lambda) Vᵀ`, then `B <- B V`, `d <- lambda`.
+    private func updateExactly(decay: Double) throws {
+        let n = dimension
+        let eigenvalues = covariance.eigenvalues
+        for index in 0..<n { rotatedChange[index, index] += (1 - decay) * eigenvalues[index] }
+        rotatedChange.symmetrize()
+        var values: [Double] = []
+        var vectors = Matrix<Double>(rows: 0, columns: 0)
+        do {
+            try exactSolver.decompose(rotatedChange, eigenvalues: &values, eigenvectors: &vectors)
+        } catch {
+            throw AdaptationError("cmaExact: the eigendecomposition failed at iteration \(iteration + 1) (\(error))")
+        }
+        guard let smallest = values.first, smallest > 0 else {
+            throw AdaptationError("cmaExact: the covariance lost positive definiteness at iteration \(iteration + 1)")
+        }
+        let basis = BLAS.product(covariance.eigenvectors, vectors)
+        var state = covariance.state
+        state.eigenvectors = basis
+        state.eigenvalues = values
+        state.updates += 1
+        do { try covariance.restore(state) } catch { throw AdaptationError("cmaExact: \(error)") }
+        eigendecompositions += 1
     }
 
     /// The largest and smallest standard deviation of the search distribution along its axes,
@@ -248,7 +276,7 @@ public final class CMASearch: SearchDistribution {
     public func save(into state: inout SearchState) {
         state.add("cma.mean", mean)
         state.add("cma.stepSize", [stepSize])
-        state.add("cma.iteration", integers: [iteration])
+        state.add("cma.iteration", integers: [iteration, eigendecompositions])
         state.add("cma.stepSizePath", stepSizePath)
         state.add("cma.covariancePath", covariancePath)
         state.add("cma.covariance", factor: covariance.state)
@@ -260,13 +288,13 @@ public final class CMASearch: SearchDistribution {
         let savedMean = try state.doubles("cma.mean", count: n)
         let savedStepSize = try state.double("cma.stepSize")
         guard savedStepSize > 0 else { throw AdaptationError("search state 'cma.stepSize' is \(savedStepSize), not positive") }
-        let savedIteration = try state.integer("cma.iteration")
+        let counters = try state.integers("cma.iteration", count: 2)
         let savedStepSizePath = try state.doubles("cma.stepSizePath", count: n)
         let savedCovariancePath = try state.doubles("cma.covariancePath", count: n)
         let savedCovariance = try state.factor("cma.covariance", dimension: n)
         let savedChange = basisInterval > 1 ? try state.matrix("cma.accumulatedChange", rows: n, columns: n) : accumulatedChange
         do { try covariance.restore(savedCovariance) } catch { throw AdaptationError("search state 'cma.covariance': \(error)") }
-        (mean, stepSize, iteration) = (savedMean, savedStepSize, savedIteration)
+        (mean, stepSize, iteration, eigendecompositions) = (savedMean, savedStepSize, counters[0], counters[1])
         (stepSizePath, covariancePath, accumulatedChange) = (savedStepSizePath, savedCovariancePath, savedChange)
     }
 

@@ -68,7 +68,7 @@ public final class CovarianceAdaptation: SearchDistribution {
             factor = SpectralFactor<Double>(state: initial, options: factorOptions)
         case .xnes:
             factor = nil
-        case .cma:
+        case .cma, .cmaExact:
             preconditionFailure("CovarianceAdaptation: CMA mode is CMASearch")
         }
         transform = Matrix<Double>(rows: dimension, columns: dimension) { row, column in row == column ? sigma[row] : 0 }
@@ -156,7 +156,7 @@ public final class CovarianceAdaptation: SearchDistribution {
             }
             try factor.step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: covarianceRate)
             refreshSpectralTransform()
-        case .cma:
+        case .cma, .cmaExact:
             preconditionFailure("CovarianceAdaptation: CMA mode is CMASearch")
         case .xnes:
             var scaled = naturalGradient

@@ -40,7 +40,7 @@ public protocol SearchDistribution: AnyObject {
 /// The search distribution of `options.method`, started at `start`.
 public func makeSearch(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) -> any SearchDistribution {
     switch options.method {
-    case .cma: try CMASearch(dimension: dimension, start: start, options: options, seed: seed)
+    case .cma, .cmaExact: try CMASearch(dimension: dimension, start: start, options: options, seed: seed)
     case .spectral, .xnes: try CovarianceAdaptation(dimension: dimension, start: start, options: options, seed: seed)
     }
 }

@@ -192,7 +192,7 @@ struct ESConfiguration: ConfigRecord {
         .required("objective", \.objective),
         .init("seed", \.seed),
         .init("methods", \.methods, FieldRule({ !$0.isEmpty && Set($0).count == $0.count }, otherwise: {
-            "must list cma, spectral and/or xnes, each once, got \($0.map(\.rawValue))"
+            "must list cma, cmaExact, spectral and/or xnes, each once, got \($0.map(\.rawValue))"
         })),
         .init("search", \.search),
         .check(at: \.search) { $0.search.initialStepSizeProblem(dimension: $0.objective.dimension) },
@@ -258,7 +258,8 @@ struct ES: ParsableCommand {
             metrics.jsonl (one line per iteration, drawn by spectrain plot) and a checkpoint every "checkpointEvery"
             iterations; --resume FOLDER continues bit for bit.
             Methods ("methods"): cma (the default: CMA-ES, its covariance moved by the spectral step), spectral
-            (the xNES form), xnes (exact xNES, one eigendecomposition per iteration). The final mean (the
+            (the xNES form), xnes (exact xNES, one eigendecomposition per iteration), cmaExact (CMA-ES with C updated
+            exactly and decomposed every iteration: the reference for cma). The final mean (the
             solution) and the best sample are printed, and with --result written as JSON lines. Under mpirun each
             rank evaluates a share of every iteration's samples. Float64.
             """)
@@ -465,10 +466,11 @@ struct ES: ParsableCommand {
             job.report("\(outcome.method) mean: \(Self.point(outcome.mean))")
             job.report("\(outcome.method) best sample: \(Self.point(outcome.bestSample))")
         }
-        if let reference = outcomes.first(where: { $0.method == AdaptationMethod.xnes.rawValue }), reference.reachedTarget {
-            let ratios = outcomes.filter { $0.method != reference.method && $0.reachedTarget }
-                .map { String(format: "%@ %.2f", $0.method, Double($0.evaluations) / Double(reference.evaluations)) }
-            if !ratios.isEmpty { job.report("evaluations against exact xNES: " + ratios.joined(separator: ", ")) }
+        for (reference, name) in [(AdaptationMethod.xnes, "exact xNES"), (.cmaExact, "exact CMA-ES")] {
+            guard let exact = outcomes.first(where: { $0.method == reference.rawValue }), exact.reachedTarget else { continue }
+            let ratios = outcomes.filter { $0.method != exact.method && $0.method != AdaptationMethod.xnes.rawValue && $0.reachedTarget }
+                .map { String(format: "%@ %.2f", $0.method, Double($0.evaluations) / Double(exact.evaluations)) }
+            if !ratios.isEmpty { job.report("evaluations against \(name): " + ratios.joined(separator: ", ")) }
         }
     }
 }

@@ -13,7 +13,7 @@ struct AdaptationOptionsTests {
         (#"{"covarianceLearningRate": 2}"#, "field 'covarianceLearningRate': must be in (0, 1], got 2.0"),
         (#"{"initialStepSize": 0}"#, "field 'initialStepSize': must be > 0, got 0.0"),
         (#"{"gapDamping": 0}"#, "field 'gapDamping': must be > 0, got 0.0"),
-        (#"{"method": "cmaes"}"#, "field 'method': 'cmaes' is not one of cma, spectral, xnes"),
+        (#"{"method": "cmaes"}"#, "field 'method': 'cmaes' is not one of cma, cmaExact, spectral, xnes"),
     ])
     func outOfRange(json: String, message: String) {
         #expect(throws: ConfigurationError("es.json", message)) {

@@ -154,7 +154,7 @@ struct ESCommandTests {
         let cases: [([String], String)] = [
             (["--set", "objective.type=himmelblau"], "es-ellipsoid.json: field 'objective.type': "),
             (["--set", "search.covarianceLearningRate=2"], "es-ellipsoid.json: field 'search.covarianceLearningRate': must be in (0, 1], got 2.0"),
-            (["--set", #"methods=["spectral","spectral"]"#], "es-ellipsoid.json: field 'methods': must list cma, spectral and/or xnes, each once"),
+            (["--set", #"methods=["spectral","spectral"]"#], "es-ellipsoid.json: field 'methods': must list cma, cmaExact, spectral and/or xnes, each once"),
             (["--set", "maxEvaluations=100"], "did not reach f(mean) < 1e-10 within 100 evaluations: cma, spectral, xnes"),
             (["--set", "objective.type=command"], "es-ellipsoid.json: field 'objective.command': must name the program to run"),
             (["--set", #"objective.command=["python3"]"#], "es-ellipsoid.json: field 'objective.command': applies to type command only"),
@@ -243,7 +243,7 @@ struct ESCommandTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spectrain-es-stop-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["cma"]"#, "--set", "objective.dimension=30"]
+        let arguments = ["es", CommandTests.config("es-ellipsoid.json"), "--json", "--set", #"methods=["cma"]"#, "--set", "objective.dimension=20"]
         let straight = try ProcessRunner.run(arguments, timeout: 600)
         #expect(straight.status == 0, "\(straight.allOutput)")
         let run = folder + "/run"
