@@ -81,11 +81,8 @@ public final class CMASearch: SearchDistribution {
     /// `E`, the off-diagonal change the basis has not carried yet (its upper triangle; the rest is
     /// not read).
     private var accumulatedChange: Matrix<Double>
-    /// The pairs' Jacobi angles, then the residual `E` of the rotation (upper triangles).
-    private var pairAngles: Matrix<Double>
-    /// The curvature whose gap-damped rotation is the angles (upper triangle).
-    private var rotationInput: Matrix<Double>
-    private var eigenvalueShift: [Double]
+    /// The Jacobi rotation of the pairs and its workspaces.
+    private var pairRotation: JacobiPairRotation
     /// `T`.
     public let basisInterval: Int
     private var logStep: [Double]
@@ -124,9 +121,7 @@ public final class CMASearch: SearchDistribution {
         rotatedChange = Matrix(rows: dimension, columns: dimension)
         basisInterval = options.basisInterval(parameters: parameters)
         accumulatedChange = rotatedChange
-        pairAngles = rotatedChange
-        rotationInput = rotatedChange
-        eigenvalueShift = stepSizePath
+        pairRotation = JacobiPairRotation(dimension: dimension)
         logStep = stepSizePath
         weightedStep = stepSizePath
         weightedSample = stepSizePath
@@ -250,102 +245,13 @@ public final class CMASearch: SearchDistribution {
             try covariance.moveEigenvalues(logStep: logStep)
             return
         }
-        let scale = jacobiAngles()
-        settlePairs(scale: scale)
+        let scale = pairRotation.angles(
+            of: &accumulatedChange, eigenvalues: eigenvalues, gapDamping: covariance.options.gapDamping,
+            rotationClip: covariance.options.rotationClip)
+        pairRotation.settle(accumulatedChange, eigenvalues: eigenvalues, scale: scale, logStep: &logStep)
         // A rejected step leaves C and the (capped) E as they were; the factor throws after too many in a row.
-        let outcome = try covariance.step(rotatedCurvature: rotationInput, logEigenvalueStep: logStep, rotationScale: 1)
-        if outcome.isAccepted { swap(&accumulatedChange, &pairAngles) }
-    }
-
-    /// Caps `E` at `sqrt(d_i d_j)`, writes each pair's Jacobi angle into `pairAngles` and the
-    /// curvature `theta (g² + delta d_i d_j) / g` that the factor's gap-damped rotation turns into
-    /// it into `rotationInput` (upper triangles). Returns the factor's clip scale `s`.
-    private func jacobiAngles() -> Double {
-        let n = dimension
-        let delta = covariance.options.gapDamping
-        var normSquared = 0.0
-        covariance.eigenvalues.withUnsafeBufferPointer { d in
-            accumulatedChange.withUnsafeMutableBufferPointer { change in
-                pairAngles.withUnsafeMutableBufferPointer { angles in
-                    rotationInput.withUnsafeMutableBufferPointer { input in
-                        for i in 0..<n {
-                            for j in (i + 1)..<n {
-                                let index = i * n + j
-                                let bound = (d[i] * d[j]).squareRoot()
-                                let offDiagonal = Swift.min(bound, Swift.max(-bound, change[index]))
-                                change[index] = offDiagonal
-                                let gap = d[j] - d[i]
-                                let angle = gap == 0 ? 0 : 0.5 * Self.arctangent(2 * offDiagonal / gap)
-                                angles[index] = angle
-                                input[index] = gap == 0 ? 0 : angle * (gap * gap + delta * d[i] * d[j]) / gap
-                                normSquared += 2 * angle * angle
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let norm = normSquared.squareRoot()
-        guard let clip = covariance.options.rotationClip, norm > clip else { return 1 }
-        return clip / norm
-    }
-
-    /// Each pair as its 2 x 2 problem turned by `phi = s theta`: the eigenvalues' shift goes into
-    /// the log-step, the off-diagonal left over replaces the angle in `pairAngles` (type comment).
-    private func settlePairs(scale: Double) {
-        let n = dimension
-        for index in 0..<n { eigenvalueShift[index] = 0 }
-        covariance.eigenvalues.withUnsafeBufferPointer { d in
-            accumulatedChange.withUnsafeBufferPointer { change in
-                pairAngles.withUnsafeMutableBufferPointer { angles in
-                    eigenvalueShift.withUnsafeMutableBufferPointer { shift in
-                        for i in 0..<n {
-                            for j in (i + 1)..<n {
-                                let index = i * n + j
-                                let (offDiagonal, gap) = (change[index], d[j] - d[i])
-                                let moved: Double
-                                if gap == 0 {
-                                    (moved, angles[index]) = (0, offDiagonal)
-                                } else if scale == 1 {
-                                    // The Jacobi angle diagonalizes the pair: tan theta = r / (1 + sqrt(1 + r²)).
-                                    let ratio = 2 * offDiagonal / gap
-                                    let tangent = ratio / (1 + (1 + ratio * ratio).squareRoot())
-                                    (moved, angles[index]) = (-offDiagonal * tangent, 0)
-                                } else {
-                                    let twice = 2 * scale * angles[index]
-                                    let (cosine, sine) = Self.cosineAndSine(twice)
-                                    moved = 0.5 * gap * (1 - cosine) - offDiagonal * sine
-                                    angles[index] = offDiagonal * cosine - 0.5 * gap * sine
-                                }
-                                shift[i] += moved
-                                shift[j] -= moved
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let eigenvalues = covariance.eigenvalues
-        for index in 0..<n {
-            logStep[index] += Foundation.log(Swift.min(2, Swift.max(0.5, 1 + eigenvalueShift[index] / eigenvalues[index])))
-        }
-    }
-
-    /// `atan(x)`, by its series below 1e-2 (most pairs once the gaps have opened; error below
-    /// x^9 / 9, under the rounding of x): the call dominates the `O(n²)` passes otherwise.
-    @inline(__always)
-    private static func arctangent(_ x: Double) -> Double {
-        guard abs(x) < 1e-2 else { return Foundation.atan(x) }
-        let square = x * x
-        return x * (1 - square * (1.0 / 3 - square * (1.0 / 5 - square / 7)))
-    }
-
-    /// `(cos x, sin x)`, by their series below 1e-2 (errors below x^8 / 8! and x^9 / 9!).
-    @inline(__always)
-    private static func cosineAndSine(_ x: Double) -> (Double, Double) {
-        guard abs(x) < 1e-2 else { return (Foundation.cos(x), Foundation.sin(x)) }
-        let square = x * x
-        return (1 - square * (0.5 - square * (1.0 / 24 - square / 720)), x * (1 - square * (1.0 / 6 - square * (1.0 / 120 - square / 5040))))
+        let outcome = try covariance.step(rotatedCurvature: pairRotation.rotationInput, logEigenvalueStep: logStep, rotationScale: 1)
+        if outcome.isAccepted { pairRotation.takeResidual(into: &accumulatedChange) }
     }
 
     /// `cmaExact`: CMA-ES's update without approximation, `Bᵀ C' B = (1 - beta) Diag(d) + A W Aᵀ`

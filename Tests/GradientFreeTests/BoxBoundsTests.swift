@@ -8,16 +8,11 @@ import Testing
 /// (`SPECTRAIN_FUZZ_CASES=100000 swift test --skip-build --filter BoxBoundsTests`).
 private let fuzzCases = ProcessInfo.processInfo.environment["SPECTRAIN_FUZZ_CASES"].flatMap { Int($0) }.map { max($0, 1) } ?? 3000
 
-/// SplitMix64: a small deterministic generator, so every sweep sees the same cases.
+/// The project's seeded generator with the draws the sweeps need, so every sweep sees the same cases.
 private struct SweepGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var generator: SeededGenerator
+    init(state: UInt64) { generator = SeededGenerator(seed: state) }
+    mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [0, 1).
     mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
     mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * unit() }
