@@ -1,5 +1,5 @@
 /// Runs every collective of `Communicator` with known data on all ranks and checks each result
-/// exactly: a job-start check that the MPI installation, the network between hosts and the
+/// exactly (the non-blocking ones several at once, with the MPI progress thread on): a job-start check that the MPI installation, the network between hosts and the
 /// bindings agree (`spectrain selftest`), and the body of the multi-process tests.
 ///
 /// Values are small integers, exact in every element type, so sums do not depend on the
@@ -33,6 +33,7 @@ public enum CollectiveSelfTest {
         try checker.reductions(largeCount: largeCount)
         try checker.gathers()
         try checker.rootedCollectives()
+        try checker.nonBlocking(largeCount: largeCount)
         try communicator.barrier()
         checker.outcome.failuresOnAllRanks = Int(try communicator.allreduce(Int64(checker.outcome.failures.count), operation: .sum))
         return checker.outcome
@@ -99,6 +100,42 @@ public enum CollectiveSelfTest {
             for index in partition.range(of: rank) { inPlace[index] = value(rank: rank, index: index) }
             try inPlace.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
             expect(inPlace == everyRanksOwned, "allgatherv in place with counts \(partition.counts)")
+        }
+
+        /// startReduceScatter, startAllgatherv and startAllreduce in flight together while the
+        /// rank computes, waited for in the reverse order of their starts.
+        func nonBlocking(largeCount: Int) throws {
+            let mpi = communicator as? MPICommunicator
+            let previous = mpi?.progressInterval
+            mpi?.progressInterval = .microseconds(100)
+            defer { mpi?.progressInterval = previous }
+            let spread = try Partition.even(total: largeCount, ranks: size)
+            let full: [Float] = (0..<spread.total).map { value(rank: rank, index: $0) }
+            var reduced = [Float](repeating: -1, count: spread.counts[rank])
+            var gathered = [Float](repeating: -1, count: partition.total)
+            for index in partition.range(of: rank) { gathered[index] = value(rank: rank, index: index) }
+            var summed: [Double] = (0..<1000).map { value(rank: rank, index: $0) }
+            try full.withUnsafeBufferPointer { full in
+                try reduced.withUnsafeMutableBufferPointer { reduced in
+                    try gathered.withUnsafeMutableBufferPointer { gathered in
+                        try summed.withUnsafeMutableBufferPointer { summed in
+                            let requests = [
+                                try communicator.startReduceScatter(full, into: reduced, partition: spread, operation: .sum),
+                                try communicator.startAllgatherv(inPlace: gathered, partition: partition),
+                                try communicator.startAllreduce(summed, operation: .sum),
+                            ]
+                            var work = 0.0
+                            for step in 0..<2_000_000 { work += Double(step & 7) }
+                            expect(work == 7_000_000, "computation while collectives are in flight")
+                            for request in requests.reversed() { _ = try communicator.wait(for: request) }
+                        }
+                    }
+                }
+            }
+            expect(reduced == spread.range(of: rank).map { Float(triangular * ($0 % 13 + 1)) },
+                   "startReduceScatter(sum) of \(largeCount) Float32, with others in flight")
+            expect(gathered == everyRanksOwned, "startAllgatherv in place with counts \(partition.counts), with others in flight")
+            expect(summed == (0..<1000).map { Double(triangular * ($0 % 13 + 1)) }, "startAllreduce(sum) of 1000 Float64, with others in flight")
         }
 
         /// broadcast from every root, gather, gatherv and scatterv.

@@ -67,6 +67,28 @@ public protocol Communicator: AnyObject {
     /// Returns when every rank has called it.
     func barrier() throws
 
+    // Non-blocking forms (see `CollectiveRequest`). Every rank starts the same collectives in the
+    // same order, as for the blocking ones; unlike those, a start is not preceded by the
+    // signature check (it would make every start wait for the slowest rank): callers check their
+    // schedule of starts once (`GradientExchange` does).
+
+    /// Starts `allreduce(_:operation:)`.
+    func startAllreduce<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation) throws -> CollectiveRequest
+
+    /// Starts `reduceScatter(_:into:partition:operation:)`.
+    func startReduceScatter<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, operation: ReductionOperation) throws -> CollectiveRequest
+
+    /// Starts `allgatherv(inPlace:partition:)`.
+    func startAllgatherv<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition) throws -> CollectiveRequest
+
+    /// Returns when the started collective has completed on this rank; its buffers are the
+    /// caller's again.
+    func wait(for request: CollectiveRequest) throws -> CollectiveCompletion
+
     /// Ends every rank of the job with exit status `code` (a `ThreadCommunicator` ends its group of
     /// threads instead of the process).
     func abort(code: Int32) -> Never

@@ -17,8 +17,15 @@ public final class MPICommunicator: Communicator {
     /// Whether collectives are preceded by the cross-rank signature check.
     public var checksCollectives: Bool
 
+    /// How often a progress thread moves non-blocking collectives forward while the caller
+    /// computes (`MPIRequestPool`); nil (the default): only in `wait(for:)`.
+    public var progressInterval: Duration? {
+        didSet { requests.setPollInterval(progressInterval) }
+    }
+
     private let communicator: MPI_Comm
     private var signatures: [Int64]
+    private let requests = MPIRequestPool(pollInterval: nil)
 
     /// The world communicator; initialises MPI on first use.
     public static func world(checksCollectives: Bool = true) throws(CommunicatorError) -> MPICommunicator {
@@ -73,11 +80,9 @@ public final class MPICommunicator: Communicator {
     ) throws {
         try checkAllreduce(count: buffer.count)
         try agree(on: .allreduce(Element.self, count: buffer.count, operation: operation))
-        try MPIRuntime.check(
-            MPI_Allreduce(
+        try mpi("MPI_Allreduce") { MPI_Allreduce(
                 UnsafeRawPointer(MPI_IN_PLACE), buffer.baseAddress, Int32(buffer.count),
-                datatype(Element.self), mpiOperation(operation), communicator),
-            "MPI_Allreduce")
+                datatype(Element.self), mpiOperation(operation), communicator) }
     }
 
     public func reduceScatter<Element: CollectiveElement>(
@@ -86,12 +91,13 @@ public final class MPICommunicator: Communicator {
     ) throws {
         try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
         try agree(on: .reduceScatter(Element.self, partition: partition, operation: operation))
-        let code = partition.counts32.withUnsafeBufferPointer { counts in
-            MPI_Reduce_scatter(
-                send.baseAddress, receive.baseAddress, counts.baseAddress,
-                datatype(Element.self), mpiOperation(operation), communicator)
+        try mpi("MPI_Reduce_scatter") {
+            partition.withMPICounts { counts in
+                MPI_Reduce_scatter(
+                    send.baseAddress, receive.baseAddress, counts.baseAddress,
+                    datatype(Element.self), mpiOperation(operation), communicator)
+            }
         }
-        try MPIRuntime.check(code, "MPI_Reduce_scatter")
     }
 
     public func allgather<Element: CollectiveElement>(
@@ -100,9 +106,7 @@ public final class MPICommunicator: Communicator {
         try checkAllgather(sendCount: send.count, receiveCount: receive.count)
         try agree(on: .allgather(Element.self, count: send.count))
         let type = datatype(Element.self)
-        try MPIRuntime.check(
-            MPI_Allgather(send.baseAddress, Int32(send.count), type, receive.baseAddress, Int32(send.count), type, communicator),
-            "MPI_Allgather")
+        try mpi("MPI_Allgather") { MPI_Allgather(send.baseAddress, Int32(send.count), type, receive.baseAddress, Int32(send.count), type, communicator) }
     }
 
     public func allgatherv<Element: CollectiveElement>(
@@ -127,14 +131,15 @@ public final class MPICommunicator: Communicator {
     ) throws {
         try agree(on: .allgatherv(Element.self, partition: partition))
         let type = datatype(Element.self)
-        let code = partition.counts32.withUnsafeBufferPointer { counts in
-            partition.offsets32.withUnsafeBufferPointer { offsets in
-                MPI_Allgatherv(
-                    send, Int32(sendCount), type,
-                    receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
+        try mpi("MPI_Allgatherv") {
+            partition.withMPICounts { counts in
+                partition.withMPIOffsets { offsets in
+                    MPI_Allgatherv(
+                        send, Int32(sendCount), type,
+                        receive.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator)
+                }
             }
         }
-        try MPIRuntime.check(code, "MPI_Allgatherv")
     }
 
     public func broadcast<Element: CollectiveElement>(
@@ -142,9 +147,7 @@ public final class MPICommunicator: Communicator {
     ) throws {
         try checkBroadcast(count: buffer.count, root: root)
         try agree(on: .broadcast(Element.self, count: buffer.count, root: root))
-        try MPIRuntime.check(
-            MPI_Bcast(buffer.baseAddress, Int32(buffer.count), datatype(Element.self), Int32(root), communicator),
-            "MPI_Bcast")
+        try mpi("MPI_Bcast") { MPI_Bcast(buffer.baseAddress, Int32(buffer.count), datatype(Element.self), Int32(root), communicator) }
     }
 
     public func gather<Element: CollectiveElement>(
@@ -154,11 +157,9 @@ public final class MPICommunicator: Communicator {
         try checkGather(sendCount: send.count, receiveCount: receive?.count, root: root)
         try agree(on: .gather(Element.self, count: send.count, root: root))
         let type = datatype(Element.self)
-        try MPIRuntime.check(
-            MPI_Gather(
+        try mpi("MPI_Gather") { MPI_Gather(
                 send.baseAddress, Int32(send.count), type,
-                rank == root ? receive?.baseAddress : nil, Int32(send.count), type, Int32(root), communicator),
-            "MPI_Gather")
+                rank == root ? receive?.baseAddress : nil, Int32(send.count), type, Int32(root), communicator) }
     }
 
     public func gatherv<Element: CollectiveElement>(
@@ -168,15 +169,16 @@ public final class MPICommunicator: Communicator {
         try checkGatherv(sendCount: send.count, receiveCount: receive?.count, partition: partition, root: root)
         try agree(on: .gatherv(Element.self, partition: partition, root: root))
         let type = datatype(Element.self)
-        let code = partition.counts32.withUnsafeBufferPointer { counts in
-            partition.offsets32.withUnsafeBufferPointer { offsets in
-                MPI_Gatherv(
-                    send.baseAddress, Int32(send.count), type,
-                    rank == root ? receive?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
-                    Int32(root), communicator)
+        try mpi("MPI_Gatherv") {
+            partition.withMPICounts { counts in
+                partition.withMPIOffsets { offsets in
+                    MPI_Gatherv(
+                        send.baseAddress, Int32(send.count), type,
+                        rank == root ? receive?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
+                        Int32(root), communicator)
+                }
             }
         }
-        try MPIRuntime.check(code, "MPI_Gatherv")
     }
 
     public func scatterv<Element: CollectiveElement>(
@@ -186,19 +188,80 @@ public final class MPICommunicator: Communicator {
         try checkScatterv(sendCount: send?.count, receiveCount: receive.count, partition: partition, root: root)
         try agree(on: .scatterv(Element.self, partition: partition, root: root))
         let type = datatype(Element.self)
-        let code = partition.counts32.withUnsafeBufferPointer { counts in
-            partition.offsets32.withUnsafeBufferPointer { offsets in
-                MPI_Scatterv(
-                    rank == root ? send?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
-                    receive.baseAddress, Int32(receive.count), type, Int32(root), communicator)
+        try mpi("MPI_Scatterv") {
+            partition.withMPICounts { counts in
+                partition.withMPIOffsets { offsets in
+                    MPI_Scatterv(
+                        rank == root ? send?.baseAddress : nil, counts.baseAddress, offsets.baseAddress, type,
+                        receive.baseAddress, Int32(receive.count), type, Int32(root), communicator)
+                }
             }
         }
-        try MPIRuntime.check(code, "MPI_Scatterv")
     }
 
     public func barrier() throws {
         try agree(on: .barrier)
-        try MPIRuntime.check(MPI_Barrier(communicator), "MPI_Barrier")
+        try mpi("MPI_Barrier") { MPI_Barrier(communicator) }
+    }
+
+    // MARK: - Non-blocking collectives
+
+    public func startAllreduce<Element: CollectiveElement>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
+    ) throws -> CollectiveRequest {
+        try checkAllreduce(count: buffer.count)
+        let started = ContinuousClock.now
+        let slot = try requests.start("MPI_Iallreduce") { request in
+            MPI_Iallreduce(
+                UnsafeRawPointer(MPI_IN_PLACE), buffer.baseAddress, Int32(buffer.count),
+                datatype(Element.self), mpiOperation(operation), communicator, request)
+        }
+        return started.request(slot: slot)
+    }
+
+    public func startReduceScatter<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition, operation: ReductionOperation
+    ) throws -> CollectiveRequest {
+        try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        let started = ContinuousClock.now
+        // MPI reads the counts until the request completes: the partition keeps them in place.
+        let slot = try requests.start("MPI_Ireduce_scatter") { request in
+            partition.withMPICounts { counts in
+                MPI_Ireduce_scatter(
+                    send.baseAddress, receive.baseAddress, counts.baseAddress,
+                    datatype(Element.self), mpiOperation(operation), communicator, request)
+            }
+        }
+        return started.request(slot: slot)
+    }
+
+    public func startAllgatherv<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws -> CollectiveRequest {
+        try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
+        let started = ContinuousClock.now
+        let type = datatype(Element.self)
+        let slot = try requests.start("MPI_Iallgatherv") { request in
+            partition.withMPICounts { counts in
+                partition.withMPIOffsets { offsets in
+                    MPI_Iallgatherv(
+                        UnsafeRawPointer(MPI_IN_PLACE), 0, type,
+                        buffer.baseAddress, counts.baseAddress, offsets.baseAddress, type, communicator, request)
+                }
+            }
+        }
+        return started.request(slot: slot)
+    }
+
+    public func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
+        guard let slot = request.slot else {
+            return CollectiveCompletion(started: request.started, finished: request.completedAtStart ?? .now, blocked: request.blockedAtStart)
+        }
+        let entered = ContinuousClock.now
+        let finished = try requests.wait(slot: slot, call: "MPI_Wait")
+        return CollectiveCompletion(
+            started: request.started, finished: finished, blocked: request.blockedAtStart + entered.duration(to: .now))
     }
 
     public func abort(code: Int32) -> Never {
@@ -212,18 +275,25 @@ public final class MPICommunicator: Communicator {
     private func agree(on signature: CollectiveSignature) throws(CommunicatorError) {
         guard checksCollectives, size > 1 else { return }
         let (rank, size) = (self.rank, self.size)
-        let code = signatures.withUnsafeMutableBufferPointer { buffer in
-            signature.encode(into: buffer, at: rank * CollectiveSignature.encodedCount)
-            return MPI_Allgather(
-                UnsafeRawPointer(MPI_IN_PLACE), 0, MPI_INT64_T,
-                buffer.baseAddress, Int32(CollectiveSignature.encodedCount), MPI_INT64_T, communicator)
+        try mpi("MPI_Allgather (collective signature)") {
+            signatures.withUnsafeMutableBufferPointer { buffer in
+                signature.encode(into: buffer, at: rank * CollectiveSignature.encodedCount)
+                return MPI_Allgather(
+                    UnsafeRawPointer(MPI_IN_PLACE), 0, MPI_INT64_T,
+                    buffer.baseAddress, Int32(CollectiveSignature.encodedCount), MPI_INT64_T, communicator)
+            }
         }
-        try MPIRuntime.check(code, "MPI_Allgather (collective signature)")
         let message: String? = signatures.withUnsafeBufferPointer { gathered in
             if CollectiveSignature.allAgree(gathered, ranks: size) { return nil }
             return CollectiveSignature.describeDisagreement(gathered, ranks: size)
         }
         if let message { throw .mismatch(message) }
+    }
+
+    /// Runs the MPI call `body` (returning its code) under the request pool's lock and checks the code.
+    private func mpi(_ call: @autoclosure () -> String, _ body: () -> Int32) throws(CommunicatorError) {
+        let code = try requests.withMPI { () throws(CommunicatorError) in body() }
+        try MPIRuntime.check(code, call())
     }
 
     private func datatype<Element: CollectiveElement>(_: Element.Type) -> MPI_Datatype {
@@ -242,5 +312,12 @@ public final class MPICommunicator: Communicator {
         case .max: return MPI_MAX
         case .min: return MPI_MIN
         }
+    }
+}
+
+extension ContinuousClock.Instant {
+    /// A request started at this instant, in flight in `slot`.
+    fileprivate func request(slot: Int) -> CollectiveRequest {
+        CollectiveRequest(slot: slot, started: self, blockedAtStart: duration(to: .now), completedAtStart: nil)
     }
 }

@@ -12,8 +12,8 @@ public struct Partition: Sendable, Equatable {
     public let total: Int
     /// A fingerprint of `counts`, compared across ranks to catch mismatched partitions.
     public let fingerprint: Int64
-    let counts32: [Int32]
-    let offsets32: [Int32]
+    /// `counts` and `offsets` as MPI reads them.
+    private let mpiArrays: MPICountArrays
 
     /// A partition with the given per-rank counts; each must be non-negative and the total
     /// must fit MPI's 32-bit counts.
@@ -33,8 +33,7 @@ public struct Partition: Sendable, Equatable {
         self.counts = counts
         self.offsets = offsets
         self.total = total
-        self.counts32 = counts.map { Int32($0) }
-        self.offsets32 = offsets.map { Int32($0) }
+        self.mpiArrays = MPICountArrays(counts: counts, offsets: offsets)
         // FNV-1a over the counts: equal partitions give equal fingerprints on every rank.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for count in counts {
@@ -51,8 +50,44 @@ public struct Partition: Sendable, Equatable {
         return try Partition(counts: (0..<ranks).map { base + ($0 < remainder ? 1 : 0) })
     }
 
+    public static func == (lhs: Partition, rhs: Partition) -> Bool { lhs.counts == rhs.counts }
+
+    /// Calls `body` with the 32-bit counts, which stay at the same address as long as the
+    /// partition lives (a non-blocking collective reads them until it completes).
+    func withMPICounts<Result>(_ body: (UnsafeBufferPointer<Int32>) throws -> Result) rethrows -> Result {
+        try body(UnsafeBufferPointer(start: mpiArrays.counts, count: counts.count))
+    }
+
+    /// Like `withMPICounts(_:)`, for the 32-bit offsets.
+    func withMPIOffsets<Result>(_ body: (UnsafeBufferPointer<Int32>) throws -> Result) rethrows -> Result {
+        try body(UnsafeBufferPointer(start: mpiArrays.offsets, count: offsets.count))
+    }
+
     /// The index range of `rank`'s segment.
     public func range(of rank: Int) -> Range<Int> {
         offsets[rank]..<(offsets[rank] + counts[rank])
+    }
+}
+
+/// A partition's counts and offsets as 32-bit integers in memory allocated once and freed with
+/// the partition: MPI's non-blocking collectives read these arrays until they complete, which a
+/// Swift array's temporary pointer does not promise.
+///
+/// `@unchecked Sendable`: it wraps two C buffers that are written only in `init` and read-only
+/// afterwards.
+private final class MPICountArrays: @unchecked Sendable {
+    let counts: UnsafeMutablePointer<Int32>
+    let offsets: UnsafeMutablePointer<Int32>
+
+    init(counts: [Int], offsets: [Int]) {
+        self.counts = .allocate(capacity: max(1, counts.count))
+        self.offsets = .allocate(capacity: max(1, offsets.count))
+        for (index, count) in counts.enumerated() { self.counts[index] = Int32(count) }
+        for (index, offset) in offsets.enumerated() { self.offsets[index] = Int32(offset) }
+    }
+
+    deinit {
+        counts.deallocate()
+        offsets.deallocate()
     }
 }

@@ -26,6 +26,8 @@ public final class Sequential<Scalar: LinalgScalar> {
     public let layerNames: [String]
     /// The indices in `parameters.specs` of each layer's tensors.
     public let parameterIndices: [[Int]]
+    /// Told at each layer boundary of forward and backward (data-parallel overlap); nil: nobody.
+    public weak var boundaryObserver: (any LayerBoundaryObserver)?
 
     private let activations: [ScratchBuffer<Scalar>]
     private let activationGradients: [ScratchBuffer<Scalar>]
@@ -116,6 +118,7 @@ public final class Sequential<Scalar: LinalgScalar> {
         var layerInput = UnsafeBufferPointer(rebasing: input[0..<(batch * inputCount)])
         for (index, layer) in layers.enumerated() {
             layerContext.layerIndex = index
+            boundaryObserver?.willRunForward(layer: index)
             let output = activationView(index, batch: batch)
             layer.forward(input: layerInput, output: output, batch: batch, context: layerContext)
             layerInput = UnsafeBufferPointer(output)
@@ -148,6 +151,7 @@ public final class Sequential<Scalar: LinalgScalar> {
                 input: layerInput, output: UnsafeBufferPointer(activationView(index, batch: batch)),
                 outputGradient: layerOutputGradient, inputGradient: layerInputGradient, batch: batch, context: layerContext)
             if let layerInputGradient { layerOutputGradient = UnsafeBufferPointer(layerInputGradient) }
+            boundaryObserver?.didFinishBackward(layer: index)
         }
     }
 

@@ -223,7 +223,14 @@ public struct LoopConfig: ConfigRecord, Sendable, Equatable {
 public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     public var reduction = GradientReduction.reduceScatter
     /// Gradient buckets of about this many megabytes (reverse layer order).
-    public var bucketMegabytes = 25.0
+    public var bucketMegabytes = 1.0
+    /// Overlap communication with computation: each bucket's reduction starts as soon as backward
+    /// has produced it, and the next forward waits for each layer's new parameters only when it
+    /// reaches that layer.
+    public var overlap = true
+    /// How often a progress thread moves the transfers forward while the rank computes
+    /// (microseconds; MPI jobs with overlap only).
+    public var progressMicroseconds = 100
     /// Compare a checksum of every parameter tensor across ranks every this many steps (0: never).
     public var replicaCheckEvery = 100
     /// Re-plan ownership once, from the optimizer times measured in the first steps.
@@ -237,6 +244,8 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     public static let fields: [ConfigField<DistributedConfig>] = [
         .init("reduction", \.reduction),
         .init("bucketMegabytes", \.bucketMegabytes, .in(0...4096, excludingLower: true)),
+        .init("overlap", \.overlap),
+        .init("progressMicroseconds", \.progressMicroseconds, .within(1...1_000_000)),
         .init("replicaCheckEvery", \.replicaCheckEvery, .within(0...LoopConfig.maximumSteps)),
         .init("replan", \.replan),
         .init("replanAfterSteps", \.replanAfterSteps, .within(4...LoopConfig.maximumSteps)),

@@ -50,9 +50,12 @@ public final class Trainer {
             }
             if !kept.isEmpty { report("preconditioning through the gradient's factors dY^T X: " + kept.map { specs[$0].name }.joined(separator: ", ")) }
         }
+        var tensorLayers = [Int](repeating: 0, count: model.parameters.specs.count)
+        for (layer, tensors) in model.parameterIndices.enumerated() { for tensor in tensors { tensorLayers[tensor] = layer } }
         sharded = try ShardedUpdate(
-            parameters: model.parameters, config: config, totalSteps: totalSteps, communicator: communicator,
+            parameters: model.parameters, config: config, totalSteps: totalSteps, communicator: communicator, tensorLayers: tensorLayers,
             factoredGradient: { [unowned model] tensor in model.factoredGradient(tensor: tensor) }, report: report)
+        if sharded.overlapsCommunication { model.boundaryObserver = sharded }
     }
 
     public var model: Sequential<Float> { workload.model }
@@ -87,6 +90,7 @@ public final class Trainer {
             let saved = try finishStep(step + 1, monitor: monitor, phases: phases, checkpoints: checkpoints, forceCheckpoint: stopping)
             if stopping { throw try stop(after: step + 1, saved: saved, checkpoints: checkpoints) }
         }
+        try sharded.settle()
         try checkpoints?.finish()
         return monitor.summary(globalBatch: config.training.batchSize)
     }
@@ -124,6 +128,7 @@ public final class Trainer {
     ) throws(TrainError) -> CheckpointOutcome? {
         var evaluation: (loss: Double, accuracy: Double)?
         if monitor.evaluationIsDue(after: completed) {
+            try settle(after: completed, phases: phases)
             let result = try phases.run(.evaluation, step: completed) { () throws(TrainError) in
                 try workload.evaluate(step: completed - 1, communicator: communicator) { phases.beat(.evaluation, step: completed) }
             }
@@ -131,6 +136,7 @@ public final class Trainer {
             evaluation = result
         }
         if communicator.size > 1 {
+            if sharded.checksAreDue(after: completed) { try settle(after: completed, phases: phases) }
             try phases.run(.checks, step: completed) { () throws(TrainError) in try sharded.checkAfterStep(completed) }
         }
         let times = phases.takeTimes()
@@ -144,6 +150,7 @@ public final class Trainer {
         guard let checkpoints,
               try checkpoints.isDue(step: completed, isLast: completed == totalSteps, communicator: communicator) || forceCheckpoint
         else { return nil }
+        try settle(after: completed, phases: phases)
         let lossProblem = monitor.judgeCheckpoint()
         let progress = monitor.checkpointProgress(after: completed)
         let outcome = try phases.run(.checkpoint, step: completed) { () throws(TrainError) in
@@ -154,9 +161,16 @@ public final class Trainer {
         return outcome
     }
 
+    /// Waits for the parameter transfers an overlapped step left in flight, as communication time.
+    private func settle(after completed: Int, phases: PhaseRunner) throws(TrainError) {
+        guard sharded.hasPendingTransfers else { return }
+        try phases.run(.parameterExchange, step: completed) { () throws(TrainError) in try sharded.settle() }
+    }
+
     /// Mean loss and accuracy on the evaluation data (all ranks take part).
     public func evaluate(step: Int) throws(TrainError) -> (loss: Double, accuracy: Double) {
-        try workload.evaluate(step: step, communicator: communicator, afterBatch: {})
+        try sharded.settle()
+        return try workload.evaluate(step: step, communicator: communicator, afterBatch: {})
     }
 
     /// The stall watchdog when there is more than one rank and a timeout: a stall prints one line

@@ -117,6 +117,33 @@ struct DistributedTrainingTests {
         #expect(largestDifference(reference, try curve(folder.appendingPathComponent("replan"))) < Self.tolerance)
     }
 
+    @Test("overlapped communication computes the same bits as waiting for each collective, on 2 and 3 ranks; the overlapped run reports hidden communication",
+          arguments: [2, 3])
+    func overlap(ranks: Int) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var hidden: [String: Double] = [:]
+        for overlap in ["false", "true"] {
+            // 64 KB buckets: the 32 x 784 blocks and the small layers fall into several buckets.
+            let result = try ProcessRunner.run(
+                Self.arguments(name: "overlap-\(overlap)", folder: folder, steps: 40, extra: [
+                    "--set", "distributed.overlap=\(overlap)", "--set", "distributed.bucketMegabytes=0.0625",
+                    "--set", "distributed.replicaCheckEvery=7"]),
+                ranks: ranks, timeout: 600)
+            #expect(result.status == 0, "\(result.allOutput)")
+            let text = try String(contentsOf: folder.appendingPathComponent("overlap-\(overlap)/metrics.jsonl"), encoding: .utf8)
+            hidden[overlap] = try text.split(separator: "\n").reduce(0.0) { sum, line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return sum + ((object["time"] as? [String: Any])?["communicationHidden"] as? Double ?? 0)
+            }
+        }
+        let (waited, overlapped) = (try curve(folder.appendingPathComponent("overlap-false")), try curve(folder.appendingPathComponent("overlap-true")))
+        #expect(waited.count == 4)
+        #expect(largestDifference(waited, overlapped) == 0, "\(waited) against \(overlapped)")
+        #expect(hidden["false"] == 0)
+        #expect(hidden["true"]! > 0)
+    }
+
     @Test("a replica that diverges is caught by the replica check, naming the tensor")
     func replicaCheck() throws {
         let folder = try temporaryFolder()

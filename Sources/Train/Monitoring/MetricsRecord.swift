@@ -33,7 +33,10 @@ public struct StepTimes: Codable, Sendable, Equatable {
     public var data = 0.0
     public var forward = 0.0
     public var backward = 0.0
+    /// Communication the rank was blocked by (exposed).
     public var communication = 0.0
+    /// Communication in flight while the rank computed (hidden by overlap); not part of `total`.
+    public var communicationHidden = 0.0
     public var curvature = 0.0
     public var precondition = 0.0
     public var optimizer = 0.0
@@ -45,7 +48,7 @@ public struct StepTimes: Codable, Sendable, Equatable {
     public var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation + checkpoint }
 
     enum CodingKeys: String, CodingKey {
-        case data, forward, backward, communication, curvature, precondition, optimizer, evaluation, checkpoint
+        case data, forward, backward, communication, communicationHidden, curvature, precondition, optimizer, evaluation, checkpoint
     }
 
     /// Missing phases read as 0.
@@ -56,6 +59,7 @@ public struct StepTimes: Codable, Sendable, Equatable {
         forward = try read(.forward)
         backward = try read(.backward)
         communication = try read(.communication)
+        communicationHidden = try read(.communicationHidden)
         curvature = try read(.curvature)
         precondition = try read(.precondition)
         optimizer = try read(.optimizer)
@@ -69,6 +73,7 @@ public struct StepTimes: Codable, Sendable, Equatable {
         sum.forward += rhs.forward
         sum.backward += rhs.backward
         sum.communication += rhs.communication
+        sum.communicationHidden += rhs.communicationHidden
         sum.curvature += rhs.curvature
         sum.precondition += rhs.precondition
         sum.optimizer += rhs.optimizer

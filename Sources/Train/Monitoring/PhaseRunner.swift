@@ -83,6 +83,17 @@ final class PhaseRunner {
         times.optimizer += timings.otherSeconds
     }
 
+    /// Books the gradient exchange's time: with overlap, the time the rank was blocked by it inside
+    /// forward, backward and the update moves to communication, and the in-flight time it was not
+    /// blocked is the hidden communication.
+    func record(_ exchange: ExchangeTiming, overlapped: Bool) {
+        guard overlapped else { return }
+        times.forward -= exchange.blocked.forward
+        times.backward -= exchange.blocked.backward
+        times.communication += exchange.blocked.forward + exchange.blocked.backward + exchange.blocked.update
+        times.communicationHidden += exchange.hiddenSeconds
+    }
+
     /// Returns the times since the last call and starts a new accumulation.
     func takeTimes() -> StepTimes {
         defer { times = StepTimes() }

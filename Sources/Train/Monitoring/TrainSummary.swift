@@ -47,6 +47,11 @@ public struct TrainSummary: Codable, Sendable, Equatable {
                    100 * summary.finalTestAccuracy, 100 * summary.bestTestAccuracy, summary.bestStep, summary.finalTestLoss)
         }
         var lines = [done, "time: \(split)"]
+        if time.communicationHidden > 0 {
+            let all = time.communication + time.communicationHidden
+            lines.append(String(format: "communication: %.2f s exposed, %.2f s hidden behind computation (%.0f%% of it)",
+                                time.communication, time.communicationHidden, 100 * time.communicationHidden / max(all, 1e-12)))
+        }
         if let target = summary.targetAccuracy {
             if let step = summary.targetReachedStep, let epoch = summary.targetReachedEpoch, let seconds = summary.targetReachedTrainingSeconds {
                 lines.append(String(format: "reached %.1f%% test accuracy at step %d (epoch %.2f) after %@ of training", 100 * target, step, epoch, formatDuration(seconds)))

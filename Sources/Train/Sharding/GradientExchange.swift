@@ -12,13 +12,23 @@ public enum GradientReduction: String, NamedChoice {
 }
 
 /// The data path between ranks for one training step: gradients to the owners of their shards,
-/// then the owners' updated parameters to everyone, bucket by bucket.
+/// then the owners' updated parameters to everyone, bucket by bucket, each bucket's transfer a
+/// non-blocking collective that can run while the rank computes.
 ///
 /// Buckets group consecutive shards in reverse layer order (the order backward produces them) up
 /// to `bucketBytes`. Within a bucket the shards are packed by owner, rank 0's first, so that each
-/// rank's share is one contiguous segment: one `reduceScatter` (or `allreduce`) per bucket moves
-/// the gradients, and one in-place `allgatherv` per bucket returns the parameters. The packing
-/// buffers are allocated once.
+/// rank's share is one contiguous segment: one reduce-scatter (or all-reduce) per bucket moves
+/// the gradients, and one in-place allgatherv per bucket returns the parameters. Every bucket has
+/// its own region of the packing buffer, so all of them can be in flight at once; the buffers
+/// are allocated once.
+///
+/// The schedule, the same on every rank (MPI needs the same collectives in the same order):
+/// reductions start in bucket order (`startReductions(readyFrom:)`, called as backward finishes
+/// layers, or all at once); owners update bucket by bucket in the reverse order, so the first
+/// layers' parameters leave first (`updateOrder`, `finishReduction`, `startGather`); and the
+/// gathers are waited for layer by layer as the next forward reaches them (`finishGathers(through:)`).
+/// Without overlap, `reduceGradients` and `gatherParameters` run the same collectives and wait
+/// for each at once, so both modes compute the same bits.
 final class GradientExchange {
     struct Bucket {
         /// Shard indices in packed order (grouped by owner).
@@ -27,6 +37,13 @@ final class GradientExchange {
         var offsets: [Int]
         /// Elements per rank in this bucket.
         var partition: Partition
+        /// Where the bucket starts in the packing buffer, and where this rank's reduced segment
+        /// lands in the receive buffer.
+        var start: Int
+        var receiveStart: Int
+        /// The earliest layer of its tensors: its gradients are final once backward has finished
+        /// that layer, and the next forward needs its values from that layer on.
+        var firstLayer: Int
     }
 
     let mode: GradientReduction
@@ -34,29 +51,33 @@ final class GradientExchange {
     let rank: Int
     let buckets: [Bucket]
     private let shards: [ParameterShard]
+    private let store: ParameterStore<Float>
+    private let communicator: any Communicator
     private var packed: [Float]
     private var received: [Float]
+    private var reductions: [CollectiveRequest?]
+    private var gathers: [CollectiveRequest?]
+    /// Buckets of this step whose reduction has started (a prefix of `buckets`), and those
+    /// whose reduction has been waited for.
+    private var reductionsStarted = 0
+    private var reductionsFinished = 0
+    /// Time blocked in the exchange and the intervals its transfers were in flight.
+    private(set) var timing: ExchangeTiming
 
-    init(shards: [ParameterShard], owners: [Int], rank: Int, ranks: Int, bucketBytes: Int, mode: GradientReduction) throws(TrainError) {
+    init(
+        shards: [ParameterShard], owners: [Int], tensorLayers: [Int], store: ParameterStore<Float>, communicator: any Communicator,
+        bucketBytes: Int, mode: GradientReduction
+    ) throws(TrainError) {
         self.mode = mode
         self.owners = owners
-        self.rank = rank
+        self.rank = communicator.rank
         self.shards = shards
-        let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
-        var groups: [[Int]] = []
-        var current: [Int] = []
-        var size = 0
-        for shard in shards.indices.reversed() {
-            if !current.isEmpty && size + shards[shard].count > capacity {
-                groups.append(current)
-                current = []
-                size = 0
-            }
-            current.append(shard)
-            size += shards[shard].count
-        }
-        if !current.isEmpty { groups.append(current) }
+        self.store = store
+        self.communicator = communicator
+        let ranks = communicator.size
+        let groups = Self.bucketGroups(shards: shards, tensorLayers: tensorLayers, bucketBytes: bucketBytes)
         var buckets: [Bucket] = []
+        var (start, receiveStart) = (0, 0)
         for group in groups {
             var members: [Int] = []
             var offsets: [Int] = []
@@ -70,77 +91,200 @@ final class GradientExchange {
                     counts[owner] += shards[shard].count
                 }
             }
+            let partition: Partition
             do {
-                buckets.append(Bucket(shards: members, offsets: offsets, partition: try Partition(counts: counts)))
+                partition = try Partition(counts: counts)
             } catch {
                 throw TrainError("gradient buckets: \(error)")
             }
+            let firstLayer = group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0
+            buckets.append(Bucket(
+                shards: members, offsets: offsets, partition: partition, start: start, receiveStart: receiveStart, firstLayer: firstLayer))
+            start += partition.total
+            receiveStart += counts[communicator.rank]
         }
         self.buckets = buckets
-        let largest = buckets.map(\.partition.total).max() ?? 0
-        packed = [Float](repeating: 0, count: largest)
-        received = [Float](repeating: 0, count: buckets.map { $0.partition.counts.max() ?? 0 }.max() ?? 0)
+        packed = [Float](repeating: 0, count: start)
+        received = [Float](repeating: 0, count: receiveStart)
+        reductions = [CollectiveRequest?](repeating: nil, count: buckets.count)
+        gathers = [CollectiveRequest?](repeating: nil, count: buckets.count)
+        timing = ExchangeTiming(capacity: 2 * buckets.count)
+        try checkScheduleAgrees()
+    }
+
+    /// Shard indices grouped into buckets, in reverse order: a bucket closes when the next shard
+    /// would take it past `bucketBytes`, and also at a layer boundary once it holds a sixteenth of
+    /// that. A bucket's reduction can start only when backward has finished its earliest layer,
+    /// and the next forward needs all of it at that layer, so a large late layer sharing a bucket
+    /// with an early one would leave backward late and arrive in forward early; merging small
+    /// neighbouring layers keeps the latency per collective from dominating.
+    static func bucketGroups(shards: [ParameterShard], tensorLayers: [Int], bucketBytes: Int) -> [[Int]] {
+        let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
+        var groups: [[Int]] = []
+        var current: [Int] = []
+        var size = 0
+        for shard in shards.indices.reversed() {
+            let layerChanges = current.last.map { tensorLayers[shards[$0].tensor] != tensorLayers[shards[shard].tensor] } ?? false
+            if !current.isEmpty && (size + shards[shard].count > capacity || (layerChanges && 16 * size >= capacity)) {
+                groups.append(current)
+                current = []
+                size = 0
+            }
+            current.append(shard)
+            size += shards[shard].count
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
+    }
+
+    /// The non-blocking starts skip the per-call signature check, so the ranks compare the whole
+    /// schedule (bucket partitions and mode) once, here.
+    private func checkScheduleAgrees() throws(TrainError) {
+        var hash = ReplicaCheck.fingerprint(buckets.lazy.map { UInt64(bitPattern: $0.partition.fingerprint) })
+        hash = hash &* 31 &+ (mode == .allreduce ? 1 : 0)
+        let differs: Int?
+        do {
+            differs = try communicator.firstDisagreement([hash])
+        } catch {
+            throw TrainError("gradient buckets: \(error)")
+        }
+        if differs != nil { throw TrainError("gradient buckets differ between ranks (the ranks planned different shards or owners)") }
     }
 
     /// Element counts moved per step, for the communication report: gradients reduced, parameters gathered.
-    var elementsPerStep: (gradients: Int, parameters: Int) {
-        let total = buckets.reduce(0) { $0 + $1.partition.total }
-        return (total, total)
+    var elementsPerStep: (gradients: Int, parameters: Int) { (packed.count, packed.count) }
+
+    // MARK: - Gradients
+
+    /// Sums the gradients across ranks and waits: afterwards each rank's owned shards (every
+    /// shard in `allreduce` mode) hold the sum in the store's gradients.
+    func reduceGradients() throws {
+        for bucket in buckets.indices { try finishReduction(bucket, phase: \.communicationPhase) }
     }
 
-    /// Sums the gradients across ranks: afterwards each rank's owned shards (every shard in
-    /// `allreduce` mode) hold the sum in `store.gradients`.
-    func reduceGradients(_ store: ParameterStore<Float>, communicator: any Communicator) throws {
-        for bucket in buckets {
+    /// Starts, in bucket order, the reduction of every bucket not yet started whose gradients are
+    /// final once backward has finished layer `layer`; the starts' time is booked under `phase`.
+    func startReductions(readyFrom layer: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
+        while reductionsStarted < buckets.count && buckets[reductionsStarted].firstLayer >= layer {
+            let index = reductionsStarted
+            let bucket = buckets[index]
             pack(bucket, from: store.gradients, tensorsOf: nil)
-            let total = bucket.partition.total
-            try packed.withUnsafeMutableBufferPointer { packed in
-                let all = UnsafeMutableBufferPointer(rebasing: packed[..<total])
+            let (total, mine) = (bucket.partition.total, bucket.partition.counts[rank])
+            let request = try packed.withUnsafeMutableBufferPointer { packed in
+                let all = UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + total)])
                 switch mode {
                 case .allreduce:
-                    try communicator.allreduce(all, operation: .sum)
+                    return try communicator.startAllreduce(all, operation: .sum)
                 case .reduceScatter:
-                    let mine = bucket.partition.counts[rank]
-                    try received.withUnsafeMutableBufferPointer { received in
-                        try communicator.reduceScatter(
-                            UnsafeBufferPointer(all), into: UnsafeMutableBufferPointer(rebasing: received[..<mine]),
+                    return try received.withUnsafeMutableBufferPointer { received in
+                        try communicator.startReduceScatter(
+                            UnsafeBufferPointer(all),
+                            into: UnsafeMutableBufferPointer(rebasing: received[bucket.receiveStart..<(bucket.receiveStart + mine)]),
                             partition: bucket.partition, operation: .sum)
-                        // Place the received segment where the owner's tensors sit in the packed bucket.
-                        let start = bucket.partition.offsets[rank]
-                        if mine > 0 { (packed.baseAddress! + start).update(from: received.baseAddress!, count: mine) }
                     }
                 }
             }
-            unpack(bucket, into: store.gradients, tensorsOf: mode == .allreduce ? nil : rank)
+            reductions[index] = request
+            timing.recordStart(request, in: phase)
+            reductionsStarted += 1
         }
     }
 
-    /// Sends each owner's updated parameters to every rank.
-    func gatherParameters(_ store: ParameterStore<Float>, communicator: any Communicator) throws {
-        for bucket in buckets {
-            pack(bucket, from: store.values, tensorsOf: rank)
-            let total = bucket.partition.total
-            try packed.withUnsafeMutableBufferPointer { packed in
-                try communicator.allgatherv(inPlace: UnsafeMutableBufferPointer(rebasing: packed[..<total]), partition: bucket.partition)
+    /// Waits for bucket `index`'s reduction (starting any not yet started) and copies the sums
+    /// into the store's gradients; `phase` is where the wait's time is booked.
+    func finishReduction(_ index: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
+        if index >= reductionsStarted { try startReductions(readyFrom: 0, phase: phase) }
+        guard let request = reductions[index] else { return }
+        reductions[index] = nil
+        timing.recordWait(for: request, try communicator.wait(for: request), in: phase)
+        reductionsFinished += 1
+        if reductionsFinished == buckets.count { (reductionsStarted, reductionsFinished) = (0, 0) }
+        let bucket = buckets[index]
+        if mode == .reduceScatter {
+            let mine = bucket.partition.counts[rank]
+            // Place the received segment where the owner's tensors sit in the packed bucket.
+            let destination = bucket.start + bucket.partition.offsets[rank]
+            if mine > 0 {
+                packed.withUnsafeMutableBufferPointer { packed in
+                    received.withUnsafeBufferPointer { received in
+                        (packed.baseAddress! + destination).update(from: received.baseAddress! + bucket.receiveStart, count: mine)
+                    }
+                }
             }
-            unpack(bucket, into: store.values, tensorsOf: nil)
+        }
+        unpack(bucket, into: store.gradients, tensorsOf: mode == .allreduce ? nil : rank)
+    }
+
+    // MARK: - Parameters
+
+    /// The buckets in the order owners update them and send them back: the reverse of the
+    /// reduction order, so the parameters the next forward needs first go first.
+    var updateOrder: ReversedCollection<Range<Int>> { buckets.indices.reversed() }
+
+    /// The shards of bucket `index`.
+    func shards(inBucket index: Int) -> [Int] { buckets[index].shards }
+
+    /// Sends each owner's updated values to every rank and waits.
+    func gatherParameters() throws {
+        for index in updateOrder { try startGather(index, phase: \.communicationPhase) }
+        try settle()
+    }
+
+    /// Starts sending the owner's updated values of bucket `index` to every rank; the start's
+    /// time is booked under `phase`.
+    func startGather(_ index: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
+        let bucket = buckets[index]
+        pack(bucket, from: store.values, tensorsOf: rank)
+        let request = try packed.withUnsafeMutableBufferPointer { packed in
+            try communicator.startAllgatherv(
+                inPlace: UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + bucket.partition.total)]),
+                partition: bucket.partition)
+        }
+        gathers[index] = request
+        timing.recordStart(request, in: phase)
+    }
+
+    /// Waits for the values of every bucket that holds tensors of layers `0...layer` and copies
+    /// them into the store; the wait's time is booked under `phase`.
+    func finishGathers(through layer: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
+        for index in updateOrder where buckets[index].firstLayer <= layer {
+            guard let request = gathers[index] else { continue }
+            gathers[index] = nil
+            timing.recordWait(for: request, try communicator.wait(for: request), in: phase)
+            unpack(buckets[index], into: store.values, tensorsOf: nil)
         }
     }
 
-    /// Copies the bucket's shards (only those of `owner`, if given) from `source` into `packed`.
+    /// Waits for every gather in flight: afterwards every rank holds every new value.
+    func settle() throws {
+        try finishGathers(through: Int.max, phase: \.communicationPhase)
+    }
+
+    /// Whether any gather is still in flight.
+    var hasPendingGathers: Bool { gathers.contains { $0 != nil } }
+
+    /// Returns the timing since the last call and starts a new one.
+    func takeTiming() -> ExchangeTiming {
+        defer { timing.reset() }
+        return timing
+    }
+
+    // MARK: - Packing
+
+    /// Copies the bucket's shards (only those of `owner`, if given) from `source` into its region of `packed`.
     private func pack(_ bucket: Bucket, from source: UnsafeMutableBufferPointer<Float>, tensorsOf owner: Int?) {
         packed.withUnsafeMutableBufferPointer { packed in
             for (position, shard) in bucket.shards.enumerated() where owner == nil || owners[shard] == owner {
-                shards[shard].gather(from: source, into: packed.baseAddress! + bucket.offsets[position])
+                shards[shard].gather(from: source, into: packed.baseAddress! + bucket.start + bucket.offsets[position])
             }
         }
     }
 
-    /// Copies the bucket's shards (only those of `owner`, if given) from `packed` into `destination`.
+    /// Copies the bucket's shards (only those of `owner`, if given) from its region of `packed` into `destination`.
     private func unpack(_ bucket: Bucket, into destination: UnsafeMutableBufferPointer<Float>, tensorsOf owner: Int?) {
         packed.withUnsafeBufferPointer { packed in
             for (position, shard) in bucket.shards.enumerated() where owner == nil || owners[shard] == owner {
-                shards[shard].scatter(from: packed.baseAddress! + bucket.offsets[position], into: destination)
+                shards[shard].scatter(from: packed.baseAddress! + bucket.start + bucket.offsets[position], into: destination)
             }
         }
     }

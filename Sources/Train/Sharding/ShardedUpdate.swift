@@ -13,7 +13,7 @@ import Optim
 /// gather the updated values to every rank, so the replicas stay bit-identical. This type owns
 /// the shards, the ownership plan, the gradient exchange, the block scratch buffers, the
 /// per-shard update times, the one-off re-planning and the replica check.
-public final class ShardedUpdate {
+public final class ShardedUpdate: LayerBoundaryObserver {
     /// The units of ownership and optimizer state.
     public let shards: [ParameterShard]
     /// Who owns which shard.
@@ -27,6 +27,13 @@ public final class ShardedUpdate {
     private let report: (String) -> Void
     /// Nil on one rank, where the gradients are already the global ones.
     private var exchange: GradientExchange?
+    /// Whether transfers overlap computation: reductions start from backward, gathers are waited
+    /// for in the next forward (`distributed.overlap` on more than one rank).
+    public let overlapsCommunication: Bool
+    /// The model layer of each parameter tensor, for the overlap's layer hooks.
+    private let tensorLayers: [Int]
+    /// A failure inside a layer hook (which cannot throw), thrown at the next step boundary.
+    private var hookFailure: TrainError?
     /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
     private var shardSeconds: [Double]
     /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
@@ -41,8 +48,11 @@ public final class ShardedUpdate {
     /// Shards `parameters` as `config.optimizer` preconditions them and plans their owners over
     /// `communicator`'s ranks. `report` receives the re-planning note; `factoredGradient` gives a
     /// tensor's gradient factors where the model keeps them (read on one rank only).
+    /// `tensorLayers` gives each tensor's model layer (nil: every tensor in layer 0, which makes
+    /// the overlap wait for all parameters before the first layer).
     init(
         parameters: ParameterStore<Float>, config: TrainConfig, totalSteps: Int, communicator: any Communicator,
+        tensorLayers: [Int]? = nil,
         factoredGradient: @escaping (_ tensor: Int) -> FactoredGradient<Float>? = { _ in nil },
         report: @escaping (String) -> Void
     ) throws(TrainError) {
@@ -53,6 +63,11 @@ public final class ShardedUpdate {
         self.optimizerSettings = config.optimizer
         self.globalBatch = config.training.batchSize
         self.report = report
+        self.tensorLayers = tensorLayers ?? [Int](repeating: 0, count: parameters.specs.count)
+        overlapsCommunication = config.distributed.overlap && communicator.size > 1
+        if overlapsCommunication, let mpi = communicator as? MPICommunicator {
+            mpi.progressInterval = .microseconds(config.distributed.progressMicroseconds)
+        }
         shards = ParameterShard.shards(of: parameters.specs, optimizer: config.optimizer)
         optimizer = try Self.optimizer(config.optimizer, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
         plan = OwnershipReport.plan(shards: shards, optimizer: config.optimizer, ranks: communicator.size)
@@ -88,13 +103,60 @@ public final class ShardedUpdate {
     /// One optimisation step from the gradients of this rank's slice of the batch: returns the
     /// batch's loss sum, correct count and samples summed over ranks. A step whose loss or
     /// gradient is not finite on any rank changes nothing, on every rank.
+    ///
+    /// With overlap, the reductions were started from backward and the gathers are left in
+    /// flight for the next forward (or `settle()`).
     func step(_ step: Int, batch: BatchTotals, phases: PhaseRunner) throws(TrainError) -> BatchTotals {
+        if let hookFailure { throw hookFailure }
+        defer { if let exchange { phases.record(exchange.takeTiming(), overlapped: overlapsCommunication) } }
         let totals = try phases.run(.gradientExchange, step: step + 1) { () throws(TrainError) in try reduceGradients(batch) }
-        guard totals.isFinite else { return totals }
+        guard totals.isFinite else {
+            try exchanging { () throws in try exchange?.reduceGradients() }
+            return totals
+        }
         try phases.run(.optimizerUpdate, step: step + 1) { () throws(TrainError) in try updateOwnedShards(step: step) }
         phases.record(optimizer.takeTimings())
-        try phases.run(.parameterExchange, step: step + 1) { () throws(TrainError) in try gatherParameters() }
+        if !overlapsCommunication {
+            try phases.run(.parameterExchange, step: step + 1) { () throws(TrainError) in try exchanging { () throws in try exchange?.gatherParameters() } }
+        }
         return totals
+    }
+
+    /// Waits for every parameter transfer still in flight: call before anything but the next
+    /// forward reads the parameters (evaluation, checks, checkpoints, the end of the run).
+    public func settle() throws(TrainError) {
+        if let hookFailure { throw hookFailure }
+        try exchanging { () throws in try exchange?.settle() }
+    }
+
+    /// Whether parameter transfers are still in flight.
+    var hasPendingTransfers: Bool { exchange?.hasPendingGathers ?? false }
+
+    public func willRunForward(layer: Int) {
+        guard overlapsCommunication, hookFailure == nil, let exchange else { return }
+        do {
+            try exchange.finishGathers(through: layer, phase: \.forward)
+        } catch {
+            hookFailure = TrainError("\(error)")
+        }
+    }
+
+    public func didFinishBackward(layer: Int) {
+        guard overlapsCommunication, hookFailure == nil, let exchange else { return }
+        do {
+            try exchange.startReductions(readyFrom: layer, phase: \.backward)
+        } catch {
+            hookFailure = TrainError("\(error)")
+        }
+    }
+
+    /// Runs an exchange call, its errors as `TrainError`s.
+    private func exchanging(_ body: () throws -> Void) throws(TrainError) {
+        do {
+            try body()
+        } catch {
+            throw TrainError("\(error)")
+        }
     }
 
     /// Sums each shard's gradient onto its owner and the batch totals onto every rank, flagging a
@@ -105,7 +167,12 @@ public final class ShardedUpdate {
         totals.nonFinite = batch.lossSum.isFinite && BLAS.dot(gradients, gradients).isFinite ? 0 : 1
         guard let exchange else { return totals }
         do {
-            try exchange.reduceGradients(parameters, communicator: communicator)
+            if let hookFailure { throw hookFailure }
+            if overlapsCommunication {
+                try exchange.startReductions(readyFrom: 0, phase: \.communicationPhase)
+            } else {
+                try exchange.reduceGradients()
+            }
             totals.store(into: &totalsBuffer)
             try communicator.allreduce(&totalsBuffer, operation: .sum)
             return BatchTotals(totalsBuffer)
@@ -114,18 +181,31 @@ public final class ShardedUpdate {
         }
     }
 
-    /// The optimizer step of every shard this rank owns, each timed for re-planning.
+    /// The optimizer step of every shard this rank owns, each timed for re-planning: bucket by
+    /// bucket in the exchange's update order, with overlap each bucket's reduction waited for
+    /// just before and its gather started just after.
     private func updateOwnedShards(step: Int) throws(TrainError) {
-        let clock = ContinuousClock()
-        for index in shards.indices where plan.owners[index] == communicator.rank {
-            let start = clock.now
-            do {
-                try updateShard(index, step: step)
-            } catch {
-                throw TrainError("step \(step + 1): \(error)")
-            }
-            shardSeconds[index] += start.duration(to: clock.now).inSeconds
+        guard let exchange else {
+            for index in shards.indices { try updateTimed(index, step: step) }
+            return
         }
+        for bucket in exchange.updateOrder {
+            if overlapsCommunication { try exchanging { () throws in try exchange.finishReduction(bucket, phase: \.update) } }
+            for index in exchange.shards(inBucket: bucket) where plan.owners[index] == communicator.rank {
+                try updateTimed(index, step: step)
+            }
+            if overlapsCommunication { try exchanging { () throws in try exchange.startGather(bucket, phase: \.update) } }
+        }
+    }
+
+    private func updateTimed(_ index: Int, step: Int) throws(TrainError) {
+        let start = ContinuousClock.now
+        do {
+            try updateShard(index, step: step)
+        } catch {
+            throw TrainError("step \(step + 1): \(error)")
+        }
+        shardSeconds[index] += start.duration(to: .now).inSeconds
     }
 
     /// The optimizer step of one shard: in place for a whole tensor, through contiguous copies for a block.
@@ -151,20 +231,12 @@ public final class ShardedUpdate {
         }
     }
 
-    /// Sends each owner's updated values to every rank.
-    private func gatherParameters() throws(TrainError) {
-        do {
-            try exchange?.gatherParameters(parameters, communicator: communicator)
-        } catch {
-            throw TrainError("\(error)")
-        }
-    }
-
     // MARK: - Between steps
 
     /// The checks due after step `completed` on several ranks: the replica check every
     /// `replicaCheckEvery` steps and, once, re-planning from measured times.
     func checkAfterStep(_ completed: Int) throws(TrainError) {
+        if checksAreDue(after: completed) { try settle() }
         if settings.replicaCheckEvery > 0 && completed % settings.replicaCheckEvery == 0 {
             try checkReplicas(step: completed)
         }
@@ -172,6 +244,12 @@ public final class ShardedUpdate {
             if completed == 2 { shardSeconds = [Double](repeating: 0, count: shardSeconds.count) }
             if completed == settings.replanAfterSteps { try replan(step: completed) }
         }
+    }
+
+    /// Whether `checkAfterStep(completed)` reads the parameters (the replica check or re-planning).
+    func checksAreDue(after completed: Int) -> Bool {
+        (settings.replicaCheckEvery > 0 && completed % settings.replicaCheckEvery == 0)
+            || (settings.replan && completed == settings.replanAfterSteps)
     }
 
     /// Compares a checksum of every parameter tensor across ranks; a difference is an error naming
@@ -215,7 +293,7 @@ public final class ShardedUpdate {
     /// The gradient exchange for the current plan.
     private func makeExchange() throws(TrainError) -> GradientExchange {
         try GradientExchange(
-            shards: shards, owners: plan.owners, rank: communicator.rank, ranks: communicator.size,
+            shards: shards, owners: plan.owners, tensorLayers: tensorLayers, store: parameters, communicator: communicator,
             bucketBytes: Int(settings.bucketMegabytes * 1_048_576), mode: settings.reduction)
     }
 
