@@ -50,12 +50,14 @@ public final class ShardedUpdate {
         self.factoredGradient = factoredGradient
         self.communicator = communicator
         self.settings = config.distributed
-        self.optimizerSettings = config.optimizer
+        // An "auto" limit a run has not resolved yet (a benchmark's) is chosen for these ranks here.
+        let optimizerSettings = AutoBlocking.resolved(config.optimizer, shapes: parameters.specs.map(\.shape), ranks: communicator.size).optimizer
+        self.optimizerSettings = optimizerSettings
         self.globalBatch = config.training.batchSize
         self.report = report
-        shards = ParameterShard.shards(of: parameters.specs, optimizer: config.optimizer)
-        optimizer = try Self.optimizer(config.optimizer, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
-        plan = OwnershipReport.plan(shards: shards, optimizer: config.optimizer, ranks: communicator.size)
+        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings)
+        optimizer = try Self.optimizer(optimizerSettings, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
+        plan = OwnershipReport.plan(shards: shards, optimizer: optimizerSettings, ranks: communicator.size)
         shardSeconds = [Double](repeating: 0, count: shards.count)
         let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
         blockParameters = [Float](repeating: 0, count: largestBlock)
