@@ -17,13 +17,21 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
     public var power: Double
     /// `eps` added to eigenvalues before the root.
     public var damping = RootDamping.standard
-    /// Sides longer than this are blocked (or handled diagonally).
-    public var maxFactorDimension = 1024
+    /// Sides longer than this are blocked (or handled diagonally): a number, or `auto`, which a
+    /// training run resolves to a number for its ranks (Train's `AutoBlocking`).
+    public var factorDimensionLimit = FactorDimensionLimit.fixed(FactorDimensionLimit.ceiling)
     public var largeDimensions = LargeDimensions.block
     /// `d0`: fresh factors start at `S = d0 I`.
     public var initialEigenvalue = 1.0
     /// The factor update rule.
     public var factor = SpectralFactorOptions()
+
+    /// The limit in force: `factorDimensionLimit`'s number, or for an `auto` not yet resolved
+    /// its ceiling, 1024, which is what `auto` resolves to on one rank. Setting it fixes the limit.
+    public var maxFactorDimension: Int {
+        get { factorDimensionLimit.fixedValue ?? FactorDimensionLimit.ceiling }
+        set { factorDimensionLimit = .fixed(newValue) }
+    }
 
     /// The defaults.
     public init() {
@@ -33,13 +41,13 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
     /// `power` nil: `defaultPower(mode)`.
     public init(
         mode: KroneckerMode = Self().mode, power: Double? = nil, damping: RootDamping = Self().damping,
-        maxFactorDimension: Int = Self().maxFactorDimension, largeDimensions: LargeDimensions = Self().largeDimensions,
+        maxFactorDimension: FactorDimensionLimit = Self().factorDimensionLimit, largeDimensions: LargeDimensions = Self().largeDimensions,
         initialEigenvalue: Double = Self().initialEigenvalue, factor: SpectralFactorOptions = Self().factor
     ) {
         self.mode = mode
         self.power = power ?? Self.defaultPower(mode)
         self.damping = damping
-        self.maxFactorDimension = maxFactorDimension
+        self.factorDimensionLimit = maxFactorDimension
         self.largeDimensions = largeDimensions
         self.initialEigenvalue = initialEigenvalue
         self.factor = factor
@@ -57,8 +65,12 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
         .init("mode", \.mode),
         .init("power", \.power, .above(0).worded("a positive number")),
         .init("damping", \.damping),
-        .init("maxFactorDimension", \.maxFactorDimension, .atLeast(1)),
+        .init("maxFactorDimension", \.factorDimensionLimit, .factorDimension),
         .init("largeDimensions", \.largeDimensions),
+        .check(at: \.factorDimensionLimit) {
+            $0.factorDimensionLimit == .auto && $0.largeDimensions == .diagonal
+                ? "auto chooses how large matrices are cut into blocks; it needs largeDimensions block, not diagonal" : nil
+        },
         .init("initialEigenvalue", \.initialEigenvalue, .above(0)),
         .init("factor", \.factor),
     ]

@@ -87,6 +87,23 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
         return nil
     }
 
+    /// The shapes of the model's parameter tensors in the model's order, worked out from the data
+    /// files' headers (a language model's text, for its vocabulary) without building the model:
+    /// what `AutoBlocking` plans with before a run builds anything. Nil when the data cannot be
+    /// read or the layers do not fit it (building the model then reports why).
+    public func parameterShapes() -> [[Int]]? {
+        let specs: [LayerSpec]
+        let inputShape: [Int]
+        if data.text != nil {
+            guard let corpus = try? data.loadText() else { return nil }
+            (specs, inputShape) = (model.layerSpecs(vocabulary: corpus.vocabulary.count), [data.context])
+        } else {
+            guard let shape = try? data.readShape() else { return nil }
+            (specs, inputShape) = (model.layers, shape.sampleShape)
+        }
+        return (try? LayerFootprint.of(specs, inputShape: inputShape))?.flatMap(\.parameterShapes)
+    }
+
     public static func defaults(given: GivenFields<TrainConfig>) throws -> TrainConfig {
         TrainConfig(name: try given.required(\.name), model: try given.required(\.model), optimizer: try given.required(\.optimizer))
     }

@@ -222,7 +222,8 @@ struct DistributedTrainingTests {
 
         // The shipped MLP's 784-wide factor is one shard no plan over 2 ranks can balance; the
         // plan says so and names the setting that splits it, and with that setting it is quiet.
-        let single = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2"])
+        let single = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2",
+                                            "--set", "optimizer.preconditioner.maxFactorDimension=1024"])
         #expect(single.status == 0, "\(single.allOutput)")
         #expect(single.output.contains("note: 1_linear.weight alone is 97.6% of the cost, more than a rank's even share (50.0%), so no plan over 2 ranks balances it; optimizer.preconditioner.maxFactorDimension=392 would split it into blocks"), "\(single.output)")
         let split = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2",
@@ -230,5 +231,10 @@ struct DistributedTrainingTests {
         #expect(split.status == 0, "\(split.allOutput)")
         #expect(split.output.contains("1_linear.weight#r0c1"))
         #expect(!split.output.contains("note:"))
+        // The shipped config says "auto": the plan splits the factor itself and says so.
+        let automatic = try ProcessRunner.run(["train", CommandTests.config("fashion-mlp.json"), "--plan-only", "--ranks", "2"])
+        #expect(automatic.status == 0, "\(automatic.allOutput)")
+        #expect(automatic.output.contains("maxFactorDimension auto -> 392 over 2 ranks (imbalance 1.06; 1024 would give 1.95)"), "\(automatic.output)")
+        #expect(automatic.output.contains("1_linear.weight#r0c1") && !automatic.output.contains("note:"))
     }
 }

@@ -21,8 +21,9 @@ enum CheckpointCompatibility {
             if old.grafting != new.grafting { return "optimizer.grafting is \(new.grafting.rawValue), the checkpoint's is \(old.grafting.rawValue)" }
             let (a, b) = (old.preconditioner, new.preconditioner)
             if a.mode != b.mode { return "optimizer.preconditioner.mode is \(b.mode.rawValue), the checkpoint's is \(a.mode.rawValue)" }
-            if a.maxFactorDimension != b.maxFactorDimension {
-                return "optimizer.preconditioner.maxFactorDimension is \(b.maxFactorDimension), the checkpoint's is \(a.maxFactorDimension)"
+            // A run resolves "auto" before this comparison (to the checkpoint's number when resuming).
+            if a.factorDimensionLimit != b.factorDimensionLimit {
+                return "optimizer.preconditioner.maxFactorDimension is \(b.factorDimensionLimit), the checkpoint's is \(a.factorDimensionLimit)"
             }
             if a.largeDimensions != b.largeDimensions { return "optimizer.preconditioner.largeDimensions differs from the checkpoint's" }
         }

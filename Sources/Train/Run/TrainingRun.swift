@@ -2,6 +2,7 @@ import Checkpoint
 import Cluster
 import Datasets
 import Foundation
+import Spectral
 import Support
 
 /// A whole run as `spectrain train` performs it: the run folder, the resolved configuration,
@@ -21,6 +22,10 @@ public enum TrainingRun {
     /// missing or damaged `latest`, and saying so), and starts the run afresh otherwise, so one
     /// command serves every restart of a job. `faults` are test faults to inject; `stopRequest`
     /// ends the run early at a step boundary, after a checkpoint (see `Trainer.run`).
+    ///
+    /// A `maxFactorDimension` of "auto" becomes a number before anything is built: the
+    /// checkpoint's when the run continues from one, else `AutoBlocking`'s for this job's ranks;
+    /// the run folder, the checkpoints and the log carry the number.
     public static func execute(
         config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
         branch: Bool = false, faults: FaultInjection = FaultInjection(), stopRequest: StopRequest = .signals,
@@ -29,18 +34,31 @@ public enum TrainingRun {
         let isRoot = communicator.rank == 0
         let silent: @Sendable (String) -> Void = { _ in }
         let output = isRoot ? report : silent
-        // Data, model and optimizer first: a run that cannot start leaves no folder behind.
-        let trainer = try Trainer(config: config, communicator: communicator, faults: faults, stopRequest: stopRequest, report: output)
-        var start = Start(folder: config.runPath)
+        // The checkpoint first (rank 0 reads it, nothing is written): it decides an "auto" blocking.
+        var origin = Origin.new
         var problem = ""
-        if isRoot {
+        if isRoot, let resume {
             do throws(TrainError) {
                 if resume == automaticResume {
-                    start = try openAutomatically(trainer: trainer, report: report)
-                } else if let resume {
-                    start = try open(checkpoint: resume, branch: branch, trainer: trainer, overwrite: overwrite)
+                    origin = try locateAutomatically(folder: config.runPath, report: report)
                 } else {
-                    start = try startNew(config: config, overwrite: overwrite)
+                    origin = .checkpoint(try readCheckpoint(resume))
+                }
+            } catch {
+                problem = error.message
+            }
+        }
+        try stopUnlessRootSucceeded(problem, communicator: communicator, otherRanks: "rank 0 could not start the run")
+        let (config, blocking) = try resolveBlocking(config, origin: origin, communicator: communicator)
+        // Data, model and optimizer next: a run that cannot start leaves no folder behind.
+        let trainer = try Trainer(config: config, communicator: communicator, faults: faults, stopRequest: stopRequest, report: output)
+        var start = Start(folder: config.runPath)
+        if isRoot {
+            do throws(TrainError) {
+                switch origin {
+                case .new: start = try startNew(config: config, overwrite: overwrite)
+                case .afresh: start = try startAfresh(config: config, report: report)
+                case .checkpoint(let found): start = try self.start(from: found, branch: branch, trainer: trainer, overwrite: overwrite)
                 }
             } catch {
                 problem = error.message
@@ -53,7 +71,7 @@ public enum TrainingRun {
         }
         if isRoot {
             if let vocabulary = (trainer.workload as? LanguageModeling)?.vocabulary { try write(vocabulary, folder: start.folder) }
-            startLines(trainer, start: start, resumed: resumed, branch: branch).forEach(report)
+            startLines(trainer, start: start, resumed: resumed, branch: branch, blocking: blocking).forEach(report)
         }
         let writer = CheckpointWriter(settings: config.checkpoint, runFolder: start.folder, faults: faults, report: output)
         let summary = try trainer.run(metrics: start.metrics, from: start.progress, checkpoints: writer)
@@ -67,22 +85,25 @@ public enum TrainingRun {
     /// The `--resume` value that means "continue this configuration's run if it has a checkpoint".
     public static let automaticResume = "auto"
 
-    /// `--resume auto` on rank 0: the run folder's newest healthy complete checkpoint, else a
-    /// fresh start in it (earlier metrics kept aside).
-    private static func openAutomatically(trainer: Trainer, report: (String) -> Void) throws(TrainError) -> Start {
-        let config = trainer.config
-        let folder = config.runPath
+    /// Where a run starts from, as rank 0 finds it before anything is built.
+    enum Origin {
+        /// A new run folder.
+        case new
+        /// `--resume auto` without a checkpoint: a fresh start in the existing run folder.
+        case afresh
+        /// A checkpoint read and checked against its checksums (not yet against this run).
+        case checkpoint((folder: String, contents: CheckpointContents))
+    }
+
+    /// `--resume auto` on rank 0: the run folder's newest healthy complete checkpoint (falling back
+    /// past a missing or damaged `latest`, and saying so), else a fresh start.
+    private static func locateAutomatically(folder: String, report: (String) -> Void) throws(TrainError) -> Origin {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         guard !CheckpointStore.checkpoints(in: folder).isEmpty || entries.contains("latest") else {
-            if entries.isEmpty { return try startNew(config: config, overwrite: false) }
-            report("--resume auto: \(folder) holds no checkpoint; starting the run afresh")
-            for line in try RunFolder.continueMetrics(folder: folder, step: 0, config: config) { report(line) }
-            let metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
-            return Start(folder: folder, metrics: metrics)
+            return entries.isEmpty ? .new : .afresh
         }
-        let found: (folder: String, contents: CheckpointContents)
         do {
-            found = try readCheckpoint(folder)
+            return .checkpoint(try readCheckpoint(folder))
         } catch let latestProblem {
             let healthy: (CheckpointContents) -> Bool = { $0.manifest["health"]?["healthy"] != .bool(false) }
             guard let fallback = CheckpointStore.newestComplete(in: folder, accept: healthy) else {
@@ -91,9 +112,44 @@ public enum TrainingRun {
             report("--resume auto: \(latestProblem.message)")
             for skipped in fallback.skipped { report("  skipped \(skipped)") }
             report("--resume auto: continuing from the newest complete healthy checkpoint, \(fallback.folder)")
-            found = try readCheckpoint(fallback.folder)
+            return .checkpoint(try readCheckpoint(fallback.folder))
         }
-        return try start(from: found, branch: false, trainer: trainer, overwrite: false)
+    }
+
+    /// `--resume auto` on a run folder that holds no checkpoint: the run starts afresh in it,
+    /// its earlier metrics kept aside (rank 0).
+    private static func startAfresh(config: TrainConfig, report: (String) -> Void) throws(TrainError) -> Start {
+        let folder = config.runPath
+        report("--resume auto: \(folder) holds no checkpoint; starting the run afresh")
+        for line in try RunFolder.continueMetrics(folder: folder, step: 0, config: config) { report(line) }
+        let metrics = try MetricsWriter(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
+        return Start(folder: folder, metrics: metrics)
+    }
+
+    /// `config` with a `maxFactorDimension` of "auto" made rank 0's number on every rank: a
+    /// checkpoint's own (its optimizer state is blocked at it), else `AutoBlocking`'s choice for
+    /// this job's ranks. Returns, on rank 0, what auto became; a number stays as it is. When the
+    /// data cannot be read for the model's shapes, auto stays: building the model reports why.
+    private static func resolveBlocking(
+        _ config: TrainConfig, origin: Origin, communicator: any Communicator
+    ) throws(TrainError) -> (TrainConfig, AutoBlocking.Choice?) {
+        guard config.optimizer.preconditioner.factorDimensionLimit == .auto else { return (config, nil) }
+        var choice: AutoBlocking.Choice?
+        if communicator.rank == 0 {
+            if case .checkpoint(let found) = origin,
+               let saved = try? found.contents.manifest["config"]?["optimizer"]?["preconditioner"]?["maxFactorDimension"]?.decoded(as: FactorDimensionLimit.self),
+               let limit = saved.fixedValue {
+                choice = AutoBlocking.Choice(limit: limit, ranks: communicator.size, basis: .checkpoint)
+            } else if let shapes = config.parameterShapes() {
+                choice = AutoBlocking.choose(shapes: shapes, optimizer: config.optimizer, ranks: communicator.size)
+            }
+        }
+        var limit = [Int64(choice?.limit ?? 0)]
+        do { try communicator.broadcast(&limit, root: 0) } catch { throw TrainError("\(error)") }
+        guard limit[0] > 0 else { return (config, nil) }
+        var resolved = config
+        resolved.optimizer.preconditioner.maxFactorDimension = Int(limit[0])
+        return (resolved, choice)
     }
 
     /// Where a run starts: its folder, and on rank 0 the metrics file and, when resuming, the
@@ -110,12 +166,6 @@ public enum TrainingRun {
         try RunFolder.create(config.runPath, config: config, overwrite: overwrite)
         let metrics = try MetricsWriter(path: (config.runPath as NSString).appendingPathComponent("metrics.jsonl"), append: false)
         return Start(folder: config.runPath, metrics: metrics)
-    }
-
-    /// Reads and validates the checkpoint `path` names and, for a branch, creates the new run
-    /// folder (rank 0).
-    private static func open(checkpoint path: String, branch: Bool, trainer: Trainer, overwrite: Bool) throws(TrainError) -> Start {
-        try start(from: readCheckpoint(path), branch: branch, trainer: trainer, overwrite: overwrite)
     }
 
     /// The checkpoint `path` names (a checkpoint folder, or a run folder's `latest`), read and
@@ -160,11 +210,16 @@ public enum TrainingRun {
         start.metrics = try MetricsWriter(path: (start.folder as NSString).appendingPathComponent("metrics.jsonl"), append: true)
     }
 
-    /// The opening lines of the log: the run, the model, the plan on several ranks, and where a
-    /// resumed run continues from.
-    private static func startLines(_ trainer: Trainer, start: Start, resumed: Bool, branch: Bool) -> [String] {
+    /// The opening lines of the log: the run, the model, the plan on several ranks, what an
+    /// "auto" `maxFactorDimension` became, and where a resumed run continues from.
+    private static func startLines(_ trainer: Trainer, start: Start, resumed: Bool, branch: Bool, blocking: AutoBlocking.Choice?) -> [String] {
         var lines = [trainer.header, trainer.model.summary]
-        if trainer.communicator.size > 1 { lines.append(trainer.sharded.planDescription) }
+        if trainer.communicator.size > 1 {
+            let sharded = trainer.sharded
+            lines.append(OwnershipReport.describe(shards: sharded.shards, plan: sharded.plan, optimizer: trainer.config.optimizer, automatic: blocking))
+        } else if let blocking {
+            lines.append(blocking.description)
+        }
         if resumed, let checkpoint = start.checkpoint {
             lines.append(branch ? "branched from \(checkpoint.folder) at step \(start.progress.step) into \(start.folder)"
                                 : "resumed from \(checkpoint.folder) at step \(start.progress.step)")

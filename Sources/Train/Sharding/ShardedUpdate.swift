@@ -60,7 +60,9 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         self.factoredGradient = factoredGradient
         self.communicator = communicator
         self.settings = config.distributed
-        self.optimizerSettings = config.optimizer
+        // An "auto" limit a run has not resolved yet (a benchmark's) is chosen for these ranks here.
+        let optimizerSettings = AutoBlocking.resolved(config.optimizer, shapes: parameters.specs.map(\.shape), ranks: communicator.size).optimizer
+        self.optimizerSettings = optimizerSettings
         self.globalBatch = config.training.batchSize
         self.report = report
         self.tensorLayers = tensorLayers ?? [Int](repeating: 0, count: parameters.specs.count)
@@ -68,9 +70,9 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         if overlapsCommunication, let mpi = communicator as? MPICommunicator {
             mpi.progressInterval = .microseconds(config.distributed.progressMicroseconds)
         }
-        shards = ParameterShard.shards(of: parameters.specs, optimizer: config.optimizer)
-        optimizer = try Self.optimizer(config.optimizer, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
-        plan = OwnershipReport.plan(shards: shards, optimizer: config.optimizer, ranks: communicator.size)
+        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings)
+        optimizer = try Self.optimizer(optimizerSettings, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
+        plan = OwnershipReport.plan(shards: shards, optimizer: optimizerSettings, ranks: communicator.size)
         shardSeconds = [Double](repeating: 0, count: shards.count)
         let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
         blockParameters = [Float](repeating: 0, count: largestBlock)

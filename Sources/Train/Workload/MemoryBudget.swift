@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import NN
 import Optim
+import Spectral
 
 /// An upper estimate of the memory one training process needs (data, parameters, gradients,
 /// optimizer state, activations for the largest batch), worked out from the configuration and
@@ -56,11 +57,12 @@ public struct MemoryBudget: Sendable {
         add(batchField, "batch of \(maxBatch) x \(largestActivation) features, with gradients",
             Self.product([3, maxBatch, largestActivation, scalar]))
         let stateBytesPerParameter = Self.optimizerBytesPerParameter(config.optimizer)
+        let limits = Self.factorLimits(config.optimizer.preconditioner, shapes: layers.flatMap(\.parameterShapes))
         for (index, layer) in layers.enumerated() {
             let source = "model.layers[\(index)]"
             if layer.parameterCount > 0 {
                 let values = Self.product([layer.parameterCount, scalar])
-                let factors = layer.parameterShapes.map { Self.factorBytes(shape: $0, config: config.optimizer) }
+                let factors = layer.parameterShapes.map { shape in limits.map { Self.factorBytes(shape: shape, config: config.optimizer, limit: $0) }.max() ?? 0 }
                 let total = Self.sum([Self.product([layer.parameterCount, 2 * scalar + stateBytesPerParameter])] + factors)
                 let parameters = Self.describeParameters(of: specs[index], layer)
                 add(source, "\(parameters) = \(Self.format(values)) of parameters, \(Self.format(total)) with gradients and optimizer state", total, total: false)
@@ -108,14 +110,21 @@ public struct MemoryBudget: Sendable {
         }
     }
 
+    /// The limits the factors may be blocked at: `maxFactorDimension`, or for `auto`, which a
+    /// run resolves only once it knows its ranks, every limit it may choose (`AutoBlocking`), so
+    /// the estimate holds for whichever it takes.
+    private static func factorLimits(_ preconditioner: PreconditionerOptions, shapes: [[Int]]) -> [Int] {
+        preconditioner.factorDimensionLimit == .auto ? AutoBlocking.candidates(shapes: shapes) : [preconditioner.maxFactorDimension]
+    }
+
     /// The Kronecker factors of a tensor of `shape` seen as a matrix (first dimension by the
-    /// rest), blocked at `maxFactorDimension`: each side of each block keeps a few Double
-    /// matrices (statistic, eigenvectors, root), bounded here by four.
-    private static func factorBytes(shape: [Int], config: OptimizerConfig) -> Int {
+    /// rest), blocked at `limit`: each side of each block keeps a few Double matrices
+    /// (statistic, eigenvectors, root), bounded here by four.
+    private static func factorBytes(shape: [Int], config: OptimizerConfig, limit: Int) -> Int {
         guard config.type == .eigenShampoo || config.type == .spectral, shape.count >= 2 else { return 0 }
         let rows = shape[0]
         let columns = product(Array(shape[1...]))
-        let block = max(1, config.preconditioner.maxFactorDimension)
+        let block = max(1, limit)
         func blocks(_ size: Int) -> Int { size / block + (size % block == 0 ? 0 : 1) }
         let elements = sum([product([blocks(columns), rows, min(rows, block)]), product([blocks(rows), columns, min(columns, block)])])
         return product([elements, 4, 8])
