@@ -9,7 +9,7 @@ import Support
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance.",
-        subcommands: [GemmBenchmark.self, FactorBenchmark.self, ModelBenchmarkCommand.self, StepBenchmarkCommand.self])
+        subcommands: [GemmBenchmark.self, FactorBenchmark.self, ModelBenchmarkCommand.self, StepBenchmarkCommand.self, LinkBenchmark.self])
 }
 
 /// Achieved GFLOP/s of OpenBLAS sgemm and dgemm on square matrices.
