@@ -27,9 +27,11 @@ public final class Trainer {
     /// `communicator`'s ranks. `report` receives the human-readable lines (give it rank 0's
     /// output only, to keep ranks' output apart); `faults` are test faults to inject; `stopRequest`
     /// says when to stop early (`run`).
+    /// `factoredGradients: false` keeps one rank from multiplying through the gradient's factors,
+    /// so that it computes as each of several ranks does (`StepProfile`).
     public init(
         config: TrainConfig, communicator: any Communicator, faults: FaultInjection = FaultInjection(),
-        stopRequest: StopRequest = .signals, report: @escaping (String) -> Void
+        stopRequest: StopRequest = .signals, factoredGradients: Bool = true, report: @escaping (String) -> Void
     ) throws(TrainError) {
         self.config = config
         self.communicator = communicator
@@ -43,7 +45,7 @@ public final class Trainer {
         totalSteps = min(config.training.maxSteps ?? Int.max, config.training.epochs * stepsPerEpoch)
         try faults.check(tensors: workload.model.parameters.specs.count)
         let model = workload.model
-        if communicator.size == 1 {
+        if communicator.size == 1 && factoredGradients {
             let specs = model.parameters.specs
             let kept = model.keepFactoredGradients(batch: config.training.batchSize) { tensor, rows in
                 config.optimizer.multipliesThroughFactors(of: ParameterInfo(name: specs[tensor].name, shape: specs[tensor].shape), rows: rows)

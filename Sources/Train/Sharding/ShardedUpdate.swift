@@ -35,7 +35,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     /// A failure inside a layer hook (which cannot throw), thrown at the next step boundary.
     private var hookFailure: TrainError?
     /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
-    private var shardSeconds: [Double]
+    private(set) var shardSeconds: [Double]
     /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
     private var blockParameters: [Float]
     private var blockGradient: [Float]
