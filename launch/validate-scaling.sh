@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks the scaling model (docs/scaling.md) against real runs over emulated links: for each link
-# rate, the link is measured on 2 hosts (`bench link`), the model predicts the step time of each
-# config on 2 and 3 hosts from a profile taken here (`plan --predict`, the hosts sharing this
-# machine's cores), and the same jobs run over launch/local-cluster.sh; prints predicted against
-# measured. Needs root (network namespaces).
+# rate and host count (2 and 3), the link is measured on those hosts (`bench link`), the model
+# predicts the step time of each config there from a profile taken here (`plan --predict`, the
+# hosts sharing this machine's cores), and the same job runs over launch/local-cluster.sh; prints
+# predicted against measured. Needs root (network namespaces).
 #
 #   launch/validate-scaling.sh [RATES] [CONFIGS]
 #   launch/validate-scaling.sh "1gbit 200mbit" "fashion-cnn fashion-mlp"
@@ -26,14 +26,16 @@ echo
 echo "| config | link | hosts | predicted ms | measured ms | predicted / measured |"
 echo "|---|---|---|---|---|---|"
 for rate in $rates; do
-  LINK_RATE=$rate SPECTRAIN_BIN=$bin "$here/local-cluster.sh" 2 bench link --sizes 64K,256K,1M,4M --output "$work/link.json" > "$work/log" 2>&1 \
-    || { cat "$work/log" >&2; exit 1; }
+  for hosts in 2 3; do
+    LINK_RATE=$rate SPECTRAIN_BIN=$bin "$here/local-cluster.sh" "$hosts" bench link --sizes 64K,256K,1M,4M --output "$work/link$hosts.json" \
+      > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+  done
   for config in $configs; do
     file=$root/configs/$config.json
     [ -f "$file" ] || { echo "launch/validate-scaling.sh: no config $file" >&2; exit 2; }
-    "$bin" plan "$file" --predict --link "$work/link.json" --nodes 2,3 --shared-cores "$cores" --markdown > "$work/plan" 2>&1 \
-      || { cat "$work/plan" >&2; exit 1; }
     for hosts in 2 3; do
+      "$bin" plan "$file" --predict --link "$work/link$hosts.json" --nodes "$hosts" --shared-cores "$cores" --profile-steps 40 --markdown \
+        > "$work/plan" 2>&1 || { cat "$work/plan" >&2; exit 1; }
       predicted=$(awk -F'|' -v n="$hosts" '$2 ~ "^ "n" $" { gsub(/ /, "", $4); print $4 }' "$work/plan")
       rm -rf "$work/runs"
       LINK_RATE=$rate SPECTRAIN_BIN=$bin "$here/local-cluster.sh" "$hosts" train "$file" --set name=run \

@@ -52,11 +52,11 @@ extension Communicator {
     }
 
     public func startReduceScatter<Element: CollectiveElement>(
-        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         let started = ContinuousClock.now
-        try reduceScatter(send, into: receive, partition: partition, operation: operation)
+        try reduceScatter(UnsafeBufferPointer(send), into: receive, partition: partition, operation: operation)
         return .completed(startedAt: started)
     }
 

@@ -110,32 +110,38 @@ public enum CollectiveSelfTest {
             mpi?.progressInterval = .microseconds(100)
             defer { mpi?.progressInterval = previous }
             let spread = try Partition.even(total: largeCount, ranks: size)
-            let full: [Float] = (0..<spread.total).map { value(rank: rank, index: $0) }
-            var reduced = [Float](repeating: -1, count: spread.counts[rank])
-            var gathered = [Float](repeating: -1, count: partition.total)
-            for index in partition.range(of: rank) { gathered[index] = value(rank: rank, index: index) }
-            var summed: [Double] = (0..<1000).map { value(rank: rank, index: $0) }
-            try full.withUnsafeBufferPointer { full in
-                try reduced.withUnsafeMutableBufferPointer { reduced in
-                    try gathered.withUnsafeMutableBufferPointer { gathered in
-                        try summed.withUnsafeMutableBufferPointer { summed in
-                            let requests = [
-                                try communicator.startReduceScatter(full, into: reduced, partition: spread, operation: .sum),
-                                try communicator.startAllgatherv(inPlace: gathered, partition: partition),
-                                try communicator.startAllreduce(summed, operation: .sum),
-                            ]
-                            var work = 0.0
-                            for step in 0..<2_000_000 { work += Double(step & 7) }
-                            expect(work == 7_000_000, "computation while collectives are in flight")
-                            for request in requests.reversed() { _ = try communicator.wait(for: request) }
-                        }
-                    }
-                }
+            // Buffers the collectives own until their waits: allocated here, not Swift arrays.
+            func buffer<Element>(_ values: [Element]) -> UnsafeMutableBufferPointer<Element> {
+                let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: values.count)
+                _ = buffer.initialize(from: values)
+                return buffer
             }
-            expect(reduced == spread.range(of: rank).map { Float(triangular * ($0 % 13 + 1)) },
-                   "startReduceScatter(sum) of \(largeCount) Float32, with others in flight")
-            expect(gathered == everyRanksOwned, "startAllgatherv in place with counts \(partition.counts), with others in flight")
-            expect(summed == (0..<1000).map { Double(triangular * ($0 % 13 + 1)) }, "startAllreduce(sum) of 1000 Float64, with others in flight")
+            let full = buffer((0..<spread.total).map { Float(value(rank: rank, index: $0) as Float) })
+            let reduced = buffer([Float](repeating: -1, count: spread.counts[rank]))
+            let uneven = buffer((0..<partition.total).map { Float(value(rank: rank, index: $0) as Float) })
+            let unevenSegment = buffer([Float](repeating: -1, count: partition.counts[rank]))
+            let gathered = buffer((0..<partition.total).map { partition.range(of: rank).contains($0) ? value(rank: rank, index: $0) : Float(-1) })
+            let summed = buffer((0..<1000).map { value(rank: rank, index: $0) as Double })
+            defer {
+                for pointer in [full, reduced, uneven, unevenSegment, gathered] { pointer.deallocate() }
+                summed.deallocate()
+            }
+            let requests = [
+                try communicator.startReduceScatter(full, into: reduced, partition: spread, operation: .sum),
+                try communicator.startReduceScatter(uneven, into: unevenSegment, partition: partition, operation: .sum),
+                try communicator.startAllgatherv(inPlace: gathered, partition: partition),
+                try communicator.startAllreduce(summed, operation: .sum),
+            ]
+            var work = 0.0
+            for step in 0..<2_000_000 { work += Double(step & 7) }
+            expect(work == 7_000_000, "computation while collectives are in flight")
+            for request in requests.reversed() { _ = try communicator.wait(for: request) }
+            let sums = { (range: Range<Int>) in range.map { Float(self.triangular * ($0 % 13 + 1)) } }
+            expect(Array(reduced) == sums(spread.range(of: rank)), "startReduceScatter(sum) of \(largeCount) Float32, with others in flight")
+            expect(Array(unevenSegment) == sums(partition.range(of: rank)),
+                   "startReduceScatter(sum) with counts \(partition.counts), with others in flight")
+            expect(Array(gathered) == everyRanksOwned, "startAllgatherv in place with counts \(partition.counts), with others in flight")
+            expect(Array(summed) == (0..<1000).map { Double(triangular * ($0 % 13 + 1)) }, "startAllreduce(sum) of 1000 Float64, with others in flight")
         }
 
         /// broadcast from every root, gather, gatherv and scatterv.

@@ -76,9 +76,10 @@ public protocol Communicator: AnyObject {
     func startAllreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation) throws -> CollectiveRequest
 
-    /// Starts `reduceScatter(_:into:partition:operation:)`.
+    /// Starts `reduceScatter(_:into:partition:operation:)`. The send buffer is the collective's
+    /// until the wait, which may leave partial sums in it.
     func startReduceScatter<Element: CollectiveElement>(
-        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation) throws -> CollectiveRequest
 
     /// Starts `allgatherv(inPlace:partition:)`.

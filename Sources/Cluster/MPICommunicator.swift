@@ -220,11 +220,21 @@ public final class MPICommunicator: Communicator {
     }
 
     public func startReduceScatter<Element: CollectiveElement>(
-        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         try checkReduceScatter(sendCount: send.count, receiveCount: receive.count, partition: partition)
         let started = ContinuousClock.now
+        if Element.self == Float.self, operation == .sum {
+            // The ring (`RingReduceScatter`) instead of libnbc's reduce-to-root; it sums in the send buffer.
+            let slot = try requests.startRing(
+                buffer: UnsafeMutableBufferPointer(
+                    start: UnsafeMutableRawPointer(send.baseAddress)?.assumingMemoryBound(to: Float.self), count: send.count),
+                receive: UnsafeMutableBufferPointer(
+                    start: UnsafeMutableRawPointer(receive.baseAddress)?.assumingMemoryBound(to: Float.self), count: receive.count),
+                partition: partition, rank: rank, size: size, communicator: communicator)
+            return started.request(slot: slot)
+        }
         // MPI reads the counts until the request completes: the partition keeps them in place.
         let slot = try requests.start("MPI_Ireduce_scatter") { request in
             partition.withMPICounts { counts in

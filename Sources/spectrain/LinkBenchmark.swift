@@ -106,14 +106,62 @@ struct LinkBenchmark: ParsableCommand {
                 }
             }
         }
+        let overlapCost = try measureOverlapCost(communicator, bytes: sizes.last!, buffer: &buffer, segment: &segment)
 
         let report = LinkReport(
             ranks: ranks, hosts: hosts,
             allreduce: .init(latencySeconds: latency[0].seconds, points: latency),
             reduceScatter: .init(points: reduceScatter, ranks: ranks),
-            allgatherv: .init(points: allgatherv, ranks: ranks))
+            allgatherv: .init(points: allgatherv, ranks: ranks), overlapCost: overlapCost)
         for line in report.lines() { job.report(line) }
         if let output, job.isRoot { try Self.write(report, to: output) }
+    }
+
+    /// Seconds of computation lost per second of transfers in flight, as the trainer overlaps
+    /// them: a fixed computation (a dependent chain of multiply-adds, about 40 ms) timed alone and
+    /// while a reduce-scatter and an allgatherv of `bytes` run with the progress thread on; the
+    /// loss over the time both overlapped, median of 3, the largest over ranks. On hosts that
+    /// share cores with the network stack this is the price of hiding communication.
+    func measureOverlapCost(_ communicator: any Communicator, bytes: Int, buffer: inout [Float], segment: inout [Float]) throws -> Double {
+        let mpi = communicator as? MPICommunicator
+        let previous = mpi?.progressInterval
+        mpi?.progressInterval = .microseconds(100)
+        defer { mpi?.progressInterval = previous }
+        let clock = ContinuousClock()
+        func compute() -> Double {
+            let start = clock.now
+            var x: Float = 1
+            for _ in 0..<20_000_000 { x = x * 0.999_999 + 1e-7 }
+            precondition(x.isFinite)
+            return start.duration(to: clock.now).inSeconds
+        }
+        let partition = try Partition.even(total: bytes / 4, ranks: communicator.size)
+        var alone: [Double] = []
+        var costs: [Double] = []
+        for _ in 0..<3 {
+            try communicator.barrier()
+            alone.append(compute())
+        }
+        let baseline = alone.sorted()[1]
+        try buffer.withUnsafeMutableBufferPointer { whole in
+            try segment.withUnsafeMutableBufferPointer { part in
+                let values = UnsafeMutableBufferPointer(rebasing: whole[0..<partition.total])
+                let own = UnsafeMutableBufferPointer(rebasing: part[0..<partition.counts[communicator.rank]])
+                for _ in 0..<3 {
+                    try communicator.barrier()
+                    let scatter = try communicator.startReduceScatter(values, into: own, partition: partition, operation: .sum)
+                    let scatterBusy = compute()
+                    let scatterDone = try communicator.wait(for: scatter)
+                    let gather = try communicator.startAllgatherv(inPlace: values, partition: partition)
+                    let gatherBusy = compute()
+                    let gatherDone = try communicator.wait(for: gather)
+                    let overlapped = min(scatterBusy, scatterDone.started.duration(to: scatterDone.finished).inSeconds)
+                        + min(gatherBusy, gatherDone.started.duration(to: gatherDone.finished).inSeconds)
+                    costs.append(overlapped > 0 ? max(0, scatterBusy + gatherBusy - 2 * baseline) / overlapped : 0)
+                }
+            }
+        }
+        return try communicator.allreduce(costs.sorted()[1], operation: .max)
     }
 
     /// The median over repetitions of the slowest rank's seconds for `body`: one warm-up call,
@@ -175,6 +223,8 @@ struct LinkReport: Encodable {
     var allreduce: Latency
     var reduceScatter: RingFit
     var allgatherv: RingFit
+    /// Seconds of computation lost per second of transfers in flight (`measureOverlapCost`).
+    var overlapCost: Double
 
     /// Median seconds of the small-message allreduce per size; `latencySeconds` is the smallest's.
     struct Latency: Encodable {
@@ -254,6 +304,7 @@ struct LinkReport: Encodable {
             }
         }
         lines.append("allreduce latency (\(Self.byteText(allreduce.points[0].bytes))): \(format(allreduce.latencySeconds * 1e6)) us")
+        lines.append("computation lost while transfers are in flight (progress thread on): \(format(overlapCost)) s per s")
         return lines
     }
 

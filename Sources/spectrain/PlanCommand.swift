@@ -43,6 +43,9 @@ struct PlanCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Comma-separated node counts to predict.", valueName: "n,n,..."))
     var nodes = "1,2,3,4,8,16,32,64"
 
+    @Option(help: ArgumentHelp("With --bandwidth: seconds of computation lost per second of transfer hidden behind it (default 0).", valueName: "s"))
+    var overlapCost: Double?
+
     @Option(help: ArgumentHelp("The nodes share this many cores (emulated hosts on one machine): compute slows by nodes / cores beyond them.", valueName: "n"))
     var sharedCores: Int?
 
@@ -78,6 +81,10 @@ struct PlanCommand: ParsableCommand {
         if let bandwidth, !(bandwidth.isFinite && bandwidth > 0 && bandwidth <= 1e6) {
             throw ValidationError("--bandwidth must be a positive number of Gbit/s up to 1e6, got \(bandwidth)")
         }
+        if let overlapCost, !(overlapCost.isFinite && overlapCost >= 0 && overlapCost <= 10) {
+            throw ValidationError("--overlap-cost must be a number of seconds per second in 0...10, got \(overlapCost)")
+        }
+        if overlapCost != nil && bandwidth == nil { throw ValidationError("--overlap-cost goes with --bandwidth (a --link file has its own)") }
         if let latency, !(latency.isFinite && latency >= 0 && latency <= 1e7) {
             throw ValidationError("--latency must be a number of microseconds in 0...1e7, got \(latency)")
         }
@@ -100,7 +107,7 @@ struct PlanCommand: ParsableCommand {
         let links = try linkParameters()
         let model = ScalingModel(
             reduceScatter: links.reduceScatter, allgather: links.allgather, smallAllreduceSeconds: links.smallAllreduce,
-            bucketBytes: Int(settings.distributed.bucketMegabytes * 1_048_576), sharedCores: sharedCores)
+            bucketBytes: Int(settings.distributed.bucketMegabytes * 1_048_576), sharedCores: sharedCores, overlapCost: links.overlapCost)
         let counts = try parsedNodes()
         let predictions = try ScalingPrediction.run(
             config: settings, model: model, nodes: counts, profileSteps: profileSteps, warmup: 3, report: Job.printLine)
@@ -111,17 +118,20 @@ struct PlanCommand: ParsableCommand {
     }
 
     /// The link of --link or of --bandwidth and --latency.
-    private func linkParameters() throws -> (reduceScatter: LinkModel, allgather: LinkModel, smallAllreduce: Double, description: String) {
+    private func linkParameters() throws -> (
+        reduceScatter: LinkModel, allgather: LinkModel, smallAllreduce: Double, overlapCost: Double, description: String
+    ) {
         if let bandwidth, let latency {
             let model = LinkModel(alpha: latency * 1e-6, beta: bandwidth * 1e9 / 8, ranks: 2)
-            return (model, model, 2 * latency * 1e-6, String(format: "link: %g Gbit/s, %g us latency (given)", bandwidth, latency))
+            return (model, model, 2 * latency * 1e-6, overlapCost ?? 0, String(
+                format: "link: %g Gbit/s, %g us latency, overlap cost %g s/s (given)", bandwidth, latency, overlapCost ?? 0))
         }
         let path = link!
         let file = try MeasuredLink.read(path)
-        return (file.reduceScatter, file.allgather, file.smallAllreduce, String(
-            format: "link (%@, measured on %d ranks): reduceScatter %.1f us + %.3f Gbit/s, allgatherv %.1f us + %.3f Gbit/s, small allreduce %.1f us",
+        return (file.reduceScatter, file.allgather, file.smallAllreduce, file.overlapCost, String(
+            format: "link (%@, measured on %d ranks): reduceScatter %.1f us + %.3f Gbit/s, allgatherv %.1f us + %.3f Gbit/s, small allreduce %.1f us, overlap cost %.2f s/s",
             path, file.ranks, file.reduceScatter.alpha * 1e6, file.reduceScatter.beta * 8e-9,
-            file.allgather.alpha * 1e6, file.allgather.beta * 8e-9, file.smallAllreduce * 1e6))
+            file.allgather.alpha * 1e6, file.allgather.beta * 8e-9, file.smallAllreduce * 1e6, file.overlapCost))
     }
 }
 
@@ -131,6 +141,7 @@ struct MeasuredLink {
     var reduceScatter: LinkModel
     var allgather: LinkModel
     var smallAllreduce: Double
+    var overlapCost: Double
 
     private struct File: Decodable {
         struct Fit: Decodable { var alphaSeconds: Double?; var betaBytesPerSecond: Double? }
@@ -139,6 +150,7 @@ struct MeasuredLink {
         var allreduce: Latency
         var reduceScatter: Fit
         var allgatherv: Fit
+        var overlapCost: Double?
     }
 
     static func read(_ path: String) throws -> MeasuredLink {
@@ -168,8 +180,12 @@ struct MeasuredLink {
         guard latency.isFinite, latency >= 0, latency < 10 else {
             throw ValidationError("--link \(path): allreduce latency \(latency) s is out of range")
         }
+        let overlapCost = file.overlapCost ?? 0
+        guard overlapCost.isFinite, overlapCost >= 0, overlapCost <= 10 else {
+            throw ValidationError("--link \(path): overlapCost \(overlapCost) is out of range")
+        }
         return MeasuredLink(
             ranks: file.ranks, reduceScatter: try model(file.reduceScatter, "reduceScatter"),
-            allgather: try model(file.allgatherv, "allgatherv"), smallAllreduce: latency)
+            allgather: try model(file.allgatherv, "allgatherv"), smallAllreduce: latency, overlapCost: overlapCost)
     }
 }

@@ -63,6 +63,12 @@ struct ScalingModelTests {
         // waits for only at layer 1, after layer 0's 4 ms of forward.
         let hidden = waiting.stepSeconds - overlapped.stepSeconds
         #expect(abs(hidden - 2 * (0.0001 + 20.0 / 1e7)) < 1e-9, "\(hidden)")
+        // With an overlap cost, the hidden link time slows the computation it overlapped.
+        var costly = fast
+        costly.overlapCost = 0.5
+        let slowed = costly.predict(Self.profile(), nodes: 2, overlap: true)
+        let hiddenLink = overlapped.linkSeconds - (overlapped.stepSeconds - overlapped.computeSeconds - overlapped.updateSeconds)
+        #expect(abs(slowed.stepSeconds - (overlapped.stepSeconds + 0.5 * hiddenLink)) < 1e-12)
     }
 
     @Test("overlap is never slower than waiting, on any node count and link")

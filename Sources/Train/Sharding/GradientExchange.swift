@@ -178,7 +178,7 @@ final class GradientExchange {
                 case .reduceScatter:
                     return try received.withUnsafeMutableBufferPointer { received in
                         try communicator.startReduceScatter(
-                            UnsafeBufferPointer(all),
+                            all,
                             into: UnsafeMutableBufferPointer(rebasing: received[bucket.receiveStart..<(bucket.receiveStart + mine)]),
                             partition: bucket.partition, operation: .sum)
                     }

@@ -14,10 +14,10 @@ import Optim
 /// forward waits at each layer for its buckets. Collectives share one link in the order they
 /// start, each taking `(N - 1) alpha + ((N - 1) / N) M / beta`; the small all-reduce of the batch
 /// totals takes the measured small-message latency per doubling of the ranks. Without overlap
-/// every collective runs alone between the phases.
+/// every collective runs alone between the phases. Hidden link time slows the computation it
+/// overlaps by `overlapCost`.
 ///
-/// What it leaves out: the CPU the transfers themselves take (TCP copies, the progress thread),
-/// GEMM efficiency changing with the per-rank batch (compute scales linearly with it), and
+/// What it leaves out: GEMM efficiency changing with the per-rank batch (compute scales linearly with it), and
 /// switch contention (every rank's link is assumed to run at `beta` at once).
 public struct ScalingModel: Sendable {
     /// The fitted reduce-scatter and allgather links and the small all-reduce's time on 2 ranks.
@@ -29,13 +29,20 @@ public struct ScalingModel: Sendable {
     /// When the N ranks share this many cores (emulated hosts on one machine), compute slows by
     /// N / cores once N exceeds them; nil: every node has its own cores.
     public var sharedCores: Int?
+    /// Seconds of computation lost per second a transfer is in flight behind it (the progress
+    /// thread's polls and the network stack on the computing cores; `bench link` measures it).
+    public var overlapCost: Double
 
-    public init(reduceScatter: LinkModel, allgather: LinkModel, smallAllreduceSeconds: Double, bucketBytes: Int, sharedCores: Int? = nil) {
+    public init(
+        reduceScatter: LinkModel, allgather: LinkModel, smallAllreduceSeconds: Double, bucketBytes: Int, sharedCores: Int? = nil,
+        overlapCost: Double = 0
+    ) {
         self.reduceScatter = reduceScatter
         self.allgather = allgather
         self.smallAllreduceSeconds = smallAllreduceSeconds
         self.bucketBytes = bucketBytes
         self.sharedCores = sharedCores
+        self.overlapCost = overlapCost
     }
 
     /// One predicted configuration: the step and where its time goes, on the busiest rank.
@@ -89,11 +96,15 @@ public struct ScalingModel: Sendable {
         let latency = Double(groups.count) * Double(ranks - 1) * (scatter.alpha + gather.alpha) + totalsSeconds
         let bandwidth = bytes.reduce(0) { $0 + LinkModel.bytesSentPerRank(total: $1, ranks: ranks) * (1 / scatter.beta + 1 / gather.beta) }
         let link = scatterSeconds.reduce(0, +) + gatherSeconds.reduce(0, +) + totalsSeconds
-        let step = overlap
-            ? overlappedStep(
+        var step = compute + link + updateMax
+        if overlap {
+            step = overlappedStep(
                 forward: forward, backward: backward, other: other, update: update, firstLayer: firstLayer,
                 scatterSeconds: scatterSeconds, gatherSeconds: gatherSeconds, totalsSeconds: totalsSeconds)
-            : compute + link + updateMax
+            // The link time the simulation hid costs the computation it hid behind.
+            let hidden = max(0, link - max(0, step - compute - updateMax))
+            step += overlapCost * min(hidden, compute + updateMax)
+        }
         let parts = [("compute", compute), ("optimizer update", updateMax), ("latency", latency), ("bandwidth", bandwidth)]
         return Prediction(
             nodes: ranks, overlap: overlap, stepSeconds: step, computeSeconds: compute, updateSeconds: updateMax,
