@@ -63,19 +63,20 @@ public enum ScalingPrediction {
     public static func verdict(_ rows: [Row]) -> String {
         let sorted = rows.sorted { $0.nodes < $1.nodes }
         guard let best = sorted.max(by: { $0.speedUp < $1.speedUp }) else { return "" }
-        var stop: Row?
+        var stop: (last: Row, next: Row)?
         for (previous, row) in zip(sorted, sorted.dropFirst()) where row.speedUp < 1.1 * previous.speedUp {
-            stop = previous
+            stop = (previous, row)
             break
         }
-        var text = String(format: "best predicted speed-up %.2fx at %d nodes", best.speedUp, best.nodes)
-        if let stop {
-            let step = stop.overlapped
+        var text = String(format: "best predicted speed-up %.2fx at %d node%@", best.speedUp, best.nodes, best.nodes == 1 ? "" : "s")
+        if let (last, next) = stop {
+            // What bounds the step where more nodes stop paying.
+            let step = next.overlapped
             let why: String
             switch step.limit {
             case "optimizer update":
                 why = String(format: "the busiest owner's optimizer update (%@ ms) no longer shrinks: its largest shard cannot be split over more ranks at blocking %d",
-                             milliseconds(step.updateSeconds), stop.maxFactorDimension)
+                             milliseconds(step.updateSeconds), next.maxFactorDimension)
             case "latency":
                 why = String(format: "per-message latency (%@ ms a step: 2 collectives per bucket, each N - 1 ring steps) outgrows the shrinking compute",
                              milliseconds(step.latencySeconds))
@@ -83,9 +84,9 @@ public enum ScalingPrediction {
                 why = String(format: "the gradient and parameter volume (%@ ms a step on the link) stays while compute shrinks",
                              milliseconds(step.bandwidthSeconds))
             default:
-                why = "compute still dominates; more nodes help little because the per-node batch gets small"
+                why = "compute still dominates the step"
             }
-            text += String(format: "; scaling stops near %d nodes (speed-up %.2fx): %@", stop.nodes, stop.speedUp, why)
+            text += String(format: "; scaling stops at %d node%@ (speed-up %.2fx): at %d, %@", last.nodes, last.nodes == 1 ? "" : "s", last.speedUp, next.nodes, why)
         }
         return text
     }
