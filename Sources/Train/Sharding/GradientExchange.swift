@@ -162,6 +162,12 @@ final class GradientExchange {
         for bucket in buckets.indices { try finishReduction(bucket, phase: \.communicationPhase) }
     }
 
+    /// Waits for every reduction in flight (none without overlap, where `reduceGradients` has
+    /// waited already) and starts none: the end of a step that is skipped.
+    func finishStartedReductions() throws {
+        for bucket in buckets.indices where reductions[bucket] != nil { try finishReduction(bucket, phase: \.communicationPhase) }
+    }
+
     /// Starts, in bucket order, the reduction of every bucket not yet started whose gradients are
     /// final once backward has finished layer `layer`; the starts' time is booked under `phase`.
     func startReductions(readyFrom layer: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {

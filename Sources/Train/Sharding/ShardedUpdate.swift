@@ -113,7 +113,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         defer { if let exchange { phases.record(exchange.takeTiming(), overlapped: overlapsCommunication) } }
         let totals = try phases.run(.gradientExchange, step: step + 1) { () throws(TrainError) in try reduceGradients(batch) }
         guard totals.isFinite else {
-            try exchanging { () throws in try exchange?.reduceGradients() }
+            try exchanging { () throws in try exchange?.finishStartedReductions() }
             return totals
         }
         try phases.run(.optimizerUpdate, step: step + 1) { () throws(TrainError) in try updateOwnedShards(step: step) }
