@@ -1,6 +1,7 @@
 /// Runs every collective of `Communicator` with known data on all ranks and checks each result
-/// exactly (the non-blocking ones several at once, with the MPI progress thread on): a job-start check that the MPI installation, the network between hosts and the
-/// bindings agree (`spectrain selftest`), and the body of the multi-process tests.
+/// exactly (the non-blocking ones several at once, with the MPI progress thread on): a job-start
+/// check that the MPI installation, the network between hosts and the bindings agree
+/// (`spectrain selftest`), and the body of the multi-process tests.
 ///
 /// Values are small integers, exact in every element type, so sums do not depend on the
 /// reduction order and every comparison is equality.
@@ -116,9 +117,9 @@ public enum CollectiveSelfTest {
                 _ = buffer.initialize(from: values)
                 return buffer
             }
-            let full = buffer((0..<spread.total).map { Float(value(rank: rank, index: $0) as Float) })
+            let full = buffer((0..<spread.total).map { value(rank: rank, index: $0) as Float })
             let reduced = buffer([Float](repeating: -1, count: spread.counts[rank]))
-            let uneven = buffer((0..<partition.total).map { Float(value(rank: rank, index: $0) as Float) })
+            let uneven = buffer((0..<partition.total).map { value(rank: rank, index: $0) as Float })
             let unevenSegment = buffer([Float](repeating: -1, count: partition.counts[rank]))
             let gathered = buffer((0..<partition.total).map { partition.range(of: rank).contains($0) ? value(rank: rank, index: $0) : Float(-1) })
             let summed = buffer((0..<1000).map { value(rank: rank, index: $0) as Double })

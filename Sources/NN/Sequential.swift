@@ -26,6 +26,12 @@ public final class Sequential<Scalar: LinalgScalar> {
     public let layerNames: [String]
     /// The indices in `parameters.specs` of each layer's tensors.
     public let parameterIndices: [[Int]]
+    /// The layer of each parameter tensor (the inverse of `parameterIndices`).
+    public var tensorLayers: [Int] {
+        var layers = [Int](repeating: 0, count: parameters.specs.count)
+        for (layer, tensors) in parameterIndices.enumerated() { for tensor in tensors { layers[tensor] = layer } }
+        return layers
+    }
     /// Told at each layer boundary of forward and backward (data-parallel overlap); nil: nobody.
     public weak var boundaryObserver: (any LayerBoundaryObserver)?
 

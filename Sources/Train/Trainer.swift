@@ -52,10 +52,8 @@ public final class Trainer {
             }
             if !kept.isEmpty { report("preconditioning through the gradient's factors dY^T X: " + kept.map { specs[$0].name }.joined(separator: ", ")) }
         }
-        var tensorLayers = [Int](repeating: 0, count: model.parameters.specs.count)
-        for (layer, tensors) in model.parameterIndices.enumerated() { for tensor in tensors { tensorLayers[tensor] = layer } }
         sharded = try ShardedUpdate(
-            parameters: model.parameters, config: config, totalSteps: totalSteps, communicator: communicator, tensorLayers: tensorLayers,
+            parameters: model.parameters, config: config, totalSteps: totalSteps, communicator: communicator, tensorLayers: model.tensorLayers,
             factoredGradient: { [unowned model] tensor in model.factoredGradient(tensor: tensor) }, report: report)
         if sharded.overlapsCommunication { model.boundaryObserver = sharded }
     }

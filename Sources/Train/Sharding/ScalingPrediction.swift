@@ -20,8 +20,7 @@ public enum ScalingPrediction {
     ) throws(TrainError) -> [Row] {
         var profiles: [Int: StepProfile] = [:]
         func profile(ranks: Int) throws(TrainError) -> StepProfile {
-            guard let shapes = config.parameterShapes() else { throw TrainError("cannot read the data to size the model of \(config.name)") }
-            let limit = AutoBlocking.resolved(config.optimizer, shapes: shapes, ranks: ranks).optimizer.preconditioner.maxFactorDimension
+            let limit = AutoBlocking.resolved(config.optimizer, shapes: try StepProfile.shapes(config), ranks: ranks).optimizer.preconditioner.maxFactorDimension
             if let known = profiles[limit] { return known }
             report("profiling \(config.name) on one rank, factors blocked at \(limit): \(profileSteps) steps after \(warmup) warm-up")
             let measured = try StepProfile.measure(config: config, ranks: ranks, steps: profileSteps, warmup: warmup)

@@ -48,11 +48,10 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     /// Shards `parameters` as `config.optimizer` preconditions them and plans their owners over
     /// `communicator`'s ranks. `report` receives the re-planning note; `factoredGradient` gives a
     /// tensor's gradient factors where the model keeps them (read on one rank only).
-    /// `tensorLayers` gives each tensor's model layer (nil: every tensor in layer 0, which makes
-    /// the overlap wait for all parameters before the first layer).
+    /// `tensorLayers` gives each tensor's model layer (`Sequential.tensorLayers`), for the overlap.
     init(
         parameters: ParameterStore<Float>, config: TrainConfig, totalSteps: Int, communicator: any Communicator,
-        tensorLayers: [Int]? = nil,
+        tensorLayers: [Int],
         factoredGradient: @escaping (_ tensor: Int) -> FactoredGradient<Float>? = { _ in nil },
         report: @escaping (String) -> Void
     ) throws(TrainError) {
@@ -65,7 +64,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         self.optimizerSettings = optimizerSettings
         self.globalBatch = config.training.batchSize
         self.report = report
-        self.tensorLayers = tensorLayers ?? [Int](repeating: 0, count: parameters.specs.count)
+        self.tensorLayers = tensorLayers
         overlapsCommunication = config.distributed.overlap && communicator.size > 1
         if overlapsCommunication, let mpi = communicator as? MPICommunicator {
             mpi.progressInterval = .microseconds(config.distributed.progressMicroseconds)
@@ -135,18 +134,19 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     var hasPendingTransfers: Bool { exchange?.hasPendingGathers ?? false }
 
     public func willRunForward(layer: Int) {
-        guard overlapsCommunication, hookFailure == nil, let exchange else { return }
-        do {
-            try exchange.finishGathers(through: layer, phase: \.forward)
-        } catch {
-            hookFailure = TrainError("\(error)")
-        }
+        atLayerBoundary { exchange throws in try exchange.finishGathers(through: layer, phase: \.forward) }
     }
 
     public func didFinishBackward(layer: Int) {
+        atLayerBoundary { exchange throws in try exchange.startReductions(readyFrom: layer, phase: \.backward) }
+    }
+
+    /// Runs a layer hook's exchange call when overlapping; a hook cannot throw, so a failure is
+    /// kept for the next step boundary and later hooks do nothing.
+    private func atLayerBoundary(_ body: (GradientExchange) throws -> Void) {
         guard overlapsCommunication, hookFailure == nil, let exchange else { return }
         do {
-            try exchange.startReductions(readyFrom: layer, phase: \.backward)
+            try body(exchange)
         } catch {
             hookFailure = TrainError("\(error)")
         }

@@ -61,16 +61,15 @@ public struct StepProfile: Sendable {
         let backward = clock.backward.map { $0 / samples }
         let inLayers = (clock.forward.reduce(0, +) + clock.backward.reduce(0, +))
         let other = max(0, times.data + times.forward + times.backward - inLayers) / samples
-        var tensorLayers = [Int](repeating: 0, count: model.parameters.specs.count)
-        for (layer, tensors) in model.parameterIndices.enumerated() { for tensor in tensors { tensorLayers[tensor] = layer } }
         let update = zip(trainer.sharded.shardSeconds, updateStart).map { ($0 - $1) / Double(steps) }
         return StepProfile(
             forwardPerSample: forward, backwardPerSample: backward, otherPerSample: other, updateSeconds: update,
-            shards: trainer.sharded.shards, tensorLayers: tensorLayers, globalBatch: config.training.batchSize,
+            shards: trainer.sharded.shards, tensorLayers: model.tensorLayers, globalBatch: config.training.batchSize,
             optimizer: config.optimizer)
     }
 
-    private static func shapes(_ config: TrainConfig) throws(TrainError) -> [[Int]] {
+    /// The shapes of `config`'s parameter tensors, read from the data's headers.
+    static func shapes(_ config: TrainConfig) throws(TrainError) -> [[Int]] {
         guard let shapes = config.parameterShapes() else { throw TrainError("cannot read the data to size the model of \(config.name)") }
         return shapes
     }
