@@ -7,7 +7,7 @@ import Foundation
 /// OpenMPI moves a non-blocking collective forward only inside MPI calls (there is no
 /// asynchronous progress for its TCP and shared-memory transports): a reduction started before
 /// 100 ms of computation and waited for after it takes as long in the wait as a blocking one
-/// (measured: 15-20 ms for 16 MB over TCP on one machine). So while requests are in flight a
+/// (measured: 12-20 ms for 16 MB over TCP on one machine). So while requests are in flight a
 /// progress thread calls `MPI_Test` on them every `pollInterval` and sleeps in between, which
 /// costs the computing thread little and keeps the link busy (the same measurement: 0 ms left
 /// in the wait). MPI runs with `MPI_THREAD_SERIALIZED`, so every MPI call of the communicator,
