@@ -68,6 +68,28 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
+    public func startReduceScatter<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation
+    ) throws -> CollectiveRequest {
+        let started = ContinuousClock.now
+        try reduceScatter(inPlace: buffer, partition: partition, operation: operation)
+        return .completed(startedAt: started)
+    }
+
+    /// The blocking in-place reduce-scatter: through a copy of this rank's result (collectives
+    /// never receive into their send buffer).
+    func reduceScatter<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation
+    ) throws {
+        try checkReduceScatter(sendCount: buffer.count, receiveCount: partition.counts[rank], partition: partition)
+        let mine = partition.range(of: rank)
+        let result = try [Element](unsafeUninitializedCapacity: mine.count) { result, initialized in
+            try reduceScatter(UnsafeBufferPointer(buffer), into: result, partition: partition, operation: operation)
+            initialized = mine.count
+        }
+        _ = UnsafeMutableBufferPointer(rebasing: buffer[mine]).update(fromContentsOf: result)
+    }
+
     public func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
         CollectiveCompletion(
             started: request.started, finished: request.completedAtStart ?? ContinuousClock.now, blocked: request.blockedAtStart)

@@ -103,7 +103,7 @@ public enum CollectiveSelfTest {
             expect(inPlace == everyRanksOwned, "allgatherv in place with counts \(partition.counts)")
         }
 
-        /// startReduceScatter, startAllgatherv and startAllreduce in flight together while the
+        /// startReduceScatter (into a buffer and in place), startAllgatherv and startAllreduce in flight together while the
         /// rank computes, waited for in the reverse order of their starts.
         func nonBlocking(largeCount: Int) throws {
             let mpi = communicator as? MPICommunicator
@@ -121,15 +121,17 @@ public enum CollectiveSelfTest {
             let reduced = buffer([Float](repeating: -1, count: spread.counts[rank]))
             let uneven = buffer((0..<partition.total).map { value(rank: rank, index: $0) as Float })
             let unevenSegment = buffer([Float](repeating: -1, count: partition.counts[rank]))
+            let inPlace = buffer((0..<partition.total).map { value(rank: rank, index: $0) as Float })
             let gathered = buffer((0..<partition.total).map { partition.range(of: rank).contains($0) ? value(rank: rank, index: $0) : Float(-1) })
             let summed = buffer((0..<1000).map { value(rank: rank, index: $0) as Double })
             defer {
-                for pointer in [full, reduced, uneven, unevenSegment, gathered] { pointer.deallocate() }
+                for pointer in [full, reduced, uneven, unevenSegment, inPlace, gathered] { pointer.deallocate() }
                 summed.deallocate()
             }
             let requests = [
                 try communicator.startReduceScatter(full, into: reduced, partition: spread, operation: .sum),
                 try communicator.startReduceScatter(uneven, into: unevenSegment, partition: partition, operation: .sum),
+                try communicator.startReduceScatter(inPlace: inPlace, partition: partition, operation: .sum),
                 try communicator.startAllgatherv(inPlace: gathered, partition: partition),
                 try communicator.startAllreduce(summed, operation: .sum),
             ]
@@ -141,6 +143,8 @@ public enum CollectiveSelfTest {
             expect(Array(reduced) == sums(spread.range(of: rank)), "startReduceScatter(sum) of \(largeCount) Float32, with others in flight")
             expect(Array(unevenSegment) == sums(partition.range(of: rank)),
                    "startReduceScatter(sum) with counts \(partition.counts), with others in flight")
+            expect(Array(inPlace[partition.range(of: rank)]) == sums(partition.range(of: rank)),
+                   "startReduceScatter(inPlace:, sum) with counts \(partition.counts), with others in flight")
             expect(Array(gathered) == everyRanksOwned, "startAllgatherv in place with counts \(partition.counts), with others in flight")
             expect(Array(summed) == (0..<1000).map { Double(triangular * ($0 % 13 + 1)) }, "startAllreduce(sum) of 1000 Float64, with others in flight")
         }

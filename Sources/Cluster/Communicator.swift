@@ -82,6 +82,13 @@ public protocol Communicator: AnyObject {
         _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation) throws -> CollectiveRequest
 
+    /// Starts a reduce-scatter in place: when it completes, this rank's segment of `buffer` (its
+    /// `partition` range) holds the reduction over the ranks of that segment, and the other
+    /// segments hold partial results. No receive buffer and no copies: a caller whose data already
+    /// sits in segment order (`GradientExchange`'s direct buckets) reduces it where it lies.
+    func startReduceScatter<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation) throws -> CollectiveRequest
+
     /// Starts `allgatherv(inPlace:partition:)`.
     func startAllgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition) throws -> CollectiveRequest

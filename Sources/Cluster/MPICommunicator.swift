@@ -246,6 +246,25 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
+    public func startReduceScatter<Element: CollectiveElement>(
+        inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation
+    ) throws -> CollectiveRequest {
+        try checkReduceScatter(sendCount: buffer.count, receiveCount: partition.counts[rank], partition: partition)
+        let started = ContinuousClock.now
+        guard Element.self == Float.self, operation == .sum else {
+            // MPI's in-place reduce-scatter leaves the result at the buffer's start, not at this
+            // rank's segment: other types and operations go the blocking way, through a copy.
+            try reduceScatter(inPlace: buffer, partition: partition, operation: operation)
+            return .completed(startedAt: started)
+        }
+        // The ring sums in the buffer; its delivery to this rank's own segment is no copy.
+        let floats = UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(buffer.baseAddress)?.assumingMemoryBound(to: Float.self), count: buffer.count)
+        let slot = try requests.startRing(
+            buffer: floats, receive: UnsafeMutableBufferPointer(rebasing: floats[partition.range(of: rank)]),
+            partition: partition, rank: rank, size: size, communicator: communicator)
+        return started.request(slot: slot)
+    }
+
     public func startAllgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws -> CollectiveRequest {

@@ -14,7 +14,8 @@ import CMPI
 /// r + 1 and receives rank r - 1's partial sum of segment `(r - 2 - k) mod N`, which it adds into
 /// its buffer; after the last round segment r holds the sum over all ranks. The order of the
 /// additions is fixed by the rank and the segment, so results are the same bits on every run.
-/// The buffer is the caller's and is overwritten with partial sums.
+/// The buffer is the caller's and is overwritten with partial sums; the receive buffer may be
+/// this rank's segment of it.
 struct RingReduceScatter {
     var buffer: UnsafeMutablePointer<Float>
     var receive: UnsafeMutablePointer<Float>
@@ -52,8 +53,10 @@ struct RingReduceScatter {
     /// Whether every round is done.
     var isFinished: Bool { round >= size - 1 }
 
-    /// Copies this rank's summed segment into the receive buffer (after the last round).
+    /// Copies this rank's summed segment into the receive buffer (after the last round); nothing
+    /// to do when the receive buffer is that segment (the in-place form).
     func deliver() {
-        receive.update(from: buffer + Int(offsets[rank]), count: Int(counts[rank]))
+        let segment = buffer + Int(offsets[rank])
+        if receive != segment { receive.update(from: segment, count: Int(counts[rank])) }
     }
 }

@@ -136,7 +136,7 @@ public final class Trainer {
             evaluation = result
         }
         if communicator.size > 1 {
-            if sharded.checksAreDue(after: completed) { try settle(after: completed, phases: phases) }
+            if sharded.checksAreDue(after: completed) || phases.perturbsReplica(after: completed) { try settle(after: completed, phases: phases) }
             try phases.run(.checks, step: completed) { () throws(TrainError) in try sharded.checkAfterStep(completed) }
         }
         let times = phases.takeTimes()

@@ -34,7 +34,7 @@ struct AutoBlockingTests {
         var settings = optimizer
         settings.preconditioner.maxFactorDimension = limit
         let specs = shapes.enumerated().map { ParameterSpec(name: "t\($0.offset)", shape: $0.element, offset: 0) }
-        return OwnershipReport.plan(shards: ParameterShard.shards(of: specs, optimizer: settings), optimizer: settings, ranks: ranks)
+        return OwnershipReport.plan(shards: ParameterShard.shards(of: specs, optimizer: settings, ranks: ranks), optimizer: settings, ranks: ranks)
     }
 
     @Test("the MLP's 256 x 784 layer: 392 (two blocks) on 2 ranks, the ceiling 1024 on 1 rank, for both Kronecker optimizers")
@@ -125,7 +125,7 @@ struct AutoBlockingTests {
         let shapes = [[100, 100], [100]]
         var optimizer = OptimizerConfig(type: .spectral)
         let specs = [ParameterSpec(name: "w", shape: [100, 100], offset: 0), ParameterSpec(name: "b", shape: [100], offset: 10_000)]
-        let shards = ParameterShard.shards(of: specs, optimizer: optimizer)
+        let shards = ParameterShard.shards(of: specs, optimizer: optimizer, ranks: 2)
         let plan = OwnershipReport.plan(shards: shards, optimizer: optimizer, ranks: 2)
         let plain = OwnershipReport.describe(shards: shards, plan: plan, optimizer: optimizer)
         #expect(plain.contains("maxFactorDimension=50 would split it into blocks (or =auto, the blocking that balances the ranks)"))

@@ -17,7 +17,7 @@ struct InProcessShardingTests {
     static func shards(maxFactorDimension: Int = 4) -> [ParameterShard] {
         var optimizer = OptimizerConfig(type: .spectral)
         optimizer.preconditioner.maxFactorDimension = maxFactorDimension
-        return ParameterShard.shards(of: ParameterStore<Float>(tensors: tensors).specs, optimizer: optimizer)
+        return ParameterShard.shards(of: ParameterStore<Float>(tensors: tensors).specs, optimizer: optimizer, ranks: 1)
     }
 
     /// A value that differs by rank, tensor element and trial, and whose sum depends on the order
@@ -31,13 +31,31 @@ struct InProcessShardingTests {
     func exchange(ranks: Int, mode: GradientReduction) throws {
         let shards = Self.shards()
         #expect(shards.count == 9)
-        let owners = OwnershipPlan.longestProcessingTime(costs: shards.map { Double($0.count) }, ranks: ranks).owners
         // Buckets of 40 bytes (10 floats) so that several buckets and split shards are exercised.
+        try Self.checkExchange(shards: shards, ranks: ranks, mode: mode, bucketBytes: 40)
+    }
+
+    @Test("an AdamW matrix's row bands travel in a bucket of their own, in place in the store (direct), with the same sums and gathers",
+          arguments: [2, 3, 4], [GradientReduction.reduceScatter, .allreduce])
+    func directBuckets(ranks: Int, mode: GradientReduction) throws {
+        let shards = ParameterShard.shards(of: ParameterStore<Float>(tensors: Self.tensors).specs, optimizer: OptimizerConfig(type: .adamw), ranks: ranks)
+        #expect(shards.filter { $0.tensor == 0 }.count == ranks)
+        let direct = try Self.checkExchange(shards: shards, ranks: ranks, mode: mode, bucketBytes: 1 << 20)
+        // w1's bands, owned by ranks 0, 1, ... in row order, are one direct bucket: w1's 60 elements.
+        #expect(direct.contains(0..<60), "direct buckets \(direct)")
+    }
+
+    /// Runs one exchange of `shards` over `ranks` in-process ranks and checks it; returns the
+    /// store ranges of its direct buckets.
+    @discardableResult
+    static func checkExchange(shards: [ParameterShard], ranks: Int, mode: GradientReduction, bucketBytes: Int) throws -> [Range<Int>] {
+        let owners = OwnershipPlan.longestProcessingTime(costs: shards.map { Double($0.count) }, ranks: ranks).owners
         let results = try ThreadCommunicator.run(ranks: ranks) { communicator in
             let store = ParameterStore<Float>(tensors: Self.tensors)
             for element in 0..<store.count { store.gradients[element] = Self.gradient(rank: communicator.rank, element: element) }
             let exchange = try GradientExchange(
-                shards: shards, owners: owners, tensorLayers: [0, 0, 1], store: store, communicator: communicator, bucketBytes: 40, mode: mode)
+                shards: shards, owners: owners, tensorLayers: [0, 0, 1], store: store, communicator: communicator,
+                bucketBytes: bucketBytes, mode: mode)
             try exchange.reduceGradients()
             let reduced = Array(store.gradients)
             // Each rank writes a marker into the shards it owns; the gather must spread them.
@@ -46,10 +64,10 @@ struct InProcessShardingTests {
                 marker.withUnsafeMutableBufferPointer { shard.scatter(from: $0.baseAddress!, into: store.values) }
             }
             try exchange.gatherParameters()
-            return (reduced, Array(store.values))
+            return (reduced, Array(store.values), exchange.buckets.compactMap(\.direct))
         }
         for (rank, result) in results.enumerated() {
-            let (reduced, values) = result
+            let (reduced, values, _) = result
             for (index, shard) in shards.enumerated() {
                 let elements = Self.elements(of: shard)
                 if mode == .allreduce || owners[index] == rank {
@@ -60,6 +78,7 @@ struct InProcessShardingTests {
                 #expect(elements.allSatisfy { values[$0] == Float(1000 * owners[index] + index) }, "rank \(rank) shard \(shard.name)")
             }
         }
+        return results[0].2
     }
 
     /// The flat-buffer indices of a shard's elements.
@@ -67,9 +86,10 @@ struct InProcessShardingTests {
         shard.rows.flatMap { row in shard.columns.map { shard.tensorOffset + row * shard.tensorColumns + $0 } }
     }
 
-    /// A small spectral run whose first layer is cut into blocks, so that its shards spread over ranks.
-    static func config(_ data: SyntheticData) -> TrainConfig {
-        var optimizer = TrainerTests.optimizer(.spectral)
+    /// A small run whose first layer (16 x 64) is cut into shards that spread over ranks: Kronecker
+    /// blocks under spectral, row bands under AdamW on more than one rank.
+    static func config(_ data: SyntheticData, optimizer kind: OptimizerConfig.Kind = .spectral) -> TrainConfig {
+        var optimizer = TrainerTests.optimizer(kind)
         optimizer.preconditioner.maxFactorDimension = 8
         var config = data.config(optimizer: optimizer)
         config.training.maxSteps = 6
@@ -77,11 +97,11 @@ struct InProcessShardingTests {
     }
 
     @Test("a state trained on 2 ranks, resharded to 1, 3 and 4 ranks, gathers back to the same bytes; each rank holds only its own shards' state",
-          arguments: [1, 3, 4])
-    func reshards(to ranks: Int) throws {
+          arguments: [1, 3, 4], [OptimizerConfig.Kind.spectral, .adamw])
+    func reshards(to ranks: Int, optimizer: OptimizerConfig.Kind) throws {
         let data = try SyntheticData()
         defer { data.remove() }
-        let config = Self.config(data)
+        let config = Self.config(data, optimizer: optimizer)
         let saved = try ThreadCommunicator.run(ranks: 2) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator) { _ in }
             _ = try trainer.run(metrics: nil)
@@ -104,14 +124,22 @@ struct InProcessShardingTests {
         let again = try #require(restored[0].1)
         #expect(again.model == saved.model)
         #expect(again.optimizer == saved.optimizer)
-        #expect(saved.optimizer.count > 20)
+        if optimizer == .adamw {
+            // Two moments per tensor, the banded 16 x 64 weight's saved whole as one rank saves it.
+            let tensors = ["1_linear.weight", "1_linear.bias", "3_linear.weight", "3_linear.bias"]
+            #expect(saved.optimizer.map(\.name).sorted() == tensors.flatMap { ["optim/\($0)/adam.m", "optim/\($0)/adam.v"] }.sorted())
+            #expect(saved.optimizer.first { $0.name == "optim/1_linear.weight/adam.m" }?.shape == [16 * 64])
+        } else {
+            #expect(saved.optimizer.count > 20)
+        }
     }
 
-    @Test("2 and 3 in-process ranks train the same model as 1: losses within 1e-5, replicas bit-identical")
-    func sameModelOnAnyRanks() throws {
+    @Test("2 and 3 in-process ranks train the same model as 1: losses within 1e-5, replicas bit-identical",
+          arguments: [OptimizerConfig.Kind.spectral, .adamw])
+    func sameModelOnAnyRanks(optimizer: OptimizerConfig.Kind) throws {
         let data = try SyntheticData()
         defer { data.remove() }
-        let config = Self.config(data)
+        let config = Self.config(data, optimizer: optimizer)
         var finalLoss: [Int: Double] = [:]
         for ranks in [1, 2, 3] {
             let losses = try ThreadCommunicator.run(ranks: ranks) { communicator in

@@ -9,13 +9,14 @@ import Testing
 struct ScalingModelTests {
     /// Two layers of 1000 and 10 elements (one tensor each) under AdamW: shard 0 in layer 0,
     /// shard 1 in layer 1; forward and backward 1 ms and 2 ms per sample for layer 0, 0.5 and 1 ms
-    /// for layer 1; updates of 4 ms and 1 ms a step; batch 8.
-    static func profile() -> StepProfile {
-        let store = ParameterStore<Float>(tensors: [("0_linear.weight", [10, 100]), ("1_linear.weight", [1, 10])])
+    /// for layer 1; updates of 4 ms and 1 ms a step; batch 8. The first tensor is a vector (never
+    /// cut into bands) unless `firstShape` says otherwise.
+    static func profile(firstShape: [Int] = [1000]) -> StepProfile {
+        let store = ParameterStore<Float>(tensors: [("0_linear.weight", firstShape), ("1_linear.weight", [1, 10])])
         let optimizer = OptimizerConfig(type: .adamw)
         return StepProfile(
             forwardPerSample: [0.001, 0.0005], backwardPerSample: [0.002, 0.001], otherPerSample: 0,
-            updateSeconds: [0.004, 0.001], shards: ParameterShard.shards(of: store.specs, optimizer: optimizer),
+            updateSeconds: [0.004, 0.001], specs: store.specs, shards: ParameterShard.shards(of: store.specs, optimizer: optimizer, ranks: 1),
             tensorLayers: [0, 1], globalBatch: 8, optimizer: optimizer)
     }
 
@@ -86,6 +87,18 @@ struct ScalingModelTests {
                 }
             }
         }
+    }
+
+    @Test("a matrix updated elementwise is cut into row bands on several nodes, its measured update shared by element count")
+    func bandsShareTheUpdate() {
+        let profile = Self.profile(firstShape: [10, 100])
+        let (shards, seconds) = profile.shards(onRanks: 2)
+        #expect(shards.map(\.name) == ["0_linear.weight#b0", "0_linear.weight#b1", "1_linear.weight"])
+        #expect(seconds == [0.002, 0.002, 0.001])
+        // The busiest owner: one 2 ms band and the 1 ms tensor, not the whole 4 ms matrix.
+        let step = Self.model().predict(profile, nodes: 2, overlap: false)
+        #expect(abs(step.updateSeconds - 0.003) < 1e-12)
+        #expect(abs(Self.model().predict(Self.profile(), nodes: 2, overlap: false).updateSeconds - 0.004) < 1e-12)
     }
 
     @Test("nodes sharing cores compute slower once they outnumber them")

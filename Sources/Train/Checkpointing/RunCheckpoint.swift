@@ -9,7 +9,7 @@ import Support
 /// A run's state in and out of a checkpoint: the parameters (every rank holds them), each shard's
 /// optimizer state (only its owner does, see `ShardStateTransfer`) and the manifest.
 extension Trainer {
-    /// Checkpoint tensor names: `param/<tensor>` and `optim/<shard>/<state>`.
+    /// Checkpoint tensor names: `param/<tensor>` and `optim/<shard>/<state>` (`ParameterShard.stateName`).
     static func parameterName(_ tensor: String) -> String { "param/\(tensor)" }
     static func optimizerName(_ shard: String, _ state: String) -> String { "optim/\(shard)/\(state)" }
 
@@ -58,13 +58,11 @@ extension Trainer {
         try Self.checkParameters(of: model.parameters, in: contents, folder: folder)
         let optimPath = (folder as NSString).appendingPathComponent("optim.safetensors")
         let optimizerByName = Dictionary(uniqueKeysWithValues: contents.optimizer.map { ($0.name, $0) })
-        for (shard, expectedStates) in zip(sharded.shards, try sharded.expectedStates()) {
-            for expected in expectedStates {
-                let name = Self.optimizerName(shard.name, expected.name)
-                guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
-                guard tensor.dtype == expected.dtype, tensor.shape == expected.shape else {
-                    throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)")
-                }
+        for (stateName, expected) in try sharded.expectedCheckpointStates() {
+            let name = Self.optimizerName(stateName, expected.name)
+            guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
+            guard tensor.dtype == expected.dtype, tensor.shape == expected.shape else {
+                throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)")
             }
         }
         if let problem = CheckpointHealth.nonFiniteTensor(in: contents) {
@@ -114,9 +112,8 @@ extension Trainer {
             throw TrainError("resume: \(error)")
         }
         let stored = contents.map { Dictionary(uniqueKeysWithValues: $0.optimizer.map { ($0.name, $0) }) }
-        let shards = sharded.shards
         try sharded.scatterStates(stored.map { stored in
-            { shard, expected in NamedTensor(stored[Self.optimizerName(shards[shard].name, expected.name)]!, name: expected.name) }
+            { stateName, tensorName in NamedTensor(stored[Self.optimizerName(stateName, tensorName)]!, name: tensorName) }
         })
     }
 }

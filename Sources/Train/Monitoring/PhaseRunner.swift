@@ -100,11 +100,17 @@ final class PhaseRunner {
         return times
     }
 
+    /// Whether a replica perturbation fault changes this rank's parameters entering the checks
+    /// after `step`: the transfers in flight must be settled first, as they write the parameters.
+    func perturbsReplica(after step: Int) -> Bool {
+        faults.perturbReplica.map { $0.rank == rank && $0.step == step } ?? false
+    }
+
     private func injectFault(entering phase: StepPhase, step: Int) {
         if phase == .data, let stall = faults.stall, stall.rank == rank, stall.step == step {
             while true { Thread.sleep(forTimeInterval: 3600) }
         }
-        if phase == .checks, let perturbation = faults.perturbReplica, perturbation.rank == rank, perturbation.step == step {
+        if phase == .checks, perturbsReplica(after: step), let perturbation = faults.perturbReplica {
             parameters.values(at: perturbation.tensor)[0] += 1
         }
     }

@@ -101,11 +101,11 @@ public enum AutoBlocking {
         let specs = shapes.enumerated().filter { !$0.element.isEmpty && $0.element.allSatisfy { $0 >= 1 } }
             .map { ParameterSpec(name: "\($0.offset)", shape: $0.element, offset: 0) }
         let blocks = optimizer.type == .spectral || optimizer.type == .eigenShampoo
-        let atCeiling = load(costs: costs(specs, optimizer: optimizer, limit: ceiling), ranks: ranks, unlessAbove: .infinity)!
+        let atCeiling = load(costs: costs(specs, optimizer: optimizer, limit: ceiling, ranks: ranks), ranks: ranks, unlessAbove: .infinity)!
         var best = (limit: ceiling, load: atCeiling)
         for limit in blocks ? candidates(shapes: specs.map(\.shape)) : [ceiling] {
             let planned = limit == ceiling ? atCeiling
-                : load(costs: costs(specs, optimizer: optimizer, limit: limit), ranks: ranks, unlessAbove: best.load.largest)
+                : load(costs: costs(specs, optimizer: optimizer, limit: limit, ranks: ranks), ranks: ranks, unlessAbove: best.load.largest)
             guard let planned else { continue }
             if planned.imbalance <= targetImbalance {
                 return Choice(limit: limit, ranks: ranks, basis: .balance(imbalance: planned.imbalance, ceilingImbalance: atCeiling.imbalance, reachesTarget: true))
@@ -125,11 +125,11 @@ public enum AutoBlocking {
         return (settings, choice)
     }
 
-    /// The planned cost of each shard `specs` make when blocked at `limit`.
-    private static func costs(_ specs: [ParameterSpec], optimizer: OptimizerConfig, limit: Int) -> [Double] {
+    /// The planned cost of each shard `specs` make on `ranks` ranks when blocked at `limit`.
+    private static func costs(_ specs: [ParameterSpec], optimizer: OptimizerConfig, limit: Int, ranks: Int) -> [Double] {
         var settings = optimizer
         settings.preconditioner.maxFactorDimension = limit
-        return OwnershipReport.costs(of: ParameterShard.shards(of: specs, optimizer: settings), optimizer: settings)
+        return OwnershipReport.costs(of: ParameterShard.shards(of: specs, optimizer: settings, ranks: ranks), optimizer: settings)
     }
 
     /// The busiest rank's load and the imbalance of the plan of `costs` over `ranks`; nil, without

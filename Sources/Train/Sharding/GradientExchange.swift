@@ -1,4 +1,5 @@
 import Cluster
+import Linalg
 import NN
 import Support
 
@@ -20,7 +21,9 @@ public enum GradientReduction: String, NamedChoice {
 /// rank's share is one contiguous segment: one reduce-scatter (or all-reduce) per bucket moves
 /// the gradients, and one in-place allgatherv per bucket returns the parameters. Every bucket has
 /// its own region of the packing buffer, so all of them can be in flight at once; the buffers
-/// are allocated once.
+/// are allocated once. A bucket whose packed order is already the store's (whole-row shards,
+/// adjacent, rank 0's first: the row bands of one tensor) is *direct*: its collectives run in
+/// place on the store's gradients and values, with no packing.
 ///
 /// The schedule, the same on every rank (MPI needs the same collectives in the same order):
 /// reductions start in bucket order (`startReductions(readyFrom:)`, called as backward finishes
@@ -38,9 +41,11 @@ final class GradientExchange {
         /// Elements per rank in this bucket.
         var partition: Partition
         /// Where the bucket starts in the packing buffer, and where this rank's reduced segment
-        /// lands in the receive buffer.
+        /// lands in the receive buffer (neither used by a direct bucket).
         var start: Int
         var receiveStart: Int
+        /// For a direct bucket, its elements in the store's flat buffers.
+        var direct: Range<Int>?
         /// The earliest layer of its tensors: its gradients are final once backward has finished
         /// that layer, and the next forward needs its values from that layer on.
         var firstLayer: Int
@@ -98,10 +103,14 @@ final class GradientExchange {
                 throw TrainError("gradient buckets: \(error)")
             }
             let firstLayer = group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0
+            let direct = Self.storeElements(of: members, offsets: offsets, total: partition.total, shards: shards)
             buckets.append(Bucket(
-                shards: members, offsets: offsets, partition: partition, start: start, receiveStart: receiveStart, firstLayer: firstLayer))
-            start += partition.total
-            receiveStart += counts[communicator.rank]
+                shards: members, offsets: offsets, partition: partition, start: start, receiveStart: receiveStart,
+                direct: direct, firstLayer: firstLayer))
+            if direct == nil {
+                start += partition.total
+                receiveStart += counts[communicator.rank]
+            }
         }
         self.buckets = buckets
         packed = [Float](repeating: 0, count: start)
@@ -112,9 +121,20 @@ final class GradientExchange {
         try checkScheduleAgrees()
     }
 
+    /// The elements of a bucket in the store's flat buffers when its packed layout (`members` at
+    /// `offsets`) is the store's own: every shard whole rows, each right after the one before.
+    static func storeElements(of members: [Int], offsets: [Int], total: Int, shards: [ParameterShard]) -> Range<Int>? {
+        guard let first = members.first else { return nil }
+        let base = shards[first].flatElements.lowerBound
+        for (member, offset) in zip(members, offsets) {
+            guard shards[member].isContiguous, shards[member].flatElements.lowerBound == base + offset else { return nil }
+        }
+        return base..<(base + total)
+    }
+
     /// Shard indices grouped into buckets, in reverse order: a bucket closes when the next shard
-    /// would take it past `bucketBytes`, and also at a layer boundary once it holds a sixteenth of
-    /// that. A bucket's reduction can start only when backward has finished its earliest layer,
+    /// would take it past `bucketBytes`, around the row bands of a tensor (so that they can be
+    /// direct), and also at a layer boundary once it holds a sixteenth of that. A bucket's reduction can start only when backward has finished its earliest layer,
     /// and the next forward needs all of it at that layer, so a large late layer sharing a bucket
     /// with an early one would leave backward late and arrive in forward early; merging small
     /// neighbouring layers keeps the latency per collective from dominating.
@@ -125,7 +145,10 @@ final class GradientExchange {
         var size = 0
         for shard in shards.indices.reversed() {
             let layerChanges = current.last.map { tensorLayers[shards[$0].tensor] != tensorLayers[shards[shard].tensor] } ?? false
-            if !current.isEmpty && (size + shards[shard].count > capacity || (layerChanges && 16 * size >= capacity)) {
+            let bandsChange = current.last.map {
+                shards[$0].tensor != shards[shard].tensor && (shards[$0].stateSlice != nil || shards[shard].stateSlice != nil)
+            } ?? false
+            if !current.isEmpty && (size + shards[shard].count > capacity || bandsChange || (layerChanges && 16 * size >= capacity)) {
                 groups.append(current)
                 current = []
                 size = 0
@@ -152,7 +175,15 @@ final class GradientExchange {
     }
 
     /// Element counts moved per step, for the communication report: gradients reduced, parameters gathered.
-    var elementsPerStep: (gradients: Int, parameters: Int) { (packed.count, packed.count) }
+    var elementsPerStep: (gradients: Int, parameters: Int) {
+        let total = buckets.reduce(0) { $0 + $1.partition.total }
+        return (total, total)
+    }
+
+    /// Whether every gradient this rank has handed to the reductions of this step was finite
+    /// (their squared norm, bucket by bucket, as each reduction starts: afterwards the buffers
+    /// are the collective's). Valid once every reduction of the step has started.
+    private(set) var startedGradientsAreFinite = true
 
     // MARK: - Gradients
 
@@ -174,19 +205,31 @@ final class GradientExchange {
         while reductionsStarted < buckets.count && buckets[reductionsStarted].firstLayer >= layer {
             let index = reductionsStarted
             let bucket = buckets[index]
-            pack(bucket, from: store.gradients, tensorsOf: nil)
-            let (total, mine) = (bucket.partition.total, bucket.partition.counts[rank])
-            let request = try packed.withUnsafeMutableBufferPointer { packed in
-                let all = UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + total)])
+            if index == 0 { startedGradientsAreFinite = true }
+            let request: CollectiveRequest
+            if let direct = bucket.direct {
+                let all = UnsafeMutableBufferPointer(rebasing: store.gradients[direct])
+                startedGradientsAreFinite = startedGradientsAreFinite && BLAS.dot(UnsafeBufferPointer(all), UnsafeBufferPointer(all)).isFinite
                 switch mode {
-                case .allreduce:
-                    return try communicator.startAllreduce(all, operation: .sum)
-                case .reduceScatter:
-                    return try received.withUnsafeMutableBufferPointer { received in
-                        try communicator.startReduceScatter(
-                            all,
-                            into: UnsafeMutableBufferPointer(rebasing: received[bucket.receiveStart..<(bucket.receiveStart + mine)]),
-                            partition: bucket.partition, operation: .sum)
+                case .allreduce: request = try communicator.startAllreduce(all, operation: .sum)
+                case .reduceScatter: request = try communicator.startReduceScatter(inPlace: all, partition: bucket.partition, operation: .sum)
+                }
+            } else {
+                pack(bucket, from: store.gradients, tensorsOf: nil)
+                let (total, mine) = (bucket.partition.total, bucket.partition.counts[rank])
+                request = try packed.withUnsafeMutableBufferPointer { packed in
+                    let all = UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + total)])
+                    startedGradientsAreFinite = startedGradientsAreFinite && BLAS.dot(UnsafeBufferPointer(all), UnsafeBufferPointer(all)).isFinite
+                    switch mode {
+                    case .allreduce:
+                        return try communicator.startAllreduce(all, operation: .sum)
+                    case .reduceScatter:
+                        return try received.withUnsafeMutableBufferPointer { received in
+                            try communicator.startReduceScatter(
+                                all,
+                                into: UnsafeMutableBufferPointer(rebasing: received[bucket.receiveStart..<(bucket.receiveStart + mine)]),
+                                partition: bucket.partition, operation: .sum)
+                        }
                     }
                 }
             }
@@ -206,6 +249,8 @@ final class GradientExchange {
         reductionsFinished += 1
         if reductionsFinished == buckets.count { (reductionsStarted, reductionsFinished) = (0, 0) }
         let bucket = buckets[index]
+        // A direct bucket was reduced where the owners read it.
+        guard bucket.direct == nil else { return }
         if mode == .reduceScatter {
             let mine = bucket.partition.counts[rank]
             // Place the received segment where the owner's tensors sit in the packed bucket.
@@ -240,11 +285,16 @@ final class GradientExchange {
     /// time is booked under `phase`.
     func startGather(_ index: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
         let bucket = buckets[index]
-        pack(bucket, from: store.values, tensorsOf: rank)
-        let request = try packed.withUnsafeMutableBufferPointer { packed in
-            try communicator.startAllgatherv(
-                inPlace: UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + bucket.partition.total)]),
-                partition: bucket.partition)
+        let request: CollectiveRequest
+        if let direct = bucket.direct {
+            request = try communicator.startAllgatherv(inPlace: UnsafeMutableBufferPointer(rebasing: store.values[direct]), partition: bucket.partition)
+        } else {
+            pack(bucket, from: store.values, tensorsOf: rank)
+            request = try packed.withUnsafeMutableBufferPointer { packed in
+                try communicator.startAllgatherv(
+                    inPlace: UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + bucket.partition.total)]),
+                    partition: bucket.partition)
+            }
         }
         gathers[index] = request
         timing.recordStart(request, in: phase)
@@ -257,7 +307,7 @@ final class GradientExchange {
             guard let request = gathers[index] else { continue }
             gathers[index] = nil
             timing.recordWait(for: request, try communicator.wait(for: request), in: phase)
-            unpack(buckets[index], into: store.values, tensorsOf: nil)
+            if buckets[index].direct == nil { unpack(buckets[index], into: store.values, tensorsOf: nil) }
         }
     }
 

@@ -79,7 +79,7 @@ public enum OwnershipReport {
         let model = try previewModel(config: config)
         let specs = model.parameters.specs
         let (optimizer, automatic) = AutoBlocking.resolved(config.optimizer, shapes: specs.map(\.shape), ranks: ranks)
-        let shards = ParameterShard.shards(of: specs, optimizer: optimizer)
+        let shards = ParameterShard.shards(of: specs, optimizer: optimizer, ranks: ranks)
         return describe(shards: shards, plan: plan(shards: shards, optimizer: optimizer, ranks: ranks), optimizer: optimizer, automatic: automatic)
     }
 

@@ -73,14 +73,15 @@ public struct ScalingModel: Sendable {
         let backward = profile.backwardPerSample.map { $0 * share }
         let other = profile.otherPerSample * share
         let compute = other + forward.reduce(0, +) + backward.reduce(0, +)
-        let owners = OwnershipReport.plan(shards: profile.shards, optimizer: profile.optimizer, ranks: ranks).owners
-        let groups = ranks == 1 ? [Array(profile.shards.indices.reversed())]
-            : GradientExchange.bucketGroups(shards: profile.shards, tensorLayers: profile.tensorLayers, bucketBytes: bucketBytes)
-        let bytes = groups.map { Double($0.reduce(0) { $0 + profile.shards[$1].count } * MemoryLayout<Float>.size) }
-        let firstLayer = groups.map { group in group.map { profile.tensorLayers[profile.shards[$0].tensor] }.min() ?? 0 }
+        let (shards, updateSeconds) = profile.shards(onRanks: ranks)
+        let owners = OwnershipReport.plan(shards: shards, optimizer: profile.optimizer, ranks: ranks).owners
+        let groups = ranks == 1 ? [Array(shards.indices.reversed())]
+            : GradientExchange.bucketGroups(shards: shards, tensorLayers: profile.tensorLayers, bucketBytes: bucketBytes)
+        let bytes = groups.map { Double($0.reduce(0) { $0 + shards[$1].count } * MemoryLayout<Float>.size) }
+        let firstLayer = groups.map { group in group.map { profile.tensorLayers[shards[$0].tensor] }.min() ?? 0 }
         var update = [[Double]](repeating: [Double](repeating: 0, count: groups.count), count: ranks)
         for (bucket, group) in groups.enumerated() {
-            for shard in group { update[owners[shard]][bucket] += profile.updateSeconds[shard] * slowdown }
+            for shard in group { update[owners[shard]][bucket] += updateSeconds[shard] * slowdown }
         }
         let updateMax = update.map { $0.reduce(0, +) }.max() ?? 0
         guard ranks > 1 else {

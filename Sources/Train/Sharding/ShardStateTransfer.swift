@@ -7,9 +7,13 @@ import Optim
 /// writes checkpoints. Saving streams the state to rank 0 one shard at a time (a `gatherv` from
 /// the owner), never the whole state in one message. Resuming sends each shard's state from rank 0
 /// to its owner under the current plan (a `scatterv`), so a run saved on N ranks continues on M.
+///
+/// A checkpoint names state by `ParameterShard.stateName`: a tensor cut into row bands for the
+/// world size is saved whole (its bands' state joined in row order) and sliced again on resume,
+/// so the files are those of an unbanded run.
 extension ShardedUpdate {
-    /// Every shard's optimizer state, gathered on rank 0 and named by `name(shard, state)`; nil
-    /// on the other ranks. All ranks call this.
+    /// Every shard's optimizer state as a checkpoint holds it, gathered on rank 0 and named by
+    /// `name(stateName, state)`; nil on the other ranks. All ranks call this.
     func gatherStates(named name: (String, String) -> String) throws(TrainError) -> [StoredTensor]? {
         let isRoot = communicator.rank == 0
         var sizes = [Int64](repeating: 0, count: shards.count)
@@ -19,27 +23,30 @@ extension ShardedUpdate {
             payloads[index] = payload
             sizes[index] = Int64(payload.count)
         }
-        var stored: [StoredTensor] = []
+        var joined = JoinedStates(shards: shards)
         do {
             try communicator.allreduce(&sizes, operation: .sum)
             for index in shards.indices {
                 let received = try communicator.gatherv(payloads[index] ?? [], partition: ownerPartition(index, bytes: sizes[index]), root: 0)
-                if isRoot, let received {
-                    for tensor in try ShardState.decode(received, shard: shards[index].name) {
-                        stored.append(StoredTensor(tensor, name: name(shards[index].name, tensor.name)))
-                    }
-                }
+                if isRoot, let received { try joined.append(ShardState.decode(received, shard: shards[index].name), of: index) }
             }
         } catch let error as TrainError {
             throw error
         } catch {
             throw TrainError("checkpoint: \(error)")
         }
-        return isRoot ? stored : nil
+        return isRoot ? joined.states.map { StoredTensor($0.tensor, name: name($0.stateName, $0.tensor.name)) } : nil
     }
 
-    /// The state tensors each shard has, as a fresh optimizer creates them: what a checkpoint must
-    /// hold to continue this run.
+    /// The state tensors a checkpoint must hold to continue this run, as a fresh optimizer creates
+    /// them, with the name of the shard (or banded tensor) they belong to.
+    func expectedCheckpointStates() throws(TrainError) -> [(stateName: String, tensor: NamedTensor)] {
+        var joined = JoinedStates(shards: shards)
+        for (index, states) in try expectedStates().enumerated() { try joined.append(states, of: index) }
+        return joined.states
+    }
+
+    /// The state tensors each shard has, as a fresh optimizer creates them.
     func expectedStates() throws(TrainError) -> [[NamedTensor]] {
         let reference = try freshOptimizer()
         return shards.indices.map { index in
@@ -48,17 +55,22 @@ extension ShardedUpdate {
         }
     }
 
-    /// Sends each shard's state from rank 0, where `state(shard, expected)` reads it (from a
-    /// checkpoint that has been validated), to the shard's owner. All ranks call this; `state`
-    /// is used on rank 0 only.
-    func scatterStates(_ state: ((_ shard: Int, _ expected: NamedTensor) -> NamedTensor)?) throws(TrainError) {
+    /// Sends each shard's state from rank 0, where `state(stateName, tensorName)` reads the
+    /// checkpoint's tensor (validated against `expectedCheckpointStates`), to the shard's owner; a
+    /// band gets its slice. All ranks call this; `state` is used on rank 0 only.
+    func scatterStates(_ state: ((_ stateName: String, _ tensorName: String) -> NamedTensor)?) throws(TrainError) {
         let isRoot = communicator.rank == 0
         do {
             var payloads: [Int: [UInt8]] = [:]
             var sizes = [Int64](repeating: 0, count: shards.count)
             if isRoot, let state {
                 for (index, expected) in try expectedStates().enumerated() {
-                    let payload = ShardState.encode(expected.map { state(index, $0) })
+                    let shard = shards[index]
+                    let payload = ShardState.encode(expected.map { tensor in
+                        let stored = state(shard.stateName, tensor.name)
+                        guard let slice = shard.stateSlice, let values = stored.floats else { return stored }
+                        return NamedTensor(name: tensor.name, shape: [slice.count], values: Array(values[slice]))
+                    })
                     payloads[index] = payload
                     sizes[index] = Int64(payload.count)
                 }
@@ -102,5 +114,43 @@ extension ShardedUpdate {
         var counts = [Int](repeating: 0, count: communicator.size)
         counts[plan.owners[index]] = Int(bytes)
         return try Partition(counts: counts)
+    }
+}
+
+/// Shards' state tensors in checkpoint form, built shard by shard in order: a shard's own state
+/// as it is, a band's joined onto the earlier bands of its tensor (row order, one value per element).
+struct JoinedStates {
+    let shards: [ParameterShard]
+    private(set) var states: [(stateName: String, tensor: NamedTensor)] = []
+    /// Where each banded tensor's state tensors are in `states`, by "stateName/tensor".
+    private var joinedAt: [String: Int] = [:]
+
+    init(shards: [ParameterShard]) { self.shards = shards }
+
+    mutating func append(_ tensors: [NamedTensor], of index: Int) throws(TrainError) {
+        let shard = shards[index]
+        for tensor in tensors {
+            guard let slice = shard.stateSlice else {
+                states.append((shard.stateName, tensor))
+                continue
+            }
+            guard let values = tensor.floats, tensor.shape == [slice.count] else {
+                throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) is \(tensor.shape), not one Float32 per element")
+            }
+            let key = "\(shard.stateName)/\(tensor.name)"
+            if let position = joinedAt[key], case .float32(var joined) = states[position].tensor.storage {
+                guard joined.count == slice.lowerBound else {
+                    throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
+                }
+                joined += values
+                states[position].tensor = NamedTensor(name: tensor.name, shape: [joined.count], values: joined)
+            } else {
+                guard slice.lowerBound == 0 else {
+                    throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
+                }
+                joinedAt[key] = states.count
+                states.append((shard.stateName, tensor))
+            }
+        }
     }
 }

@@ -36,7 +36,8 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     private var hookFailure: TrainError?
     /// Seconds spent updating each owned shard since the timing window opened (for re-planning).
     private(set) var shardSeconds: [Double]
-    /// Contiguous copies of a block shard's parameters and gradient for the optimizer.
+    /// Contiguous copies of a block shard's parameters and gradient for the optimizer (blocks
+    /// that are not whole rows).
     private var blockParameters: [Float]
     private var blockGradient: [Float]
     /// The factors `dY^T X` of a tensor's gradient where the model keeps them (one rank only:
@@ -69,11 +70,11 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         if overlapsCommunication, let mpi = communicator as? MPICommunicator {
             mpi.progressInterval = .microseconds(config.distributed.progressMicroseconds)
         }
-        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings)
+        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings, ranks: communicator.size)
         optimizer = try Self.optimizer(optimizerSettings, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
         plan = OwnershipReport.plan(shards: shards, optimizer: optimizerSettings, ranks: communicator.size)
         shardSeconds = [Double](repeating: 0, count: shards.count)
-        let largestBlock = shards.filter { !$0.isWholeTensor }.map(\.count).max() ?? 0
+        let largestBlock = shards.filter { !$0.isContiguous }.map(\.count).max() ?? 0
         blockParameters = [Float](repeating: 0, count: largestBlock)
         blockGradient = [Float](repeating: 0, count: largestBlock)
         if communicator.size > 1 { exchange = try makeExchange() }
@@ -165,9 +166,11 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     /// non-finite loss or gradient on any rank.
     private func reduceGradients(_ batch: BatchTotals) throws(TrainError) -> BatchTotals {
         var totals = batch
-        let gradients = UnsafeBufferPointer(parameters.gradients)
-        totals.nonFinite = batch.lossSum.isFinite && BLAS.dot(gradients, gradients).isFinite ? 0 : 1
-        guard let exchange else { return totals }
+        guard let exchange else {
+            let gradients = UnsafeBufferPointer(parameters.gradients)
+            totals.nonFinite = batch.lossSum.isFinite && BLAS.dot(gradients, gradients).isFinite ? 0 : 1
+            return totals
+        }
         do {
             if let hookFailure { throw hookFailure }
             if overlapsCommunication {
@@ -175,6 +178,9 @@ public final class ShardedUpdate: LayerBoundaryObserver {
             } else {
                 try exchange.reduceGradients()
             }
+            // The exchange checked each bucket's gradients as its reduction started (the store's
+            // gradients may be the collectives' by now).
+            totals.nonFinite = batch.lossSum.isFinite && exchange.startedGradientsAreFinite ? 0 : 1
             totals.store(into: &totalsBuffer)
             try communicator.allreduce(&totalsBuffer, operation: .sum)
             return BatchTotals(totalsBuffer)
@@ -210,14 +216,16 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         shardSeconds[index] += start.duration(to: .now).inSeconds
     }
 
-    /// The optimizer step of one shard: in place for a whole tensor, through contiguous copies for a block.
+    /// The optimizer step of one shard: in place for whole rows (a tensor, a band, a block of full
+    /// rows), through contiguous copies for any other block.
     private func updateShard(_ index: Int, step: Int) throws(OptimizerError) {
         let shard = shards[index]
-        if shard.isWholeTensor {
+        if shard.isContiguous {
+            let elements = shard.tensorElements
             try optimizer.update(
-                shard: index, parameters: parameters.values(at: shard.tensor),
-                gradient: UnsafeBufferPointer(parameters.gradients(at: shard.tensor)),
-                factoredGradient: communicator.size == 1 ? factoredGradient(shard.tensor) : nil, step: step)
+                shard: index, parameters: UnsafeMutableBufferPointer(rebasing: parameters.values(at: shard.tensor)[elements]),
+                gradient: UnsafeBufferPointer(rebasing: parameters.gradients(at: shard.tensor)[elements]),
+                factoredGradient: communicator.size == 1 && shard.isWholeTensor ? factoredGradient(shard.tensor) : nil, step: step)
             return
         }
         let count = shard.count

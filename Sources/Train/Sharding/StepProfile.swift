@@ -19,8 +19,10 @@ public struct StepProfile: Sendable {
     public var otherPerSample: Double
     /// Seconds per step of each shard's optimizer update.
     public var updateSeconds: [Double]
-    /// The shards and the layer of each parameter tensor: the buckets and the plan come from them.
+    /// The parameter tensors, and the shards of one rank they were updated as (with `updateSeconds`).
+    public var specs: [ParameterSpec]
     public var shards: [ParameterShard]
+    /// The layer of each parameter tensor: the buckets come from them.
     public var tensorLayers: [Int]
     /// The global batch the step is for.
     public var globalBatch: Int
@@ -64,8 +66,24 @@ public struct StepProfile: Sendable {
         let update = zip(trainer.sharded.shardSeconds, updateStart).map { ($0 - $1) / Double(steps) }
         return StepProfile(
             forwardPerSample: forward, backwardPerSample: backward, otherPerSample: other, updateSeconds: update,
-            shards: trainer.sharded.shards, tensorLayers: model.tensorLayers, globalBatch: config.training.batchSize,
+            specs: model.parameters.specs, shards: trainer.sharded.shards, tensorLayers: model.tensorLayers, globalBatch: config.training.batchSize,
             optimizer: config.optimizer)
+    }
+
+    /// The shards of a job on `ranks` ranks and each one's update time per step: a tensor cut into
+    /// row bands there (`ParameterShard.shards(of:optimizer:ranks:)`) shares its measured update
+    /// by element count, as its elementwise update does.
+    public func shards(onRanks ranks: Int) -> (shards: [ParameterShard], updateSeconds: [Double]) {
+        let measured = Dictionary(uniqueKeysWithValues: zip(shards.map(\.name), zip(shards.map(\.count), updateSeconds)))
+        let cut = ParameterShard.shards(of: specs, optimizer: optimizer, ranks: ranks)
+        let seconds = cut.map { shard -> Double in
+            if let (_, seconds) = measured[shard.name] { return seconds }
+            guard let (count, seconds) = measured[shard.stateName] else {
+                preconditionFailure("StepProfile: shard \(shard.name) is neither measured nor a band of a measured tensor")
+            }
+            return seconds * Double(shard.count) / Double(count)
+        }
+        return (cut, seconds)
     }
 
     /// The shapes of `config`'s parameter tensors, read from the data's headers.
