@@ -2,12 +2,14 @@
 # Training throughput of every shipped training config on 2 ranks x 1 BLAS thread against 1 rank x
 # 2 BLAS threads on this machine (docs/benchmarks.md, "Distributed throughput"), the two layouts
 # interleaved run by run so that the machine's drift hits both alike; prints a Markdown table of
-# medians and their ratio, and the 2-rank time split (exposed and hidden communication).
+# medians and their ratio, each repeat's own ratio (one pair, run back to back), and the 2-rank
+# time split (exposed and hidden communication).
 #
 #   launch/bench-ranks.sh [REPEATS] [CONFIG...]       (default: 3 repeats, every shipped training config)
 #
-# Environment: SPECTRAIN_BIN (default .build/release/spectrain), STEPS (default: 200; 60 for the
-# CNN and the character model), EXTRA (more --set arguments for every run).
+# Environment: SPECTRAIN_BIN (default .build/release/spectrain), STEPS (default: 1000 for the MLPs,
+# whose steps take 1.5-7 ms, so that start-up does not weigh on their rate; 60 for the CNN and the
+# character model), EXTRA (more --set arguments for every run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
@@ -39,13 +41,13 @@ PY
 
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $bin, $repeats repeats, interleaved"
 echo
-echo "| config | 1 x 2 | 2 x 1 | ratio | 2 x 1 step ms | exposed comm ms | hidden comm ms |"
-echo "|---|---|---|---|---|---|---|"
+echo "| config | 1 x 2 | 2 x 1 | ratio | paired ratios | 2 x 1 step ms | exposed comm ms | hidden comm ms |"
+echo "|---|---|---|---|---|---|---|---|"
 for config in "${configs[@]}"; do
   file=$root/configs/$config.json
   [ -f "$file" ] || { echo "launch/bench-ranks.sh: no config $file" >&2; exit 2; }
   steps=${STEPS:-}
-  if [ -z "$steps" ]; then case $config in *cnn*|shakespeare*) steps=60 ;; *) steps=200 ;; esac; fi
+  if [ -z "$steps" ]; then case $config in *cnn*|shakespeare*) steps=60 ;; *) steps=1000 ;; esac; fi
   args=(train "$file" --set training.maxSteps="$steps" --set training.evalEvery=0 --set training.logEvery=100000
         --set checkpoint.atEnd=false --set checkpoint.everyMinutes=0 --set distributed.replicaCheckEvery=0 ${EXTRA:-})
   : > "$work/one"; : > "$work/two"
@@ -61,6 +63,8 @@ import statistics, sys
 config, one, two = sys.argv[1], [l.split() for l in open(sys.argv[2])], [l.split() for l in open(sys.argv[3])]
 median = lambda rows, i: statistics.median(float(r[i]) for r in rows)
 a, b = median(one, 0), median(two, 0)
-print("| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.1f |" % (config, a, b, b / a, median(two, 1), median(two, 2), median(two, 3)))
+pairs = sorted(float(t[0]) / float(o[0]) for o, t in zip(one, two))
+print("| %s | %.0f | %.0f | %.2f | %s | %.1f | %.1f | %.1f |" % (
+    config, a, b, b / a, " ".join("%.2f" % r for r in pairs), median(two, 1), median(two, 2), median(two, 3)))
 PY
 done

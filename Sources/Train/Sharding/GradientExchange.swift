@@ -133,21 +133,24 @@ final class GradientExchange {
     }
 
     /// Shard indices grouped into buckets, in reverse order: a bucket closes when the next shard
-    /// would take it past `bucketBytes`, around the row bands of a tensor (so that they can be
-    /// direct), and also at a layer boundary once it holds a sixteenth of that. A bucket's reduction can start only when backward has finished its earliest layer,
+    /// would take it past `bucketBytes`, around the row bands of a tensor of at least half that
+    /// size (so that they can be direct: in place, no packing copies; smaller ones save less in
+    /// copies than a bucket of their own costs in per-message latency), and also at a layer
+    /// boundary once it holds a sixteenth of that. A bucket's reduction can start only when backward has finished its earliest layer,
     /// and the next forward needs all of it at that layer, so a large late layer sharing a bucket
     /// with an early one would leave backward late and arrive in forward early; merging small
     /// neighbouring layers keeps the latency per collective from dominating.
     static func bucketGroups(shards: [ParameterShard], tensorLayers: [Int], bucketBytes: Int) -> [[Int]] {
         let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
+        var tensorCounts: [Int: Int] = [:]
+        for shard in shards { tensorCounts[shard.tensor, default: 0] += shard.count }
+        let ownBucket = { (shard: Int) in shards[shard].stateSlice != nil && 2 * tensorCounts[shards[shard].tensor]! >= capacity }
         var groups: [[Int]] = []
         var current: [Int] = []
         var size = 0
         for shard in shards.indices.reversed() {
             let layerChanges = current.last.map { tensorLayers[shards[$0].tensor] != tensorLayers[shards[shard].tensor] } ?? false
-            let bandsChange = current.last.map {
-                shards[$0].tensor != shards[shard].tensor && (shards[$0].stateSlice != nil || shards[shard].stateSlice != nil)
-            } ?? false
+            let bandsChange = current.last.map { shards[$0].tensor != shards[shard].tensor && (ownBucket($0) || ownBucket(shard)) } ?? false
             if !current.isEmpty && (size + shards[shard].count > capacity || bandsChange || (layerChanges && 16 * size >= capacity)) {
                 groups.append(current)
                 current = []
