@@ -2,9 +2,11 @@
 # Communication exposed per step with overlap off and on, over emulated links between TCP "hosts"
 # on this machine (launch/local-cluster.sh with LINK_RATE), the two modes interleaved run by run;
 # also checks that both modes computed the same losses, bit for bit. Needs root (network namespaces).
+# The rate `shm` runs HOSTS ranks on this one node instead (launch/mpirun.sh: shared memory).
 #
 #   launch/bench-overlap.sh [REPEATS] [CONFIG] [HOSTS] [RATE...]
 #   launch/bench-overlap.sh 3 fashion-cnn 2 1gbit 10gbit
+#   STEPS=1000 launch/bench-overlap.sh 6 fashion-mlp-sgd 2 shm
 #
 # Environment: SPECTRAIN_BIN (default .build/release/spectrain), STEPS (default 60), EXTRA (more
 # --set arguments for every run).
@@ -44,7 +46,8 @@ for rate in "${rates[@]}"; do
   for repeat in $(seq 1 "$repeats"); do
     for overlap in false true; do
       rm -rf "$work/runs"
-      LINK_RATE=$rate SPECTRAIN_BIN=$bin "$here/local-cluster.sh" "$hosts" train "$file" --set name=run \
+      if [ "$rate" = shm ]; then launch=("$here/mpirun.sh"); else launch=(env LINK_RATE="$rate" "$here/local-cluster.sh"); fi
+      SPECTRAIN_BIN=$bin "${launch[@]}" "$hosts" train "$file" --set name=run \
         --set training.maxSteps="$steps" --set training.evalEvery=0 --set training.logEvery=10 --set checkpoint.atEnd=false \
         --set checkpoint.everyMinutes=0 --set distributed.replicaCheckEvery=0 --set distributed.overlap=$overlap \
         --set runDirectory="$work/runs" ${EXTRA:-} > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }

@@ -243,8 +243,8 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     public var bucketMegabytes = 1.0
     /// Overlap communication with computation: each bucket's reduction starts as soon as backward
     /// has produced it, and the next forward waits for each layer's new parameters only when it
-    /// reaches that layer.
-    public var overlap = true
+    /// reaches that layer. `auto`: when some transfer has computation to hide behind (`OverlapSetting`).
+    public var overlap = OverlapSetting.auto
     /// How often a progress thread moves the transfers forward while the rank computes
     /// (microseconds; MPI jobs with overlap only).
     public var progressMicroseconds = 100
@@ -270,6 +270,9 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     ]
 
     public static func defaults(given _: GivenFields<DistributedConfig>) -> DistributedConfig { DistributedConfig() }
+
+    /// `bucketMegabytes` in bytes.
+    public var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
 }
 
 /// When rank 0 saves a checkpoint into the run folder, and how many it keeps.

@@ -107,7 +107,7 @@ struct PlanCommand: ParsableCommand {
         let links = try linkParameters()
         let model = ScalingModel(
             reduceScatter: links.reduceScatter, allgather: links.allgather, smallAllreduceSeconds: links.smallAllreduce,
-            bucketBytes: Int(settings.distributed.bucketMegabytes * 1_048_576), sharedCores: sharedCores, overlapCost: links.overlapCost)
+            bucketBytes: settings.distributed.bucketBytes, sharedCores: sharedCores, overlapCost: links.overlapCost)
         let counts = try parsedNodes()
         let predictions = try ScalingPrediction.run(
             config: settings, model: model, nodes: counts, profileSteps: profileSteps, warmup: 3, report: Job.printLine)

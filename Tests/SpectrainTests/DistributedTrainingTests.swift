@@ -63,7 +63,11 @@ struct DistributedTrainingTests {
             #expect(result.status == 0, "\(result.allOutput)")
             curves.append(try curve(folder.appendingPathComponent("np\(ranks)")))
             healths.append(try lastHealth(folder.appendingPathComponent("np\(ranks)")))
-            if ranks > 1 { #expect(result.output.contains("ownership plan over \(ranks) ranks")) }
+            if ranks > 1 {
+                #expect(result.output.contains("ownership plan over \(ranks) ranks"))
+                // The default overlap setting says what it chose and why.
+                #expect(result.output.contains("distributed.overlap auto -> "))
+            }
         }
         #expect(curves[0].count == 10)
         #expect(largestDifference(curves[0], curves[1]) < Self.tolerance)

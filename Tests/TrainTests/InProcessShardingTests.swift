@@ -44,6 +44,8 @@ struct InProcessShardingTests {
         let direct = try Self.checkExchange(shards: shards, ranks: ranks, mode: mode, bucketBytes: 480)
         // w1's bands, owned by ranks 0, 1, ... in row order, are one direct bucket: w1's 60 elements.
         #expect(direct.contains(0..<60), "direct buckets \(direct)")
+        // In 1 MB buckets w1 is too small for a bucket of its own: one bucket, packed, no latency added.
+        #expect(GradientExchange.bucketGroups(shards: shards, tensorLayers: [0, 0, 1], bucketBytes: 1 << 20).count == 1)
     }
 
     /// Runs one exchange of `shards` over `ranks` in-process ranks and checks it; returns the
@@ -169,7 +171,7 @@ struct InProcessShardingTests {
         config.distributed.bucketMegabytes = 256.0 / 1_048_576
         var outcomes: [[[Float]]] = []
         for overlap in [false, true] {
-            config.distributed.overlap = overlap
+            config.distributed.overlap = overlap ? .on : .off
             let (config, steps) = (config, config.training.maxSteps!)
             let results = try ThreadCommunicator.run(ranks: ranks) { communicator in
                 let trainer = try Trainer(config: config, communicator: communicator) { _ in }

@@ -211,12 +211,13 @@ public enum TrainingRun {
     }
 
     /// The opening lines of the log: the run, the model, the plan on several ranks, what an
-    /// "auto" `maxFactorDimension` became, and where a resumed run continues from.
+    /// "auto" `maxFactorDimension` and `distributed.overlap` became, and where a resumed run continues from.
     private static func startLines(_ trainer: Trainer, start: Start, resumed: Bool, branch: Bool, blocking: AutoBlocking.Choice?) -> [String] {
         var lines = [trainer.header, trainer.model.summary]
         if trainer.communicator.size > 1 {
             let sharded = trainer.sharded
             lines.append(OwnershipReport.describe(shards: sharded.shards, plan: sharded.plan, optimizer: trainer.config.optimizer, automatic: blocking))
+            if let overlap = sharded.overlapChoice { lines.append(overlap) }
         } else if let blocking {
             lines.append(blocking.description)
         }

@@ -132,6 +132,15 @@ final class GradientExchange {
         return base..<(base + total)
     }
 
+    /// How many of the buckets of `groups` can travel while other layers compute: those without
+    /// parameters of the earliest layer any bucket has (their reductions start before backward
+    /// ends, their gathers are needed after forward begins).
+    static func hidableBuckets(_ groups: [[Int]], shards: [ParameterShard], tensorLayers: [Int]) -> Int {
+        let firstLayers = groups.map { group in group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0 }
+        guard let earliest = firstLayers.min() else { return 0 }
+        return firstLayers.filter { $0 > earliest }.count
+    }
+
     /// Shard indices grouped into buckets, in reverse order: a bucket closes when the next shard
     /// would take it past `bucketBytes`, around the row bands of a tensor of at least half that
     /// size (so that they can be direct: in place, no packing copies; smaller ones save less in

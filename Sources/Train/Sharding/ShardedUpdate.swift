@@ -28,8 +28,10 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     /// Nil on one rank, where the gradients are already the global ones.
     private var exchange: GradientExchange?
     /// Whether transfers overlap computation: reductions start from backward, gathers are waited
-    /// for in the next forward (`distributed.overlap` on more than one rank).
+    /// for in the next forward (`distributed.overlap`, `OverlapSetting`).
     public let overlapsCommunication: Bool
+    /// What an `auto` overlap setting became and why, for the log (nil otherwise).
+    public let overlapChoice: String?
     /// The model layer of each parameter tensor, for the overlap's layer hooks.
     private let tensorLayers: [Int]
     /// A failure inside a layer hook (which cannot throw), thrown at the next step boundary.
@@ -66,11 +68,14 @@ public final class ShardedUpdate: LayerBoundaryObserver {
         self.globalBatch = config.training.batchSize
         self.report = report
         self.tensorLayers = tensorLayers
-        overlapsCommunication = config.distributed.overlap && communicator.size > 1
+        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings, ranks: communicator.size)
+        let buckets = GradientExchange.bucketGroups(shards: shards, tensorLayers: tensorLayers, bucketBytes: config.distributed.bucketBytes)
+        let hidable = GradientExchange.hidableBuckets(buckets, shards: shards, tensorLayers: tensorLayers)
+        overlapsCommunication = config.distributed.overlap.isOn(ranks: communicator.size, hidable: hidable)
+        overlapChoice = config.distributed.overlap.choice(ranks: communicator.size, hidable: hidable, buckets: buckets.count)
         if overlapsCommunication, let mpi = communicator as? MPICommunicator {
             mpi.progressInterval = .microseconds(config.distributed.progressMicroseconds)
         }
-        shards = ParameterShard.shards(of: parameters.specs, optimizer: optimizerSettings, ranks: communicator.size)
         optimizer = try Self.optimizer(optimizerSettings, shards: shards, totalSteps: totalSteps, globalBatch: globalBatch)
         plan = OwnershipReport.plan(shards: shards, optimizer: optimizerSettings, ranks: communicator.size)
         shardSeconds = [Double](repeating: 0, count: shards.count)
@@ -304,7 +309,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     private func makeExchange() throws(TrainError) -> GradientExchange {
         try GradientExchange(
             shards: shards, owners: plan.owners, tensorLayers: tensorLayers, store: parameters, communicator: communicator,
-            bucketBytes: Int(settings.bucketMegabytes * 1_048_576), mode: settings.reduction)
+            bucketBytes: settings.bucketBytes, mode: settings.reduction)
     }
 
     // MARK: - Factor health
