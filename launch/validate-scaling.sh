@@ -2,8 +2,9 @@
 # Checks the scaling model (docs/scaling.md) against real runs over emulated links: for each link
 # rate and host count (2 and 3), the link is measured on those hosts (`bench link`), the model
 # predicts the step time of each config there from a profile taken here (`plan --predict`, the
-# hosts sharing this machine's cores), and the same job runs over launch/local-cluster.sh; prints
-# predicted against measured. Needs root (network namespaces).
+# hosts sharing this machine's cores), and the same job runs over launch/local-cluster.sh with
+# overlap on (the model's "step ms"; `auto` would turn it off for the MLPs); prints predicted
+# against measured. Needs root (network namespaces).
 #
 #   launch/validate-scaling.sh [RATES] [CONFIGS]
 #   launch/validate-scaling.sh "1gbit 200mbit" "fashion-cnn fashion-mlp"
@@ -40,7 +41,8 @@ for rate in $rates; do
       rm -rf "$work/runs"
       LINK_RATE=$rate SPECTRAIN_BIN=$bin "$here/local-cluster.sh" "$hosts" train "$file" --set name=run \
         --set training.maxSteps="$steps" --set training.evalEvery=0 --set training.logEvery=100000 --set checkpoint.atEnd=false \
-        --set checkpoint.everyMinutes=0 --set distributed.replicaCheckEvery=0 --set runDirectory="$work/runs" > "$work/log" 2>&1 \
+        --set checkpoint.everyMinutes=0 --set distributed.replicaCheckEvery=0 --set distributed.overlap=true \
+        --set runDirectory="$work/runs" > "$work/log" 2>&1 \
         || { cat "$work/log" >&2; exit 1; }
       measured=$(python3 -c '
 import json, sys
