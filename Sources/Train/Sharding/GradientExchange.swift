@@ -143,12 +143,14 @@ final class GradientExchange {
 
     /// Shard indices grouped into buckets, in reverse order: a bucket closes when the next shard
     /// would take it past `bucketBytes`, around the row bands of a tensor of at least half that
-    /// size (so that they can be direct: in place, no packing copies; smaller ones save less in
-    /// copies than a bucket of their own costs in per-message latency), and also at a layer
-    /// boundary once it holds a sixteenth of that. A bucket's reduction can start only when backward has finished its earliest layer,
-    /// and the next forward needs all of it at that layer, so a large late layer sharing a bucket
-    /// with an early one would leave backward late and arrive in forward early; merging small
-    /// neighbouring layers keeps the latency per collective from dominating.
+    /// size, and at a layer boundary once it holds a sixteenth of that.
+    ///
+    /// Bands in a bucket of their own can be direct (in place, no packing copies); smaller
+    /// tensors' bands save less in copies than a bucket of their own costs in per-message
+    /// latency. A bucket's reduction can start only when backward has finished its earliest
+    /// layer, and the next forward needs all of it at that layer, so a large late layer sharing a
+    /// bucket with an early one would leave backward late and arrive in forward early; merging
+    /// small neighbouring layers keeps the latency per collective from dominating.
     static func bucketGroups(shards: [ParameterShard], tensorLayers: [Int], bucketBytes: Int) -> [[Int]] {
         let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
         var tensorCounts: [Int: Int] = [:]
