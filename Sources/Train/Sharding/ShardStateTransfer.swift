@@ -142,6 +142,8 @@ struct JoinedStates {
                 guard joined.count == slice.lowerBound else {
                     throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
                 }
+                // Drop the stored reference first, so that appending grows `joined` in place.
+                states[position].tensor.storage = .float32([])
                 joined += values
                 states[position].tensor = NamedTensor(name: tensor.name, shape: [joined.count], values: joined)
             } else {
