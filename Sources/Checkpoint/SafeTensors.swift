@@ -7,8 +7,17 @@ public enum TensorDType: String, Codable, Sendable, CaseIterable {
     /// Float64, for state that must survive exactly (a gradient-free search's).
     case float64 = "F64"
     case int64 = "I64"
+    /// bfloat16 (`Linalg.BFloat16`), for state kept at half the bytes and computed in Float32.
+    case bfloat16 = "BF16"
 
-    public var size: Int { self == .float32 ? 4 : 8 }
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .bfloat16: 2
+        case .float32: 4
+        case .float64, .int64: 8
+        }
+    }
 }
 
 /// One tensor as stored: name, type, shape and its little-endian bytes.
@@ -38,6 +47,11 @@ public struct StoredTensor: Sendable, Equatable {
         self.init(name: name, dtype: .float64, shape: shape, bytes: doubles.withUnsafeBytes { Array($0) })
     }
 
+    /// A bfloat16 tensor from its values' 16-bit patterns.
+    public init(name: String, shape: [Int], bfloat16Bits: [UInt16]) {
+        self.init(name: name, dtype: .bfloat16, shape: shape, bytes: bfloat16Bits.withUnsafeBytes { Array($0) })
+    }
+
     /// The values of a Float32 tensor (this machine is little-endian, as the format is).
     public var floats: [Float] {
         precondition(dtype == .float32, "StoredTensor \(name) is \(dtype)")
@@ -48,6 +62,12 @@ public struct StoredTensor: Sendable, Equatable {
     public var doubles: [Double] {
         precondition(dtype == .float64, "StoredTensor \(name) is \(dtype)")
         return bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+    }
+
+    /// The 16-bit patterns of a bfloat16 tensor.
+    public var bfloat16Bits: [UInt16] {
+        precondition(dtype == .bfloat16, "StoredTensor \(name) is \(dtype)")
+        return bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
     }
 
     /// The values of an Int64 tensor.

@@ -59,7 +59,8 @@ struct InspectCommand: ParsableCommand {
             let values = tensor.floats
             guard let smallest = values.min(), let largest = values.max() else { continue }
             var orthogonality = "-"
-            if let vectors = byName[prefix + ".eigenvectors"], vectors.shape == [values.count, values.count], !byName.keys.contains(prefix + ".statistic") {
+            if let vectors = byName[prefix + ".eigenvectors"], vectors.dtype == .float32, vectors.shape == [values.count, values.count],
+               !byName.keys.contains(prefix + ".statistic") {
                 let basis = Matrix<Float>(rows: values.count, columns: values.count, elements: vectors.floats)
                 var gram = Matrix<Float>(rows: values.count, columns: values.count)
                 BLAS.syrk(basis, transpose: true, into: &gram)

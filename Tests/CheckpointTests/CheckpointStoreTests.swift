@@ -44,6 +44,28 @@ struct SafeTensorsTests {
         #expect(decoded.tensors["empty"]?.shape == [0])
     }
 
+    @Test("a bfloat16 tensor is stored as BF16, 2 bytes an element, little-endian, and read back bit for bit")
+    func bfloat16() throws {
+        let bits: [UInt16] = [0x3F80, 0xC020, 0x7F80, 0x0001, 0x8000, 0x7FC0]
+        let tensor = StoredTensor(name: "optim/w/block0.L.eigenvectors", shape: [2, 3], bfloat16Bits: bits)
+        #expect(tensor.bytes == [0x80, 0x3F, 0x20, 0xC0, 0x80, 0x7F, 0x01, 0x00, 0x00, 0x80, 0xC0, 0x7F])
+        let bytes = SafeTensors.encode([tensor], metadata: [:])
+        #expect(String(decoding: bytes, as: UTF8.self).contains(#""dtype":"BF16""#))
+        let decoded = try SafeTensors.decode(bytes, path: "f")
+        #expect(decoded.tensors[tensor.name]?.dtype == .bfloat16)
+        #expect(decoded.tensors[tensor.name]?.bfloat16Bits == bits)
+        // A BF16 entry of 2 elements with 8 bytes of data (F32's size) is rejected by name.
+        let header = Array(#"{"x":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}}"#.utf8)
+        let padded = header + [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+        let forged = withUnsafeBytes(of: UInt64(padded.count).littleEndian) { Array($0) } + padded + [UInt8](repeating: 0, count: 8)
+        do {
+            _ = try SafeTensors.decode(forged, path: "f")
+            Issue.record("a BF16 tensor with F32's byte count was accepted")
+        } catch {
+            #expect("\(error)" == "f: tensor 'x': offsets hold 8 bytes, shape [2] BF16 needs 4")
+        }
+    }
+
     @Test("every malformed file is one error naming the file")
     func malformed() throws {
         let good = SafeTensors.encode(Self.tensors, metadata: ["format": "x"])

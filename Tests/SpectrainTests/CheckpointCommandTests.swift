@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Linalg
 import Testing
 
 /// Checkpoints and resume as a user runs them, with real mpirun.
@@ -355,6 +356,40 @@ struct CheckpointCommandTests {
         #expect(result.status == 0, "\(result.allOutput)")
         #expect(result.output.contains("(32, 784) float32"), "\(result.output)")
         #expect(result.output.hasPrefix("verified "))
+    }
+
+    @Test("Python's safetensors reads a BF16 tensor's type and shape, and its bytes widen to the Float32 values",
+          .enabled(if: pythonReadsSafetensors, "needs python3 with safetensors and numpy: pip install safetensors numpy"))
+    func pythonReadsBFloat16() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let values: [Float] = [1, -2.5, 0.15625, 3e38, -1e-3, 65504]
+        let file = folder.appendingPathComponent("bf16.safetensors")
+        let tensor = StoredTensor(name: "optim/w/block0.L.eigenvectors", shape: [2, 3], bfloat16Bits: values.map(BFloat16.bits(rounding:)))
+        try Data(SafeTensors.encode([tensor], metadata: ["format": "pt"])).write(to: file)
+        // numpy has no bfloat16: read the header with safe_open, the bytes by the data offsets.
+        let script = """
+            python3 - <<'PY'
+            import json, struct, numpy
+            from safetensors import safe_open
+            path = "\(file.path)"
+            with safe_open(path, framework="numpy") as f:
+                part = f.get_slice("\(tensor.name)")
+                print(part.get_dtype(), part.get_shape())
+            raw = open(path, "rb").read()
+            length = struct.unpack("<Q", raw[:8])[0]
+            entry = json.loads(raw[8:8 + length])["\(tensor.name)"]
+            begin, end = entry["data_offsets"]
+            bits = numpy.frombuffer(raw[8 + length + begin:8 + length + end], dtype="<u2")
+            print(" ".join(repr(float(v)) for v in (bits.astype("<u4") << 16).view("<f4")))
+            PY
+            """
+        let result = try ProcessRunner.runScript(script, timeout: 120)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.first == "BF16 [2, 3]", "\(result.output)")
+        let read = lines.dropFirst().first?.split(separator: " ").compactMap { Double($0) } ?? []
+        #expect(read == values.map { Double(BFloat16.rounded($0)) }, "\(result.output)")
     }
 
     @Test("inspect shows the step, the tensors and every factor's spectrum")

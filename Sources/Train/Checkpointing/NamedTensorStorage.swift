@@ -17,7 +17,8 @@ extension NamedTensor {
         switch stored.dtype {
         case .float32: self.init(name: name, shape: stored.shape, values: stored.floats)
         case .int64: self.init(name: name, integers: stored.integers)
-        case .float64: preconditionFailure("NamedTensor: \(name) is F64; optimizer state is validated as F32 or I64 before it is read")
+        case .float64, .bfloat16:
+            preconditionFailure("NamedTensor: \(name) is \(stored.dtype.rawValue); optimizer state is validated as F32 or I64 before it is read")
         }
     }
 }

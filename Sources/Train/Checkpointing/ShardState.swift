@@ -51,7 +51,7 @@ enum ShardState {
                 tensors.append(NamedTensor(name: entry.name, shape: entry.shape, values: copied(slice, count: count)))
             case .int64:
                 tensors.append(NamedTensor(name: entry.name, integers: copied(slice, count: count)))
-            case .float64:
+            case .float64, .bfloat16:
                 throw corrupt()
             }
             position += count * entry.dtype.size
