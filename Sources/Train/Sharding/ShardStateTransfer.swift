@@ -64,11 +64,16 @@ extension ShardedUpdate {
             var payloads: [Int: [UInt8]] = [:]
             var sizes = [Int64](repeating: 0, count: shards.count)
             if isRoot, let state {
+                // A banded tensor's bands are consecutive shards: read each of its state tensors once.
+                var whole: (stateName: String, tensors: [String: NamedTensor]) = ("", [:])
                 for (index, expected) in try expectedStates().enumerated() {
                     let shard = shards[index]
+                    if shard.stateSlice != nil && whole.stateName != shard.stateName { whole = (shard.stateName, [:]) }
                     let payload = ShardState.encode(expected.map { tensor in
-                        let stored = state(shard.stateName, tensor.name)
-                        guard let slice = shard.stateSlice, let values = stored.floats else { return stored }
+                        guard let slice = shard.stateSlice else { return state(shard.stateName, tensor.name) }
+                        let stored = whole.tensors[tensor.name] ?? state(shard.stateName, tensor.name)
+                        whole.tensors[tensor.name] = stored
+                        guard let values = stored.floats else { return stored }
                         return NamedTensor(name: tensor.name, shape: [slice.count], values: Array(values[slice]))
                     })
                     payloads[index] = payload
