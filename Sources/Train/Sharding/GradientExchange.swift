@@ -40,10 +40,8 @@ final class GradientExchange {
         var offsets: [Int]
         /// Elements per rank in this bucket.
         var partition: Partition
-        /// Where the bucket starts in the packing buffer, and where this rank's reduced segment
-        /// lands in the receive buffer (neither used by a direct bucket).
+        /// Where the bucket starts in the packing buffer (not used by a direct bucket).
         var start: Int
-        var receiveStart: Int
         /// For a direct bucket, its elements in the store's flat buffers.
         var direct: Range<Int>?
         /// The earliest layer of its tensors: its gradients are final once backward has finished
@@ -59,7 +57,6 @@ final class GradientExchange {
     private let store: ParameterStore<Float>
     private let communicator: any Communicator
     private var packed: [Float]
-    private var received: [Float]
     private var reductions: [CollectiveRequest?]
     private var gathers: [CollectiveRequest?]
     /// Buckets of this step whose reduction has started (a prefix of `buckets`), and those
@@ -81,9 +78,10 @@ final class GradientExchange {
         self.communicator = communicator
         let ranks = communicator.size
         let groups = Self.bucketGroups(shards: shards, tensorLayers: tensorLayers, bucketBytes: bucketBytes)
+        let firstLayers = Self.firstLayers(of: groups, shards: shards, tensorLayers: tensorLayers)
         var buckets: [Bucket] = []
-        var (start, receiveStart) = (0, 0)
-        for group in groups {
+        var start = 0
+        for (group, firstLayer) in zip(groups, firstLayers) {
             var members: [Int] = []
             var offsets: [Int] = []
             var counts = [Int](repeating: 0, count: ranks)
@@ -102,19 +100,13 @@ final class GradientExchange {
             } catch {
                 throw TrainError("gradient buckets: \(error)")
             }
-            let firstLayer = group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0
             let direct = Self.storeElements(of: members, offsets: offsets, total: partition.total, shards: shards)
             buckets.append(Bucket(
-                shards: members, offsets: offsets, partition: partition, start: start, receiveStart: receiveStart,
-                direct: direct, firstLayer: firstLayer))
-            if direct == nil {
-                start += partition.total
-                receiveStart += counts[communicator.rank]
-            }
+                shards: members, offsets: offsets, partition: partition, start: start, direct: direct, firstLayer: firstLayer))
+            if direct == nil { start += partition.total }
         }
         self.buckets = buckets
         packed = [Float](repeating: 0, count: start)
-        received = [Float](repeating: 0, count: receiveStart)
         reductions = [CollectiveRequest?](repeating: nil, count: buckets.count)
         gathers = [CollectiveRequest?](repeating: nil, count: buckets.count)
         timing = ExchangeTiming(capacity: 2 * buckets.count)
@@ -132,11 +124,16 @@ final class GradientExchange {
         return base..<(base + total)
     }
 
+    /// The earliest layer of each bucket's tensors (`Bucket.firstLayer`).
+    static func firstLayers(of groups: [[Int]], shards: [ParameterShard], tensorLayers: [Int]) -> [Int] {
+        groups.map { group in group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0 }
+    }
+
     /// How many of the buckets of `groups` can travel while other layers compute: those without
     /// parameters of the earliest layer any bucket has (their reductions start before backward
     /// ends, their gathers are needed after forward begins).
     static func hidableBuckets(_ groups: [[Int]], shards: [ParameterShard], tensorLayers: [Int]) -> Int {
-        let firstLayers = groups.map { group in group.map { tensorLayers[shards[$0].tensor] }.min() ?? 0 }
+        let firstLayers = firstLayers(of: groups, shards: shards, tensorLayers: tensorLayers)
         guard let earliest = firstLayers.min() else { return 0 }
         return firstLayers.filter { $0 > earliest }.count
     }
@@ -220,31 +217,12 @@ final class GradientExchange {
             let index = reductionsStarted
             let bucket = buckets[index]
             if index == 0 { startedGradientsAreFinite = true }
-            let request: CollectiveRequest
-            if let direct = bucket.direct {
-                let all = UnsafeMutableBufferPointer(rebasing: store.gradients[direct])
+            if bucket.direct == nil { pack(bucket, from: store.gradients, tensorsOf: nil) }
+            let request = try withCollectiveBuffer(bucket, in: store.gradients) { all in
                 startedGradientsAreFinite = startedGradientsAreFinite && BLAS.dot(UnsafeBufferPointer(all), UnsafeBufferPointer(all)).isFinite
                 switch mode {
-                case .allreduce: request = try communicator.startAllreduce(all, operation: .sum)
-                case .reduceScatter: request = try communicator.startReduceScatter(inPlace: all, partition: bucket.partition, operation: .sum)
-                }
-            } else {
-                pack(bucket, from: store.gradients, tensorsOf: nil)
-                let (total, mine) = (bucket.partition.total, bucket.partition.counts[rank])
-                request = try packed.withUnsafeMutableBufferPointer { packed in
-                    let all = UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + total)])
-                    startedGradientsAreFinite = startedGradientsAreFinite && BLAS.dot(UnsafeBufferPointer(all), UnsafeBufferPointer(all)).isFinite
-                    switch mode {
-                    case .allreduce:
-                        return try communicator.startAllreduce(all, operation: .sum)
-                    case .reduceScatter:
-                        return try received.withUnsafeMutableBufferPointer { received in
-                            try communicator.startReduceScatter(
-                                all,
-                                into: UnsafeMutableBufferPointer(rebasing: received[bucket.receiveStart..<(bucket.receiveStart + mine)]),
-                                partition: bucket.partition, operation: .sum)
-                        }
-                    }
+                case .allreduce: return try communicator.startAllreduce(all, operation: .sum)
+                case .reduceScatter: return try communicator.startReduceScatter(inPlace: all, partition: bucket.partition, operation: .sum)
                 }
             }
             reductions[index] = request
@@ -263,20 +241,9 @@ final class GradientExchange {
         reductionsFinished += 1
         if reductionsFinished == buckets.count { (reductionsStarted, reductionsFinished) = (0, 0) }
         let bucket = buckets[index]
-        // A direct bucket was reduced where the owners read it.
+        // A direct bucket was reduced where the owners read it; a packed one holds this rank's
+        // sums in its own segment of the packing region.
         guard bucket.direct == nil else { return }
-        if mode == .reduceScatter {
-            let mine = bucket.partition.counts[rank]
-            // Place the received segment where the owner's tensors sit in the packed bucket.
-            let destination = bucket.start + bucket.partition.offsets[rank]
-            if mine > 0 {
-                packed.withUnsafeMutableBufferPointer { packed in
-                    received.withUnsafeBufferPointer { received in
-                        (packed.baseAddress! + destination).update(from: received.baseAddress! + bucket.receiveStart, count: mine)
-                    }
-                }
-            }
-        }
         unpack(bucket, into: store.gradients, tensorsOf: mode == .allreduce ? nil : rank)
     }
 
@@ -299,16 +266,9 @@ final class GradientExchange {
     /// time is booked under `phase`.
     func startGather(_ index: Int, phase: WritableKeyPath<ExchangeTiming.Blocked, Double>) throws {
         let bucket = buckets[index]
-        let request: CollectiveRequest
-        if let direct = bucket.direct {
-            request = try communicator.startAllgatherv(inPlace: UnsafeMutableBufferPointer(rebasing: store.values[direct]), partition: bucket.partition)
-        } else {
-            pack(bucket, from: store.values, tensorsOf: rank)
-            request = try packed.withUnsafeMutableBufferPointer { packed in
-                try communicator.startAllgatherv(
-                    inPlace: UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + bucket.partition.total)]),
-                    partition: bucket.partition)
-            }
+        if bucket.direct == nil { pack(bucket, from: store.values, tensorsOf: rank) }
+        let request = try withCollectiveBuffer(bucket, in: store.values) { all in
+            try communicator.startAllgatherv(inPlace: all, partition: bucket.partition)
         }
         gathers[index] = request
         timing.recordStart(request, in: phase)
@@ -340,6 +300,17 @@ final class GradientExchange {
     }
 
     // MARK: - Packing
+
+    /// Runs `body` on the elements bucket's collectives run on: its elements of `source` (the
+    /// store's gradients or values) for a direct bucket, its region of the packing buffer otherwise.
+    private func withCollectiveBuffer<Result>(
+        _ bucket: Bucket, in source: UnsafeMutableBufferPointer<Float>, _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        if let direct = bucket.direct { return try body(UnsafeMutableBufferPointer(rebasing: source[direct])) }
+        return try packed.withUnsafeMutableBufferPointer { packed in
+            try body(UnsafeMutableBufferPointer(rebasing: packed[bucket.start..<(bucket.start + bucket.partition.total)]))
+        }
+    }
 
     /// Copies the bucket's shards (only those of `owner`, if given) from `source` into its region of `packed`.
     private func pack(_ bucket: Bucket, from source: UnsafeMutableBufferPointer<Float>, tensorsOf owner: Int?) {

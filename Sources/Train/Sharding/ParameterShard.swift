@@ -30,9 +30,10 @@ public struct ParameterShard: Sendable, Equatable {
     /// The name a checkpoint keeps the shard's optimizer state under: its own, or for a row band
     /// the tensor's.
     public let stateName: String
+
     /// For a row band, its elements' range within the tensor: its state is that slice of the
     /// tensor's (one value per element); nil for a shard whose state is its own.
-    public let stateSlice: Range<Int>?
+    public var stateSlice: Range<Int>? { stateName == name ? nil : tensorElements }
 
     public var count: Int { rows.count * columns.count }
 
@@ -47,12 +48,11 @@ public struct ParameterShard: Sendable, Equatable {
 
     init(
         tensor: Int, name: String, rows: Range<Int>, columns: Range<Int>, tensorOffset: Int, tensorColumns: Int,
-        isWholeTensor: Bool, shape: [Int], stateName: String? = nil, stateSlice: Range<Int>? = nil
+        isWholeTensor: Bool, shape: [Int], stateName: String? = nil
     ) {
         (self.tensor, self.name, self.rows, self.columns) = (tensor, name, rows, columns)
         (self.tensorOffset, self.tensorColumns, self.isWholeTensor, self.shape) = (tensorOffset, tensorColumns, isWholeTensor, shape)
         self.stateName = stateName ?? name
-        self.stateSlice = stateSlice
     }
 
     /// The shards of `specs` under `optimizer` on `ranks` ranks: a matrix that
@@ -81,8 +81,7 @@ public struct ParameterShard: Sendable, Equatable {
                     shards.append(ParameterShard(
                         tensor: index, name: "\(spec.name)#b\(band)", rows: rows, columns: 0..<matrix.columns,
                         tensorOffset: spec.offset, tensorColumns: matrix.columns, isWholeTensor: false,
-                        shape: [rows.count, matrix.columns], stateName: spec.name,
-                        stateSlice: rows.lowerBound * matrix.columns..<rows.upperBound * matrix.columns))
+                        shape: [rows.count, matrix.columns], stateName: spec.name))
                 }
             case .preconditioned(let layout):
                 guard layout.blockCount > 1, case .blocks(let rowBands, let columnBands) = layout else {

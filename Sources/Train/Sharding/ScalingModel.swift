@@ -78,7 +78,7 @@ public struct ScalingModel: Sendable {
         let groups = ranks == 1 ? [Array(shards.indices.reversed())]
             : GradientExchange.bucketGroups(shards: shards, tensorLayers: profile.tensorLayers, bucketBytes: bucketBytes)
         let bytes = groups.map { Double($0.reduce(0) { $0 + shards[$1].count } * MemoryLayout<Float>.size) }
-        let firstLayer = groups.map { group in group.map { profile.tensorLayers[shards[$0].tensor] }.min() ?? 0 }
+        let firstLayer = GradientExchange.firstLayers(of: groups, shards: shards, tensorLayers: profile.tensorLayers)
         var update = [[Double]](repeating: [Double](repeating: 0, count: groups.count), count: ranks)
         for (bucket, group) in groups.enumerated() {
             for shard in group { update[owners[shard]][bucket] += updateSeconds[shard] * slowdown }

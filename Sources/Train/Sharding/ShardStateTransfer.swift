@@ -143,21 +143,20 @@ struct JoinedStates {
                 throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) is \(tensor.shape), not one Float32 per element")
             }
             let key = "\(shard.stateName)/\(tensor.name)"
-            if let position = joinedAt[key], case .float32(var joined) = states[position].tensor.storage {
-                guard joined.count == slice.lowerBound else {
-                    throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
-                }
-                // Drop the stored reference first, so that appending grows `joined` in place.
-                states[position].tensor.storage = .float32([])
-                joined += values
-                states[position].tensor = NamedTensor(name: tensor.name, shape: [joined.count], values: joined)
-            } else {
-                guard slice.lowerBound == 0 else {
-                    throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
-                }
+            let position = joinedAt[key]
+            var joined = position.flatMap { states[$0].tensor.floats } ?? []
+            guard joined.count == slice.lowerBound else {
+                throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) does not follow its tensor's earlier bands")
+            }
+            guard let position else {
                 joinedAt[key] = states.count
                 states.append((shard.stateName, tensor))
+                continue
             }
+            // Drop the stored reference first, so that appending grows `joined` in place.
+            states[position].tensor.storage = .float32([])
+            joined += values
+            states[position].tensor = NamedTensor(name: tensor.name, shape: [joined.count], values: joined)
         }
     }
 }
