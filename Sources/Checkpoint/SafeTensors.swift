@@ -70,6 +70,16 @@ public struct StoredTensor: Sendable, Equatable {
         return bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
     }
 
+    /// The values of a Float32 or bfloat16 tensor as Float32 (bfloat16 widened exactly: its bits
+    /// are a Float32's upper half); nil for other types.
+    public var realValues: [Float]? {
+        switch dtype {
+        case .float32: floats
+        case .bfloat16: bfloat16Bits.map { Float(bitPattern: UInt32($0) << 16) }
+        case .float64, .int64: nil
+        }
+    }
+
     /// The values of an Int64 tensor.
     public var integers: [Int64] {
         precondition(dtype == .int64, "StoredTensor \(name) is \(dtype)")

@@ -51,3 +51,25 @@ public enum BFloat16 {
         for index in 0..<values.count { base[index] = rounded(base[index]) }
     }
 }
+
+extension BFloat16 {
+    /// Stores `values` as bfloat16 into `destination` and rounds `values` in place to what was
+    /// stored, returning `sum (x - round(x))²` over them: the squared Frobenius norm of the
+    /// rounding, which bounds what storing did to a matrix (`SpectralFactor`'s defect bound).
+    public static func storeRounding(
+        _ values: UnsafeMutableBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>
+    ) -> Double {
+        precondition(values.count == destination.count, "BFloat16.storeRounding: \(values.count) values into \(destination.count)")
+        guard let base = values.baseAddress, let output = destination.baseAddress else { return 0 }
+        var squares: Double = 0
+        for index in 0..<values.count {
+            let stored = bits(rounding: base[index])
+            let value = float(stored)
+            let residual = Double(base[index]) - Double(value)
+            squares += residual * residual
+            output[index] = stored
+            base[index] = value
+        }
+        return squares
+    }
+}

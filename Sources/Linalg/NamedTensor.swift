@@ -3,6 +3,8 @@
 public struct NamedTensor: Sendable, Equatable {
     public enum Storage: Sendable, Equatable {
         case float32([Float])
+        /// bfloat16 bits (`BFloat16`): state kept in half precision, stored as it is kept.
+        case bfloat16([UInt16])
         case int64([Int64])
     }
 
@@ -23,16 +25,42 @@ public struct NamedTensor: Sendable, Equatable {
         self.init(name: name, shape: shape, values: values.map { Float($0) })
     }
 
+    /// A bfloat16 tensor of `bits`.
+    public init(name: String, shape: [Int], bfloat16Bits bits: [UInt16]) {
+        precondition(shape.reduce(1, *) == bits.count, "NamedTensor \(name): \(bits.count) values for shape \(shape)")
+        self.name = name
+        self.shape = shape
+        self.storage = .bfloat16(bits)
+    }
+
     public init(name: String, integers: [Int64]) {
         self.name = name
         self.shape = [integers.count]
         self.storage = .int64(integers)
     }
 
-    /// The values of a Float32 tensor; nil for integers.
+    /// The values of a Float32 tensor, or of a bfloat16 one widened (exact); nil for integers.
     public var floats: [Float]? {
-        if case .float32(let values) = storage { return values }
+        switch storage {
+        case .float32(let values): values
+        case .bfloat16(let bits): bits.map(BFloat16.float)
+        case .int64: nil
+        }
+    }
+
+    /// The bits of a bfloat16 tensor; nil for others.
+    public var bfloat16Bits: [UInt16]? {
+        if case .bfloat16(let bits) = storage { return bits }
         return nil
+    }
+
+    /// The name of the element type in messages ("Float32", "bfloat16", "Int64").
+    public var typeName: String {
+        switch storage {
+        case .float32: "Float32"
+        case .bfloat16: "bfloat16"
+        case .int64: "Int64"
+        }
     }
 
     /// The values of an Int64 tensor; nil for floats.

@@ -7,11 +7,13 @@ public struct SavedState: Sendable {
         self.tensors = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The values of the Float32 tensor `name`, which must have `shape` (converted exactly to `Float`).
+    /// The values of the Float32 tensor `name`, which must have `shape` (converted exactly to
+    /// `Float`). A bfloat16 tensor is read too, widened exactly: state saved in either precision
+    /// resumes in either.
     public func floats<Scalar: LinalgScalar>(_ name: String, shape: [Int]) throws(SavedStateError) -> [Scalar] {
         guard let tensor = tensors[name] else { throw SavedStateError("optimizer state '\(name)' is missing") }
         guard tensor.shape == shape, let values = tensor.floats else {
-            throw SavedStateError("optimizer state '\(name)' is \(tensor.shape) \(tensor.floats == nil ? "Int64" : "Float32"), expected \(shape) Float32")
+            throw SavedStateError("optimizer state '\(name)' is \(tensor.shape) \(tensor.typeName), expected \(shape) Float32")
         }
         return values.map { Scalar($0) }
     }
@@ -23,7 +25,7 @@ public struct SavedState: Sendable {
     public func integers(_ name: String, count: Int) throws(SavedStateError) -> [Int64] {
         guard let tensor = tensors[name] else { throw SavedStateError("optimizer state '\(name)' is missing") }
         guard tensor.shape == [count], let values = tensor.integers else {
-            throw SavedStateError("optimizer state '\(name)' is \(tensor.shape) \(tensor.integers == nil ? "Float32" : "Int64"), expected [\(count)] Int64")
+            throw SavedStateError("optimizer state '\(name)' is \(tensor.shape) \(tensor.typeName), expected [\(count)] Int64")
         }
         return values
     }

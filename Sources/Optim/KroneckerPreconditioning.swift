@@ -29,7 +29,8 @@ public final class KroneckerPreconditioning: TensorTransform {
 
     public init(
         method: Method, tensor: ParameterInfo, options: PreconditionerOptions,
-        schedule: CurvatureSchedule, rootInterval: Int, curvatureScale: Float
+        schedule: CurvatureSchedule, rootInterval: Int, curvatureScale: Float,
+        workspaces: FactorWorkspacePool<Float>? = nil
     ) {
         self.method = method
         self.schedule = schedule
@@ -38,12 +39,12 @@ public final class KroneckerPreconditioning: TensorTransform {
         self.owner = tensor.name
         switch method {
         case .spectral:
-            preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options)
+            preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options, workspaces: workspaces)
         case .eigen:
             preconditioner = ParameterPreconditioner(shape: tensor.preconditionerShape, options: options) { rows, columns in
                 EigenKroneckerFactors<Float>(
                     rows: rows, columns: columns, curvatureLearningRate: options.factor.curvatureLearningRate,
-                    initialValue: Float(options.initialEigenvalue))
+                    initialValue: Float(options.initialEigenvalue), stateDType: options.stateDType)
             }
         }
     }

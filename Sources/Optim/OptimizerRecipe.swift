@@ -1,3 +1,5 @@
+import Spectral
+
 /// Each optimizer as a named recipe: the chain of transforms a shard's update direction (the
 /// gradient at first) passes through, ending as the step that `Optimizer` adds to the
 /// parameters. As optax writes `adamw = chain(scale_by_adam, add_decayed_weights,
@@ -16,6 +18,9 @@ struct OptimizerRecipe {
     let totalSteps: Int
     /// The gradient is multiplied by this before curvature updates: 1, or sqrt(global batch).
     let curvatureScale: Float
+    /// The spectral factors' scratch, shared by every shard of this optimizer (shards are updated
+    /// one at a time).
+    let workspaces = FactorWorkspacePool<Float>()
 
     init(config: OptimizerConfig, totalSteps: Int, globalBatch: Int) {
         self.config = config
@@ -54,7 +59,8 @@ struct OptimizerRecipe {
     private func preconditioned(_ shard: ParameterInfo, method: KroneckerPreconditioning.Method) -> [any TensorTransform] {
         let preconditioning = KroneckerPreconditioning(
             method: method, tensor: shard, options: config.preconditioner,
-            schedule: config.curvatureSchedule, rootInterval: config.rootInterval, curvatureScale: curvatureScale)
+            schedule: config.curvatureSchedule, rootInterval: config.rootInterval, curvatureScale: curvatureScale,
+            workspaces: workspaces)
         return [preconditioning] + grafting(shard) + momentum(shard) + step(shard)
     }
 

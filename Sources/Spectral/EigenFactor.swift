@@ -16,6 +16,13 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public private(set) var updates = 0
     /// Incremented whenever the eigendecomposition (the root) changes.
     public private(set) var rootVersion = 0
+    /// With bfloat16, `L` and the eigenvectors are rounded to bfloat16 whenever they change, so
+    /// they are exactly what bfloat16 storage would hold (the memory stays Float32: this is the
+    /// baseline's numerics in bfloat16, for comparison; a checkpoint stores them as BF16).
+    public let stateDType: StateDType
+    /// Eigendecompositions whose smallest eigenvalue was not positive (the root clamps it to 0
+    /// before damping): the statistic lost definiteness.
+    public private(set) var indefiniteRoots = 0
 
     private var solver: SymmetricEigensolver<Scalar>
     private var candidateEigenvalues: [Scalar] = []
@@ -24,12 +31,15 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     private var scratch = Matrix<Scalar>(rows: 0, columns: 0)
 
     /// `L = initialValue I`; the root starts as that of `L`.
-    public init(dimension: Int, initialValue: Scalar = 1, curvatureLearningRate: Scalar) {
+    public init(dimension: Int, initialValue: Scalar = 1, curvatureLearningRate: Scalar, stateDType: StateDType = .float32) {
         precondition(dimension >= 1, "EigenFactor: dimension \(dimension)")
+        precondition(stateDType == .float32 || Scalar.self == Float.self, "EigenFactor: bfloat16 storage is for Float factors")
+        self.stateDType = stateDType
         statistic = .identity(dimension)
         statistic.scale(by: initialValue)
+        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
         self.curvatureLearningRate = curvatureLearningRate
-        eigenvalues = [Scalar](repeating: initialValue, count: dimension)
+        eigenvalues = [Scalar](repeating: statistic[0, 0], count: dimension)
         eigenvectors = .identity(dimension)
         solver = SymmetricEigensolver(dimension: dimension)
     }
@@ -37,19 +47,27 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public var dimension: Int { statistic.rows }
 
     /// Replaces the statistic, its last eigendecomposition and the update count with saved ones
-    /// (a checkpoint).
-    public func restore(statistic saved: Matrix<Scalar>, eigenvalues savedValues: [Scalar], eigenvectors savedVectors: Matrix<Scalar>, updates savedUpdates: Int) throws(SpectralFactorError) {
+    /// (a checkpoint); with bfloat16 the matrices are rounded (exact for state saved that way).
+    public func restore(
+        statistic saved: Matrix<Scalar>, eigenvalues savedValues: [Scalar], eigenvectors savedVectors: Matrix<Scalar>,
+        updates savedUpdates: Int, indefiniteRoots savedIndefinite: Int = 0
+    ) throws(SpectralFactorError) {
         let k = dimension
         guard saved.rows == k, saved.columns == k, savedValues.count == k, savedVectors.rows == k, savedVectors.columns == k else {
             throw .invalidState("saved Eigen-Shampoo factor does not have dimension \(k)")
         }
-        guard saved.allFinite, savedVectors.allFinite, savedValues.allSatisfy(\.isFinite), savedUpdates >= 0 else {
+        guard saved.allFinite, savedVectors.allFinite, savedValues.allSatisfy(\.isFinite), savedUpdates >= 0, savedIndefinite >= 0 else {
             throw .invalidState("saved Eigen-Shampoo factor has non-finite values")
         }
         statistic = saved
         eigenvalues = savedValues
         eigenvectors = savedVectors
         updates = savedUpdates
+        indefiniteRoots = savedIndefinite
+        if stateDType == .bfloat16 {
+            BFloat16Matrix.round(&statistic)
+            BFloat16Matrix.round(&eigenvectors)
+        }
         rootVersion += 1
     }
 
@@ -58,6 +76,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     @_specialize(where Scalar == Double)
     public func update(curvature: Matrix<Scalar>) {
         statistic.combine(1 - curvatureLearningRate, curvatureLearningRate, curvature)
+        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
         updates += 1
     }
 
@@ -68,6 +87,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         BLAS.syrk(
             factor, transpose: transposed, alpha: curvatureLearningRate * weight,
             beta: 1 - curvatureLearningRate, into: &statistic)
+        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
         updates += 1
     }
 
@@ -77,6 +97,8 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     @_specialize(where Scalar == Double)
     public func recomputeRoot() throws {
         try solver.decompose(statistic, eigenvalues: &candidateEigenvalues, eigenvectors: &candidateEigenvectors)
+        if stateDType == .bfloat16 { BFloat16Matrix.round(&candidateEigenvectors) }
+        if let smallest = candidateEigenvalues.min(), !(smallest > 0) { indefiniteRoots += 1 }
         swap(&eigenvalues, &candidateEigenvalues)
         swap(&eigenvectors, &candidateEigenvectors)
         rootVersion += 1

@@ -25,11 +25,14 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     private var scales: [Scalar] = []
 
     /// Statistics starting at `initialValue * I`, with roots to match.
-    public init(rows: Int, columns: Int, curvatureLearningRate: Double, initialValue: Scalar = 1) {
+    /// `stateDType`: bfloat16 rounds the statistics and eigenvectors as `EigenFactor` says.
+    public init(rows: Int, columns: Int, curvatureLearningRate: Double, initialValue: Scalar = 1, stateDType: StateDType = .float32) {
         self.rows = rows
         self.columns = columns
-        left = EigenFactor(dimension: rows, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate))
-        right = EigenFactor(dimension: columns, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate))
+        left = EigenFactor(
+            dimension: rows, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate), stateDType: stateDType)
+        right = EigenFactor(
+            dimension: columns, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate), stateDType: stateDType)
     }
 
     @_specialize(where Scalar == Float)
@@ -52,16 +55,21 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         }
     }
 
-    /// "`prefix`.L.statistic", ".L.eigenvectors", ".L.eigenvalues", ".L.updates", the same for R,
-    /// then "`prefix`.rootFailures".
+    /// "`prefix`.L.statistic", ".L.eigenvectors" (both BF16 with bfloat16 state), ".L.eigenvalues",
+    /// ".L.counters" (updates, indefinite roots), the same for R, then "`prefix`.rootFailures".
     public func stateTensors(prefix: String) -> [NamedTensor] {
         var tensors: [NamedTensor] = []
         for (side, factor) in [("L", left), ("R", right)] {
             let k = factor.dimension
-            tensors.append(NamedTensor(name: "\(prefix).\(side).statistic", shape: [k, k], values: factor.statistic.elements))
-            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvectors", shape: [k, k], values: factor.eigenvectors.elements))
+            for (name, matrix) in [("statistic", factor.statistic), ("eigenvectors", factor.eigenvectors)] {
+                let fullName = "\(prefix).\(side).\(name)"
+                switch factor.stateDType {
+                case .float32: tensors.append(NamedTensor(name: fullName, shape: [k, k], values: matrix.elements))
+                case .bfloat16: tensors.append(NamedTensor(name: fullName, shape: [k, k], bfloat16Bits: BFloat16Matrix.bits(matrix)))
+                }
+            }
             tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [k], values: factor.eigenvalues))
-            tensors.append(NamedTensor(name: "\(prefix).\(side).updates", integers: [Int64(factor.updates)]))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(factor.updates), Int64(factor.indefiniteRoots)]))
         }
         tensors.append(NamedTensor(name: "\(prefix).rootFailures", integers: [Int64(rootFailures)]))
         return tensors
@@ -73,11 +81,12 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             let statistic: [Scalar] = try saved.floats("\(prefix).\(side).statistic", shape: [k, k])
             let vectors: [Scalar] = try saved.floats("\(prefix).\(side).eigenvectors", shape: [k, k])
             let values: [Scalar] = try saved.floats("\(prefix).\(side).eigenvalues", shape: [k])
-            let updates = try saved.integers("\(prefix).\(side).updates", count: 1)[0]
+            let counters = try saved.integers("\(prefix).\(side).counters", count: 2)
             do {
                 try factor.restore(
                     statistic: Matrix(rows: k, columns: k, elements: statistic), eigenvalues: values,
-                    eigenvectors: Matrix(rows: k, columns: k, elements: vectors), updates: Int(updates))
+                    eigenvectors: Matrix(rows: k, columns: k, elements: vectors), updates: Int(counters[0]),
+                    indefiniteRoots: Int(counters[1]))
             } catch {
                 throw SavedStateError("\(prefix).\(side): \(error)")
             }

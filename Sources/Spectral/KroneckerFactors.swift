@@ -51,27 +51,17 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     private let options: SpectralFactorOptions
-    private var rotatedGradient = Matrix<Scalar>(rows: 0, columns: 0)
-    private var weighted = Matrix<Scalar>(rows: 0, columns: 0)
-    private var intermediate = Matrix<Scalar>(rows: 0, columns: 0)
-    private var leftCurvature = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rightCurvature = Matrix<Scalar>(rows: 0, columns: 0)
-    /// `dY` and `X` times a root or the eigenvectors (a factored gradient's two sides).
-    private var leftFactor = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rightFactor = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rootScratch = Matrix<Scalar>(rows: 0, columns: 0)
-    private var leftStep: [Scalar] = []
-    private var rightStep: [Scalar] = []
-    private var leftScales: [Scalar] = []
-    private var rightScales: [Scalar] = []
+    private let workspace: KroneckerWorkspace<Scalar>
     private var leftRoots = DenseRootCache<Scalar>()
     private var rightRoots = DenseRootCache<Scalar>()
 
     /// Fresh factors for an `rows x columns` block: `S_L = S_R = d0 I` in `shampoo` mode;
     /// `S_L = S_R = I` and `alpha = d0` in `kl` mode.
+    /// `stateDType`: how the factors keep `B` (`StateDType`); `workspaces`: the scratch shared with
+    /// the other blocks one optimizer updates one at a time (nil: this block's own).
     public init(
         rows: Int, columns: Int, mode: KroneckerMode, options: SpectralFactorOptions = .init(),
-        initialEigenvalue: Scalar = 1
+        initialEigenvalue: Scalar = 1, stateDType: StateDType = .float32, workspaces: FactorWorkspacePool<Scalar>? = nil
     ) {
         precondition(rows >= 1 && columns >= 1, "KroneckerFactors: block \(rows) x \(columns)")
         self.mode = mode
@@ -79,8 +69,14 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         self.columns = columns
         self.options = options
         let factorInitial: Scalar = mode == .kl ? 1 : initialEigenvalue
-        left = SpectralFactor(dimension: rows, initialEigenvalue: factorInitial, options: options)
-        right = SpectralFactor(dimension: columns, initialEigenvalue: factorInitial, options: options)
+        let pool = workspaces ?? FactorWorkspacePool()
+        workspace = pool.blockWorkspace(rows: rows, columns: columns)
+        left = SpectralFactor(
+            dimension: rows, initialEigenvalue: factorInitial, options: options, stateDType: stateDType,
+            workspace: pool.factorWorkspace(dimension: rows, side: .left))
+        right = SpectralFactor(
+            dimension: columns, initialEigenvalue: factorInitial, options: options, stateDType: stateDType,
+            workspace: pool.factorWorkspace(dimension: columns, side: .right))
         scale = mode == .kl ? initialEigenvalue : 1
     }
 
@@ -95,6 +91,7 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         self.rows = left.eigenvalues.count
         self.columns = right.eigenvalues.count
         self.options = options
+        workspace = KroneckerWorkspace()
         self.left = SpectralFactor(state: left, options: options)
         self.right = SpectralFactor(state: right, options: options)
         self.scale = scale
@@ -114,9 +111,13 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     public func stateTensors(prefix: String) -> [NamedTensor] {
         var tensors: [NamedTensor] = []
         for (side, factor) in [("L", left), ("R", right)] {
-            let state = factor.state
-            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvectors", shape: [state.eigenvalues.count, state.eigenvalues.count], values: state.eigenvectors.elements))
-            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [state.eigenvalues.count], values: state.eigenvalues))
+            let (state, k) = (factor.state, factor.dimension)
+            let name = "\(prefix).\(side).eigenvectors"
+            switch factor.stateDType {
+            case .float32: tensors.append(NamedTensor(name: name, shape: [k, k], values: state.eigenvectors.elements))
+            case .bfloat16: tensors.append(NamedTensor(name: name, shape: [k, k], bfloat16Bits: factor.eigenvectorStorageBits))
+            }
+            tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [k], values: state.eigenvalues))
             tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(state.updates), Int64(state.failures), Int64(state.consecutiveFailures), Int64(state.polarSteps)]))
             tensors.append(NamedTensor(name: "\(prefix).\(side).defectBound", shape: [1], values: [state.defectBound]))
         }
@@ -198,17 +199,17 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     /// `rotatedGradient = A = B_L^T G B_R`: two GEMMs through `G` (`a² b + a b²`), or through its
     /// factors as `(dY B_L)^T (X B_R)` (`r a² + r b² + r a b`).
     private func rotate(_ gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?) {
-        rotatedGradient.resize(rows: rows, columns: columns)
+        workspace.rotatedGradient.resize(rows: rows, columns: columns)
         if let factored {
-            leftFactor.resize(rows: factored.rank, columns: rows)
-            BLAS.gemm(factored.outputGradient, left.eigenvectors, into: &leftFactor)
-            rightFactor.resize(rows: factored.rank, columns: columns)
-            BLAS.gemm(factored.input, right.eigenvectors, into: &rightFactor)
-            BLAS.gemm(leftFactor, rightFactor, transposeA: true, into: &rotatedGradient)
+            workspace.leftFactor.resize(rows: factored.rank, columns: rows)
+            BLAS.gemm(factored.outputGradient, left.eigenvectors, into: &workspace.leftFactor)
+            workspace.rightFactor.resize(rows: factored.rank, columns: columns)
+            BLAS.gemm(factored.input, right.eigenvectors, into: &workspace.rightFactor)
+            BLAS.gemm(workspace.leftFactor, workspace.rightFactor, transposeA: true, into: &workspace.rotatedGradient)
         } else {
-            intermediate.resize(rows: rows, columns: columns)
-            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
-            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
+            workspace.intermediate.resize(rows: rows, columns: columns)
+            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &workspace.intermediate)
+            BLAS.gemm(workspace.intermediate, right.eigenvectors, into: &workspace.rotatedGradient)
         }
     }
 
@@ -227,22 +228,22 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         let dL = left.eigenvalues
         let dR = right.eigenvalues
 
-        Self.inverseSquareRoots(dR, into: &rightScales)
-        Self.inverseSquareRoots(dL, into: &leftScales)
+        Self.inverseSquareRoots(dR, into: &workspace.rightScales)
+        Self.inverseSquareRoots(dL, into: &workspace.leftScales)
 
         // tau = sum_i HhL_ii / d_L,i = sum_ij A_ij² / (d_L,i d_R,j), with HhL's damping term.
         var tau: Scalar = 0
         if leftRate != nil {
             // HhL = (A Diag(d_R^-1/2)) (A Diag(d_R^-1/2))^T + lambda sum(1/d_R) I (upper triangle:
             // the factor step reads no more).
-            weighted.assign(rotatedGradient)
-            weighted.scaleColumns(by: rightScales)
-            leftCurvature.resize(rows: a, columns: a)
-            BLAS.syrk(weighted, into: &leftCurvature, mirror: false)
-            if damping > 0 { leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
-            for i in 0..<a { tau += leftCurvature[i, i] / dL[i] }
+            workspace.weighted.assign(workspace.rotatedGradient)
+            workspace.weighted.scaleColumns(by: workspace.rightScales)
+            workspace.leftCurvature.resize(rows: a, columns: a)
+            BLAS.syrk(workspace.weighted, into: &workspace.leftCurvature, mirror: false)
+            if damping > 0 { workspace.leftCurvature.addToDiagonal(damping * dR.reduce(0) { $0 + 1 / $1 }) }
+            for i in 0..<a { tau += workspace.leftCurvature[i, i] / dL[i] }
         } else {
-            rotatedGradient.withUnsafeBufferPointer { values in
+            workspace.rotatedGradient.withUnsafeBufferPointer { values in
                 for i in 0..<a {
                     var row: Scalar = 0
                     for j in 0..<b { row += values[i * b + j] * values[i * b + j] / dR[j] }
@@ -253,11 +254,11 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         }
         if rightRate != nil {
             // HhR = (Diag(d_L^-1/2) A)^T (Diag(d_L^-1/2) A) + lambda sum(1/d_L) I.
-            weighted.assign(rotatedGradient)
-            weighted.scaleRows(by: leftScales)
-            rightCurvature.resize(rows: b, columns: b)
-            BLAS.syrk(weighted, transpose: true, into: &rightCurvature, mirror: false)
-            if damping > 0 { rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
+            workspace.weighted.assign(workspace.rotatedGradient)
+            workspace.weighted.scaleRows(by: workspace.leftScales)
+            workspace.rightCurvature.resize(rows: b, columns: b)
+            BLAS.syrk(workspace.weighted, transpose: true, into: &workspace.rightCurvature, mirror: false)
+            if damping > 0 { workspace.rightCurvature.addToDiagonal(damping * dL.reduce(0) { $0 + 1 / $1 }) }
         }
 
         // alpha moves at the rate of the left step when there is one, else the right's. A side
@@ -270,20 +271,20 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         var leftOutcome: FactorUpdateOutcome?
         var rightOutcome: FactorUpdateOutcome?
         if let rate = leftRate {
-            if leftStep.count != a { leftStep = [Scalar](repeating: 0, count: a) }
+            if workspace.leftStep.count != a { workspace.leftStep = [Scalar](repeating: 0, count: a) }
             let sideScale = scaleMoved(at: rate)
             let meanTerm = tau / (n * sideScale)
-            for i in 0..<a { leftStep[i] = rate * (leftCurvature[i, i] / (Scalar(b) * sideScale * dL[i]) - meanTerm) }
+            for i in 0..<a { workspace.leftStep[i] = rate * (workspace.leftCurvature[i, i] / (Scalar(b) * sideScale * dL[i]) - meanTerm) }
             leftOutcome = try left.step(
-                rotatedCurvature: leftCurvature, logEigenvalueStep: leftStep, rotationScale: rate / (Scalar(b) * sideScale))
+                rotatedCurvature: workspace.leftCurvature, logEigenvalueStep: workspace.leftStep, rotationScale: rate / (Scalar(b) * sideScale))
         }
         if let rate = rightRate {
-            if rightStep.count != b { rightStep = [Scalar](repeating: 0, count: b) }
+            if workspace.rightStep.count != b { workspace.rightStep = [Scalar](repeating: 0, count: b) }
             let sideScale = scaleMoved(at: rate)
             let meanTerm = tau / (n * sideScale)
-            for i in 0..<b { rightStep[i] = rate * (rightCurvature[i, i] / (Scalar(a) * sideScale * dR[i]) - meanTerm) }
+            for i in 0..<b { workspace.rightStep[i] = rate * (workspace.rightCurvature[i, i] / (Scalar(a) * sideScale * dR[i]) - meanTerm) }
             rightOutcome = try right.step(
-                rotatedCurvature: rightCurvature, logEigenvalueStep: rightStep, rotationScale: rate / (Scalar(a) * sideScale))
+                rotatedCurvature: workspace.rightCurvature, logEigenvalueStep: workspace.rightStep, rotationScale: rate / (Scalar(a) * sideScale))
         }
         // A side not stepped keeps det = 1: only the stepped sides are renormalised.
         if leftRate != nil { scale *= left.normalizeDeterminant() }
@@ -316,60 +317,61 @@ public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
         precondition(gradient.rows == a && gradient.columns == b,
                      "KroneckerFactors.preconditionGradient: gradient is \(gradient.rows) x \(gradient.columns), block is \(a) x \(b)")
         let overall = mode == .kl ? Scalar.pow(scale, -1 / Scalar(power)) : 1
-        left.inverseRootScales(power: power, damping: damping, into: &leftScales)
-        right.inverseRootScales(power: power, damping: damping, into: &rightScales)
+        left.inverseRootScales(power: power, damping: damping, into: &workspace.leftScales)
+        right.inverseRootScales(power: power, damping: damping, into: &workspace.rightScales)
         result.resize(rows: a, columns: b)
         if let factored {
             checkShape(factored, "preconditionGradient")
             // dY S_L^(-1/p) and X S_R^(-1/p): the roots are symmetric, so each is a product from the right.
-            applyRoot(left, denseRoots.left, &leftRoots, scales: leftScales, power: power, damping: damping, to: factored.outputGradient, into: &leftFactor)
-            applyRoot(right, denseRoots.right, &rightRoots, scales: rightScales, power: power, damping: damping, to: factored.input, into: &rightFactor)
-            BLAS.gemm(leftFactor, rightFactor, transposeA: true, alpha: overall, into: &result)
+            applyRoot(left, denseRoots.left, &leftRoots, scales: workspace.leftScales, power: power, damping: damping, to: factored.outputGradient, scratch: &workspace.leftRootScratch, into: &workspace.leftFactor)
+            applyRoot(right, denseRoots.right, &rightRoots, scales: workspace.rightScales, power: power, damping: damping, to: factored.input, scratch: &workspace.rightRootScratch, into: &workspace.rightFactor)
+            BLAS.gemm(workspace.leftFactor, workspace.rightFactor, transposeA: true, alpha: overall, into: &result)
             return
         }
-        intermediate.resize(rows: a, columns: b)
+        workspace.intermediate.resize(rows: a, columns: b)
         switch (denseRoots.left, denseRoots.right) {
         case (false, false):
-            for index in leftScales.indices { leftScales[index] *= overall }
-            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &intermediate)
-            rotatedGradient.resize(rows: a, columns: b)
-            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
-            rotatedGradient.scaleRows(by: leftScales)
-            rotatedGradient.scaleColumns(by: rightScales)
-            BLAS.gemm(left.eigenvectors, rotatedGradient, into: &intermediate)
-            BLAS.gemm(intermediate, right.eigenvectors, transposeB: true, into: &result)
+            for index in workspace.leftScales.indices { workspace.leftScales[index] *= overall }
+            BLAS.gemm(left.eigenvectors, gradient, transposeA: true, into: &workspace.intermediate)
+            workspace.rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(workspace.intermediate, right.eigenvectors, into: &workspace.rotatedGradient)
+            workspace.rotatedGradient.scaleRows(by: workspace.leftScales)
+            workspace.rotatedGradient.scaleColumns(by: workspace.rightScales)
+            BLAS.gemm(left.eigenvectors, workspace.rotatedGradient, into: &workspace.intermediate)
+            BLAS.gemm(workspace.intermediate, right.eigenvectors, transposeB: true, into: &result)
         case (true, true):
-            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: leftScales), gradient, alpha: overall, into: &intermediate)
-            BLAS.gemm(intermediate, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: rightScales), into: &result)
+            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: workspace.leftScales), gradient, alpha: overall, into: &workspace.intermediate)
+            BLAS.gemm(workspace.intermediate, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: workspace.rightScales), into: &result)
         case (true, false):
             // (R_L G) B_R Diag(sR) B_R^T.
-            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: leftScales), gradient, alpha: overall, into: &intermediate)
-            rotatedGradient.resize(rows: a, columns: b)
-            BLAS.gemm(intermediate, right.eigenvectors, into: &rotatedGradient)
-            rotatedGradient.scaleColumns(by: rightScales)
-            BLAS.gemm(rotatedGradient, right.eigenvectors, transposeB: true, into: &result)
+            BLAS.gemm(leftRoots.root(version: left.stateVersion, power: power, damping: damping, eigenvectors: left.eigenvectors, scales: workspace.leftScales), gradient, alpha: overall, into: &workspace.intermediate)
+            workspace.rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(workspace.intermediate, right.eigenvectors, into: &workspace.rotatedGradient)
+            workspace.rotatedGradient.scaleColumns(by: workspace.rightScales)
+            BLAS.gemm(workspace.rotatedGradient, right.eigenvectors, transposeB: true, into: &result)
         case (false, true):
             // B_L Diag(sL) B_L^T (G R_R).
-            for index in leftScales.indices { leftScales[index] *= overall }
-            BLAS.gemm(gradient, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: rightScales), into: &intermediate)
-            rotatedGradient.resize(rows: a, columns: b)
-            BLAS.gemm(left.eigenvectors, intermediate, transposeA: true, into: &rotatedGradient)
-            rotatedGradient.scaleRows(by: leftScales)
-            BLAS.gemm(left.eigenvectors, rotatedGradient, into: &result)
+            for index in workspace.leftScales.indices { workspace.leftScales[index] *= overall }
+            BLAS.gemm(gradient, rightRoots.root(version: right.stateVersion, power: power, damping: damping, eigenvectors: right.eigenvectors, scales: workspace.rightScales), into: &workspace.intermediate)
+            workspace.rotatedGradient.resize(rows: a, columns: b)
+            BLAS.gemm(left.eigenvectors, workspace.intermediate, transposeA: true, into: &workspace.rotatedGradient)
+            workspace.rotatedGradient.scaleRows(by: workspace.leftScales)
+            BLAS.gemm(left.eigenvectors, workspace.rotatedGradient, into: &result)
         }
     }
 
     /// `result = M S^(-1/p)` for a thin `M`: one GEMM with the dense root, or two through `B`.
     private func applyRoot(
         _ factor: SpectralFactor<Scalar>, _ dense: Bool, _ roots: inout DenseRootCache<Scalar>, scales: [Scalar],
-        power: Double, damping: RootDamping, to matrix: Matrix<Scalar>, into result: inout Matrix<Scalar>
+        power: Double, damping: RootDamping, to matrix: Matrix<Scalar>, scratch: inout Matrix<Scalar>,
+        into result: inout Matrix<Scalar>
     ) {
         if dense {
             result.resize(rows: matrix.rows, columns: factor.dimension)
             let root = roots.root(version: factor.stateVersion, power: power, damping: damping, eigenvectors: factor.eigenvectors, scales: scales)
             BLAS.gemm(matrix, root, into: &result)
         } else {
-            InverseRoot.applyRight(eigenvectors: factor.eigenvectors, scales: scales, to: matrix, scratch: &rootScratch, into: &result)
+            InverseRoot.applyRight(eigenvectors: factor.eigenvectors, scales: scales, to: matrix, scratch: &scratch, into: &result)
         }
     }
 

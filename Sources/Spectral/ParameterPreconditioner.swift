@@ -72,12 +72,15 @@ public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     private var blockGradient = Matrix<Scalar>(rows: 0, columns: 0)
     private var blockResult = Matrix<Scalar>(rows: 0, columns: 0)
 
-    /// A fresh spectral preconditioner for a parameter of `shape` (`[n]` or `[rows, columns]`).
-    public convenience init(shape: [Int], options: PreconditionerOptions) {
+    /// A fresh spectral preconditioner for a parameter of `shape` (`[n]` or `[rows, columns]`),
+    /// its factors keeping `B` as `options.stateDType` says. `workspaces`: scratch shared with the
+    /// other preconditioners one optimizer updates one at a time (nil: each block its own).
+    public convenience init(shape: [Int], options: PreconditionerOptions, workspaces: FactorWorkspacePool<Scalar>? = nil) {
         self.init(shape: shape, options: options) { rows, columns in
             KroneckerFactors<Scalar>(
                 rows: rows, columns: columns, mode: options.mode, options: options.factor,
-                initialEigenvalue: Scalar(options.initialEigenvalue))
+                initialEigenvalue: Scalar(options.initialEigenvalue), stateDType: options.stateDType,
+                workspaces: workspaces)
         }
     }
 

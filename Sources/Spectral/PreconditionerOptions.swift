@@ -25,6 +25,9 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
     public var initialEigenvalue = 1.0
     /// The factor update rule.
     public var factor = SpectralFactorOptions()
+    /// How learned matrices are kept between steps: spectral factors' `B`, Eigen-Shampoo's
+    /// statistics (`StateDType`).
+    public var stateDType = StateDType.float32
 
     /// The limit in force: `factorDimensionLimit`'s number, or for an `auto` not yet resolved
     /// its ceiling, 1024, which is what `auto` resolves to on one rank. Setting it fixes the limit.
@@ -73,6 +76,7 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
         },
         .init("initialEigenvalue", \.initialEigenvalue, .above(0)),
         .init("factor", \.factor),
+        .init("stateDType", \.stateDType),
     ]
 
     public static let problemPlacement = ConfigProblemPlacement.object

@@ -18,59 +18,123 @@ import Linalg
 /// `B` is not finite or has `||B^T B - I||_F` above `orthogonalityBound`, is rejected and the
 /// previous state kept; `maxConsecutiveFailures` rejections in a row are an error.
 ///
-/// A factor owns its workspaces (sized on the first update), so updates do not allocate. It is a
-/// class: it is state plus scratch memory, updated in place, never copied.
+/// Scratch memory lives in a `SpectralFactorWorkspace`, the factor's own or one shared with the
+/// other factors of its size that an optimizer updates one at a time, so updates do not
+/// allocate. With `stateDType` bfloat16 the factor keeps `B` as bfloat16 between updates and
+/// widens it into the workspace to compute; `d` stays `Scalar` (`StateDType`). It is a class:
+/// state updated in place, never copied.
 public final class SpectralFactor<Scalar: LinalgScalar> {
-    /// The learned state: what a checkpoint saves.
-    public private(set) var state: SpectralFactorState<Scalar>
     /// The update rule.
     public let options: SpectralFactorOptions
+    /// How `B` is kept between updates.
+    public let stateDType: StateDType
     /// An upper bound on `||B^T B - I||_F` of the current eigenvectors, as known after the last
-    /// accepted update (the state's `defectBound`); `measureHealth()` measures the defect.
-    public var orthogonalityError: Scalar { state.defectBound }
+    /// accepted update (the state's `defectBound`; with bfloat16 storage it includes the
+    /// rounding); `measureHealth()` measures the defect.
+    public var orthogonalityError: Scalar { stored.defectBound }
     /// Incremented whenever `B` or `d` change, so that derived values (dense roots) can be cached.
     public private(set) var stateVersion = 0
 
-    private var rotatedCurvature = Matrix<Scalar>(rows: 0, columns: 0)
-    private var projection = Matrix<Scalar>(rows: 0, columns: 0)
-    private var rotation = Matrix<Scalar>(rows: 0, columns: 0)
-    private var candidateEigenvectors = Matrix<Scalar>(rows: 0, columns: 0)
-    private var candidateEigenvalues: [Scalar] = []
-    private var logStep: [Scalar] = []
-    private var rootScales: [Scalar] = []
-    private var rowSums: [Scalar] = []
-    private var rootScratch = Matrix<Scalar>(rows: 0, columns: 0)
-    private let retractionWorkspace = RetractionWorkspace<Scalar>()
+    /// The state; with bfloat16 storage its `eigenvectors` are empty and `eigenvectorBits` hold `B`.
+    private var stored: SpectralFactorState<Scalar>
+    private var eigenvectorBits: [UInt16] = []
+    private let workspace: SpectralFactorWorkspace<Scalar>
 
-    /// A factor `S = d0 I` of size `dimension`.
-    public init(dimension: Int, initialEigenvalue: Scalar = 1, options: SpectralFactorOptions = .init()) {
+    /// A factor `S = d0 I` of size `dimension`. `workspace`: one shared with other factors of this
+    /// size that are never in the middle of a call at the same time (nil: its own).
+    public init(
+        dimension: Int, initialEigenvalue: Scalar = 1, options: SpectralFactorOptions = .init(),
+        stateDType: StateDType = .float32, workspace: SpectralFactorWorkspace<Scalar>? = nil
+    ) {
         precondition(options.validationError() == nil, "SpectralFactor: \(options.validationError()!)")
-        self.state = SpectralFactorState(dimension: dimension, initialEigenvalue: initialEigenvalue)
+        precondition(stateDType == .float32 || Scalar.self == Float.self, "SpectralFactor: bfloat16 storage is for Float factors")
         self.options = options
+        self.stateDType = stateDType
+        self.workspace = workspace ?? SpectralFactorWorkspace()
+        self.stored = SpectralFactorState(dimension: dimension, initialEigenvalue: initialEigenvalue)
+        keepEigenvectors(defect: 0)
     }
 
-    /// A factor continuing from `state` (a checkpoint).
-    public init(state: SpectralFactorState<Scalar>, options: SpectralFactorOptions = .init()) {
+    /// A factor continuing from `state` (a checkpoint); with bfloat16 storage `B` is rounded (exact
+    /// for a state saved in bfloat16) and the defect bound grows by what rounding did.
+    public init(
+        state: SpectralFactorState<Scalar>, options: SpectralFactorOptions = .init(),
+        stateDType: StateDType = .float32, workspace: SpectralFactorWorkspace<Scalar>? = nil
+    ) {
         precondition(options.validationError() == nil, "SpectralFactor: \(options.validationError()!)")
-        self.state = state
+        precondition(stateDType == .float32 || Scalar.self == Float.self, "SpectralFactor: bfloat16 storage is for Float factors")
         self.options = options
+        self.stateDType = stateDType
+        self.workspace = workspace ?? SpectralFactorWorkspace()
+        self.stored = state
+        keepEigenvectors(defect: state.defectBound)
     }
 
     /// `k`.
-    public var dimension: Int { state.eigenvalues.count }
+    public var dimension: Int { stored.eigenvalues.count }
 
-    /// Replaces the state with a saved one of the same size (a checkpoint).
+    /// The learned state: what a checkpoint saves (with bfloat16 storage, `B` widened exactly).
+    public var state: SpectralFactorState<Scalar> {
+        guard stateDType == .bfloat16 else { return stored }
+        var state = stored
+        state.eigenvectors = Matrix(rows: dimension, columns: dimension)
+        BFloat16Matrix.load(eigenvectorBits, into: &state.eigenvectors)
+        return state
+    }
+
+    /// Replaces the state with a saved one of the same size (a checkpoint), rounded as in `init(state:)`.
     public func restore(_ saved: SpectralFactorState<Scalar>) throws(SpectralFactorError) {
         guard saved.eigenvalues.count == dimension else {
             throw .invalidState("saved factor has dimension \(saved.eigenvalues.count), expected \(dimension)")
         }
-        state = saved
+        stored = saved
+        keepEigenvectors(defect: saved.defectBound)
         stateVersion += 1
     }
-    /// `B`.
-    public var eigenvectors: Matrix<Scalar> { state.eigenvectors }
+
+    /// `B` (with bfloat16 storage: widened into the workspace, valid until another factor sharing
+    /// it runs).
+    public var eigenvectors: Matrix<Scalar> {
+        guard stateDType == .bfloat16 else { return stored.eigenvectors }
+        let current = SpectralFactorWorkspace<Scalar>.WidenedState(factor: ObjectIdentifier(self), version: stateVersion)
+        if workspace.widenedState != current {
+            workspace.widenedEigenvectors.resize(rows: dimension, columns: dimension)
+            BFloat16Matrix.load(eigenvectorBits, into: &workspace.widenedEigenvectors)
+            workspace.widenedState = current
+        }
+        return workspace.widenedEigenvectors
+    }
+
+    /// The bfloat16 bits of `B` (empty with Float32 storage): what a bfloat16 checkpoint stores.
+    public var eigenvectorStorageBits: [UInt16] { eigenvectorBits }
+
     /// `d`.
-    public var eigenvalues: [Scalar] { state.eigenvalues }
+    public var eigenvalues: [Scalar] { stored.eigenvalues }
+
+    /// Moves `stored.eigenvectors` into bfloat16 storage if that is the dtype, rounding, with the
+    /// defect bound `defect` of the unrounded `B` grown by what rounding did (see `storeRounded`).
+    private func keepEigenvectors(defect: Scalar) {
+        guard stateDType == .bfloat16 else { return }
+        stored.defectBound = storeRounded(&stored.eigenvectors, defect: defect)
+        stored.eigenvectors = Matrix(rows: 0, columns: 0)
+        workspace.widenedState = nil
+    }
+
+    /// Rounds `matrix` (this factor's new `B`, `Scalar == Float`) to bfloat16 in place and into
+    /// `eigenvectorBits`, and returns a bound on `||B~^T B~ - I||_F` for the rounded `B~ = B + E`
+    /// given `defect >= ||B^T B - I||_F`:
+    ///
+    ///     ||B~^T B~ - I||_F <= defect + 2 ||B||_2 ||E||_F + ||E||_F²,   ||B||_2 <= sqrt(1 + defect)
+    ///
+    /// plus the rounding of measuring it (`NewtonSchulzGate.roundingAllowance`).
+    private func storeRounded(_ matrix: inout Matrix<Scalar>, defect: Scalar) -> Scalar {
+        let squares = BFloat16Matrix.storeRounding(&matrix, into: &eigenvectorBits)
+        // Values already in bfloat16 (a state saved that way) come back unchanged, and so does the bound.
+        guard squares > 0 else { return defect }
+        let rounding = squares.squareRoot()
+        let bound = Double(defect) + 2 * (1 + Double(defect)).squareRoot() * rounding + rounding * rounding
+        return Scalar(bound) + NewtonSchulzGate<Scalar>.roundingAllowance(dimension: matrix.rows)
+    }
 
     // MARK: - Updates
 
@@ -83,11 +147,13 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         let k = dimension
         precondition(curvature.rows == k && curvature.columns == k,
                      "SpectralFactor.update: curvature is \(curvature.rows) x \(curvature.columns), factor is \(k)")
-        projection.resize(rows: k, columns: k)
-        BLAS.gemm(curvature, state.eigenvectors, into: &projection)
-        rotatedCurvature.resize(rows: k, columns: k)
-        BLAS.gemm(state.eigenvectors, projection, transposeA: true, into: &rotatedCurvature)
-        rotatedCurvature.symmetrize()
+        let eigenvectors = self.eigenvectors
+        var projection = workspace.take(rows: k, columns: k)
+        BLAS.gemm(curvature, eigenvectors, into: &projection)
+        workspace.rotatedCurvature.resize(rows: k, columns: k)
+        BLAS.gemm(eigenvectors, projection, transposeA: true, into: &workspace.rotatedCurvature)
+        workspace.give(projection)
+        workspace.rotatedCurvature.symmetrize()
         return try updateFromRotatedCurvature()
     }
 
@@ -103,11 +169,12 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         let k = dimension
         let (rows, samples) = transposed ? (factor.columns, factor.rows) : (factor.rows, factor.columns)
         precondition(rows == k, "SpectralFactor.update: curvature factor has \(rows) rows for a factor of \(k)")
-        projection.resize(rows: k, columns: samples)
-        BLAS.gemm(state.eigenvectors, factor, transposeA: true, transposeB: transposed, into: &projection)
-        rotatedCurvature.resize(rows: k, columns: k)
+        var projection = workspace.take(rows: k, columns: samples)
+        BLAS.gemm(eigenvectors, factor, transposeA: true, transposeB: transposed, into: &projection)
+        workspace.rotatedCurvature.resize(rows: k, columns: k)
         // Only the upper triangle and the diagonal of Hh are read by the step.
-        BLAS.syrk(projection, alpha: weight, beta: 0, into: &rotatedCurvature, mirror: false)
+        BLAS.syrk(projection, alpha: weight, beta: 0, into: &workspace.rotatedCurvature, mirror: false)
+        workspace.give(projection)
         return try updateFromRotatedCurvature(rate: rate)
     }
 
@@ -118,17 +185,17 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     @_specialize(where Scalar == Double)
     @discardableResult
     public func update(rotatedCurvature curvature: Matrix<Scalar>) throws(SpectralFactorError) -> FactorUpdateOutcome {
-        rotatedCurvature.assign(curvature)
+        workspace.rotatedCurvature.assign(curvature)
         return try updateFromRotatedCurvature()
     }
 
     /// Damps `rotatedCurvature`, takes the standard log-eigenvalue step and the step.
     private func updateFromRotatedCurvature(rate given: Scalar? = nil) throws(SpectralFactorError) -> FactorUpdateOutcome {
-        if options.curvatureDamping > 0 { rotatedCurvature.addToDiagonal(Scalar(options.curvatureDamping)) }
+        if options.curvatureDamping > 0 { workspace.rotatedCurvature.addToDiagonal(Scalar(options.curvatureDamping)) }
         let rate = given ?? Scalar(options.curvatureLearningRate)
         SpectralKernels.logEigenvalueStep(
-            rotatedCurvature: rotatedCurvature, eigenvalues: state.eigenvalues, scale: rate, into: &logStep)
-        return try step(rotatedCurvature: rotatedCurvature, logEigenvalueStep: logStep, rotationScale: rate)
+            rotatedCurvature: workspace.rotatedCurvature, eigenvalues: stored.eigenvalues, scale: rate, into: &workspace.logStep)
+        return try step(rotatedCurvature: workspace.rotatedCurvature, logEigenvalueStep: workspace.logStep, rotationScale: rate)
     }
 
     /// The general step: rotation `K` gap-damped from `rotatedCurvature` (upper triangle read) with `rotationScale` in
@@ -141,25 +208,25 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         rotatedCurvature curvature: Matrix<Scalar>, logEigenvalueStep step: [Scalar], rotationScale: Scalar
     ) throws(SpectralFactorError) -> FactorUpdateOutcome {
         let norm = SpectralKernels.gapDampedRotation(
-            rotatedCurvature: curvature, eigenvalues: state.eigenvalues, scale: rotationScale,
-            gapDamping: Scalar(options.gapDamping), into: &rotation, rowSums: &rowSums)
+            rotatedCurvature: curvature, eigenvalues: stored.eigenvalues, scale: rotationScale,
+            gapDamping: Scalar(options.gapDamping), into: &workspace.rotation, rowSums: &workspace.rowSums)
         if let clip = options.rotationClip, norm > Scalar(clip) {
-            rotation.scale(by: Scalar(clip) / norm)
+            workspace.rotation.scale(by: Scalar(clip) / norm)
         }
         guard SpectralKernels.mapEigenvalues(
-            state.eigenvalues, logStep: step, map: options.eigenvalueMap, into: &candidateEigenvalues)
+            stored.eigenvalues, logStep: step, map: options.eigenvalueMap, into: &workspace.candidateEigenvalues)
         else {
             return try reject("eigenvalues not finite and positive after the \(options.eigenvalueMap.rawValue) map")
         }
         let clippedNorm = options.rotationClip.map { Swift.min(norm, Scalar($0)) } ?? norm
         let gate = options.newtonSchulzTolerance.map {
-            NewtonSchulzGate(tolerance: NewtonSchulzGate<Scalar>.tolerance(float32: $0), bound: state.defectBound)
+            NewtonSchulzGate(tolerance: NewtonSchulzGate<Scalar>.tolerance(float32: $0), bound: stored.defectBound)
         }
         let outcome: RetractionOutcome<Scalar>
         do {
             outcome = try options.retraction.apply(
-                to: state.eigenvectors, rotation: rotation, rotationNorm: clippedNorm, gate: gate,
-                workspace: retractionWorkspace, into: &candidateEigenvectors)
+                to: eigenvectors, rotation: workspace.rotation, rotationNorm: clippedNorm, gate: gate,
+                workspace: workspace.retraction, into: &workspace.candidateEigenvectors)
         } catch {
             return try reject("retraction failed: \(error)")
         }
@@ -168,13 +235,22 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         guard error <= Scalar(options.orthogonalityBound) else {
             return try reject("orthogonality error \(error) above the bound \(options.orthogonalityBound)")
         }
-        swap(&state.eigenvectors, &candidateEigenvectors)
-        swap(&state.eigenvalues, &candidateEigenvalues)
-        state.defectBound = error
-        if outcome.ranPolarStep { state.polarSteps += 1 }
-        state.updates += 1
+        switch stateDType {
+        case .float32:
+            swap(&stored.eigenvectors, &workspace.candidateEigenvectors)
+            stored.defectBound = error
+        case .bfloat16:
+            stored.defectBound = storeRounded(&workspace.candidateEigenvectors, defect: error)
+            swap(&workspace.widenedEigenvectors, &workspace.candidateEigenvectors)
+        }
+        swap(&stored.eigenvalues, &workspace.candidateEigenvalues)
+        if outcome.ranPolarStep { stored.polarSteps += 1 }
+        stored.updates += 1
         stateVersion += 1
-        state.consecutiveFailures = 0
+        stored.consecutiveFailures = 0
+        if stateDType == .bfloat16 {
+            workspace.widenedState = .init(factor: ObjectIdentifier(self), version: stateVersion)
+        }
         return .accepted
     }
 
@@ -184,21 +260,21 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     @discardableResult
     public func moveEigenvalues(logStep step: [Scalar]) throws(SpectralFactorError) -> FactorUpdateOutcome {
         guard SpectralKernels.mapEigenvalues(
-            state.eigenvalues, logStep: step, map: options.eigenvalueMap, into: &candidateEigenvalues)
+            stored.eigenvalues, logStep: step, map: options.eigenvalueMap, into: &workspace.candidateEigenvalues)
         else {
             return try reject("eigenvalues not finite and positive after the \(options.eigenvalueMap.rawValue) map")
         }
-        swap(&state.eigenvalues, &candidateEigenvalues)
+        swap(&stored.eigenvalues, &workspace.candidateEigenvalues)
         stateVersion += 1
-        state.consecutiveFailures = 0
+        stored.consecutiveFailures = 0
         return .accepted
     }
 
     private func reject(_ reason: String) throws(SpectralFactorError) -> FactorUpdateOutcome {
-        state.failures += 1
-        state.consecutiveFailures += 1
-        if state.consecutiveFailures >= options.maxConsecutiveFailures {
-            throw .tooManyFailures(count: state.consecutiveFailures, lastReason: reason)
+        stored.failures += 1
+        stored.consecutiveFailures += 1
+        if stored.consecutiveFailures >= options.maxConsecutiveFailures {
+            throw .tooManyFailures(count: stored.consecutiveFailures, lastReason: reason)
         }
         return .rejected(reason: reason)
     }
@@ -208,9 +284,9 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     @discardableResult
     public func normalizeDeterminant() -> Scalar {
         var logSum: Scalar = 0
-        for value in state.eigenvalues { logSum += Scalar.log(value) }
+        for value in stored.eigenvalues { logSum += Scalar.log(value) }
         let mean = Scalar.exp(logSum / Scalar(dimension))
-        for index in state.eigenvalues.indices { state.eigenvalues[index] /= mean }
+        for index in stored.eigenvalues.indices { stored.eigenvalues[index] /= mean }
         stateVersion += 1
         return mean
     }
@@ -218,7 +294,7 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
     /// Scales every eigenvalue by `factor` (> 0).
     public func scaleEigenvalues(by factor: Scalar) {
         precondition(factor > 0 && factor.isFinite, "SpectralFactor.scaleEigenvalues: factor \(factor)")
-        for index in state.eigenvalues.indices { state.eigenvalues[index] *= factor }
+        for index in stored.eigenvalues.indices { stored.eigenvalues[index] *= factor }
         stateVersion += 1
     }
 
@@ -232,9 +308,11 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         into result: inout Matrix<Scalar>
     ) {
         precondition(gradient.rows == dimension, "applyInverseRoot: G has \(gradient.rows) rows, factor is \(dimension)")
-        InverseRoot.scales(eigenvalues: state.eigenvalues, power: power, damping: damping, into: &rootScales)
+        InverseRoot.scales(eigenvalues: stored.eigenvalues, power: power, damping: damping, into: &workspace.rootScales)
+        var scratch = workspace.take(rows: dimension, columns: gradient.columns)
         InverseRoot.applyLeft(
-            eigenvectors: state.eigenvectors, scales: rootScales, to: gradient, scratch: &rootScratch, into: &result)
+            eigenvectors: eigenvectors, scales: workspace.rootScales, to: gradient, scratch: &scratch, into: &result)
+        workspace.give(scratch)
     }
 
     /// `result = G S^(-1/p)` for `G` with `k` columns.
@@ -245,28 +323,30 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
         into result: inout Matrix<Scalar>
     ) {
         precondition(gradient.columns == dimension, "applyInverseRootFromRight: G has \(gradient.columns) columns, factor is \(dimension)")
-        InverseRoot.scales(eigenvalues: state.eigenvalues, power: power, damping: damping, into: &rootScales)
+        InverseRoot.scales(eigenvalues: stored.eigenvalues, power: power, damping: damping, into: &workspace.rootScales)
+        var scratch = workspace.take(rows: gradient.rows, columns: dimension)
         InverseRoot.applyRight(
-            eigenvectors: state.eigenvectors, scales: rootScales, to: gradient, scratch: &rootScratch, into: &result)
+            eigenvectors: eigenvectors, scales: workspace.rootScales, to: gradient, scratch: &scratch, into: &result)
+        workspace.give(scratch)
     }
 
     /// `(d + eps)^(-1/p)`, the diagonal of the root in the eigenbasis.
     public func inverseRootScales(power: Double, damping: RootDamping = .standard, into scales: inout [Scalar]) {
-        InverseRoot.scales(eigenvalues: state.eigenvalues, power: power, damping: damping, into: &scales)
+        InverseRoot.scales(eigenvalues: stored.eigenvalues, power: power, damping: damping, into: &scales)
     }
 
     // MARK: - Health
 
     /// Orthogonality (measured: one k³ product), spectrum and failure counts.
     public func measureHealth() -> FactorHealth {
-        let error = Retraction.measureOrthogonality(state.eigenvectors, workspace: retractionWorkspace)
+        let error = Retraction.measureOrthogonality(eigenvectors, workspace: workspace.retraction)
         return FactorHealth(
             dimension: dimension,
             orthogonalityError: Double(error),
-            minEigenvalue: Double(state.eigenvalues.min()!),
-            maxEigenvalue: Double(state.eigenvalues.max()!),
-            updates: state.updates, failures: state.failures, consecutiveFailures: state.consecutiveFailures,
-            polarSteps: state.polarSteps)
+            minEigenvalue: Double(stored.eigenvalues.min()!),
+            maxEigenvalue: Double(stored.eigenvalues.max()!),
+            updates: stored.updates, failures: stored.failures, consecutiveFailures: stored.consecutiveFailures,
+            polarSteps: stored.polarSteps)
     }
 }
 

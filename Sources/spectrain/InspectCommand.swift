@@ -45,6 +45,7 @@ struct InspectCommand: ParsableCommand {
             lines.append("")
             lines.append("curvature factors:")
             lines += TextTable.render([["factor", "k", "min d", "max d", "condition", "||B^T B - I||_F"]] + factors)
+            lines.append(Self.factorStateBytes(contents.optimizer))
         }
         print(lines.joined(separator: "\n"))
     }
@@ -59,9 +60,9 @@ struct InspectCommand: ParsableCommand {
             let values = tensor.floats
             guard let smallest = values.min(), let largest = values.max() else { continue }
             var orthogonality = "-"
-            if let vectors = byName[prefix + ".eigenvectors"], vectors.dtype == .float32, vectors.shape == [values.count, values.count],
-               !byName.keys.contains(prefix + ".statistic") {
-                let basis = Matrix<Float>(rows: values.count, columns: values.count, elements: vectors.floats)
+            if let vectors = byName[prefix + ".eigenvectors"], let elements = vectors.realValues,
+               vectors.shape == [values.count, values.count], !byName.keys.contains(prefix + ".statistic") {
+                let basis = Matrix<Float>(rows: values.count, columns: values.count, elements: elements)
                 var gram = Matrix<Float>(rows: values.count, columns: values.count)
                 BLAS.syrk(basis, transpose: true, into: &gram)
                 gram.addToDiagonal(-1)
@@ -71,5 +72,17 @@ struct InspectCommand: ParsableCommand {
                          String(format: "%.3e", largest / smallest), orthogonality])
         }
         return rows
+    }
+
+    /// The bytes of the curvature factors' learned matrices (every `.eigenvectors`, `.eigenvalues`
+    /// and `.statistic` tensor), by element type: what `stateDType` halves.
+    static func factorStateBytes(_ tensors: [StoredTensor]) -> String {
+        var bytes: [TensorDType: Int] = [:]
+        for tensor in tensors where [".eigenvectors", ".eigenvalues", ".statistic"].contains(where: tensor.name.hasSuffix) {
+            bytes[tensor.dtype, default: 0] += tensor.bytes.count
+        }
+        let total = bytes.values.reduce(0, +)
+        let parts = TensorDType.allCases.compactMap { dtype in bytes[dtype].map { "\(dtype.rawValue) \($0)" } }
+        return "factor state: \(total) bytes (\(parts.joined(separator: ", ")))"
     }
 }

@@ -114,7 +114,7 @@ struct OptimizerRecipeTests {
         var config = OptimizerConfig(type: kind)
         config.preconditioner.maxFactorDimension = 2
         let optimizer = try Optimizer(config: config, shards: [matrix, vector], totalSteps: 1, globalBatch: 1)
-        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters", "defectBound"] : ["statistic", "eigenvectors", "eigenvalues", "updates"]
+        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters", "defectBound"] : ["statistic", "eigenvectors", "eigenvalues", "counters"]
         let perBlock = kind == .spectral ? "scale" : "rootFailures"
         let blocks = ["block0", "block1"].flatMap { block in
             ["L", "R"].flatMap { side in perSide.map { "\(block).\(side).\($0)" } } + ["\(block).\(perBlock)"]
@@ -122,7 +122,14 @@ struct OptimizerRecipeTests {
         #expect(optimizer.stateTensors(shard: 0).map(\.name) == blocks + ["graft.v", "momentum"])
         #expect(optimizer.stateTensors(shard: 1).map(\.name) == ["diagonal.s", "graft.v", "momentum"])
         let integers = optimizer.stateTensors(shard: 0).filter { $0.integers != nil }.map(\.name)
-        #expect(integers == blocks.filter { $0.hasSuffix("counters") || $0.hasSuffix("updates") || $0.hasSuffix("rootFailures") })
+        #expect(integers == blocks.filter { $0.hasSuffix("counters") || $0.hasSuffix("rootFailures") })
+
+        // bfloat16 state: the same names; the k x k matrices (B; Eigen-Shampoo's L too) in BF16.
+        config.preconditioner.stateDType = .bfloat16
+        let halved = try Optimizer(config: config, shards: [matrix, vector], totalSteps: 1, globalBatch: 1)
+        #expect(halved.stateTensors(shard: 0).map(\.name) == blocks + ["graft.v", "momentum"])
+        let bfloat16 = halved.stateTensors(shard: 0).filter { $0.bfloat16Bits != nil }.map(\.name)
+        #expect(bfloat16 == blocks.filter { $0.hasSuffix("eigenvectors") || $0.hasSuffix("statistic") })
     }
 
     @Test("restore errors name the shard and the state tensor")

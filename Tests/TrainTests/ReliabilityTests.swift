@@ -96,6 +96,11 @@ struct ReliabilityTests {
         return Dictionary(uniqueKeysWithValues: contents.model.map { ($0.name, $0.sha256) })
     }
 
+    /// "name dtype: checksum" of every optimizer state tensor of a checkpoint.
+    static func optimizerChecksums(_ checkpoint: String) throws -> [String] {
+        try CheckpointStore.read(checkpoint).optimizer.map { "\($0.name) \($0.dtype.rawValue): \($0.sha256)" }
+    }
+
     @Test("a run whose learning rate explodes: no checkpoint holds a non-finite value, 'latest' and 'best' name checkpoints from before the blow-up, and rotation keeps them")
     func divergence() throws {
         let data = try SyntheticData(mislabelledEvery: 5)
@@ -129,12 +134,14 @@ struct ReliabilityTests {
     }
 
     @Test("a stop request at step 9 saves a checkpoint and stops; --resume auto then ends bit-identical to an uninterrupted run",
-          arguments: [1, 2])
-    func stopAndResume(ranks: Int) throws {
+          arguments: [(1, StateDType.float32), (2, .float32), (2, .bfloat16)])
+    func stopAndResume(ranks: Int, stateDType: StateDType) throws {
         let data = try SyntheticData()
         defer { data.remove() }
-        let straight = Self.spectralConfig(data, name: "straight")
-        let stopped = Self.spectralConfig(data, name: "stopped")
+        var straight = Self.spectralConfig(data, name: "straight")
+        straight.optimizer.preconditioner.stateDType = stateDType
+        var stopped = straight
+        stopped.name = "stopped"
         func execute(_ config: TrainConfig, resume: String?, stopAt: Int?) throws -> [TrainError?] {
             try ThreadCommunicator.run(ranks: ranks) { communicator -> TrainError? in
                 do {
@@ -161,6 +168,9 @@ struct ReliabilityTests {
         let expected = try Self.modelChecksums((straight.runPath as NSString).appendingPathComponent(end))
         let actual = try Self.modelChecksums((stopped.runPath as NSString).appendingPathComponent(end))
         #expect(actual == expected)
+        let optimizerState = try Self.optimizerChecksums((stopped.runPath as NSString).appendingPathComponent(end))
+        #expect(optimizerState == (try Self.optimizerChecksums((straight.runPath as NSString).appendingPathComponent(end))))
+        #expect(optimizerState.contains { $0.contains("eigenvectors BF16") } == (stateDType == .bfloat16))
         let losses = try readMetrics(stopped.runPath).map(\.loss)
         #expect(losses == (try readMetrics(straight.runPath).map(\.loss)))
     }

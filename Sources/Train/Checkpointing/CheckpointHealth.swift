@@ -14,9 +14,10 @@ public struct CheckpointHealth: Codable, Sendable, Equatable {
 
     /// The first tensor of `contents` holding a value that is not finite, described; nil if none.
     static func nonFiniteTensor(in contents: CheckpointContents) -> String? {
-        for tensor in contents.model + contents.optimizer where tensor.dtype == .float32 {
-            if let index = tensor.floats.firstIndex(where: { !$0.isFinite }) {
-                return "tensor '\(tensor.name)' holds \(tensor.floats[index]) at element \(index)"
+        for tensor in contents.model + contents.optimizer {
+            guard let values = tensor.realValues else { continue }
+            if let index = values.firstIndex(where: { !$0.isFinite }) {
+                return "tensor '\(tensor.name)' holds \(values[index]) at element \(index)"
             }
         }
         return nil

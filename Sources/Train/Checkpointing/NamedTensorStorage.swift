@@ -8,6 +8,7 @@ extension NamedTensor {
     var dtype: TensorDType {
         switch storage {
         case .float32: .float32
+        case .bfloat16: .bfloat16
         case .int64: .int64
         }
     }
@@ -16,9 +17,10 @@ extension NamedTensor {
     init(_ stored: StoredTensor, name: String) {
         switch stored.dtype {
         case .float32: self.init(name: name, shape: stored.shape, values: stored.floats)
+        case .bfloat16: self.init(name: name, shape: stored.shape, bfloat16Bits: stored.bfloat16Bits)
         case .int64: self.init(name: name, integers: stored.integers)
-        case .float64, .bfloat16:
-            preconditionFailure("NamedTensor: \(name) is \(stored.dtype.rawValue); optimizer state is validated as F32 or I64 before it is read")
+        case .float64:
+            preconditionFailure("NamedTensor: \(name) is F64; optimizer state is validated as F32, BF16 or I64 before it is read")
         }
     }
 }
@@ -28,6 +30,7 @@ extension StoredTensor {
     init(_ tensor: NamedTensor, name: String) {
         switch tensor.storage {
         case .float32(let values): self.init(name: name, shape: tensor.shape, floats: values)
+        case .bfloat16(let bits): self.init(name: name, shape: tensor.shape, bfloat16Bits: bits)
         case .int64(let values): self.init(name: name, shape: tensor.shape, integers: values)
         }
     }

@@ -62,15 +62,18 @@ extension Trainer {
             let name = Self.optimizerName(stateName, expected.name)
             guard let tensor = optimizerByName[name] else { throw TrainError("\(optimPath): tensor '\(name)' is missing") }
             guard tensor.dtype == expected.dtype, tensor.shape == expected.shape else {
-                throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)")
+                let precisions: Set<TensorDType> = [.float32, .bfloat16]
+                let hint = tensor.shape == expected.shape && precisions.isSuperset(of: [tensor.dtype, expected.dtype])
+                    ? " (saved with another optimizer.preconditioner.stateDType; resume with the one it was saved with)" : ""
+                throw TrainError("\(optimPath): tensor '\(name)' is \(tensor.shape) \(tensor.dtype.rawValue), expected \(expected.shape) \(expected.dtype.rawValue)\(hint)")
             }
         }
         if let problem = CheckpointHealth.nonFiniteTensor(in: contents) {
             throw TrainError("\(folder): \(problem); a checkpoint is never written from such a state, so this one was altered")
         }
-        for tensor in contents.optimizer where tensor.name.hasSuffix(".eigenvectors") && tensor.dtype == .float32 {
-            guard tensor.shape.count == 2, tensor.shape[0] == tensor.shape[1] else { continue }
-            let vectors = Matrix<Float>(rows: tensor.shape[0], columns: tensor.shape[1], elements: tensor.floats)
+        for tensor in contents.optimizer where tensor.name.hasSuffix(".eigenvectors") {
+            guard tensor.shape.count == 2, tensor.shape[0] == tensor.shape[1], let values = tensor.realValues else { continue }
+            let vectors = Matrix<Float>(rows: tensor.shape[0], columns: tensor.shape[1], elements: values)
             let defect = SpectralFactorState<Float>.orthonormalityDefect(vectors)
             guard defect <= SpectralFactorState<Float>.storedOrthonormalityTolerance else {
                 throw TrainError("\(optimPath): tensor '\(tensor.name)' is not orthonormal (max |B^T B - I| = \(defect)); the state is damaged")

@@ -22,6 +22,7 @@ enum ShardState {
         for tensor in tensors {
             switch tensor.storage {
             case .float32(let values): values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            case .bfloat16(let bits): bits.withUnsafeBytes { bytes.append(contentsOf: $0) }
             case .int64(let values): values.withUnsafeBytes { bytes.append(contentsOf: $0) }
             }
         }
@@ -49,9 +50,11 @@ enum ShardState {
             switch entry.dtype {
             case .float32:
                 tensors.append(NamedTensor(name: entry.name, shape: entry.shape, values: copied(slice, count: count)))
+            case .bfloat16:
+                tensors.append(NamedTensor(name: entry.name, shape: entry.shape, bfloat16Bits: copied(slice, count: count)))
             case .int64:
                 tensors.append(NamedTensor(name: entry.name, integers: copied(slice, count: count)))
-            case .float64, .bfloat16:
+            case .float64:
                 throw corrupt()
             }
             position += count * entry.dtype.size

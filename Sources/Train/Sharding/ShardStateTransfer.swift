@@ -73,7 +73,7 @@ extension ShardedUpdate {
                         guard let slice = shard.stateSlice else { return state(shard.stateName, tensor.name) }
                         let stored = whole.tensors[tensor.name] ?? state(shard.stateName, tensor.name)
                         whole.tensors[tensor.name] = stored
-                        guard let values = stored.floats else { return stored }
+                        guard case .float32(let values) = stored.storage else { return stored }
                         return NamedTensor(name: tensor.name, shape: [slice.count], values: Array(values[slice]))
                     })
                     payloads[index] = payload
@@ -102,6 +102,10 @@ extension ShardedUpdate {
             case .float32(var values):
                 try communicator.broadcast(&values, root: old)
                 state[index].storage = .float32(values)
+            case .bfloat16(let bits):
+                var bytes = bits.withUnsafeBytes { [UInt8]($0) }
+                try communicator.broadcast(&bytes, root: old)
+                state[index].storage = .bfloat16(bytes.withUnsafeBytes { [UInt16]($0.bindMemory(to: UInt16.self)) })
             case .int64(var values):
                 try communicator.broadcast(&values, root: old)
                 state[index].storage = .int64(values)
@@ -139,7 +143,7 @@ struct JoinedStates {
                 states.append((shard.stateName, tensor))
                 continue
             }
-            guard let values = tensor.floats, tensor.shape == [slice.count] else {
+            guard case .float32(let values) = tensor.storage, tensor.shape == [slice.count] else {
                 throw TrainError("optimizer state '\(tensor.name)' of band \(shard.name) is \(tensor.shape), not one Float32 per element")
             }
             let key = "\(shard.stateName)/\(tensor.name)"
