@@ -76,6 +76,14 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
+    public func startAlltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws -> CollectiveRequest {
+        let started = ContinuousClock.now
+        try alltoallv(send, into: receive, partition: partition)
+        return .completed(startedAt: started)
+    }
+
     /// The blocking in-place reduce-scatter: through a copy of this rank's result (collectives
     /// never receive into their send buffer).
     func reduceScatter<Element: CollectiveElement>(

@@ -58,6 +58,8 @@ public enum CollectiveSelfTest {
         var triangular: Int { size * (size + 1) / 2 }
         /// The values this rank holds in the partition, and every rank's, concatenated.
         var owned: [Float] { partition.range(of: rank).map { value(rank: rank, index: $0) } }
+        /// This rank's segment of every rank's values, in rank order (what an alltoallv delivers).
+        var everyRanksSegment: [Float] { (0..<size).flatMap { r in partition.range(of: rank).map { value(rank: r, index: $0) } } }
         var everyRanksOwned: [Float] { (0..<size).flatMap { r in partition.range(of: r).map { value(rank: r, index: $0) } } }
 
         func expect(_ condition: Bool, _ what: @autoclosure () -> String) {
@@ -101,6 +103,12 @@ public enum CollectiveSelfTest {
             for index in partition.range(of: rank) { inPlace[index] = value(rank: rank, index: index) }
             try inPlace.withUnsafeMutableBufferPointer { try communicator.allgatherv(inPlace: $0, partition: partition) }
             expect(inPlace == everyRanksOwned, "allgatherv in place with counts \(partition.counts)")
+            let transposed = try [Float](unsafeUninitializedCapacity: size * partition.counts[rank]) { receive, initialized in
+                let send = (0..<partition.total).map { value(rank: rank, index: $0) as Float }
+                try send.withUnsafeBufferPointer { try communicator.alltoallv($0, into: receive, partition: partition) }
+                initialized = receive.count
+            }
+            expect(transposed == everyRanksSegment, "alltoallv with counts \(partition.counts)")
         }
 
         /// startReduceScatter (into a buffer and in place), startAllgatherv and startAllreduce in flight together while the
@@ -124,8 +132,10 @@ public enum CollectiveSelfTest {
             let inPlace = buffer((0..<partition.total).map { value(rank: rank, index: $0) as Float })
             let gathered = buffer((0..<partition.total).map { partition.range(of: rank).contains($0) ? value(rank: rank, index: $0) : Float(-1) })
             let summed = buffer((0..<1000).map { value(rank: rank, index: $0) as Double })
+            let transposeSource = buffer((0..<partition.total).map { value(rank: rank, index: $0) as Float })
+            let transposed = buffer([Float](repeating: -1, count: size * partition.counts[rank]))
             defer {
-                for pointer in [full, reduced, uneven, unevenSegment, inPlace, gathered] { pointer.deallocate() }
+                for pointer in [full, reduced, uneven, unevenSegment, inPlace, gathered, transposeSource, transposed] { pointer.deallocate() }
                 summed.deallocate()
             }
             let requests = [
@@ -134,6 +144,7 @@ public enum CollectiveSelfTest {
                 try communicator.startReduceScatter(inPlace: inPlace, partition: partition, operation: .sum),
                 try communicator.startAllgatherv(inPlace: gathered, partition: partition),
                 try communicator.startAllreduce(summed, operation: .sum),
+                try communicator.startAlltoallv(UnsafeBufferPointer(transposeSource), into: transposed, partition: partition),
             ]
             var work = 0.0
             for step in 0..<2_000_000 { work += Double(step & 7) }
@@ -147,6 +158,7 @@ public enum CollectiveSelfTest {
                    "startReduceScatter(inPlace:, sum) with counts \(partition.counts), with others in flight")
             expect(Array(gathered) == everyRanksOwned, "startAllgatherv in place with counts \(partition.counts), with others in flight")
             expect(Array(summed) == (0..<1000).map { Double(triangular * ($0 % 13 + 1)) }, "startAllreduce(sum) of 1000 Float64, with others in flight")
+            expect(Array(transposed) == everyRanksSegment, "startAlltoallv with counts \(partition.counts), with others in flight")
         }
 
         /// broadcast from every root, gather, gatherv and scatterv.

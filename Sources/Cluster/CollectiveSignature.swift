@@ -3,7 +3,7 @@
 /// mismatch (a bug that MPI turns into a hang or silent corruption) becomes a clear error.
 struct CollectiveSignature: Equatable {
     enum Kind: Int64 {
-        case allreduce = 1, reduceScatter, allgather, allgatherv, broadcast, gather, gatherv, barrier, scatterv
+        case allreduce = 1, reduceScatter, allgather, allgatherv, broadcast, gather, gatherv, barrier, scatterv, alltoallv
     }
 
     static let encodedCount = 5
@@ -119,6 +119,10 @@ extension CollectiveSignature {
         partitioned(.scatterv, Element.self, partition, operationOrRoot: Int64(root))
     }
 
+    static func alltoallv<Element: CollectiveElement>(_: Element.Type, partition: Partition) -> CollectiveSignature {
+        partitioned(.alltoallv, Element.self, partition)
+    }
+
     static var barrier: CollectiveSignature { CollectiveSignature(kind: .barrier) }
 
     /// A collective over a partition: its total and fingerprint stand for the counts.
@@ -146,6 +150,7 @@ extension CollectiveSignature: CustomStringConvertible {
         case .gatherv: return "gatherv to rank \(operationOrRoot) of \(count)\(type)\(split)"
         case .barrier: return "barrier"
         case .scatterv: return "scatterv from rank \(operationOrRoot) of \(count)\(type)\(split)"
+        case .alltoallv: return "alltoallv of \(count)\(type)\(split)"
         }
     }
 }

@@ -64,6 +64,15 @@ public protocol Communicator: AnyObject {
         _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, root: Int) throws
 
+    /// The transpose of segments: every rank's `send` (length `partition.total`) is cut by
+    /// `partition`, and segment r goes to rank r, so that afterwards this rank's `receive` (length
+    /// `size * partition.counts[rank]`) holds its segment of rank 0's send, then of rank 1's, ...
+    /// (`MPI_Alltoallv` with one partition for all ranks). A reduction whose sums the owner forms
+    /// itself (in another precision than the wire's) is this plus a local sum.
+    func alltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition) throws
+
     /// Returns when every rank has called it.
     func barrier() throws
 
@@ -88,6 +97,11 @@ public protocol Communicator: AnyObject {
     /// sits in segment order (`GradientExchange`'s direct buckets) reduces it where it lies.
     func startReduceScatter<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation) throws -> CollectiveRequest
+
+    /// Starts `alltoallv(_:into:partition:)`; `partition` must live until the wait (MPI reads its counts).
+    func startAlltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
+        partition: Partition) throws -> CollectiveRequest
 
     /// Starts `allgatherv(inPlace:partition:)`.
     func startAllgatherv<Element: CollectiveElement>(
@@ -155,6 +169,16 @@ extension Communicator {
         } else {
             try checkCount(receiveCount, expected: partition.total, "buffer", "allgatherv")
         }
+    }
+
+    func checkAlltoallv(sendCount: Int, receiveCount: Int, partition: Partition) throws(CommunicatorError) {
+        try checkPartition(partition, "alltoallv")
+        try checkCount(sendCount, expected: partition.total, "send buffer", "alltoallv")
+        let (expected, overflow) = partition.counts[rank].multipliedReportingOverflow(by: size)
+        guard !overflow, expected <= Int(Int32.max) else {
+            throw .invalidArgument("alltoallv: \(size) x \(partition.counts[rank]) received elements exceed MPI's 32-bit count limit")
+        }
+        try checkCount(receiveCount, expected: expected, "receive buffer", "alltoallv")
     }
 
     func checkBroadcast(count: Int, root: Int) throws(CommunicatorError) {

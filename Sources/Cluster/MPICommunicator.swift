@@ -26,6 +26,8 @@ public final class MPICommunicator: Communicator {
     private let communicator: MPI_Comm
     private var signatures: [Int64]
     private let requests = MPIRequestPool(pollInterval: nil)
+    /// `receivedPartition(of:)`'s partitions by count.
+    private var receivedPartitions: [Int: Partition] = [:]
 
     /// The world communicator; initialises MPI on first use.
     public static func world(checksCollectives: Bool = true) throws(CommunicatorError) -> MPICommunicator {
@@ -199,6 +201,39 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func alltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws {
+        try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        try agree(on: .alltoallv(Element.self, partition: partition))
+        let type = datatype(Element.self)
+        let received = receivedPartition(of: partition)
+        try mpi("MPI_Alltoallv") {
+            partition.withMPICounts { sendCounts in
+                partition.withMPIOffsets { sendOffsets in
+                    received.withMPICounts { receiveCounts in
+                        received.withMPIOffsets { receiveOffsets in
+                            MPI_Alltoallv(
+                                send.baseAddress, sendCounts.baseAddress, sendOffsets.baseAddress, type,
+                                receive.baseAddress, receiveCounts.baseAddress, receiveOffsets.baseAddress, type, communicator)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What this rank receives in an alltoallv over `partition`: its own count from every rank,
+    /// in rank order. Kept per count, so that a non-blocking alltoallv's counts outlive it.
+    private func receivedPartition(of partition: Partition) -> Partition {
+        let count = partition.counts[rank]
+        if let known = receivedPartitions[count] { return known }
+        // The count times the ranks fits 32 bits (`checkAlltoallv`), so this cannot fail.
+        let received = try! Partition(counts: [Int](repeating: count, count: size))
+        receivedPartitions[count] = received
+        return received
+    }
+
     public func barrier() throws {
         try agree(on: .barrier)
         try mpi("MPI_Barrier") { MPI_Barrier(communicator) }
@@ -262,6 +297,30 @@ public final class MPICommunicator: Communicator {
         let slot = try requests.startRing(
             buffer: floats, receive: UnsafeMutableBufferPointer(rebasing: floats[partition.range(of: rank)]),
             partition: partition, rank: rank, size: size, communicator: communicator)
+        return started.request(slot: slot)
+    }
+
+    public func startAlltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws -> CollectiveRequest {
+        try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        let started = ContinuousClock.now
+        let type = datatype(Element.self)
+        let received = receivedPartition(of: partition)
+        let slot = try requests.start("MPI_Ialltoallv") { request in
+            partition.withMPICounts { sendCounts in
+                partition.withMPIOffsets { sendOffsets in
+                    received.withMPICounts { receiveCounts in
+                        received.withMPIOffsets { receiveOffsets in
+                            MPI_Ialltoallv(
+                                send.baseAddress, sendCounts.baseAddress, sendOffsets.baseAddress, type,
+                                receive.baseAddress, receiveCounts.baseAddress, receiveOffsets.baseAddress, type,
+                                communicator, request)
+                        }
+                    }
+                }
+            }
+        }
         return started.request(slot: slot)
     }
 

@@ -78,6 +78,13 @@ public final class SingleProcessCommunicator: Communicator {
         receive.baseAddress!.update(from: base, count: send.count)
     }
 
+    public func alltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws {
+        try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        _ = receive.update(fromContentsOf: send)
+    }
+
     public func barrier() throws {}
 
     public func abort(code: Int32) -> Never {

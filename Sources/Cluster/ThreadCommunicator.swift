@@ -131,6 +131,20 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = receive.update(fromContentsOf: whole[partition.range(of: rank)])
     }
 
+    public func alltoallv<Element: CollectiveElement>(
+        _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
+    ) throws {
+        try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
+        // Every rank's whole send buffer, in rank order; this rank keeps its segment of each.
+        let sends = try group.collective(.alltoallv(Element.self, partition: partition), rank: rank, input: Array(send))
+        let mine = partition.range(of: rank)
+        for source in 0..<size {
+            let from = source * partition.total
+            _ = UnsafeMutableBufferPointer(rebasing: receive[(source * mine.count)..<((source + 1) * mine.count)])
+                .update(fromContentsOf: sends[(from + mine.lowerBound)..<(from + mine.upperBound)])
+        }
+    }
+
     public func barrier() throws {
         _ = try group.collective(.barrier, rank: rank, input: [UInt8]())
     }

@@ -156,7 +156,7 @@ final class ThreadGroup: Sendable {
                 for index in result.indices { result[index] = operation.combine(result[index], input[index]) }
             }
             return result
-        case .allgather, .allgatherv, .gather, .gatherv:
+        case .allgather, .allgatherv, .gather, .gatherv, .alltoallv:
             return Array(inputs.joined())
         case .broadcast, .scatterv:
             return inputs[Int(signature.operationOrRoot)]

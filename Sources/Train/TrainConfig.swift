@@ -239,6 +239,9 @@ public struct LoopConfig: ConfigRecord, Sendable, Equatable {
 /// optional re-planning of ownership from measured times.
 public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     public var reduction = GradientReduction.reduceScatter
+    /// The precision of the bytes on the wire: bfloat16 halves them, with sums and parameters
+    /// kept in Float32 (`BFloat16Exchange`; needs `reduction` reduceScatter).
+    public var exchangeDType = ExchangeDType.float32
     /// Gradient buckets of about this many megabytes (reverse layer order).
     public var bucketMegabytes = 1.0
     /// Overlap communication with computation: each bucket's reduction starts as soon as backward
@@ -260,6 +263,11 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
 
     public static let fields: [ConfigField<DistributedConfig>] = [
         .init("reduction", \.reduction),
+        .init("exchangeDType", \.exchangeDType),
+        .check(at: \.exchangeDType) {
+            $0.exchangeDType == .bfloat16 && $0.reduction != .reduceScatter
+                ? "bfloat16 needs reduction reduceScatter: the owners form the Float32 sums" : nil
+        },
         .init("bucketMegabytes", \.bucketMegabytes, .in(0...4096, excludingLower: true)),
         .init("overlap", \.overlap),
         .init("progressMicroseconds", \.progressMicroseconds, .within(1...1_000_000)),

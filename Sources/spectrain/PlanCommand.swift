@@ -107,7 +107,8 @@ struct PlanCommand: ParsableCommand {
         let links = try linkParameters()
         let model = ScalingModel(
             reduceScatter: links.reduceScatter, allgather: links.allgather, smallAllreduceSeconds: links.smallAllreduce,
-            bucketBytes: settings.distributed.bucketBytes, sharedCores: sharedCores, overlapCost: links.overlapCost)
+            bucketBytes: settings.distributed.bucketBytes, sharedCores: sharedCores, overlapCost: links.overlapCost,
+            wireBytesPerElement: settings.distributed.exchangeDType.bytesPerElement)
         let counts = try parsedNodes()
         let predictions = try ScalingPrediction.run(
             config: settings, model: model, nodes: counts, profileSteps: profileSteps, warmup: 3, report: Job.printLine)

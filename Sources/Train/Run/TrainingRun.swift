@@ -218,6 +218,9 @@ public enum TrainingRun {
             let sharded = trainer.sharded
             lines.append(OwnershipReport.describe(shards: sharded.shards, plan: sharded.plan, optimizer: trainer.config.optimizer, automatic: blocking))
             if let overlap = sharded.overlapChoice { lines.append(overlap) }
+            if trainer.config.distributed.exchangeDType == .bfloat16 {
+                lines.append("distributed.exchangeDType bfloat16: gradients and parameter steps travel in bfloat16 (half the bytes); sums and parameters stay Float32")
+            }
         } else if let blocking {
             lines.append(blocking.description)
         }

@@ -57,6 +57,8 @@ final class GradientExchange {
     private let store: ParameterStore<Float>
     private let communicator: any Communicator
     private var packed: [Float]
+    /// The bfloat16 transfers (`distributed.exchangeDType`); nil in Float32.
+    private let halfPrecision: BFloat16Exchange?
     private var reductions: [CollectiveRequest?]
     private var gathers: [CollectiveRequest?]
     /// Buckets of this step whose reduction has started (a prefix of `buckets`), and those
@@ -68,7 +70,7 @@ final class GradientExchange {
 
     init(
         shards: [ParameterShard], owners: [Int], tensorLayers: [Int], store: ParameterStore<Float>, communicator: any Communicator,
-        bucketBytes: Int, mode: GradientReduction
+        bucketBytes: Int, mode: GradientReduction, exchangeDType: ExchangeDType = .float32
     ) throws(TrainError) {
         self.mode = mode
         self.owners = owners
@@ -106,6 +108,14 @@ final class GradientExchange {
             if direct == nil { start += partition.total }
         }
         self.buckets = buckets
+        if exchangeDType == .bfloat16 {
+            guard mode == .reduceScatter else {
+                throw TrainError("distributed.exchangeDType bfloat16 needs distributed.reduction reduceScatter (the owners form the sums)")
+            }
+            halfPrecision = try BFloat16Exchange(partitions: buckets.map(\.partition), rank: rank)
+        } else {
+            halfPrecision = nil
+        }
         packed = [Float](repeating: 0, count: start)
         reductions = [CollectiveRequest?](repeating: nil, count: buckets.count)
         gathers = [CollectiveRequest?](repeating: nil, count: buckets.count)
@@ -220,6 +230,7 @@ final class GradientExchange {
             if bucket.direct == nil { pack(bucket, from: store.gradients, tensorsOf: nil) }
             let request = try withCollectiveBuffer(bucket, in: store.gradients) { all in
                 startedGradientsAreFinite = startedGradientsAreFinite && BLAS.dot(UnsafeBufferPointer(all), UnsafeBufferPointer(all)).isFinite
+                if let halfPrecision { return try halfPrecision.startReduction(index, elements: all, communicator: communicator) }
                 switch mode {
                 case .allreduce: return try communicator.startAllreduce(all, operation: .sum)
                 case .reduceScatter: return try communicator.startReduceScatter(inPlace: all, partition: bucket.partition, operation: .sum)
@@ -241,10 +252,17 @@ final class GradientExchange {
         reductionsFinished += 1
         if reductionsFinished == buckets.count { (reductionsStarted, reductionsFinished) = (0, 0) }
         let bucket = buckets[index]
+        if let halfPrecision {
+            withCollectiveBuffer(bucket, in: store.gradients) { halfPrecision.finishReduction(index, elements: $0) }
+        }
         // A direct bucket was reduced where the owners read it; a packed one holds this rank's
         // sums in its own segment of the packing region.
-        guard bucket.direct == nil else { return }
-        unpack(bucket, into: store.gradients, tensorsOf: mode == .allreduce ? nil : rank)
+        if bucket.direct == nil { unpack(bucket, into: store.gradients, tensorsOf: mode == .allreduce ? nil : rank) }
+        if let halfPrecision {
+            // The values before this rank's update, from which it sends its step.
+            if bucket.direct == nil { pack(bucket, from: store.values, tensorsOf: rank) }
+            withCollectiveBuffer(bucket, in: store.values) { halfPrecision.keepPrevious(index, elements: $0) }
+        }
     }
 
     // MARK: - Parameters
@@ -268,8 +286,11 @@ final class GradientExchange {
         let bucket = buckets[index]
         if bucket.direct == nil { pack(bucket, from: store.values, tensorsOf: rank) }
         let request = try withCollectiveBuffer(bucket, in: store.values) { all in
-            try communicator.startAllgatherv(inPlace: all, partition: bucket.partition)
+            if let halfPrecision { return try halfPrecision.startGather(index, elements: all, communicator: communicator) }
+            return try communicator.startAllgatherv(inPlace: all, partition: bucket.partition)
         }
+        // The owner's values become previous + the rounded step, as every rank computes them.
+        if halfPrecision != nil && bucket.direct == nil { unpack(bucket, into: store.values, tensorsOf: rank) }
         gathers[index] = request
         timing.recordStart(request, in: phase)
     }
@@ -281,7 +302,13 @@ final class GradientExchange {
             guard let request = gathers[index] else { continue }
             gathers[index] = nil
             timing.recordWait(for: request, try communicator.wait(for: request), in: phase)
-            if buckets[index].direct == nil { unpack(buckets[index], into: store.values, tensorsOf: nil) }
+            let bucket = buckets[index]
+            if let halfPrecision {
+                // The other owners' steps are added to the values every rank holds.
+                if bucket.direct == nil { pack(bucket, from: store.values, tensorsOf: nil) }
+                withCollectiveBuffer(bucket, in: store.values) { halfPrecision.finishGather(index, elements: $0) }
+            }
+            if bucket.direct == nil { unpack(bucket, into: store.values, tensorsOf: nil) }
         }
     }
 

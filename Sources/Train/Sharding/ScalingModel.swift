@@ -26,6 +26,8 @@ public struct ScalingModel: Sendable {
     public var smallAllreduceSeconds: Double
     /// Gradient bucket size, as `distributed.bucketMegabytes`.
     public var bucketBytes: Int
+    /// Bytes per element on the wire: 4, or 2 with `distributed.exchangeDType` bfloat16.
+    public var wireBytesPerElement: Int
     /// When the N ranks share this many cores (emulated hosts on one machine), compute slows by
     /// N / cores once N exceeds them; nil: every node has its own cores.
     public var sharedCores: Int?
@@ -35,8 +37,9 @@ public struct ScalingModel: Sendable {
 
     public init(
         reduceScatter: LinkModel, allgather: LinkModel, smallAllreduceSeconds: Double, bucketBytes: Int, sharedCores: Int? = nil,
-        overlapCost: Double = 0
+        overlapCost: Double = 0, wireBytesPerElement: Int = MemoryLayout<Float>.size
     ) {
+        self.wireBytesPerElement = wireBytesPerElement
         self.reduceScatter = reduceScatter
         self.allgather = allgather
         self.smallAllreduceSeconds = smallAllreduceSeconds
@@ -77,7 +80,7 @@ public struct ScalingModel: Sendable {
         let owners = OwnershipReport.plan(shards: shards, optimizer: profile.optimizer, ranks: ranks).owners
         let groups = ranks == 1 ? [Array(shards.indices.reversed())]
             : GradientExchange.bucketGroups(shards: shards, tensorLayers: profile.tensorLayers, bucketBytes: bucketBytes)
-        let bytes = groups.map { Double($0.reduce(0) { $0 + shards[$1].count } * MemoryLayout<Float>.size) }
+        let bytes = groups.map { Double($0.reduce(0) { $0 + shards[$1].count } * wireBytesPerElement) }
         let firstLayer = GradientExchange.firstLayers(of: groups, shards: shards, tensorLayers: profile.tensorLayers)
         var update = [[Double]](repeating: [Double](repeating: 0, count: groups.count), count: ranks)
         for (bucket, group) in groups.enumerated() {

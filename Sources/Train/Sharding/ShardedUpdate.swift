@@ -309,7 +309,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     private func makeExchange() throws(TrainError) -> GradientExchange {
         try GradientExchange(
             shards: shards, owners: plan.owners, tensorLayers: tensorLayers, store: parameters, communicator: communicator,
-            bucketBytes: settings.bucketBytes, mode: settings.reduction)
+            bucketBytes: settings.bucketBytes, mode: settings.reduction, exchangeDType: settings.exchangeDType)
     }
 
     // MARK: - Factor health
