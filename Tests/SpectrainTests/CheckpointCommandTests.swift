@@ -405,5 +405,20 @@ struct CheckpointCommandTests {
         #expect(result.output.contains("param/1_linear.weight"))
         #expect(result.output.contains("optim/1_linear.weight#r0c3/block0.R.eigenvectors  F32    [196, 196]"), "\(result.output)")
         #expect(result.output.contains("curvature factors:"))
+
+        // With bfloat16 state the eigenvectors are BF16 and take half the bytes; the eigenvalues stay F32.
+        let halved = try ProcessRunner.run(
+            Self.arguments(name: "h", folder: folder, steps: 20) + ["--set", "optimizer.preconditioner.stateDType=bfloat16"], timeout: 600)
+        #expect(halved.status == 0, "\(halved.allOutput)")
+        let halvedInspect = try ProcessRunner.run(["inspect", folder.appendingPathComponent("h/ckpt-000020").path])
+        #expect(halvedInspect.output.contains("optim/1_linear.weight#r0c3/block0.R.eigenvectors  BF16   [196, 196]"), "\(halvedInspect.output)")
+        // "factor state: T bytes (F32 T)" and "factor state: T' bytes (F32 a, BF16 b)".
+        func bytes(_ output: String) -> [String: Int] {
+            guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("factor state: ") }) else { return [:] }
+            return Dictionary(uniqueKeysWithValues: line.matches(of: /(F32|BF16) ([0-9]+)/).map { (String($0.1), Int($0.2)!) })
+        }
+        let (full, half) = (bytes(result.output), bytes(halvedInspect.output))
+        #expect(full.keys.sorted() == ["F32"] && half.keys.sorted() == ["BF16", "F32"], "\(full) \(half)")
+        #expect(2 * (half["BF16"] ?? 0) == (full["F32"] ?? 0) - (half["F32"] ?? 0), "eigenvector bytes halve: \(full) \(half)")
     }
 }

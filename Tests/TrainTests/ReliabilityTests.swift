@@ -175,6 +175,24 @@ struct ReliabilityTests {
         #expect(losses == (try readMetrics(straight.runPath).map(\.loss)))
     }
 
+    @Test("resuming with another stateDType than the checkpoint's is one error that names the tensor and the field")
+    func resumeWithOtherStateDType() throws {
+        let data = try SyntheticData()
+        defer { data.remove() }
+        var config = Self.spectralConfig(data, name: "halved")
+        config.optimizer.preconditioner.stateDType = .bfloat16
+        config.training.maxSteps = 4
+        _ = try Self.run(config)
+        config.optimizer.preconditioner.stateDType = .float32
+        config.training.maxSteps = 8
+        #expect {
+            try Self.run(config, resume: config.runPath)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("eigenvectors' is [") && text.contains("BF16, expected") && text.contains("optimizer.preconditioner.stateDType")
+        }
+    }
+
     @Test("--resume auto on a folder without checkpoints starts afresh and keeps the earlier metrics aside")
     func autoWithoutCheckpoint() throws {
         let data = try SyntheticData()
