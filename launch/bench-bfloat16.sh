@@ -6,8 +6,8 @@
 #     metric (test accuracy; validation loss for a language model), the curvature factors' state
 #     bytes in the final checkpoint (`inspect`), from the factor health logged every HEALTH steps
 #     the largest ||B^T B - I||_F, the rejected updates and the polar steps; for Eigen-Shampoo,
-#     from the final checkpoint, the failed eigendecompositions and those whose spectrum was not
-#     positive (clamped).
+#     from the final checkpoint, the failed eigendecompositions, those whose spectrum was not
+#     positive (clamped), and the lowest min/max eigenvalue ratio any of them had.
 #   --what exchange: distributed.exchangeDType on RANKS ranks (default 2, launch/mpirun.sh).
 #
 #   launch/bench-bfloat16.sh [--what state|exchange] [--seeds "1 2 3"] [--health 117] [--set key=value]... CONFIG...
@@ -44,8 +44,8 @@ work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown), runs in $work"
 echo "# $what in bfloat16 against float32 ($field)"
-echo "| config | seed | $what | final | factor state bytes | max ‖BᵀB−I‖_F | rejected | polar steps / updates | root failures | indefinite roots |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| config | seed | $what | final | factor state bytes | max ‖BᵀB−I‖_F | rejected | polar steps / updates | root failures | indefinite roots | lowest λmin/λmax |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for seed in $seeds; do
   for config in "${configs[@]}"; do
     for dtype in float32 bfloat16; do

@@ -37,41 +37,52 @@ def health(run):
 
 
 def eigen_counters(run):
-    """Sums of `*.rootFailures` and the second entry of `*.counters` next to a `.statistic`."""
+    """Sums of `*.rootFailures` and of the second entry of `*.counters` next to a `.statistic`,
+    and the lowest `*.lowestEigenvalueRatio`."""
     latest = open(os.path.join(run, "latest")).read().strip()
     path = os.path.join(run, latest, "optim.safetensors")
     if not os.path.exists(path):
-        return "-", "-"
+        return "-", "-", "-"
     with open(path, "rb") as handle:
         length = struct.unpack("<Q", handle.read(8))[0]
         header = json.loads(handle.read(length))
         base = 8 + length
         names = set(header)
-        failures, indefinite, eigen = 0, 0, False
+        failures, indefinite, eigen, lowest = 0, 0, False, None
 
-        def integers(entry):
+        def values(entry, code):
             start, end = entry["data_offsets"]
             handle.seek(base + start)
             data = handle.read(end - start)
-            return struct.unpack("<%dq" % (len(data) // 8), data)
+            return struct.unpack("<%d%s" % (len(data) // struct.calcsize(code), code), data)
+
+        def integers(entry):
+            return values(entry, "q")
 
         for name, entry in header.items():
-            if name == "__metadata__" or entry.get("dtype") != "I64":
+            if name == "__metadata__":
+                continue
+            if name.endswith(".lowestEigenvalueRatio") and entry.get("dtype") == "F32":
+                ratio = values(entry, "f")[0]
+                lowest = ratio if lowest is None else min(lowest, ratio)
+            if entry.get("dtype") != "I64":
                 continue
             if name.endswith(".rootFailures"):
                 failures += integers(entry)[0]
             elif name.endswith(".counters") and name[: -len("counters")] + "statistic" in names:
                 eigen = True
                 indefinite += integers(entry)[1]
-    return (str(failures), str(indefinite)) if eigen else ("-", "-")
+    if not eigen:
+        return "-", "-", "-"
+    return str(failures), str(indefinite), "-" if lowest is None else "%.1e" % lowest
 
 
 def main():
     run, config, seed, dtype, state_bytes = sys.argv[1:6]
     largest, rejected, polar = health(run)
-    failures, indefinite = eigen_counters(run)
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
-          % (config, seed, dtype, final_metric(run), state_bytes, largest, rejected, polar, failures, indefinite))
+    failures, indefinite, lowest = eigen_counters(run)
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+          % (config, seed, dtype, final_metric(run), state_bytes, largest, rejected, polar, failures, indefinite, lowest))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     /// baseline's numerics in bfloat16, for comparison; a checkpoint stores them as BF16).
     public let stateDType: StateDType
     /// Eigendecompositions whose smallest eigenvalue was not positive (the root clamps it to 0
-    /// before damping): the statistic lost definiteness.
+    /// before damping): the statistic lost definiteness, by rounding at least.
     public private(set) var indefiniteRoots = 0
+    /// The lowest `min(eigenvalue) / max(eigenvalue)` of any eigendecomposition so far (1 before
+    /// the first): how far below zero the statistic's spectrum went, relative to its scale.
+    public private(set) var lowestEigenvalueRatio: Scalar = 1
 
     private var solver: SymmetricEigensolver<Scalar>
     private var candidateEigenvalues: [Scalar] = []
@@ -50,13 +53,13 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     /// (a checkpoint); with bfloat16 the matrices are rounded (exact for state saved that way).
     public func restore(
         statistic saved: Matrix<Scalar>, eigenvalues savedValues: [Scalar], eigenvectors savedVectors: Matrix<Scalar>,
-        updates savedUpdates: Int, indefiniteRoots savedIndefinite: Int = 0
+        updates savedUpdates: Int, indefiniteRoots savedIndefinite: Int = 0, lowestEigenvalueRatio savedRatio: Scalar = 1
     ) throws(SpectralFactorError) {
         let k = dimension
         guard saved.rows == k, saved.columns == k, savedValues.count == k, savedVectors.rows == k, savedVectors.columns == k else {
             throw .invalidState("saved Eigen-Shampoo factor does not have dimension \(k)")
         }
-        guard saved.allFinite, savedVectors.allFinite, savedValues.allSatisfy(\.isFinite), savedUpdates >= 0, savedIndefinite >= 0 else {
+        guard saved.allFinite, savedVectors.allFinite, savedValues.allSatisfy(\.isFinite), savedUpdates >= 0, savedIndefinite >= 0, savedRatio.isFinite else {
             throw .invalidState("saved Eigen-Shampoo factor has non-finite values")
         }
         statistic = saved
@@ -64,6 +67,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         eigenvectors = savedVectors
         updates = savedUpdates
         indefiniteRoots = savedIndefinite
+        lowestEigenvalueRatio = savedRatio
         if stateDType == .bfloat16 {
             BFloat16Matrix.round(&statistic)
             BFloat16Matrix.round(&eigenvectors)
@@ -98,7 +102,10 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     public func recomputeRoot() throws {
         try solver.decompose(statistic, eigenvalues: &candidateEigenvalues, eigenvectors: &candidateEigenvectors)
         if stateDType == .bfloat16 { BFloat16Matrix.round(&candidateEigenvectors) }
-        if let smallest = candidateEigenvalues.min(), !(smallest > 0) { indefiniteRoots += 1 }
+        if let smallest = candidateEigenvalues.min(), let largest = candidateEigenvalues.max() {
+            if !(smallest > 0) { indefiniteRoots += 1 }
+            if largest > 0 { lowestEigenvalueRatio = Swift.min(lowestEigenvalueRatio, smallest / largest) }
+        }
         swap(&eigenvalues, &candidateEigenvalues)
         swap(&eigenvectors, &candidateEigenvectors)
         rootVersion += 1

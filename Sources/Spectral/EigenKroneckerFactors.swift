@@ -56,7 +56,8 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
     }
 
     /// "`prefix`.L.statistic", ".L.eigenvectors" (both BF16 with bfloat16 state), ".L.eigenvalues",
-    /// ".L.counters" (updates, indefinite roots), the same for R, then "`prefix`.rootFailures".
+    /// ".L.counters" (updates, indefinite roots), ".L.lowestEigenvalueRatio", the same for R, then
+    /// "`prefix`.rootFailures".
     public func stateTensors(prefix: String) -> [NamedTensor] {
         var tensors: [NamedTensor] = []
         for (side, factor) in [("L", left), ("R", right)] {
@@ -70,6 +71,7 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             }
             tensors.append(NamedTensor(name: "\(prefix).\(side).eigenvalues", shape: [k], values: factor.eigenvalues))
             tensors.append(NamedTensor(name: "\(prefix).\(side).counters", integers: [Int64(factor.updates), Int64(factor.indefiniteRoots)]))
+            tensors.append(NamedTensor(name: "\(prefix).\(side).lowestEigenvalueRatio", shape: [1], values: [factor.lowestEigenvalueRatio]))
         }
         tensors.append(NamedTensor(name: "\(prefix).rootFailures", integers: [Int64(rootFailures)]))
         return tensors
@@ -82,11 +84,12 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             let vectors: [Scalar] = try saved.floats("\(prefix).\(side).eigenvectors", shape: [k, k])
             let values: [Scalar] = try saved.floats("\(prefix).\(side).eigenvalues", shape: [k])
             let counters = try saved.integers("\(prefix).\(side).counters", count: 2)
+            let ratio: [Scalar] = try saved.floats("\(prefix).\(side).lowestEigenvalueRatio", shape: [1])
             do {
                 try factor.restore(
                     statistic: Matrix(rows: k, columns: k, elements: statistic), eigenvalues: values,
                     eigenvectors: Matrix(rows: k, columns: k, elements: vectors), updates: Int(counters[0]),
-                    indefiniteRoots: Int(counters[1]))
+                    indefiniteRoots: Int(counters[1]), lowestEigenvalueRatio: ratio[0])
             } catch {
                 throw SavedStateError("\(prefix).\(side): \(error)")
             }

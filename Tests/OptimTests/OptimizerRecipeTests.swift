@@ -114,7 +114,7 @@ struct OptimizerRecipeTests {
         var config = OptimizerConfig(type: kind)
         config.preconditioner.maxFactorDimension = 2
         let optimizer = try Optimizer(config: config, shards: [matrix, vector], totalSteps: 1, globalBatch: 1)
-        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters", "defectBound"] : ["statistic", "eigenvectors", "eigenvalues", "counters"]
+        let perSide = kind == .spectral ? ["eigenvectors", "eigenvalues", "counters", "defectBound"] : ["statistic", "eigenvectors", "eigenvalues", "counters", "lowestEigenvalueRatio"]
         let perBlock = kind == .spectral ? "scale" : "rootFailures"
         let blocks = ["block0", "block1"].flatMap { block in
             ["L", "R"].flatMap { side in perSide.map { "\(block).\(side).\($0)" } } + ["\(block).\(perBlock)"]
