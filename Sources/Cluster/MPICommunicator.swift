@@ -26,7 +26,7 @@ public final class MPICommunicator: Communicator {
     private let communicator: MPI_Comm
     private var signatures: [Int64]
     private let requests = MPIRequestPool(pollInterval: nil)
-    /// `receivedPartition(of:)`'s partitions by count.
+    /// The receive partitions of alltoallvs (`receivedPartition(of:)`), by this rank's count.
     private var receivedPartitions: [Int: Partition] = [:]
 
     /// The world communicator; initialises MPI on first use.
@@ -206,30 +206,22 @@ public final class MPICommunicator: Communicator {
     ) throws {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
         try agree(on: .alltoallv(Element.self, partition: partition))
-        let type = datatype(Element.self)
-        let received = receivedPartition(of: partition)
+        let (type, received) = (datatype(Element.self), receivedPartition(of: partition))
         try mpi("MPI_Alltoallv") {
-            partition.withMPICounts { sendCounts in
-                partition.withMPIOffsets { sendOffsets in
-                    received.withMPICounts { receiveCounts in
-                        received.withMPIOffsets { receiveOffsets in
-                            MPI_Alltoallv(
-                                send.baseAddress, sendCounts.baseAddress, sendOffsets.baseAddress, type,
-                                receive.baseAddress, receiveCounts.baseAddress, receiveOffsets.baseAddress, type, communicator)
-                        }
-                    }
-                }
+            partition.withAlltoallvCounts(received: received) { sendCounts, sendOffsets, receiveCounts, receiveOffsets in
+                MPI_Alltoallv(
+                    send.baseAddress, sendCounts, sendOffsets, type,
+                    receive.baseAddress, receiveCounts, receiveOffsets, type, communicator)
             }
         }
     }
 
-    /// What this rank receives in an alltoallv over `partition`: its own count from every rank,
-    /// in rank order. Kept per count, so that a non-blocking alltoallv's counts outlive it.
+    /// This rank's count from every rank, in rank order: what it receives in an alltoallv over
+    /// `partition`. Kept per count, so that a non-blocking alltoallv's counts outlive it.
     private func receivedPartition(of partition: Partition) -> Partition {
         let count = partition.counts[rank]
-        if let known = receivedPartitions[count] { return known }
         // The count times the ranks fits 32 bits (`checkAlltoallv`), so this cannot fail.
-        let received = try! Partition(counts: [Int](repeating: count, count: size))
+        let received = receivedPartitions[count] ?? (try! Partition(counts: [Int](repeating: count, count: size)))
         receivedPartitions[count] = received
         return received
     }
@@ -305,20 +297,12 @@ public final class MPICommunicator: Communicator {
     ) throws -> CollectiveRequest {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
         let started = ContinuousClock.now
-        let type = datatype(Element.self)
-        let received = receivedPartition(of: partition)
+        let (type, received) = (datatype(Element.self), receivedPartition(of: partition))
         let slot = try requests.start("MPI_Ialltoallv") { request in
-            partition.withMPICounts { sendCounts in
-                partition.withMPIOffsets { sendOffsets in
-                    received.withMPICounts { receiveCounts in
-                        received.withMPIOffsets { receiveOffsets in
-                            MPI_Ialltoallv(
-                                send.baseAddress, sendCounts.baseAddress, sendOffsets.baseAddress, type,
-                                receive.baseAddress, receiveCounts.baseAddress, receiveOffsets.baseAddress, type,
-                                communicator, request)
-                        }
-                    }
-                }
+            partition.withAlltoallvCounts(received: received) { sendCounts, sendOffsets, receiveCounts, receiveOffsets in
+                MPI_Ialltoallv(
+                    send.baseAddress, sendCounts, sendOffsets, type,
+                    receive.baseAddress, receiveCounts, receiveOffsets, type, communicator, request)
             }
         }
         return started.request(slot: slot)

@@ -52,6 +52,21 @@ public struct Partition: Sendable, Equatable {
 
     public static func == (lhs: Partition, rhs: Partition) -> Bool { lhs.counts == rhs.counts }
 
+    /// Calls `body` with the 32-bit send counts and offsets of an alltoallv over this partition and
+    /// the receive counts and offsets of `received` (each rank's count for this rank), as MPI takes them.
+    func withAlltoallvCounts(
+        received: Partition,
+        _ body: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Int32
+    ) -> Int32 {
+        withMPICounts { sendCounts in
+            withMPIOffsets { sendOffsets in
+                received.withMPICounts { receiveCounts in
+                    received.withMPIOffsets { body(sendCounts.baseAddress, sendOffsets.baseAddress, receiveCounts.baseAddress, $0.baseAddress) }
+                }
+            }
+        }
+    }
+
     /// Calls `body` with the 32-bit counts, which stay at the same address as long as the
     /// partition lives (a non-blocking collective reads them until it completes).
     func withMPICounts<Result>(_ body: (UnsafeBufferPointer<Int32>) throws -> Result) rethrows -> Result {
