@@ -40,7 +40,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         self.stateDType = stateDType
         statistic = .identity(dimension)
         statistic.scale(by: initialValue)
-        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
+        Self.keep(&statistic, as: stateDType)
         self.curvatureLearningRate = curvatureLearningRate
         eigenvalues = [Scalar](repeating: statistic[0, 0], count: dimension)
         eigenvectors = .identity(dimension)
@@ -68,10 +68,8 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         updates = savedUpdates
         indefiniteRoots = savedIndefinite
         lowestEigenvalueRatio = savedRatio
-        if stateDType == .bfloat16 {
-            BFloat16Matrix.round(&statistic)
-            BFloat16Matrix.round(&eigenvectors)
-        }
+        Self.keep(&statistic, as: stateDType)
+        Self.keep(&eigenvectors, as: stateDType)
         rootVersion += 1
     }
 
@@ -80,7 +78,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     @_specialize(where Scalar == Double)
     public func update(curvature: Matrix<Scalar>) {
         statistic.combine(1 - curvatureLearningRate, curvatureLearningRate, curvature)
-        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
+        Self.keep(&statistic, as: stateDType)
         updates += 1
     }
 
@@ -91,7 +89,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         BLAS.syrk(
             factor, transpose: transposed, alpha: curvatureLearningRate * weight,
             beta: 1 - curvatureLearningRate, into: &statistic)
-        if stateDType == .bfloat16 { BFloat16Matrix.round(&statistic) }
+        Self.keep(&statistic, as: stateDType)
         updates += 1
     }
 
@@ -101,7 +99,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
     @_specialize(where Scalar == Double)
     public func recomputeRoot() throws {
         try solver.decompose(statistic, eigenvalues: &candidateEigenvalues, eigenvectors: &candidateEigenvectors)
-        if stateDType == .bfloat16 { BFloat16Matrix.round(&candidateEigenvectors) }
+        Self.keep(&candidateEigenvectors, as: stateDType)
         if let smallest = candidateEigenvalues.min(), let largest = candidateEigenvalues.max() {
             if !(smallest > 0) { indefiniteRoots += 1 }
             if largest > 0 { lowestEigenvalueRatio = Swift.min(lowestEigenvalueRatio, smallest / largest) }
@@ -109,6 +107,11 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         swap(&eigenvalues, &candidateEigenvalues)
         swap(&eigenvectors, &candidateEigenvectors)
         rootVersion += 1
+    }
+
+    /// Rounds `matrix` (a statistic or eigenvectors about to be kept) to what `dtype` holds.
+    private static func keep(_ matrix: inout Matrix<Scalar>, as dtype: StateDType) {
+        if dtype == .bfloat16 { BFloat16Matrix.round(&matrix) }
     }
 
     /// `result = L^(-1/p) G` with the eigendecomposition of the last `recomputeRoot()`.

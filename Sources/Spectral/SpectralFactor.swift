@@ -42,17 +42,13 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
 
     /// A factor `S = d0 I` of size `dimension`. `workspace`: one shared with other factors of this
     /// size that are never in the middle of a call at the same time (nil: its own).
-    public init(
+    public convenience init(
         dimension: Int, initialEigenvalue: Scalar = 1, options: SpectralFactorOptions = .init(),
         stateDType: StateDType = .float32, workspace: SpectralFactorWorkspace<Scalar>? = nil
     ) {
-        precondition(options.validationError() == nil, "SpectralFactor: \(options.validationError()!)")
-        precondition(stateDType == .float32 || Scalar.self == Float.self, "SpectralFactor: bfloat16 storage is for Float factors")
-        self.options = options
-        self.stateDType = stateDType
-        self.workspace = workspace ?? SpectralFactorWorkspace()
-        self.stored = SpectralFactorState(dimension: dimension, initialEigenvalue: initialEigenvalue)
-        keepEigenvectors(defect: 0)
+        self.init(
+            state: SpectralFactorState(dimension: dimension, initialEigenvalue: initialEigenvalue), options: options,
+            stateDType: stateDType, workspace: workspace)
     }
 
     /// A factor continuing from `state` (a checkpoint); with bfloat16 storage `B` is rounded (exact
