@@ -7,10 +7,17 @@ let package = Package(
     name: "spectrain",
     products: [
         .executable(name: "spectrain", targets: ["spectrain"]),
+        // The libraries other packages adopt (docs/library.md). The trainer builds on the same
+        // targets.
+        .library(name: "SpectralPreconditioning", targets: ["Spectral", "Linalg", "Support"]),
+        .library(name: "SpectralOptimizers", targets: ["Optim", "Spectral", "Linalg", "Support"]),
+        .library(name: "GradientFreeSearch", targets: ["GradientFree", "Checkpoint", "Spectral", "Linalg", "Support"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        // `swift package generate-documentation` for the DocC catalogues of the library targets.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -39,9 +46,10 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Linalg", "Spectral", "Support"]),
         .target(name: "Checkpoint", dependencies: ["Support"]),
         .target(name: "Train", dependencies: ["Support", "Linalg", "Spectral", "NN", "Datasets", "Optim", "Cluster", "Checkpoint"]),
-        .target(name: "Plotting", dependencies: ["Support", "Train", "GradientFree"]),
+        .target(name: "Plotting", dependencies: ["Support", "Train", "GradientFree", "DistributedSearch"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
-        .target(name: "GradientFree", dependencies: ["Support", "Linalg", "Spectral", "Cluster", "Checkpoint"]),
+        .target(name: "GradientFree", dependencies: ["Support", "Linalg", "Spectral", "Checkpoint"]),
+        .target(name: "DistributedSearch", dependencies: ["Support", "Linalg", "Spectral", "Cluster", "Checkpoint", "GradientFree"]),
         .executableTarget(
             name: "spectrain",
             dependencies: [
@@ -53,6 +61,7 @@ let package = Package(
                 "Train",
                 "Plotting",
                 "GradientFree",
+                "DistributedSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,9 +73,9 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Spectral", "Linalg", "Support"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Linalg"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "Cluster", "NN", "Optim", "Spectral", "Linalg", "Support", "Checkpoint"]),
-        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "Train", "GradientFree"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "Train", "GradientFree", "DistributedSearch"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree", "Cluster", "Linalg", "Checkpoint"]),
+        .testTarget(name: "GradientFreeTests", dependencies: ["GradientFree", "DistributedSearch", "Cluster", "Linalg", "Checkpoint"]),
         // Runs the built executable under mpirun; depending on it makes `swift test` build it.
         .testTarget(name: "SpectrainTests", dependencies: ["spectrain", "Checkpoint"]),
     ],

@@ -6,12 +6,12 @@ import Support
 /// size, never blocking, and every problem named exactly.
 extension CheckpointStore {
     /// A pointer file holds one folder name; anything larger is damage, not a name.
-    public static let maximumPointerBytes = 256
+    package static let maximumPointerBytes = 256
 
     /// The checkpoint folder (its path) that the pointer file `pointerName` of `runFolder` names,
     /// or nil if there is no such file. A pointer that cannot be read, is not a checkpoint
     /// folder's name, or names a folder that is not there is a one-line error naming the file.
-    public static func pointer(named pointerName: String, in runFolder: String) throws(CheckpointError) -> String? {
+    package static func pointer(named pointerName: String, in runFolder: String) throws(CheckpointError) -> String? {
         let pointerPath = path(runFolder, pointerName)
         let maximum = maximumPointerBytes
         guard let bytes = try RegularFile.readIfPresent(pointerPath, limit: maximum, tooLarge: {

@@ -2,16 +2,16 @@ import Foundation
 import Support
 
 /// What one checkpoint holds: the manifest and the two tensor files.
-public struct CheckpointContents: Sendable {
+package struct CheckpointContents: Sendable {
     /// `manifest.json` as a JSON object (the trainer defines its fields; `format`, `step`,
     /// `tensors` and `files` are added when writing).
-    public var manifest: [String: JSONValue]
+    package var manifest: [String: JSONValue]
     /// `model.safetensors`: the parameters.
-    public var model: [StoredTensor]
+    package var model: [StoredTensor]
     /// `optim.safetensors`: the optimizer state.
-    public var optimizer: [StoredTensor]
+    package var optimizer: [StoredTensor]
 
-    public init(manifest: [String: JSONValue], model: [StoredTensor], optimizer: [StoredTensor]) {
+    package init(manifest: [String: JSONValue], model: [StoredTensor], optimizer: [StoredTensor]) {
         self.manifest = manifest
         self.model = model
         self.optimizer = optimizer
@@ -30,21 +30,21 @@ public struct CheckpointContents: Sendable {
 /// Reading trusts nothing: `manifest.sha256` (in `sha256sum` format) covers the manifest, the
 /// manifest holds the SHA-256 of both tensor files and of every tensor, and the step is in the
 /// manifest and in both files' metadata. Every problem is one line naming the file.
-public enum CheckpointStore {
-    public static let format = "spectrain-checkpoint/2"
+package enum CheckpointStore {
+    package static let format = "spectrain-checkpoint/2"
     /// The tensor files of a checkpoint, in the order they are read.
     static let tensorFiles = ["model.safetensors", "optim.safetensors"]
     /// The largest `manifest.json` read; spectrain's are a few kilobytes.
     static let maximumManifestBytes = 64 << 20
 
     /// The folder name of the checkpoint after `step` steps.
-    public static func folderName(step: Int) -> String {
+    package static func folderName(step: Int) -> String {
         "ckpt-" + String(step).leftPadded(to: 6)
     }
 
     /// The step of a checkpoint folder's name: "ckpt-" and decimal digits (any width), or nil
     /// for any other name.
-    public static func step(ofFolderName name: String) -> Int? {
+    package static func step(ofFolderName name: String) -> Int? {
         guard name.hasPrefix("ckpt-") else { return nil }
         let digits = name.utf8.dropFirst(5)
         guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
@@ -63,7 +63,7 @@ public enum CheckpointStore {
     /// - `keep`: rotation keeps the newest `keep` checkpoints and those `latest` and `best` name.
     /// - `pauseBeforeCommit`: seconds to wait before the rename, for crash tests.
     @discardableResult
-    public static func write(
+    package static func write(
         _ contents: CheckpointContents, step: Int, runFolder: String, keep: Int,
         advanceLatest: Bool = true, markBest: Bool = false, pauseBeforeCommit: Double = 0
     ) throws(CheckpointError) -> String {
@@ -123,7 +123,7 @@ public enum CheckpointStore {
     }
 
     /// The checkpoint a `--resume` path means: a checkpoint folder itself, or a run folder's `latest`.
-    public static func resolve(_ path: String) throws(CheckpointError) -> String {
+    package static func resolve(_ path: String) throws(CheckpointError) -> String {
         var status = stat()
         guard stat(path, &status) == 0 else {
             let code = errno
@@ -143,7 +143,7 @@ public enum CheckpointStore {
 
     /// Reads and validates a checkpoint folder: the manifest against `manifest.sha256`, both
     /// files against the manifest's SHA-256 values, every tensor's SHA-256, and the step.
-    public static func read(_ folder: String) throws(CheckpointError) -> CheckpointContents {
+    package static func read(_ folder: String) throws(CheckpointError) -> CheckpointContents {
         let manifestPath = path(folder, "manifest.json")
         let maximum = maximumManifestBytes
         let manifestBytes = try RegularFile.read(manifestPath, limit: maximum, tooLarge: {
@@ -206,7 +206,7 @@ public enum CheckpointStore {
     }
 
     /// Checkpoint folders in a run folder (named "ckpt-" and digits), oldest first by step.
-    public static func checkpoints(in runFolder: String) -> [String] {
+    package static func checkpoints(in runFolder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runFolder)) ?? []
         return names.compactMap { name in step(ofFolderName: name).map { (step: $0, name: name) } }
             .sorted { ($0.step, $0.name) < ($1.step, $1.name) }
@@ -216,7 +216,7 @@ public enum CheckpointStore {
     /// The newest checkpoint folder of `runFolder` that reads and validates completely and that
     /// `accept` accepts, with one line for each newer folder passed over saying why; nil if none.
     /// For resuming when `latest` is missing or damaged.
-    public static func newestComplete(
+    package static func newestComplete(
         in runFolder: String, accept: (CheckpointContents) -> Bool = { _ in true }
     ) -> (folder: String, skipped: [String])? {
         var skipped: [String] = []

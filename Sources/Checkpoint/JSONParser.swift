@@ -2,13 +2,13 @@ import Support
 
 /// Why some bytes are not the JSON a `JSONValue` can hold: the byte offset and the problem, one
 /// line, never echoing more than a short excerpt of the input.
-public struct JSONSyntaxError: Error, CustomStringConvertible, Equatable, Sendable {
+package struct JSONSyntaxError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Where the problem is, counted in bytes from the start.
-    public var offset: Int
+    package var offset: Int
     /// What is wrong there.
-    public var problem: String
+    package var problem: String
 
-    public var description: String { "\(problem) at byte \(offset)" }
+    package var description: String { "\(problem) at byte \(offset)" }
 }
 
 /// A strict JSON parser (RFC 8259) into `JSONValue`, written for untrusted files: it bounds the

@@ -7,7 +7,7 @@ import Support
 /// Numbers JSON cannot hold are written as spectrain writes them everywhere (`NonFiniteJSON`):
 /// `.number(.nan)` becomes the string "nan", infinities "inf" and "-inf". Read back they are those
 /// strings; `decoded(as:)` turns them into Doubles again.
-public enum JSONValue: Sendable, Equatable, Codable {
+package enum JSONValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     case number(Double)
@@ -15,7 +15,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -32,7 +32,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
@@ -53,13 +53,13 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     /// Parses JSON text strictly (see `JSONParser`); a problem is a `JSONSyntaxError` with its
     /// byte offset.
-    public init(parsing data: Data) throws {
+    package init(parsing data: Data) throws {
         self = try JSONParser.parse([UInt8](data))
     }
 
     /// The value of an `Encodable` (a configuration) as JSON; non-finite Doubles become "nan",
     /// "inf" and "-inf".
-    public init<Value: Encodable>(encoding value: Value) throws {
+    package init<Value: Encodable>(encoding value: Value) throws {
         let encoder = JSONEncoder()
         encoder.nonConformingFloatEncodingStrategy = NonFiniteJSON.encoding
         self = try JSONParser.parse([UInt8](try encoder.encode(value)))
@@ -67,14 +67,14 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     /// Decodes a `Decodable` from this value, reading "nan", "inf" and "-inf" where a Double is
     /// expected.
-    public func decoded<Value: Decodable>(as type: Value.Type) throws -> Value {
+    package func decoded<Value: Decodable>(as type: Value.Type) throws -> Value {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
         return try decoder.decode(type, from: encoded())
     }
 
     /// Pretty JSON text with sorted keys. Cannot fail: every value has a JSON spelling.
-    public func encoded() -> Data {
+    package func encoded() -> Data {
         var text = ""
         write(to: &text, indent: "")
         text += "\n"
@@ -156,12 +156,12 @@ public enum JSONValue: Sendable, Equatable, Codable {
         text += "\""
     }
 
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }
         return nil
     }
 
-    public var number: Double? { if case .number(let value) = self { return value }; return nil }
-    public var string: String? { if case .string(let value) = self { return value }; return nil }
-    public var integer: Int? { number.flatMap { Int(exactly: $0) } }
+    package var number: Double? { if case .number(let value) = self { return value }; return nil }
+    package var string: String? { if case .string(let value) = self { return value }; return nil }
+    package var integer: Int? { number.flatMap { Int(exactly: $0) } }
 }

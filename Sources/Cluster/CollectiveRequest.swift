@@ -3,14 +3,14 @@
 ///
 /// Until the wait returns, the collective owns its buffers: the caller must neither read nor
 /// write them, nor let them be freed. Every request must be waited for, in any order.
-public struct CollectiveRequest: Sendable {
+package struct CollectiveRequest: Sendable {
     /// The communicator's slot for the transfer; nil when the start already completed it.
     let slot: Int?
     /// When the collective was started.
-    public let started: ContinuousClock.Instant
+    package let started: ContinuousClock.Instant
     /// How long the start itself blocked the caller (the whole collective, where a communicator
     /// has no non-blocking form).
-    public let blockedAtStart: Duration
+    package let blockedAtStart: Duration
     /// When it completed, if the start completed it.
     let completedAtStart: ContinuousClock.Instant?
 
@@ -30,20 +30,20 @@ public struct CollectiveRequest: Sendable {
 
 /// When a waited-for collective ran and how much of it the caller sat through: the time split's
 /// communication that was hidden behind computation and the part that was exposed.
-public struct CollectiveCompletion: Sendable {
+package struct CollectiveCompletion: Sendable {
     /// When it was started.
-    public let started: ContinuousClock.Instant
+    package let started: ContinuousClock.Instant
     /// When it was seen complete (by the progress engine between polls, or by the wait).
-    public let finished: ContinuousClock.Instant
+    package let finished: ContinuousClock.Instant
     /// How long the caller was blocked by it, in its start and its wait.
-    public let blocked: Duration
+    package let blocked: Duration
 }
 
 /// The blocking fallback of the non-blocking collectives: a communicator without its own
 /// non-blocking forms (one process, threads) carries the collective out at its start, so code
 /// written for overlap runs unchanged, without the overlap.
 extension Communicator {
-    public func startAllreduce<Element: CollectiveElement>(
+    package func startAllreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         let started = ContinuousClock.now
@@ -51,7 +51,7 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
-    public func startReduceScatter<Element: CollectiveElement>(
+    package func startReduceScatter<Element: CollectiveElement>(
         _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
@@ -60,7 +60,7 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
-    public func startAllgatherv<Element: CollectiveElement>(
+    package func startAllgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws -> CollectiveRequest {
         let started = ContinuousClock.now
@@ -68,7 +68,7 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
-    public func startReduceScatter<Element: CollectiveElement>(
+    package func startReduceScatter<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         let started = ContinuousClock.now
@@ -76,7 +76,7 @@ extension Communicator {
         return .completed(startedAt: started)
     }
 
-    public func startAlltoallv<Element: CollectiveElement>(
+    package func startAlltoallv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws -> CollectiveRequest {
         let started = ContinuousClock.now
@@ -98,7 +98,7 @@ extension Communicator {
         _ = UnsafeMutableBufferPointer(rebasing: buffer[mine]).update(fromContentsOf: result)
     }
 
-    public func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
+    package func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
         CollectiveCompletion(
             started: request.started, finished: request.completedAtStart ?? ContinuousClock.now, blocked: request.blockedAtStart)
     }

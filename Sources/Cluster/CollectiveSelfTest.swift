@@ -5,20 +5,20 @@
 ///
 /// Values are small integers, exact in every element type, so sums do not depend on the
 /// reduction order and every comparison is equality.
-public enum CollectiveSelfTest {
+package enum CollectiveSelfTest {
     /// The outcome on this rank.
-    public struct Outcome: Sendable {
+    package struct Outcome: Sendable {
         /// Checks run on this rank.
-        public var checks = 0
+        package var checks = 0
         /// A line per failed check on this rank.
-        public var failures: [String] = []
+        package var failures: [String] = []
         /// Failed checks summed over all ranks.
-        public var failuresOnAllRanks = 0
+        package var failuresOnAllRanks = 0
     }
 
     /// Per-rank element counts for the uneven collectives: one rank gets zero elements when there
     /// are three or more, to cover the empty-segment case.
-    public static func unevenCounts(ranks: Int) -> [Int] {
+    package static func unevenCounts(ranks: Int) -> [Int] {
         (0..<ranks).map { [3, 5, 0, 2][$0 % 4] + $0 / 4 }
     }
 
@@ -29,7 +29,7 @@ public enum CollectiveSelfTest {
 
     /// Runs all checks; `largeCount` sizes one big allreduce (to cross MPI's eager/rendezvous
     /// protocol switch). Every rank must call this at the same time.
-    public static func run(on communicator: any Communicator, largeCount: Int = 1 << 20 + 3) throws -> Outcome {
+    package static func run(on communicator: any Communicator, largeCount: Int = 1 << 20 + 3) throws -> Outcome {
         let checker = Checker(communicator: communicator, partition: try Partition(counts: unevenCounts(ranks: communicator.size)))
         try checker.reductions(largeCount: largeCount)
         try checker.gathers()

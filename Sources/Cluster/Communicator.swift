@@ -9,7 +9,7 @@
 ///
 /// Buffers are caller-owned: hot loops keep them (and their `Partition`s) across steps, so a
 /// collective does not allocate.
-public protocol Communicator: AnyObject {
+package protocol Communicator: AnyObject {
     /// This process's rank, `0..<size`.
     var rank: Int { get }
     /// Number of ranks.
@@ -226,14 +226,14 @@ extension Communicator {
 
 extension Communicator {
     /// Reduces `values` across ranks in place.
-    public func allreduce<Element: CollectiveElement>(
+    package func allreduce<Element: CollectiveElement>(
         _ values: inout [Element], operation: ReductionOperation
     ) throws {
         try values.withUnsafeMutableBufferPointer { try allreduce($0, operation: operation) }
     }
 
     /// The reduction of one value across ranks.
-    public func allreduce<Element: CollectiveElement>(
+    package func allreduce<Element: CollectiveElement>(
         _ value: Element, operation: ReductionOperation
     ) throws -> Element {
         var values = [value]
@@ -242,12 +242,12 @@ extension Communicator {
     }
 
     /// Every rank's `value`, in rank order.
-    public func allgather<Element: CollectiveElement>(_ value: Element) throws -> [Element] {
+    package func allgather<Element: CollectiveElement>(_ value: Element) throws -> [Element] {
         try allgather([value])
     }
 
     /// Every rank's `values` (same length everywhere), concatenated in rank order.
-    public func allgather<Element: CollectiveElement>(_ values: [Element]) throws -> [Element] {
+    package func allgather<Element: CollectiveElement>(_ values: [Element]) throws -> [Element] {
         var result = [Element](repeating: Element.zero, count: values.count * size)
         try values.withUnsafeBufferPointer { send in
             try result.withUnsafeMutableBufferPointer { try allgather(send, into: $0) }
@@ -256,7 +256,7 @@ extension Communicator {
     }
 
     /// Every rank's `values` (length `partition.counts[rank]`), concatenated.
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         _ values: [Element], partition: Partition
     ) throws -> [Element] {
         var result = [Element](repeating: .zero, count: partition.total)
@@ -267,7 +267,7 @@ extension Communicator {
     }
 
     /// This rank's segment of the reduction of `values` across ranks.
-    public func reduceScatter<Element: CollectiveElement>(
+    package func reduceScatter<Element: CollectiveElement>(
         _ values: [Element], partition: Partition, operation: ReductionOperation
     ) throws -> [Element] {
         try checkPartition(partition, "reduceScatter")
@@ -281,12 +281,12 @@ extension Communicator {
     }
 
     /// Replaces `values` by rank `root`'s `values`; the length must already agree on all ranks.
-    public func broadcast<Element: CollectiveElement>(_ values: inout [Element], root: Int) throws {
+    package func broadcast<Element: CollectiveElement>(_ values: inout [Element], root: Int) throws {
         try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
     }
 
     /// All ranks' `values` concatenated on `root`; nil elsewhere.
-    public func gather<Element: CollectiveElement>(_ values: [Element], root: Int) throws -> [Element]? {
+    package func gather<Element: CollectiveElement>(_ values: [Element], root: Int) throws -> [Element]? {
         if rank == root {
             var result = [Element](repeating: .zero, count: values.count * size)
             try values.withUnsafeBufferPointer { send in
@@ -299,7 +299,7 @@ extension Communicator {
     }
 
     /// This rank's segment of `values` on `root` (which alone passes `values`).
-    public func scatterv<Element: CollectiveElement>(
+    package func scatterv<Element: CollectiveElement>(
         _ values: [Element]?, partition: Partition, root: Int
     ) throws -> [Element] {
         try checkPartition(partition, "scatterv")
@@ -315,7 +315,7 @@ extension Communicator {
     }
 
     /// All ranks' `values` (length `partition.counts[rank]`) concatenated on `root`; nil elsewhere.
-    public func gatherv<Element: CollectiveElement>(
+    package func gatherv<Element: CollectiveElement>(
         _ values: [Element], partition: Partition, root: Int
     ) throws -> [Element]? {
         if rank == root {
@@ -333,7 +333,7 @@ extension Communicator {
 extension Communicator {
     /// `root`'s `bytes`, of any length, on every rank (the length goes first; the other ranks'
     /// `bytes` are ignored).
-    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
+    package func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
         var length = [Int64(bytes.count)]
         try broadcast(&length, root: root)
         var received = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length[0]))
@@ -342,7 +342,7 @@ extension Communicator {
     }
 
     /// Every rank's `text`, in rank order, on `root`; nil on the other ranks.
-    public func gather(_ text: String, root: Int) throws -> [String]? {
+    package func gather(_ text: String, root: Int) throws -> [String]? {
         let bytes = Array(text.utf8)
         let lengths = try allgather(Int64(bytes.count))
         let partition = try Partition(counts: lengths.map { Int($0) })

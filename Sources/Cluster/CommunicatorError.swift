@@ -1,5 +1,5 @@
 /// A collective that could not be carried out; the message names the call and the cause.
-public enum CommunicatorError: Error, Equatable, CustomStringConvertible {
+package enum CommunicatorError: Error, Equatable, CustomStringConvertible {
     /// An MPI call returned an error code; `message` is `MPI_Error_string` of it.
     case mpi(call: String, code: Int32, message: String)
     /// The ranks entered different collectives, or the same one with different sizes.
@@ -12,7 +12,7 @@ public enum CommunicatorError: Error, Equatable, CustomStringConvertible {
     /// process ends instead).
     case aborted(rank: Int, code: Int32)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .mpi(let call, let code, let message):
             return "\(call) failed: \(message) (MPI error \(code))"

@@ -7,32 +7,32 @@ import Foundation
 /// N is the number of ranks and M the total buffer in bytes. In a ring reduce-scatter or
 /// allgather every rank makes N - 1 steps, each paying the latency alpha and sending one of N
 /// segments at the per-rank bandwidth beta.
-public struct LinkModel: Sendable, Equatable {
+package struct LinkModel: Sendable, Equatable {
     /// Seconds each step of the ring costs regardless of size (latency and software overhead).
-    public var alpha: Double
+    package var alpha: Double
     /// Bytes per second each rank sends.
-    public var beta: Double
+    package var beta: Double
     /// Ranks N the model was fitted for.
-    public var ranks: Int
+    package var ranks: Int
 
-    public init(alpha: Double, beta: Double, ranks: Int) {
+    package init(alpha: Double, beta: Double, ranks: Int) {
         self.alpha = alpha
         self.beta = beta
         self.ranks = ranks
     }
 
     /// Bytes each rank sends in a collective over `bytes` in total: ((N - 1) / N) M.
-    public static func bytesSentPerRank(total bytes: Double, ranks: Int) -> Double {
+    package static func bytesSentPerRank(total bytes: Double, ranks: Int) -> Double {
         Double(ranks - 1) / Double(ranks) * bytes
     }
 
     /// Predicted seconds of one collective over `bytes` in total.
-    public func seconds(bytes: Double) -> Double {
+    package func seconds(bytes: Double) -> Double {
         Double(ranks - 1) * alpha + Self.bytesSentPerRank(total: bytes, ranks: ranks) / beta
     }
 
     /// The largest relative deviation |t - model| / t over `points`, to judge the fit.
-    public func worstRelativeError(_ points: [(bytes: Int, seconds: Double)]) -> Double {
+    package func worstRelativeError(_ points: [(bytes: Int, seconds: Double)]) -> Double {
         points.map { abs($0.seconds - seconds(bytes: Double($0.bytes))) / $0.seconds }.max() ?? 0
     }
 
@@ -44,7 +44,7 @@ public struct LinkModel: Sendable, Equatable {
     /// sizes) alpha is held at 0, the constrained optimum of this convex problem.
     /// Throws unless there are 2 ranks or more, two distinct positive sizes, positive finite
     /// times, and times that grow with size.
-    public static func fit(_ points: [(bytes: Int, seconds: Double)], ranks: Int) throws(LinkModelError) -> LinkModel {
+    package static func fit(_ points: [(bytes: Int, seconds: Double)], ranks: Int) throws(LinkModelError) -> LinkModel {
         guard ranks >= 2 else { throw LinkModelError("the ring model needs at least 2 ranks, got \(ranks)") }
         for point in points {
             guard point.bytes > 0 else { throw LinkModelError("size \(point.bytes) bytes is not positive") }
@@ -85,7 +85,7 @@ public struct LinkModel: Sendable, Equatable {
     /// Every size must be a positive multiple of `multiple` (the element size) and at most
     /// `limit` bytes; the list must hold at least `minimumCount` distinct sizes. The result is
     /// sorted. `option` names the list in the error message.
-    public static func parseSizes(
+    package static func parseSizes(
         _ text: String, option: String, multiple: Int, limit: Int, minimumCount: Int
     ) throws(LinkModelError) -> [Int] {
         var sizes: [Int] = []
@@ -120,10 +120,10 @@ public struct LinkModel: Sendable, Equatable {
 
 /// A ring model that cannot be fitted or a size list that cannot be parsed; the message is one
 /// line naming the value and the problem.
-public struct LinkModelError: Error, Equatable, CustomStringConvertible {
-    public let description: String
+package struct LinkModelError: Error, Equatable, CustomStringConvertible {
+    package let description: String
 
-    public init(_ description: String) {
+    package init(_ description: String) {
         self.description = description
     }
 }

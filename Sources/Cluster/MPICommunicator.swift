@@ -10,16 +10,16 @@ import Foundation
 ///
 /// Not safe for concurrent use: issue collectives from one thread at a time, in the same order
 /// on every rank.
-public final class MPICommunicator: Communicator {
-    public let rank: Int
-    public let size: Int
-    public let layout: RankLayout
+package final class MPICommunicator: Communicator {
+    package let rank: Int
+    package let size: Int
+    package let layout: RankLayout
     /// Whether collectives are preceded by the cross-rank signature check.
-    public var checksCollectives: Bool
+    package var checksCollectives: Bool
 
     /// How often a progress thread moves non-blocking collectives forward while the caller
     /// computes (`MPIRequestPool`); nil (the default): only in `wait(for:)`.
-    public var progressInterval: Duration? {
+    package var progressInterval: Duration? {
         didSet { requests.setPollInterval(progressInterval) }
     }
 
@@ -30,7 +30,7 @@ public final class MPICommunicator: Communicator {
     private var receivedPartitions: [Int: Partition] = [:]
 
     /// The world communicator; initialises MPI on first use.
-    public static func world(checksCollectives: Bool = true) throws(CommunicatorError) -> MPICommunicator {
+    package static func world(checksCollectives: Bool = true) throws(CommunicatorError) -> MPICommunicator {
         try MPIRuntime.initialize()
         return try MPICommunicator(MPI_COMM_WORLD, checksCollectives: checksCollectives)
     }
@@ -77,7 +77,7 @@ public final class MPICommunicator: Communicator {
 
     // MARK: - Collectives
 
-    public func allreduce<Element: CollectiveElement>(
+    package func allreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws {
         try checkAllreduce(count: buffer.count)
@@ -87,7 +87,7 @@ public final class MPICommunicator: Communicator {
                 datatype(Element.self), mpiOperation(operation), communicator) }
     }
 
-    public func reduceScatter<Element: CollectiveElement>(
+    package func reduceScatter<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws {
@@ -102,7 +102,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func allgather<Element: CollectiveElement>(
+    package func allgather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
         try checkAllgather(sendCount: send.count, receiveCount: receive.count)
@@ -111,7 +111,7 @@ public final class MPICommunicator: Communicator {
         try mpi("MPI_Allgather") { MPI_Allgather(send.baseAddress, Int32(send.count), type, receive.baseAddress, Int32(send.count), type, communicator) }
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
@@ -119,7 +119,7 @@ public final class MPICommunicator: Communicator {
         try allgatherv(UnsafeRawPointer(send.baseAddress), sendCount: send.count, into: receive, partition: partition)
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
@@ -144,7 +144,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func broadcast<Element: CollectiveElement>(
+    package func broadcast<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
         try checkBroadcast(count: buffer.count, root: root)
@@ -152,7 +152,7 @@ public final class MPICommunicator: Communicator {
         try mpi("MPI_Bcast") { MPI_Bcast(buffer.baseAddress, Int32(buffer.count), datatype(Element.self), Int32(root), communicator) }
     }
 
-    public func gather<Element: CollectiveElement>(
+    package func gather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         root: Int
     ) throws {
@@ -164,7 +164,7 @@ public final class MPICommunicator: Communicator {
                 rank == root ? receive?.baseAddress : nil, Int32(send.count), type, Int32(root), communicator) }
     }
 
-    public func gatherv<Element: CollectiveElement>(
+    package func gatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int
     ) throws {
@@ -183,7 +183,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func scatterv<Element: CollectiveElement>(
+    package func scatterv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, root: Int
     ) throws {
@@ -201,7 +201,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func alltoallv<Element: CollectiveElement>(
+    package func alltoallv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
@@ -226,14 +226,14 @@ public final class MPICommunicator: Communicator {
         return received
     }
 
-    public func barrier() throws {
+    package func barrier() throws {
         try agree(on: .barrier)
         try mpi("MPI_Barrier") { MPI_Barrier(communicator) }
     }
 
     // MARK: - Non-blocking collectives
 
-    public func startAllreduce<Element: CollectiveElement>(
+    package func startAllreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         try checkAllreduce(count: buffer.count)
@@ -246,7 +246,7 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
-    public func startReduceScatter<Element: CollectiveElement>(
+    package func startReduceScatter<Element: CollectiveElement>(
         _ send: UnsafeMutableBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
@@ -273,7 +273,7 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
-    public func startReduceScatter<Element: CollectiveElement>(
+    package func startReduceScatter<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition, operation: ReductionOperation
     ) throws -> CollectiveRequest {
         try checkReduceScatter(sendCount: buffer.count, receiveCount: partition.counts[rank], partition: partition)
@@ -292,7 +292,7 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
-    public func startAlltoallv<Element: CollectiveElement>(
+    package func startAlltoallv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws -> CollectiveRequest {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
@@ -308,7 +308,7 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
-    public func startAllgatherv<Element: CollectiveElement>(
+    package func startAllgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws -> CollectiveRequest {
         try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
@@ -326,7 +326,7 @@ public final class MPICommunicator: Communicator {
         return started.request(slot: slot)
     }
 
-    public func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
+    package func wait(for request: CollectiveRequest) throws -> CollectiveCompletion {
         guard let slot = request.slot else {
             return CollectiveCompletion(started: request.started, finished: request.completedAtStart ?? .now, blocked: request.blockedAtStart)
         }
@@ -336,7 +336,7 @@ public final class MPICommunicator: Communicator {
             started: request.started, finished: finished, blocked: request.blockedAtStart + entered.duration(to: .now))
     }
 
-    public func abort(code: Int32) -> Never {
+    package func abort(code: Int32) -> Never {
         MPI_Abort(communicator, code)
         exit(code)
     }

@@ -3,14 +3,14 @@ import Foundation
 
 /// Process-wide MPI state: whether this process was launched by mpirun, initialising MPI once,
 /// finalising it at exit, and the library's identification.
-public enum MPIRuntime {
+package enum MPIRuntime {
     /// Environment variables that mpirun (OpenMPI, via PMIx) or other PMI launchers set in the
     /// processes they start.
     static let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
 
     /// Whether the process was started by an MPI launcher. `SPECTRAIN_MPI=on` forces MPI (a
     /// singleton job when started directly); `SPECTRAIN_MPI=off` forces a single process.
-    public static func isLaunchedByMPI(environment: [String: String]) throws(CommunicatorError) -> Bool {
+    package static func isLaunchedByMPI(environment: [String: String]) throws(CommunicatorError) -> Bool {
         switch environment["SPECTRAIN_MPI"]?.lowercased() {
         case nil, "", "auto":
             return launcherVariables.contains { environment[$0] != nil }
@@ -25,7 +25,7 @@ public enum MPIRuntime {
 
     /// The rank the launcher assigned, read from the environment before MPI is initialised
     /// (so errors found that early are printed by rank 0 only); nil outside a launcher.
-    public static func launcherRank(environment: [String: String]) -> Int? {
+    package static func launcherRank(environment: [String: String]) -> Int? {
         for variable in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"] {
             if let text = environment[variable], let rank = Int(text) { return rank }
         }
@@ -33,7 +33,7 @@ public enum MPIRuntime {
     }
 
     /// The communicator of all ranks: MPI's world under a launcher, a single process otherwise.
-    public static func world(environment: [String: String] = ProcessInfo.processInfo.environment)
+    package static func world(environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> any Communicator
     {
         if try isLaunchedByMPI(environment: environment) {
@@ -45,7 +45,7 @@ public enum MPIRuntime {
 
     /// The MPI library's own identification (`MPI_Get_library_version`, callable before init),
     /// first line only.
-    public static var libraryVersion: String {
+    package static var libraryVersion: String {
         var buffer = [CChar](repeating: 0, count: Int(spectrain_max_library_version_string) + 1)
         var length: Int32 = 0
         guard MPI_Get_library_version(&buffer, &length) == MPI_SUCCESS else { return "unknown" }
@@ -54,14 +54,14 @@ public enum MPIRuntime {
     }
 
     /// Whether `MPI_Init` has run in this process.
-    public static var isInitialized: Bool {
+    package static var isInitialized: Bool {
         var flag: Int32 = 0
         MPI_Initialized(&flag)
         return flag != 0
     }
 
     /// Whether `MPI_Finalize` has run in this process.
-    public static var isFinalized: Bool {
+    package static var isFinalized: Bool {
         var flag: Int32 = 0
         MPI_Finalized(&flag)
         return flag != 0
@@ -90,7 +90,7 @@ public enum MPIRuntime {
     }()
 
     /// Finalises MPI if it was initialised and not yet finalised; call once at normal exit.
-    public static func finalize() {
+    package static func finalize() {
         if isInitialized && !isFinalized {
             MPI_Finalize()
         }
@@ -115,7 +115,7 @@ public enum MPIRuntime {
 
 extension MPIRuntime {
     /// The number of ranks in MPI's world, or nil before `MPI_Init` / after `MPI_Finalize`.
-    public static var worldSize: Int? {
+    package static var worldSize: Int? {
         guard isInitialized && !isFinalized else { return nil }
         var size: Int32 = 0
         guard MPI_Comm_size(MPI_COMM_WORLD, &size) == MPI_SUCCESS else { return nil }
@@ -123,7 +123,7 @@ extension MPIRuntime {
     }
 
     /// This process's rank in MPI's world, or nil before `MPI_Init` / after `MPI_Finalize`.
-    public static var worldRank: Int? {
+    package static var worldRank: Int? {
         guard isInitialized && !isFinalized else { return nil }
         var rank: Int32 = 0
         guard MPI_Comm_rank(MPI_COMM_WORLD, &rank) == MPI_SUCCESS else { return nil }
@@ -131,7 +131,7 @@ extension MPIRuntime {
     }
 
     /// Ends every rank of the job with exit status `code` (`MPI_Abort` on the world).
-    public static func abortWorld(code: Int32) -> Never {
+    package static func abortWorld(code: Int32) -> Never {
         MPI_Abort(MPI_COMM_WORLD, code)
         exit(code)
     }

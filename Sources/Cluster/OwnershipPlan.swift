@@ -3,15 +3,15 @@
 ///
 /// Greedy longest-processing-time: items in decreasing cost (ties by index) each go to the rank
 /// with the least load so far (ties to the lowest rank). Its makespan is at most 4/3 of optimal.
-public struct OwnershipPlan: Sendable, Equatable {
+package struct OwnershipPlan: Sendable, Equatable {
     /// The owning rank of each item.
-    public let owners: [Int]
+    package let owners: [Int]
     /// The cost of each item, as planned.
-    public let costs: [Double]
+    package let costs: [Double]
     /// The total cost on each rank.
-    public let loads: [Double]
+    package let loads: [Double]
 
-    public init(owners: [Int], costs: [Double], ranks: Int) {
+    package init(owners: [Int], costs: [Double], ranks: Int) {
         precondition(owners.count == costs.count, "OwnershipPlan: \(owners.count) owners for \(costs.count) items")
         precondition(owners.allSatisfy { $0 >= 0 && $0 < ranks }, "OwnershipPlan: an owner outside 0..<\(ranks)")
         self.owners = owners
@@ -22,7 +22,7 @@ public struct OwnershipPlan: Sendable, Equatable {
     }
 
     /// The greedy longest-processing-time plan of `costs` over `ranks`.
-    public static func longestProcessingTime(costs: [Double], ranks: Int) -> OwnershipPlan {
+    package static func longestProcessingTime(costs: [Double], ranks: Int) -> OwnershipPlan {
         precondition(ranks >= 1, "OwnershipPlan: \(ranks) ranks")
         precondition(costs.allSatisfy { $0 >= 0 && $0.isFinite }, "OwnershipPlan: costs must be finite and non-negative")
         let order = costs.indices.sorted { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }
@@ -37,15 +37,15 @@ public struct OwnershipPlan: Sendable, Equatable {
         return OwnershipPlan(owners: owners, costs: costs, ranks: ranks)
     }
 
-    public var ranks: Int { loads.count }
+    package var ranks: Int { loads.count }
 
     /// The items `rank` owns, in index order.
-    public func items(ownedBy rank: Int) -> [Int] {
+    package func items(ownedBy rank: Int) -> [Int] {
         owners.indices.filter { owners[$0] == rank }
     }
 
     /// The largest load over the mean load: 1 is a perfect balance.
-    public var imbalance: Double {
+    package var imbalance: Double {
         let mean = loads.reduce(0, +) / Double(loads.count)
         return mean > 0 ? loads.max()! / mean : 1
     }

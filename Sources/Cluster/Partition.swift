@@ -3,21 +3,21 @@
 ///
 /// Built once (for example per gradient bucket) and reused every step: it precomputes the 32-bit
 /// counts and offsets MPI takes, so a collective call does not allocate.
-public struct Partition: Sendable, Equatable {
+package struct Partition: Sendable, Equatable {
     /// Elements per rank.
-    public let counts: [Int]
+    package let counts: [Int]
     /// Start of each rank's segment (prefix sums of `counts`).
-    public let offsets: [Int]
+    package let offsets: [Int]
     /// Total elements, the sum of `counts`.
-    public let total: Int
+    package let total: Int
     /// A fingerprint of `counts`, compared across ranks to catch mismatched partitions.
-    public let fingerprint: Int64
+    package let fingerprint: Int64
     /// `counts` and `offsets` as MPI reads them.
     private let mpiArrays: MPICountArrays
 
     /// A partition with the given per-rank counts; each must be non-negative and the total
     /// must fit MPI's 32-bit counts.
-    public init(counts: [Int]) throws(CommunicatorError) {
+    package init(counts: [Int]) throws(CommunicatorError) {
         guard !counts.isEmpty else { throw .invalidArgument("partition has no ranks") }
         var offsets: [Int] = []
         offsets.reserveCapacity(counts.count)
@@ -43,14 +43,14 @@ public struct Partition: Sendable, Equatable {
     }
 
     /// `total` elements split as evenly as possible over `ranks`, the first ranks taking one more.
-    public static func even(total: Int, ranks: Int) throws(CommunicatorError) -> Partition {
+    package static func even(total: Int, ranks: Int) throws(CommunicatorError) -> Partition {
         guard ranks > 0 else { throw .invalidArgument("partition over \(ranks) ranks") }
         guard total >= 0 else { throw .invalidArgument("partition of \(total) elements") }
         let (base, remainder) = total.quotientAndRemainder(dividingBy: ranks)
         return try Partition(counts: (0..<ranks).map { base + ($0 < remainder ? 1 : 0) })
     }
 
-    public static func == (lhs: Partition, rhs: Partition) -> Bool { lhs.counts == rhs.counts }
+    package static func == (lhs: Partition, rhs: Partition) -> Bool { lhs.counts == rhs.counts }
 
     /// Calls `body` with the 32-bit send counts and offsets of an alltoallv over this partition and
     /// the receive counts and offsets of `received` (each rank's count for this rank), as MPI takes them.
@@ -79,7 +79,7 @@ public struct Partition: Sendable, Equatable {
     }
 
     /// The index range of `rank`'s segment.
-    public func range(of rank: Int) -> Range<Int> {
+    package func range(of rank: Int) -> Range<Int> {
         offsets[rank]..<(offsets[rank] + counts[rank])
     }
 }

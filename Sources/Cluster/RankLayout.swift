@@ -2,17 +2,17 @@ import Foundation
 
 /// Where the ranks of a job run: each rank's host, and this rank's place among the ranks on its
 /// node (which decides its share of the node's cores).
-public struct RankLayout: Sendable, Equatable {
+package struct RankLayout: Sendable, Equatable {
     /// This process's rank.
-    public let rank: Int
+    package let rank: Int
     /// The host name of every rank, indexed by rank.
-    public let hostnames: [String]
+    package let hostnames: [String]
     /// This rank's index among the ranks on its node.
-    public let localRank: Int
+    package let localRank: Int
     /// How many ranks run on this rank's node.
-    public let localSize: Int
+    package let localSize: Int
 
-    public init(rank: Int, hostnames: [String], localRank: Int, localSize: Int) {
+    package init(rank: Int, hostnames: [String], localRank: Int, localSize: Int) {
         self.rank = rank
         self.hostnames = hostnames
         self.localRank = localRank
@@ -21,17 +21,17 @@ public struct RankLayout: Sendable, Equatable {
 
     /// `size` ranks all on this process's host, this one being `rank`: the layout of a job that
     /// never leaves the process.
-    public static func thisHost(rank: Int, size: Int) -> RankLayout {
+    package static func thisHost(rank: Int, size: Int) -> RankLayout {
         let hostname = ProcessInfo.processInfo.hostName
         return RankLayout(
             rank: rank, hostnames: Array(repeating: hostname, count: size), localRank: rank, localSize: size)
     }
 
     /// Number of ranks in the job.
-    public var size: Int { hostnames.count }
+    package var size: Int { hostnames.count }
 
     /// The nodes in order of their first rank, each with its ranks.
-    public var nodes: [(host: String, ranks: [Int])] {
+    package var nodes: [(host: String, ranks: [Int])] {
         var order: [String] = []
         var ranksByHost: [String: [Int]] = [:]
         for (rank, host) in hostnames.enumerated() {

@@ -1,9 +1,9 @@
 /// Checking that every rank holds the same bits: each rank fingerprints its copy, and one pair of
 /// reductions (max and min) shows where the ranks disagree.
-public enum ReplicaCheck {
+package enum ReplicaCheck {
     /// FNV-1a over `words` (the bit patterns of the values), as a signed 64-bit fingerprint.
     @inlinable
-    public static func fingerprint<Words: Sequence>(_ words: Words) -> Int64 where Words.Element == UInt64 {
+    package static func fingerprint<Words: Sequence>(_ words: Words) -> Int64 where Words.Element == UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for word in words { hash = (hash ^ word) &* 0x0000_0100_0000_01b3 }
         return Int64(bitPattern: hash)
@@ -13,7 +13,7 @@ public enum ReplicaCheck {
 extension Communicator {
     /// The first index at which the ranks' `fingerprints` differ, or nil when all ranks agree.
     /// Every rank calls it with the same count and gets the same answer.
-    public func firstDisagreement(_ fingerprints: [Int64]) throws -> Int? {
+    package func firstDisagreement(_ fingerprints: [Int64]) throws -> Int? {
         var maxima = fingerprints
         var minima = fingerprints
         try allreduce(&maxima, operation: .max)

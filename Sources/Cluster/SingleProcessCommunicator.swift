@@ -3,22 +3,22 @@ import Foundation
 /// The communicator of a one-rank job: reductions and broadcasts leave the data as it is, gathers
 /// copy. Arguments are checked exactly as the MPI communicator checks them, so code that runs
 /// here also runs under mpirun.
-public final class SingleProcessCommunicator: Communicator {
-    public let rank = 0
-    public let size = 1
-    public let layout: RankLayout
+package final class SingleProcessCommunicator: Communicator {
+    package let rank = 0
+    package let size = 1
+    package let layout: RankLayout
 
-    public init() {
+    package init() {
         layout = .thisHost(rank: 0, size: 1)
     }
 
-    public func allreduce<Element: CollectiveElement>(
+    package func allreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws {
         try checkAllreduce(count: buffer.count)
     }
 
-    public func reduceScatter<Element: CollectiveElement>(
+    package func reduceScatter<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws {
@@ -26,14 +26,14 @@ public final class SingleProcessCommunicator: Communicator {
         copy(send, to: receive, at: 0)
     }
 
-    public func allgather<Element: CollectiveElement>(
+    package func allgather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
         try checkAllgather(sendCount: send.count, receiveCount: receive.count)
         copy(send, to: receive, at: 0)
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
@@ -41,19 +41,19 @@ public final class SingleProcessCommunicator: Communicator {
         copy(send, to: receive, at: 0)
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
     }
 
-    public func broadcast<Element: CollectiveElement>(
+    package func broadcast<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
         try checkBroadcast(count: buffer.count, root: root)
     }
 
-    public func gather<Element: CollectiveElement>(
+    package func gather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         root: Int
     ) throws {
@@ -61,7 +61,7 @@ public final class SingleProcessCommunicator: Communicator {
         copy(send, to: receive!, at: 0)
     }
 
-    public func gatherv<Element: CollectiveElement>(
+    package func gatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int
     ) throws {
@@ -69,7 +69,7 @@ public final class SingleProcessCommunicator: Communicator {
         copy(send, to: receive!, at: 0)
     }
 
-    public func scatterv<Element: CollectiveElement>(
+    package func scatterv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, root: Int
     ) throws {
@@ -78,16 +78,16 @@ public final class SingleProcessCommunicator: Communicator {
         receive.baseAddress!.update(from: base, count: send.count)
     }
 
-    public func alltoallv<Element: CollectiveElement>(
+    package func alltoallv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
         _ = receive.update(fromContentsOf: send)
     }
 
-    public func barrier() throws {}
+    package func barrier() throws {}
 
-    public func abort(code: Int32) -> Never {
+    package func abort(code: Int32) -> Never {
         exit(code)
     }
 

@@ -9,9 +9,9 @@ import Synchronization
 /// last beat. On a stall it hands a one-line description to `onStall`, whose default prints it
 /// and exits the process non-zero, which makes mpirun terminate the other ranks. The watchdog
 /// never calls MPI from its thread (MPI is initialised `MPI_THREAD_SERIALIZED`).
-public final class StallWatchdog: Sendable {
+package final class StallWatchdog: Sendable {
     /// Seconds without a beat that count as a stall.
-    public let timeoutSeconds: Double
+    package let timeoutSeconds: Double
     private let state: Mutex<State>
 
     private struct State {
@@ -23,7 +23,7 @@ public final class StallWatchdog: Sendable {
 
     /// Starts watching at once, as if beaten at `step` in `phase`. `onStall` receives the seconds
     /// since the last beat, the step and the phase of that beat.
-    public init(
+    package init(
         timeoutSeconds: Double, step: Int = 0, phase: StaticString = "start-up",
         onStall: @escaping @Sendable (_ idleSeconds: Double, _ step: Int, _ phase: String) -> Void
     ) {
@@ -48,7 +48,7 @@ public final class StallWatchdog: Sendable {
     }
 
     /// Records progress: the work is at `step`, in `phase`. Cheap (a lock and a clock read).
-    public func beat(step: Int, phase: StaticString) {
+    package func beat(step: Int, phase: StaticString) {
         let now = ContinuousClock.now
         state.withLock { state in
             state.lastBeat = now
@@ -58,13 +58,13 @@ public final class StallWatchdog: Sendable {
     }
 
     /// Stops watching; the thread ends within a second.
-    public func stop() {
+    package func stop() {
         state.withLock { $0.stopped = true }
     }
 
     /// Prints `message` on standard error and ends the process with status 75 at once (`_exit`:
     /// no atexit handlers, which could block in MPI).
-    public static func endProcess(_ message: String) -> Never {
+    package static func endProcess(_ message: String) -> Never {
         FileHandle.standardError.write(Data((message + "\n").utf8))
         _exit(75)
     }

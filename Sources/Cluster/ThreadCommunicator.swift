@@ -14,10 +14,10 @@ import Foundation
 /// `.mismatch`, and `abort(code:)` ends the group with `.aborted` (see there).
 ///
 /// Use each communicator on its rank's thread only, like an `MPICommunicator`.
-public final class ThreadCommunicator: Communicator, Sendable {
-    public let rank: Int
-    public var size: Int { group.size }
-    public let layout: RankLayout
+package final class ThreadCommunicator: Communicator, Sendable {
+    package let rank: Int
+    package var size: Int { group.size }
+    package let layout: RankLayout
     private let group: ThreadGroup
 
     private init(rank: Int, group: ThreadGroup) {
@@ -29,7 +29,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
     /// Runs `body` on `ranks` threads at once, each with the communicator of its rank, and
     /// returns each rank's value, indexed by rank, once every thread has ended; or throws the
     /// first error (in time) that any rank threw, `.aborted` if a rank aborted first.
-    public static func run<Value: Sendable>(
+    package static func run<Value: Sendable>(
         ranks: Int, _ body: @escaping @Sendable (ThreadCommunicator) throws -> Value
     ) throws -> [Value] {
         precondition(ranks >= 1, "ThreadCommunicator: a group needs at least one rank, got \(ranks)")
@@ -44,7 +44,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
 
     // MARK: - Collectives
 
-    public func allreduce<Element: CollectiveElement>(
+    package func allreduce<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, operation: ReductionOperation
     ) throws {
         try checkAllreduce(count: buffer.count)
@@ -53,7 +53,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = buffer.update(fromContentsOf: reduced)
     }
 
-    public func reduceScatter<Element: CollectiveElement>(
+    package func reduceScatter<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, operation: ReductionOperation
     ) throws {
@@ -63,7 +63,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = receive.update(fromContentsOf: reduced[partition.range(of: rank)])
     }
 
-    public func allgather<Element: CollectiveElement>(
+    package func allgather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>
     ) throws {
         try checkAllgather(sendCount: send.count, receiveCount: receive.count)
@@ -71,7 +71,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = receive.update(fromContentsOf: gathered)
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition
     ) throws {
@@ -80,7 +80,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = receive.update(fromContentsOf: gathered)
     }
 
-    public func allgatherv<Element: CollectiveElement>(
+    package func allgatherv<Element: CollectiveElement>(
         inPlace buffer: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAllgatherv(sendCount: nil, receiveCount: buffer.count, partition: partition)
@@ -90,7 +90,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = buffer.update(fromContentsOf: gathered)
     }
 
-    public func broadcast<Element: CollectiveElement>(
+    package func broadcast<Element: CollectiveElement>(
         _ buffer: UnsafeMutableBufferPointer<Element>, root: Int
     ) throws {
         try checkBroadcast(count: buffer.count, root: root)
@@ -100,7 +100,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = buffer.update(fromContentsOf: rootValues)
     }
 
-    public func gather<Element: CollectiveElement>(
+    package func gather<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         root: Int
     ) throws {
@@ -110,7 +110,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         if rank == root, let receive { _ = receive.update(fromContentsOf: gathered) }
     }
 
-    public func gatherv<Element: CollectiveElement>(
+    package func gatherv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>?,
         partition: Partition, root: Int
     ) throws {
@@ -120,7 +120,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         if rank == root, let receive { _ = receive.update(fromContentsOf: gathered) }
     }
 
-    public func scatterv<Element: CollectiveElement>(
+    package func scatterv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>?, into receive: UnsafeMutableBufferPointer<Element>,
         partition: Partition, root: Int
     ) throws {
@@ -131,7 +131,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         _ = receive.update(fromContentsOf: whole[partition.range(of: rank)])
     }
 
-    public func alltoallv<Element: CollectiveElement>(
+    package func alltoallv<Element: CollectiveElement>(
         _ send: UnsafeBufferPointer<Element>, into receive: UnsafeMutableBufferPointer<Element>, partition: Partition
     ) throws {
         try checkAlltoallv(sendCount: send.count, receiveCount: receive.count, partition: partition)
@@ -145,7 +145,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
         }
     }
 
-    public func barrier() throws {
+    package func barrier() throws {
         _ = try group.collective(.barrier, rank: rank, input: [UInt8]())
     }
 
@@ -154,7 +154,7 @@ public final class ThreadCommunicator: Communicator, Sendable {
     /// `run` (unless a rank failed earlier). The calling thread, which must be this rank's,
     /// ends at once (`pthread_exit`), as the process would under MPI: no `defer` runs and what
     /// its stack held is leaked.
-    public func abort(code: Int32) -> Never {
+    package func abort(code: Int32) -> Never {
         group.abort(rank: rank, code: code)
         pthread_exit(nil)
     }

@@ -4,16 +4,16 @@
 ///
 /// A character here is one Unicode scalar (as Python's `str` counts them), ordered by scalar
 /// value, so the same text always gives the same tokens.
-public struct CharacterVocabulary: Codable, Sendable, Equatable {
+package struct CharacterVocabulary: Codable, Sendable, Equatable {
     /// The characters, token 0 first.
-    public let characters: [Unicode.Scalar]
+    package let characters: [Unicode.Scalar]
     private let tokenOf: [Unicode.Scalar: UInt16]
 
     /// The most distinct characters a vocabulary holds (tokens are `UInt16`).
-    public static let maximumSize = 1 << 16
+    package static let maximumSize = 1 << 16
 
     /// The vocabulary of every character in `text`.
-    public init<Scalars: Sequence>(of scalars: Scalars) where Scalars.Element == Unicode.Scalar {
+    package init<Scalars: Sequence>(of scalars: Scalars) where Scalars.Element == Unicode.Scalar {
         self.init(sorted: Set(scalars).sorted { $0.value < $1.value })
     }
 
@@ -23,13 +23,13 @@ public struct CharacterVocabulary: Codable, Sendable, Equatable {
         tokenOf = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($0.element, UInt16($0.offset)) })
     }
 
-    public var count: Int { characters.count }
+    package var count: Int { characters.count }
 
     /// The token of `character`, or nil when it is not in the vocabulary.
-    public func token(of character: Unicode.Scalar) -> UInt16? { tokenOf[character] }
+    package func token(of character: Unicode.Scalar) -> UInt16? { tokenOf[character] }
 
     /// The text of `tokens`; a token outside the vocabulary reads as U+FFFD.
-    public func decode<Tokens: Sequence>(_ tokens: Tokens) -> String where Tokens.Element: BinaryInteger {
+    package func decode<Tokens: Sequence>(_ tokens: Tokens) -> String where Tokens.Element: BinaryInteger {
         var text = String.UnicodeScalarView()
         for token in tokens {
             text.append(Int(exactly: token).flatMap { characters.indices.contains($0) ? characters[$0] : nil } ?? "\u{FFFD}")
@@ -40,13 +40,13 @@ public struct CharacterVocabulary: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case characters }
 
     /// Stored as a JSON array of one-character strings.
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(characters.map { String($0) }, forKey: .characters)
     }
 
     /// Read back from a run or checkpoint: exactly one character per entry, each once, in order.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let entries = try container.decode([String].self, forKey: .characters)
         var characters: [Unicode.Scalar] = []

@@ -3,35 +3,35 @@ import Support
 /// Where the data of a run comes from: by default Fashion-MNIST images as the Debian package
 /// `dataset-fashion-mnist` installs them, normalised; with `text`, a UTF-8 text file for a
 /// character-level language model (the image fields are then unused).
-public struct DataConfig: ConfigRecord, Sendable, Equatable {
+package struct DataConfig: ConfigRecord, Sendable, Equatable {
     /// The directory the Debian package `dataset-fashion-mnist` installs its files into.
-    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+    package static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
 
-    public var trainImages = Self.fashionMNISTDirectory + "/train-images-idx3-ubyte.gz"
-    public var trainLabels = Self.fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz"
-    public var testImages = Self.fashionMNISTDirectory + "/t10k-images-idx3-ubyte.gz"
-    public var testLabels = Self.fashionMNISTDirectory + "/t10k-labels-idx1-ubyte.gz"
+    package var trainImages = Self.fashionMNISTDirectory + "/train-images-idx3-ubyte.gz"
+    package var trainLabels = Self.fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz"
+    package var testImages = Self.fashionMNISTDirectory + "/t10k-images-idx3-ubyte.gz"
+    package var testLabels = Self.fashionMNISTDirectory + "/t10k-labels-idx1-ubyte.gz"
     /// The normalisation mean of pixel / 255; nil: computed on the training set.
-    public var mean: Double?
+    package var mean: Double?
     /// The normalisation standard deviation of pixel / 255; nil: computed on the training set.
-    public var std: Double?
+    package var std: Double?
     /// A UTF-8 text file: the run is a character-level language model on it (`TextCorpus`: its
     /// characters are the vocabulary, the last 10% is the validation part); nil: images.
-    public var text: String?
+    package var text: String?
     /// The characters a language model sees at once (its context window); each training sample
     /// is a window of `context` characters and the `context` characters that follow each.
-    public var context = 128
+    package var context = 128
     /// How many validation windows an evaluation reads, evenly spaced over the validation part
     /// and not overlapping (0: every non-overlapping window).
-    public var validationWindows = 256
+    package var validationWindows = 256
 
     /// The longest context: position embeddings and attention scores grow with it.
-    public static let maximumContext = 1 << 16
+    package static let maximumContext = 1 << 16
 
     /// Fashion-MNIST from the Debian package, normalised by its own statistics.
-    public init() {}
+    package init() {}
 
-    public init(
+    package init(
         trainImages: String = Self().trainImages, trainLabels: String = Self().trainLabels,
         testImages: String = Self().testImages, testLabels: String = Self().testLabels,
         mean: Double? = Self().mean, std: Double? = Self().std
@@ -44,7 +44,7 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
         self.std = std
     }
 
-    public static let fields: [ConfigField<DataConfig>] = [
+    package static let fields: [ConfigField<DataConfig>] = [
         .init("trainImages", \.trainImages, .nonEmpty),
         .init("trainLabels", \.trainLabels, .nonEmpty),
         .init("testImages", \.testImages, .nonEmpty),
@@ -57,19 +57,19 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
         .init("validationWindows", \.validationWindows, .within(0...(1 << 40))),
     ]
 
-    public static let problemPlacement = ConfigProblemPlacement.object
+    package static let problemPlacement = ConfigProblemPlacement.object
 
-    public static func defaults(given _: GivenFields<DataConfig>) -> DataConfig { DataConfig() }
+    package static func defaults(given _: GivenFields<DataConfig>) -> DataConfig { DataConfig() }
 
     /// The text corpus `text` names, for windows of `context` characters.
-    public func loadText() throws(DataError) -> TextCorpus {
+    package func loadText() throws(DataError) -> TextCorpus {
         guard let text else { preconditionFailure("DataConfig.loadText without data.text") }
         return try TextCorpus.load(path: text, context: context)
     }
 
     /// Loads both sets; the test labels must lie in the training set's classes and the test images
     /// must have the training images' size.
-    public func load() throws(DataError) -> (training: ImageDataset, test: ImageDataset) {
+    package func load() throws(DataError) -> (training: ImageDataset, test: ImageDataset) {
         let training = try ImageDataset.load(images: trainImages, labels: trainLabels)
         let test = try ImageDataset.load(images: testImages, labels: testLabels, classes: training.classes)
         guard test.rows == training.rows, test.columns == training.columns else {
@@ -80,7 +80,7 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
 
     /// The sizes of the data, read from the four files' headers alone (a few bytes each), so a
     /// run can be sized before anything is loaded.
-    public func readShape() throws(DataError) -> DataShape {
+    package func readShape() throws(DataError) -> DataShape {
         func header(_ path: String, dimensions: Int) throws(DataError) -> [Int] {
             let header = try IDXFile.readHeader(path: path)
             guard header.dimensions.count == dimensions else {
@@ -105,7 +105,7 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
     /// The first label in either label file that is not below `classes` (the model's outputs),
     /// as an error naming the file and the sample; nil when all are. Throws when a file cannot
     /// be read.
-    public func labelProblem(classes: Int) throws(DataError) -> DataError? {
+    package func labelProblem(classes: Int) throws(DataError) -> DataError? {
         for path in [trainLabels, testLabels] {
             let file = try IDXFile.read(path: path)
             guard file.elementType == .uint8 else { continue }
@@ -117,14 +117,14 @@ public struct DataConfig: ConfigRecord, Sendable, Equatable {
     }
 
     /// The configured mean and std, or those of `training` when not configured.
-    public func normalization(training: ImageDataset) -> (mean: Double, std: Double) {
+    package func normalization(training: ImageDataset) -> (mean: Double, std: Double) {
         if let mean, let std { return (mean, std) }
         return training.statistics()
     }
 
     /// What to do about a missing file at `path`: installing the Debian package for files of its
     /// directory; nil for other paths.
-    public static func installHint(for path: String) -> String? {
+    package static func installHint(for path: String) -> String? {
         path.hasPrefix(fashionMNISTDirectory + "/") || path == fashionMNISTDirectory
             ? "install the Debian package dataset-fashion-mnist" : nil
     }

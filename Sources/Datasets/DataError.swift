@@ -1,4 +1,4 @@
 import Support
 
 /// A data file that cannot be used, named with its problem (see `FileError`).
-public typealias DataError = FileError
+package typealias DataError = FileError

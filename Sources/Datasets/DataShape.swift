@@ -1,11 +1,11 @@
 /// The sizes a run's data files declare: samples in each split and the image size.
-public struct DataShape: Sendable, Equatable {
-    public var trainingCount: Int
-    public var testCount: Int
-    public var rows: Int
-    public var columns: Int
+package struct DataShape: Sendable, Equatable {
+    package var trainingCount: Int
+    package var testCount: Int
+    package var rows: Int
+    package var columns: Int
 
-    public init(trainingCount: Int, testCount: Int, rows: Int, columns: Int) {
+    package init(trainingCount: Int, testCount: Int, rows: Int, columns: Int) {
         self.trainingCount = trainingCount
         self.testCount = testCount
         self.rows = rows
@@ -13,5 +13,5 @@ public struct DataShape: Sendable, Equatable {
     }
 
     /// The per-sample model input, one channel of `rows x columns`.
-    public var sampleShape: [Int] { [1, rows, columns] }
+    package var sampleShape: [Int] { [1, rows, columns] }
 }

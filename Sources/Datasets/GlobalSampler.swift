@@ -12,26 +12,26 @@ import Linalg
 ///
 /// The permutation of the current epoch is cached: it is recomputed (one allocation) only when
 /// the epoch changes, and the per-step calls do not allocate.
-public struct GlobalSampler: Sendable {
-    public let datasetCount: Int
-    public let seed: UInt64
+package struct GlobalSampler: Sendable {
+    package let datasetCount: Int
+    package let seed: UInt64
     private var cachedEpoch = -1
     private var order: [Int] = []
 
-    public init(datasetCount: Int, seed: UInt64) {
+    package init(datasetCount: Int, seed: UInt64) {
         precondition(datasetCount > 0, "GlobalSampler: empty dataset")
         self.datasetCount = datasetCount
         self.seed = seed
     }
 
     /// The order of epoch `epoch`: a permutation of `0..<datasetCount`.
-    public mutating func permutation(epoch: Int) -> [Int] {
+    package mutating func permutation(epoch: Int) -> [Int] {
         prepare(epoch: epoch)
         return order
     }
 
     /// The dataset index at `position` of epoch `epoch`.
-    public mutating func globalIndex(epoch: Int, position: Int) -> Int {
+    package mutating func globalIndex(epoch: Int, position: Int) -> Int {
         precondition(position >= 0 && position < datasetCount,
                      "GlobalSampler: position \(position) outside 0..<\(datasetCount)")
         prepare(epoch: epoch)
@@ -39,7 +39,7 @@ public struct GlobalSampler: Sendable {
     }
 
     /// Steps per epoch for global batches of `globalBatch` samples (the incomplete last batch dropped).
-    public func stepsPerEpoch(globalBatch: Int) -> Int {
+    package func stepsPerEpoch(globalBatch: Int) -> Int {
         precondition(globalBatch > 0 && globalBatch <= datasetCount,
                      "GlobalSampler: global batch \(globalBatch) outside 1...\(datasetCount)")
         return datasetCount / globalBatch
@@ -48,7 +48,7 @@ public struct GlobalSampler: Sendable {
     /// The part of a batch of `globalBatch` samples that `rank` of `ranks` takes: an even
     /// contiguous split in rank order, the first `globalBatch % ranks` ranks taking one more
     /// (ranks beyond `globalBatch` take none).
-    public static func localSlice(globalBatch: Int, rank: Int, ranks: Int) -> Range<Int> {
+    package static func localSlice(globalBatch: Int, rank: Int, ranks: Int) -> Range<Int> {
         precondition(ranks > 0 && rank >= 0 && rank < ranks, "GlobalSampler: rank \(rank) of \(ranks)")
         precondition(globalBatch >= 0, "GlobalSampler: global batch \(globalBatch)")
         let (base, remainder) = globalBatch.quotientAndRemainder(dividingBy: ranks)
@@ -58,7 +58,7 @@ public struct GlobalSampler: Sendable {
 
     /// Replaces the contents of `indices` (keeping its storage) with the dataset indices of
     /// `rank`'s slice of the global batch of `step` (counted from 0 across epochs).
-    public mutating func fillIndices(step: Int, globalBatch: Int, rank: Int, ranks: Int, into indices: inout [Int]) {
+    package mutating func fillIndices(step: Int, globalBatch: Int, rank: Int, ranks: Int, into indices: inout [Int]) {
         precondition(step >= 0, "GlobalSampler: step \(step)")
         let steps = stepsPerEpoch(globalBatch: globalBatch)
         fillIndices(cursor: SamplerCursor(epoch: step / steps, step: step % steps),
@@ -66,7 +66,7 @@ public struct GlobalSampler: Sendable {
     }
 
     /// `fillIndices(step:...)` for the step at `cursor`.
-    public mutating func fillIndices(cursor: SamplerCursor, globalBatch: Int, rank: Int, ranks: Int, into indices: inout [Int]) {
+    package mutating func fillIndices(cursor: SamplerCursor, globalBatch: Int, rank: Int, ranks: Int, into indices: inout [Int]) {
         let steps = stepsPerEpoch(globalBatch: globalBatch)
         precondition(cursor.epoch >= 0 && cursor.step >= 0 && cursor.step < steps,
                      "GlobalSampler: cursor \(cursor) outside an epoch of \(steps) steps")

@@ -1,5 +1,5 @@
 /// The element types of the IDX format, by their type byte; multi-byte types are big-endian.
-public enum IDXElementType: UInt8, Sendable, CaseIterable {
+package enum IDXElementType: UInt8, Sendable, CaseIterable {
     case uint8 = 0x08
     case int8 = 0x09
     case int16 = 0x0B
@@ -8,7 +8,7 @@ public enum IDXElementType: UInt8, Sendable, CaseIterable {
     case float64 = 0x0E
 
     /// Bytes per element.
-    public var byteWidth: Int {
+    package var byteWidth: Int {
         switch self {
         case .uint8, .int8: return 1
         case .int16: return 2
@@ -18,7 +18,7 @@ public enum IDXElementType: UInt8, Sendable, CaseIterable {
     }
 
     /// The type's name and byte, as error messages show it.
-    public var label: String { "\(self) (0x\(Self.hex(rawValue)))" }
+    package var label: String { "\(self) (0x\(Self.hex(rawValue)))" }
 
     static func hex(_ byte: UInt8) -> String {
         let digits = String(byte, radix: 16)
@@ -31,22 +31,22 @@ public enum IDXElementType: UInt8, Sendable, CaseIterable {
 ///
 /// The layout: two zero bytes, the element type byte, the dimension count, each dimension as a
 /// big-endian `UInt32`, then the elements in row-major order, big-endian, and nothing after them.
-public struct IDXFile: Sendable {
+package struct IDXFile: Sendable {
     /// Files holding more elements than this are rejected as corrupt headers.
-    public static let maximumElementCount = 1 << 31
+    package static let maximumElementCount = 1 << 31
 
-    public let elementType: IDXElementType
+    package let elementType: IDXElementType
     /// The size of each dimension, outermost first; each at least 1.
-    public let dimensions: [Int]
+    package let dimensions: [Int]
     /// The data as stored: for `.uint8` the elements themselves, otherwise big-endian encodings.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
 
     /// The number of elements, the product of `dimensions`.
-    public var count: Int { dimensions.reduce(1, *) }
+    package var count: Int { dimensions.reduce(1, *) }
 
     /// Creates a file value in memory (for writing or tests); `bytes` must hold exactly
     /// `count * elementType.byteWidth` bytes.
-    public init(elementType: IDXElementType, dimensions: [Int], bytes: [UInt8]) {
+    package init(elementType: IDXElementType, dimensions: [Int], bytes: [UInt8]) {
         precondition((1...4).contains(dimensions.count) && dimensions.allSatisfy { $0 > 0 },
                      "IDXFile: dimensions \(dimensions) must be 1 to 4 positive sizes")
         precondition(bytes.count == dimensions.reduce(1, *) * elementType.byteWidth,
@@ -61,7 +61,7 @@ public struct IDXFile: Sendable {
     /// Nothing is allocated from the header alone: a plain file's size must match its dimensions
     /// before its data is read, and a gzip file is inflated no further than one byte past the
     /// data its dimensions promise (a decompression bomb stops there).
-    public static func read(path: String) throws(DataError) -> IDXFile {
+    package static func read(path: String) throws(DataError) -> IDXFile {
         let reader = try ByteReader(path: path)
         let header = try IDXHeader(reading: reader)
         let expected = header.dataByteCount
@@ -98,13 +98,13 @@ public struct IDXFile: Sendable {
 
     /// The element type and dimensions of the file at `path`, read from its header alone (a few
     /// bytes, inflated if it is gzip), with the header's checks of `read(path:)`.
-    public static func readHeader(path: String) throws(DataError) -> (elementType: IDXElementType, dimensions: [Int]) {
+    package static func readHeader(path: String) throws(DataError) -> (elementType: IDXElementType, dimensions: [Int]) {
         let header = try IDXHeader(reading: ByteReader(path: path))
         return (header.elementType, header.dimensions)
     }
 
     /// The elements converted to `Float` (exact for every type but large `int32` and `float64`).
-    public func floats() -> [Float] {
+    package func floats() -> [Float] {
         bytes.withUnsafeBytes { raw in
             switch elementType {
             case .uint8:
@@ -124,7 +124,7 @@ public struct IDXFile: Sendable {
     }
 
     /// The file's encoding: header and data, uncompressed.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var result: [UInt8] = [0, 0, elementType.rawValue, UInt8(dimensions.count)]
         for size in dimensions {
             result += [UInt8(truncatingIfNeeded: size >> 24), UInt8(truncatingIfNeeded: size >> 16),

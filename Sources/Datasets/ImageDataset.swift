@@ -3,24 +3,24 @@
 ///
 /// A sample's features are its pixels row by row, each `(pixel / 255 - mean) / std`; its label
 /// is a class in `0..<classes`.
-public struct ImageDataset: Sendable {
+package struct ImageDataset: Sendable {
     /// `count * rows * columns` pixels, sample after sample, each row-major.
-    public let pixels: [UInt8]
+    package let pixels: [UInt8]
     /// One class per sample.
-    public let labels: [Int32]
-    public let count: Int
-    public let rows: Int
-    public let columns: Int
+    package let labels: [Int32]
+    package let count: Int
+    package let rows: Int
+    package let columns: Int
     /// The number of classes: labels lie in `0..<classes`.
-    public let classes: Int
+    package let classes: Int
 
     /// The shape of one sample as a network input: one channel of `rows x columns`.
-    public var sampleShape: [Int] { [1, rows, columns] }
+    package var sampleShape: [Int] { [1, rows, columns] }
     /// Features per sample, `rows * columns`.
-    public var featureCount: Int { rows * columns }
+    package var featureCount: Int { rows * columns }
 
     /// A dataset from memory; `classes` defaults to the largest label + 1.
-    public init(pixels: [UInt8], labels: [Int32], rows: Int, columns: Int, classes: Int? = nil) {
+    package init(pixels: [UInt8], labels: [Int32], rows: Int, columns: Int, classes: Int? = nil) {
         precondition(!labels.isEmpty && rows > 0 && columns > 0, "ImageDataset: empty dataset")
         precondition(pixels.count == labels.count * rows * columns,
                      "ImageDataset: \(pixels.count) pixels for \(labels.count) images of \(rows) x \(columns)")
@@ -37,7 +37,7 @@ public struct ImageDataset: Sendable {
     /// Reads an IDX image file (`count x rows x columns` unsigned bytes) and an IDX label file
     /// (`count` unsigned bytes), plain or gzip. `classes` defaults to the largest label + 1; when
     /// given, every label must be below it.
-    public static func load(images imagePath: String, labels labelPath: String, classes: Int? = nil) throws(DataError) -> ImageDataset {
+    package static func load(images imagePath: String, labels labelPath: String, classes: Int? = nil) throws(DataError) -> ImageDataset {
         let images = try IDXFile.read(path: imagePath)
         guard images.dimensions.count == 3 else {
             throw DataError(imagePath, "expected 3 dimensions (images x rows x columns), found \(images.dimensions.count)")
@@ -69,7 +69,7 @@ public struct ImageDataset: Sendable {
 
     /// The mean and (population) standard deviation of `pixel / 255` over every pixel, exact up
     /// to rounding: computed from a histogram of byte values.
-    public func statistics() -> (mean: Double, std: Double) {
+    package func statistics() -> (mean: Double, std: Double) {
         var histogram = [Int](repeating: 0, count: 256)
         for pixel in pixels { histogram[Int(pixel)] += 1 }
         let total = Double(pixels.count)
@@ -87,7 +87,7 @@ public struct ImageDataset: Sendable {
     /// Writes the samples at `indices` into a batch: `features` receives their normalised pixels
     /// (sample after sample, `featureCount` each) and `labels` their classes. The buffers may be
     /// larger than the batch; the rest is left untouched. Does not allocate.
-    public func fill(
+    package func fill(
         indices: UnsafeBufferPointer<Int>, features: UnsafeMutableBufferPointer<Float>,
         labels: UnsafeMutableBufferPointer<Int32>, mean: Float, std: Float
     ) {
@@ -110,7 +110,7 @@ public struct ImageDataset: Sendable {
     }
 
     /// `fill` for arrays: the arrays must already be large enough (they are not resized).
-    public func fill(indices: [Int], features: inout [Float], labels: inout [Int32], mean: Float, std: Float) {
+    package func fill(indices: [Int], features: inout [Float], labels: inout [Int32], mean: Float, std: Float) {
         indices.withUnsafeBufferPointer { indices in
             features.withUnsafeMutableBufferPointer { features in
                 labels.withUnsafeMutableBufferPointer { labels in
@@ -121,7 +121,7 @@ public struct ImageDataset: Sendable {
     }
 
     /// The first `count` samples (small runs and tests), with the same `classes`.
-    public func prefix(_ count: Int) -> ImageDataset {
+    package func prefix(_ count: Int) -> ImageDataset {
         precondition(count > 0 && count <= self.count, "ImageDataset.prefix: \(count) of \(self.count) samples")
         return ImageDataset(
             pixels: Array(pixels[0..<(count * featureCount)]), labels: Array(labels[0..<count]),

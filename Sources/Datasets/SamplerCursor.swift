@@ -3,32 +3,32 @@ import Support
 /// Where a `GlobalSampler` run stands: the next step to draw, as an epoch and a step within it.
 /// Saved in checkpoints; resuming from it draws the same batches as never having stopped, as long
 /// as the global batch size is unchanged (the number of ranks may differ).
-public struct SamplerCursor: ConfigRecord, Sendable, Equatable, CustomStringConvertible {
-    public var epoch = 0
+package struct SamplerCursor: ConfigRecord, Sendable, Equatable, CustomStringConvertible {
+    package var epoch = 0
     /// The step within `epoch`, in `0..<stepsPerEpoch`.
-    public var step = 0
+    package var step = 0
 
     /// The start of the first epoch.
-    public init() {}
+    package init() {}
 
-    public init(epoch: Int, step: Int) {
+    package init(epoch: Int, step: Int) {
         self.epoch = epoch
         self.step = step
     }
 
     /// The cursor of global step `globalStep` (counted from 0 across epochs).
-    public init(globalStep: Int, stepsPerEpoch: Int) {
+    package init(globalStep: Int, stepsPerEpoch: Int) {
         precondition(globalStep >= 0 && stepsPerEpoch > 0, "SamplerCursor: step \(globalStep) with \(stepsPerEpoch) steps per epoch")
         self.init(epoch: globalStep / stepsPerEpoch, step: globalStep % stepsPerEpoch)
     }
 
     /// The global step (counted from 0 across epochs) of this cursor.
-    public func globalStep(stepsPerEpoch: Int) -> Int {
+    package func globalStep(stepsPerEpoch: Int) -> Int {
         epoch * stepsPerEpoch + step
     }
 
     /// Moves to the next step, into the next epoch after the last step of one.
-    public mutating func advance(stepsPerEpoch: Int) {
+    package mutating func advance(stepsPerEpoch: Int) {
         step += 1
         if step >= stepsPerEpoch {
             step = 0
@@ -36,13 +36,13 @@ public struct SamplerCursor: ConfigRecord, Sendable, Equatable, CustomStringConv
         }
     }
 
-    public var description: String { "epoch \(epoch), step \(step)" }
+    package var description: String { "epoch \(epoch), step \(step)" }
 
-    public static let fields: [ConfigField<SamplerCursor>] = [
+    package static let fields: [ConfigField<SamplerCursor>] = [
         .required("epoch", \.epoch),
         .required("step", \.step),
         .check { $0.epoch >= 0 && $0.step >= 0 ? nil : "epoch and step must be >= 0, got \($0.epoch) and \($0.step)" },
     ]
 
-    public static func defaults(given _: GivenFields<SamplerCursor>) -> SamplerCursor { SamplerCursor() }
+    package static func defaults(given _: GivenFields<SamplerCursor>) -> SamplerCursor { SamplerCursor() }
 }

@@ -3,22 +3,22 @@ import Support
 /// A UTF-8 text file as tokens for a character-level language model: the vocabulary of its
 /// characters, the first 90% for training and the last 10% for validation (a fixed split, so
 /// every run and every rank sees the same), and the context windows a model is trained on.
-public struct TextCorpus: Sendable {
-    public let vocabulary: CharacterVocabulary
+package struct TextCorpus: Sendable {
+    package let vocabulary: CharacterVocabulary
     /// Tokens of the training part.
-    public let training: [UInt16]
+    package let training: [UInt16]
     /// Tokens of the validation part.
-    public let validation: [UInt16]
+    package let validation: [UInt16]
 
     /// The share of the text, at its end, held out for validation.
-    public static let validationFraction = 0.1
+    package static let validationFraction = 0.1
     /// The largest text file read (its tokens take twice its size in memory).
-    public static let maximumFileBytes = 1 << 30
+    package static let maximumFileBytes = 1 << 30
 
     /// Reads `path` for windows of `context` tokens. Every problem is one line naming the file:
     /// missing, not a regular file, empty, not UTF-8 (with the byte offset), or too short for one
     /// window of `context + 1` characters in each part.
-    public static func load(path: String, context: Int) throws(DataError) -> TextCorpus {
+    package static func load(path: String, context: Int) throws(DataError) -> TextCorpus {
         let bytes = try RegularFile.read(path, limit: maximumFileBytes) { size in
             "is \(size) bytes, more than the \(maximumFileBytes) a text corpus may hold"
         }
@@ -26,7 +26,7 @@ public struct TextCorpus: Sendable {
     }
 
     /// The corpus of UTF-8 `bytes` (named `path` in messages).
-    public init(utf8 bytes: [UInt8], context: Int, path: String) throws(DataError) {
+    package init(utf8 bytes: [UInt8], context: Int, path: String) throws(DataError) {
         guard context >= 1 else { throw DataError(path, "context must be at least 1 character, got \(context)") }
         guard !bytes.isEmpty else { throw DataError(path, "is empty; a text corpus needs text") }
         let scalars = try Self.decodeUTF8(bytes, path: path)
@@ -46,12 +46,12 @@ public struct TextCorpus: Sendable {
     }
 
     /// The windows of `context + 1` tokens a part offers: one starting at every position.
-    public static func windowCount(tokens: Int, context: Int) -> Int { max(tokens - context, 0) }
+    package static func windowCount(tokens: Int, context: Int) -> Int { max(tokens - context, 0) }
 
     /// The starts of `count` validation windows of `context + 1` tokens, evenly spaced over the
     /// non-overlapping windows the validation part holds (all of them when `count` is 0 or
     /// larger), in increasing order: the same windows for every run and rank.
-    public func validationStarts(count: Int, context: Int) -> [Int] {
+    package func validationStarts(count: Int, context: Int) -> [Int] {
         let available = max((validation.count - 1) / context, 0)
         let chosen = count == 0 ? available : min(count, available)
         return (0..<chosen).map { index in (index * available / chosen) * context }
@@ -60,7 +60,7 @@ public struct TextCorpus: Sendable {
     /// Writes the windows of `part` starting at `starts`: window b's `context` tokens as
     /// scalars into `inputs[b * context ..< (b + 1) * context]` and the token that follows each
     /// into `targets` at the same place (the model predicts each next character).
-    public static func fillWindows<Scalar: BinaryFloatingPoint>(
+    package static func fillWindows<Scalar: BinaryFloatingPoint>(
         of part: [UInt16], starts: [Int], context: Int, inputs: inout [Scalar], targets: inout [Int32]
     ) {
         precondition(inputs.count >= starts.count * context && targets.count >= starts.count * context,

@@ -73,6 +73,9 @@ public final class CMASearch: SearchDistribution {
     private var candidates: Matrix<Double>
     private var rootEigenvalues: [Double]
     private var order: [Int]
+    /// Whether `ask` ran since the last `tell`.
+    private var asked = false
+    public private(set) var best = BestSample()
     /// `A`'s columns as rows: `Bᵀ p_c`, then `Diag(d^1/2) z_k` best first; and the same scaled by
     /// their signed weights.
     private var rotatedColumns: Matrix<Double>
@@ -149,15 +152,16 @@ public final class CMASearch: SearchDistribution {
                 }
             }
         }
+        asked = true
         return candidates
     }
 
     /// Updates mean, paths, covariance and step size from the values of `ask`'s candidates (in
     /// row order; ties rank by row, so every rank makes the same step).
     public func tell(_ values: [Double]) throws {
-        precondition(values.count == population, "CMASearch.tell: \(values.count) values for \(population) candidates")
-        for index in order.indices { order[index] = index }
-        order.sort { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        if let problem = toldValuesProblem(count: values.count, population: population, asked: asked) { throw problem }
+        best.consider(candidates, values: values)
+        rankCandidates(by: values, into: &order)
         let p = parameters
         let n = dimension
 
@@ -195,6 +199,7 @@ public final class CMASearch: SearchDistribution {
         try updateCovariance(stalled: stalled)
         stepSize *= Foundation.exp((p.stepSizeRate / p.stepSizeDamping) * (pathNorm / p.expectedNorm - 1))
         iteration += 1
+        asked = false
     }
 
     /// `C <- (1 - beta) C + c_1 p_c p_cᵀ + c_mu Σ w°_k y_k y_kᵀ` by the spectral step, in the
@@ -301,6 +306,7 @@ public final class CMASearch: SearchDistribution {
         state.add("cma.covariancePath", covariancePath)
         state.add("cma.covariance", factor: covariance.state)
         state.add("cma.accumulatedChange", accumulatedChange)
+        best.save(into: &state, prefix: "cma.best")
     }
 
     public func restore(from state: SearchState) throws(AdaptationError) {
@@ -313,9 +319,11 @@ public final class CMASearch: SearchDistribution {
         let savedCovariancePath = try state.doubles("cma.covariancePath", count: n)
         let savedCovariance = try state.factor("cma.covariance", dimension: n)
         let savedChange = try state.matrix("cma.accumulatedChange", rows: n, columns: n)
+        let savedBest = try BestSample.restored(from: state, prefix: "cma.best", dimension: n)
         do { try covariance.restore(savedCovariance) } catch { throw AdaptationError("search state 'cma.covariance': \(error)") }
         (mean, stepSize, iteration, eigendecompositions) = (savedMean, savedStepSize, counters[0], counters[1])
-        (stepSizePath, covariancePath, accumulatedChange) = (savedStepSizePath, savedCovariancePath, savedChange)
+        (stepSizePath, covariancePath, accumulatedChange, best) = (savedStepSizePath, savedCovariancePath, savedChange, savedBest)
+        asked = false
     }
 
     /// `B (Diag(d) + offdiag(E)) Bᵀ`, the covariance CMA-ES would have, of which `B Diag(d) Bᵀ`

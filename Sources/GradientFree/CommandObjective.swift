@@ -20,9 +20,9 @@ import Glibc
 /// closing the output ends the line. After an error the command is killed with its process
 /// group, and it never outlives this process (see `CommandProcess`: evaluate from one thread
 /// that lives as long as the objective).
-public final class CommandObjective: ObjectiveFunction {
+package final class CommandObjective: ObjectiveFunction {
     /// How points and values travel between spectrain and the command.
-    public enum WireProtocol: String, NamedChoice {
+    package enum WireProtocol: String, NamedChoice {
         /// One point per line, its value back on one line: a round trip per point.
         case point
         /// One message per call for all its points (a rank's share of an iteration): a line
@@ -31,15 +31,15 @@ public final class CommandObjective: ObjectiveFunction {
     }
 
     /// The longest answer line read, newline aside: 1 MiB.
-    public static let maximumAnswerBytes = 1 << 20
+    package static let maximumAnswerBytes = 1 << 20
 
-    public let dimension: Int
+    package let dimension: Int
     /// The command as configured, for messages.
-    public let command: [String]
+    package let command: [String]
     /// How long one evaluation may take; with the batch protocol, one batch.
-    public let timeoutSeconds: Double
+    package let timeoutSeconds: Double
     /// Point by point, or in batches.
-    public let wireProtocol: WireProtocol
+    package let wireProtocol: WireProtocol
     private var process: CommandProcess?
     private var evaluations = 0
     /// Batches sent so far (the batch protocol), for messages.
@@ -49,7 +49,7 @@ public final class CommandObjective: ObjectiveFunction {
     /// The error that ended the command; every later evaluation throws it again.
     private var failure: AdaptationError?
 
-    public init(command: [String], dimension: Int, timeoutSeconds: Double = 300, wireProtocol: WireProtocol = .point) {
+    package init(command: [String], dimension: Int, timeoutSeconds: Double = 300, wireProtocol: WireProtocol = .point) {
         precondition(!command.isEmpty, "CommandObjective: empty command")
         precondition(timeoutSeconds > 0 && timeoutSeconds.isFinite, "CommandObjective: timeout \(timeoutSeconds)")
         self.command = command
@@ -77,9 +77,9 @@ public final class CommandObjective: ObjectiveFunction {
     }
 
     /// The process id of the running command; nil before the first evaluation and once stopped.
-    public var processID: pid_t? { process?.pid }
+    package var processID: pid_t? { process?.pid }
 
-    public func value(_ point: UnsafeBufferPointer<Double>) throws -> Double {
+    package func value(_ point: UnsafeBufferPointer<Double>) throws -> Double {
         precondition(point.count == dimension, "CommandObjective.value: point of \(point.count) for dimension \(dimension)")
         return try endingOnFailure { () throws(AdaptationError) -> Double in
             switch wireProtocol {
@@ -96,7 +96,7 @@ public final class CommandObjective: ObjectiveFunction {
     }
 
     /// The rows' values: with the batch protocol in one message, otherwise point by point.
-    public func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws {
+    package func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws {
         precondition(points.columns == dimension && rows.upperBound <= points.rows && rows.upperBound <= values.count,
                      "CommandObjective.values: rows \(rows) of a \(points.rows) x \(points.columns) matrix into \(values.count) values, dimension \(dimension)")
         let dimension = dimension
@@ -260,7 +260,7 @@ public final class CommandObjective: ObjectiveFunction {
 
     /// Closes the command's input (a well-behaved command then exits), gives it two seconds,
     /// and kills and reaps what is left of its process group.
-    public func finish() {
+    package func finish() {
         process?.stop(grace: .seconds(2))
         process = nil
     }

@@ -43,6 +43,9 @@ public final class CovarianceAdaptation: SearchDistribution {
     private var rotatedCurvature: Matrix<Double>
     private var logStep: [Double]
     private var order: [Int]
+    /// Whether `ask` ran since the last `tell`.
+    private var asked = false
+    public private(set) var best = BestSample()
     /// `Σ u_k z_k` and `T Σ u_k z_k` (n x 1).
     private var meanStep: Matrix<Double>
     private var meanMove: Matrix<Double>
@@ -105,15 +108,16 @@ public final class CovarianceAdaptation: SearchDistribution {
                 for column in 0..<dimension { values[row * dimension + column] += mean[column] }
             }
         }
+        asked = true
         return candidates
     }
 
     /// Updates the distribution from the values of the candidates `ask` gave (in row order).
     /// Ties rank by row, so every rank that holds the same values makes the same step.
     public func tell(_ values: [Double]) throws {
-        precondition(values.count == population, "CovarianceAdaptation.tell: \(values.count) values for \(population) candidates")
-        for index in order.indices { order[index] = index }
-        order.sort { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        if let problem = toldValuesProblem(count: values.count, population: population, asked: asked) { throw problem }
+        best.consider(candidates, values: values)
+        rankCandidates(by: values, into: &order)
         // Sorted samples, and the same scaled by their utilities.
         sortedSamples.withUnsafeMutableBufferPointer { sorted in
             weightedSamples.withUnsafeMutableBufferPointer { weighted in
@@ -170,6 +174,7 @@ public final class CovarianceAdaptation: SearchDistribution {
             eigendecompositions += 1
         }
         iteration += 1
+        asked = false
     }
 
     /// `T = B Diag(d^-1/2)`.
@@ -204,6 +209,7 @@ public final class CovarianceAdaptation: SearchDistribution {
         state.add(prefix + ".iteration", integers: [iteration, eigendecompositions])
         state.add(prefix + ".transform", transform)
         if let factor { state.add(prefix + ".precision", factor: factor.state) }
+        best.save(into: &state, prefix: prefix + ".best")
     }
 
     public func restore(from state: SearchState) throws(AdaptationError) {
@@ -211,11 +217,13 @@ public final class CovarianceAdaptation: SearchDistribution {
         let savedMean = try state.doubles(prefix + ".mean", count: dimension)
         let counters = try state.integers(prefix + ".iteration", count: 2)
         let savedTransform = try state.matrix(prefix + ".transform", rows: dimension, columns: dimension)
+        let savedBest = try BestSample.restored(from: state, prefix: prefix + ".best", dimension: dimension)
         if let factor {
             let saved = try state.factor(prefix + ".precision", dimension: dimension)
             do { try factor.restore(saved) } catch { throw AdaptationError("search state '\(prefix).precision': \(error)") }
         }
-        (mean, iteration, eigendecompositions, transform) = (savedMean, counters[0], counters[1], savedTransform)
+        (mean, iteration, eigendecompositions, transform, best) = (savedMean, counters[0], counters[1], savedTransform, savedBest)
+        asked = false
     }
 
     /// The sampling transform `T` (samples are `mean + T z`), for replica checks.

@@ -18,8 +18,12 @@ public protocol SearchDistribution: AnyObject {
     var eigendecompositions: Int { get }
     /// The candidates, one per row (`population x dimension`).
     func ask() -> Matrix<Double>
-    /// The step from the candidates' values, in row order.
+    /// The step from the candidates' values, in row order: one value per candidate of the last
+    /// `ask`, lower is better, NaN ranks last. Throws `AdaptationError` for another count of
+    /// values or a `tell` with no `ask` before it, and changes nothing then.
     func tell(_ values: [Double]) throws
+    /// The lowest value told so far and its candidate.
+    var best: BestSample { get }
     /// The smallest and largest standard deviation along the distribution's axes, where free.
     var axisStandardDeviations: (smallest: Double, largest: Double)? { get }
     /// The transform from standard normal samples to steps, for replica checks.
@@ -43,6 +47,22 @@ public func makeSearch(dimension: Int, start: [Double], options: AdaptationOptio
     case .cma, .cmaExact: try CMASearch(dimension: dimension, start: start, options: options, seed: seed)
     case .spectral, .xnes: try CovarianceAdaptation(dimension: dimension, start: start, options: options, seed: seed)
     }
+}
+
+/// Orders candidate rows from lowest value to highest: NaN ranks as `+infinity`, and ties by row,
+/// so every rank holding the same values ranks them alike.
+func rankCandidates(by values: [Double], into order: inout [Int]) {
+    for index in order.indices { order[index] = index }
+    func key(_ row: Int) -> Double { values[row].isNaN ? .infinity : values[row] }
+    order.sort { key($0) < key($1) || (key($0) == key($1) && $0 < $1) }
+}
+
+/// The problem with the values a `tell` got, nil when there is one value for each of the
+/// `population` candidates of an `ask` made this iteration.
+func toldValuesProblem(count: Int, population: Int, asked: Bool) -> AdaptationError? {
+    if !asked { return AdaptationError("tell: no ask this iteration (ask for the candidates, evaluate them, then tell their values)") }
+    if count != population { return AdaptationError("tell: \(count) values for \(population) candidates") }
+    return nil
 }
 
 /// The generator of iteration `iteration`'s standard normal samples: a pure function of (seed,

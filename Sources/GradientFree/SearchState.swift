@@ -18,6 +18,9 @@ public struct SearchState: Sendable {
         byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// Whether the state holds a tensor `name`.
+    public func contains(_ name: String) -> Bool { byName[name] != nil }
+
     public mutating func add(_ name: String, _ values: [Double], shape: [Int]? = nil) {
         append(StoredTensor(name: name, shape: shape ?? [values.count], doubles: values))
     }

@@ -30,7 +30,7 @@ public enum BLASThreading {
 
     /// The cores this process may run on: its CPU affinity (mpirun may bind a rank to one core),
     /// or the online cores when the affinity cannot be read.
-    public static func availableCores() -> Int {
+    package static func availableCores() -> Int {
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }),
            let count = countCPUList(line.dropFirst("Cpus_allowed_list:".count)), count > 0 {
@@ -40,12 +40,12 @@ public enum BLASThreading {
     }
 
     /// The cores online on this machine.
-    public static func onlineCores() -> Int {
+    package static func onlineCores() -> Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// The number of CPUs in a Linux CPU list such as "0-3,8,10-11"; nil if it does not parse.
-    public static func countCPUList<Text: StringProtocol>(_ list: Text) -> Int? {
+    package static func countCPUList<Text: StringProtocol>(_ list: Text) -> Int? {
         var total = 0
         for part in list.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
@@ -65,20 +65,20 @@ public enum BLASThreading {
 
     /// The default thread count of a rank: the node's cores shared evenly among its ranks, never
     /// more than the cores the rank is allowed to run on, never fewer than one.
-    public static func policyThreads(availableCores: Int, onlineCores: Int, ranksOnNode: Int) -> Int {
+    package static func policyThreads(availableCores: Int, onlineCores: Int, ranksOnNode: Int) -> Int {
         let share = max(1, onlineCores / max(1, ranksOnNode))
         return max(1, min(availableCores, share))
     }
 }
 
 /// The thread count chosen at start-up and why, as `spectrain info` prints it.
-public struct BLASThreadDecision: Sendable, Equatable {
+package struct BLASThreadDecision: Sendable, Equatable {
     /// Threads this rank uses.
-    public var threads: Int
+    package var threads: Int
     /// Where the number came from, e.g. "2 cores / 2 ranks on this node" or "SPECTRAIN_BLAS_THREADS".
-    public var reason: String
+    package var reason: String
 
-    public init(threads: Int, reason: String) {
+    package init(threads: Int, reason: String) {
         self.threads = threads
         self.reason = reason
     }
@@ -87,7 +87,7 @@ public struct BLASThreadDecision: Sendable, Equatable {
     /// environment variables `SPECTRAIN_BLAS_THREADS` and `OPENBLAS_NUM_THREADS`, then the policy.
     ///
     /// A request that is not a positive integer is an error naming where it came from.
-    public static func resolve(
+    package static func resolve(
         requested: Int?, environment: [String: String],
         availableCores: Int, onlineCores: Int, ranksOnNode: Int
     ) throws(BLASThreadRequestError) -> BLASThreadDecision {
@@ -112,18 +112,18 @@ public struct BLASThreadDecision: Sendable, Equatable {
 }
 
 /// A BLAS thread request that is not a positive integer.
-public struct BLASThreadRequestError: Error, CustomStringConvertible, Equatable {
+package struct BLASThreadRequestError: Error, CustomStringConvertible, Equatable {
     /// Where the request came from: `--blas-threads` or an environment variable.
-    public var source: String
+    package var source: String
     /// The text given.
-    public var value: String
+    package var value: String
 
-    public init(source: String, value: String) {
+    package init(source: String, value: String) {
         self.source = source
         self.value = value
     }
 
-    public var description: String {
+    package var description: String {
         "\(source): '\(value)' is not a positive number of BLAS threads"
     }
 }

@@ -10,11 +10,11 @@ import Dispatch
 /// depend on how many threads compute it). Each index is handled by exactly one worker and the
 /// workers write disjoint memory, so results do not depend on the worker count or the order the
 /// workers run in: a run stays bit-for-bit reproducible.
-public enum ParallelLoop {
+@usableFromInline package enum ParallelLoop {
     /// Runs `body(index)` for every index in `0..<count`, split over at most `workers`
     /// contiguous index ranges, one per worker. `body` must only write memory owned by its
     /// index (and by `worker` for scratch: `body(index, worker)` with `worker < workers`).
-    public static func forEach(count: Int, workers: Int = BLASThreading.threads, _ body: (_ index: Int, _ worker: Int) -> Void) {
+    @usableFromInline package static func forEach(count: Int, workers: Int = BLASThreading.threads, _ body: (_ index: Int, _ worker: Int) -> Void) {
         let workerCount = min(workers, count)
         guard workerCount > 1 else {
             for index in 0..<count { body(index, 0) }
@@ -37,7 +37,7 @@ public enum ParallelLoop {
     /// Runs `body(range)` over disjoint contiguous ranges covering `0..<count` (a flat elementwise
     /// map), split only when there are at least `minimumPerWorker` elements per worker, as a
     /// dispatch costs microseconds.
-    public static func forEachRange(
+    @usableFromInline package static func forEachRange(
         count: Int, minimumPerWorker: Int = 16_384, workers: Int = BLASThreading.threads,
         _ body: (_ range: Range<Int>) -> Void
     ) {
@@ -55,7 +55,7 @@ public enum ParallelLoop {
     /// elements), split over the cores from `n = 256` on, rows paired long with short (0, n-1,
     /// 1, n-2, ...) so each worker gets about half the triangle. `body` must only write memory
     /// owned by its row.
-    public static func forEachTriangleRow(_ n: Int, _ body: (_ row: Int) -> Void) {
+    @usableFromInline package static func forEachTriangleRow(_ n: Int, _ body: (_ row: Int) -> Void) {
         forEach(count: n, workers: n >= splitDimension ? BLASThreading.threads : 1) { index, _ in
             body(pairedIndex(index, of: n))
         }
@@ -63,12 +63,12 @@ public enum ParallelLoop {
 
     /// The matrix size from which O(n²) passes over a matrix are split across the cores: below
     /// it a dispatch costs more than the pass.
-    public static let splitDimension = 256
+    @usableFromInline package static let splitDimension = 256
 
     /// The `index`-th of `0, count - 1, 1, count - 2, ...`: contiguous chunks of indices then
     /// hold near-equal work when item `i` costs about `i` (or `count - i`).
     @inline(__always)
-    public static func pairedIndex(_ index: Int, of count: Int) -> Int {
+    @usableFromInline package static func pairedIndex(_ index: Int, of count: Int) -> Int {
         index % 2 == 0 ? index / 2 : count - 1 - index / 2
     }
 

@@ -10,9 +10,9 @@
 /// within 2 ulp of the exact value over `[-86.5, 88]`. Inputs are clamped to that range: large
 /// positive `x` gives about 1.65e38 (never infinity), large negative `x` about 2.6e-38 (never a
 /// subnormal, which would slow the loop down many times); NaN stays NaN.
-public enum VectorExponential {
+@usableFromInline package enum VectorExponential {
     @inlinable @inline(__always)
-    public static func exp(_ x: Float) -> Float {
+    @usableFromInline package static func exp(_ x: Float) -> Float {
         let clamped = min(max(x, -86.5), 88)
         // Adding 1.5 · 2^23 rounds to the nearest integer n and leaves n in the low mantissa bits.
         let roundingShift: Float = 12_582_912

@@ -1,10 +1,10 @@
 /// Reductions over contiguous elements in eight SIMD lanes: vectorised, yet in a fixed order
 /// (lane `l` sums elements `l, l + 8, ...`, then the lanes and the tail are added), so a value
 /// does not depend on the machine or on how callers split their work.
-public enum VectorKernels {
+@usableFromInline package enum VectorKernels {
     /// `sum x_i²` over `count` elements from `start`.
     @inlinable
-    public static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
+    @usableFromInline package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
         var lanes = SIMD8<Scalar>(repeating: 0)
         var index = 0
         while index + 8 <= count {

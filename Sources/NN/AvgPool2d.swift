@@ -4,27 +4,27 @@ import Linalg
 ///
 ///     y[c, oy, ox] = Σ_{i, j < k} x[c, oy s + i, ox s + j] / k²
 ///     dx[c, oy s + i, ox s + j] += dy[c, oy, ox] / k²
-public final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
-    public let kernel: Int
-    public let stride: Int
+package final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
+    package let kernel: Int
+    package let stride: Int
 
-    public var kind: String { "avgpool" }
+    package var kind: String { "avgpool" }
 
     private var window = SlidingWindow()
 
     /// Windows of `kernel` x `kernel` every `stride` pixels (`kernel` when nil: no overlap).
-    public init(kernel: Int, stride: Int? = nil) {
+    package init(kernel: Int, stride: Int? = nil) {
         self.stride = Self.checkedStride(layer: "AvgPool2d", kernel: kernel, stride: stride)
         self.kernel = kernel
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         window = checkedAtBind("AvgPool2d") { try slidingWindow(for: inputShape) }
     }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let window = self.window
         let (inputCount, outputCount) = (window.inputCount, window.channels * window.outputPlane)
         precondition(input.count >= batch * inputCount && output.count >= batch * outputCount,
@@ -43,7 +43,7 @@ public final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
         into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {

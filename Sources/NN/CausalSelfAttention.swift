@@ -25,11 +25,11 @@ import Linalg
 /// products are GEMMs on strided views of the QKV matrix. QKV, P and A of the last forward are
 /// kept for the backward, in scratch allocated at bind for the largest batch, as is the
 /// backward's own scratch, so neither pass allocates.
-public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
+package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     /// The number of attention heads; the width must be a multiple of it.
-    public let heads: Int
+    package let heads: Int
 
-    public var kind: String { "attention" }
+    package var kind: String { "attention" }
 
     private var tokens = 0
     private var width = 0
@@ -52,12 +52,12 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     /// The number of T x T blocks in `scoreGradients`: the backward's most parallel workers.
     private var scoreGradientSlots = 1
 
-    public init(heads: Int) {
+    package init(heads: Int) {
         precondition(heads >= 1, "CausalSelfAttention: heads must be at least 1, got \(heads)")
         self.heads = heads
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard inputShape.count == 2 else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "expected [tokens, width], a shape of rank 2")
         }
@@ -71,7 +71,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
         return inputShape
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         let width = inputShape[1]
         return [
             ("qkv.weight", [3 * width, width]), ("qkv.bias", [3 * width]),
@@ -79,7 +79,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
         ]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         precondition(parameterIndices.count == 4, "CausalSelfAttention.bind: \(parameterIndices.count) parameter indices, expected 4")
         _ = checkedAtBind("CausalSelfAttention") { try outputShape(for: inputShape) }
         let tensors = parameterIndices.map(store.boundTensor(at:))
@@ -97,7 +97,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
 
     /// Both projections as PyTorch's nn.Linear: weight then bias uniform in ±1/sqrt(C) (the
     /// fan-in of each is the width), QKV before the output projection.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let qkvWeight, let qkvBias, let projectionWeight, let projectionBias else {
             preconditionFailure("CausalSelfAttention.initialize before bind")
         }
@@ -112,7 +112,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let qkvWeight, let qkvBias, let projectionWeight, let projectionBias else {
             preconditionFailure("CausalSelfAttention.forward before bind")
         }
@@ -163,7 +163,7 @@ public final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

@@ -15,17 +15,17 @@ import Linalg
 /// columns of one sample are rebuilt in the backward rather than kept for the whole batch
 /// (C k k Ho Wo elements per sample would otherwise be held for maxBatch samples); a 1x1
 /// kernel with stride 1 and no padding multiplies the image directly.
-public final class Conv2d<Scalar: LinalgScalar>: Layer {
+package final class Conv2d<Scalar: LinalgScalar>: Layer {
     /// Output channels.
-    public let outputs: Int
+    package let outputs: Int
     /// Kernel height and width.
-    public let kernel: Int
+    package let kernel: Int
     /// Step between windows, in both directions.
-    public let stride: Int
+    package let stride: Int
     /// Zeros added on every side of the image.
-    public let padding: Int
+    package let padding: Int
 
-    public var kind: String { "conv2d" }
+    package var kind: String { "conv2d" }
 
     private var window = SlidingWindow()
     private var weight: BoundTensor<Scalar>?
@@ -33,7 +33,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
     private var columns = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     private var columnGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
-    public init(outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+    package init(outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
         precondition(outputs >= 1, "Conv2d: outputs must be at least 1, got \(outputs)")
         precondition(kernel >= 1, "Conv2d: kernel must be at least 1, got \(kernel)")
         precondition(stride >= 1, "Conv2d: stride must be at least 1, got \(stride)")
@@ -44,7 +44,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
         self.padding = padding
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         let window = try slidingWindow(for: inputShape)
         return [outputs, window.outputHeight, window.outputWidth]
     }
@@ -54,11 +54,11 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
         try SlidingWindow(layer: kind, inputShape: inputShape, kernel: kernel, stride: stride, padding: padding)
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         [("weight", [outputs, inputShape[0], kernel, kernel]), ("bias", [outputs])]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (weight, bias) = store.boundPair(at: parameterIndices, layer: "Conv2d")
         window = checkedAtBind("Conv2d") { try slidingWindow(for: inputShape) }
         let columnCount = isPointwise ? 0 : patchSize * window.outputPlane
@@ -67,7 +67,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
     }
 
     /// Weight and bias uniform in ±1/sqrt(C k k) (PyTorch's default).
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let weight, let bias else { preconditionFailure("Conv2d.initialize before bind") }
         let bound = 1 / Double(patchSize).squareRoot()
         fillUniform(store.values(at: weight.index), bound: bound, using: &generator)
@@ -82,7 +82,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight, let bias else { preconditionFailure("Conv2d.forward before bind") }
         let (inputCount, plane, patchSize, outputs) = (window.inputCount, window.outputPlane, self.patchSize, self.outputs)
         precondition(input.count >= batch * inputCount && output.count >= batch * outputs * plane,
@@ -102,7 +102,7 @@ public final class Conv2d<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

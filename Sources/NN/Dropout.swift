@@ -8,23 +8,23 @@ import Linalg
 /// `u_i` comes from `DropoutNoise` keyed by (seed, step, the sample's global index, layer index,
 /// element), so masks are reproducible and independent of how batches are formed. The mask of the
 /// last training forward is kept for the backward.
-public final class Dropout<Scalar: LinalgScalar>: ParameterFreeLayer {
+package final class Dropout<Scalar: LinalgScalar>: ParameterFreeLayer {
     /// The probability of dropping an element, in [0, 1).
-    public let rate: Double
+    package let rate: Double
 
-    public var kind: String { "dropout" }
+    package var kind: String { "dropout" }
 
     private var count = 0
     private var mask = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
-    public init(rate: Double) {
+    package init(rate: Double) {
         precondition(rate >= 0 && rate < 1, "Dropout: rate must be in [0, 1), got \(rate)")
         self.rate = rate
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         count = elementCount(inputShape)
         mask = ScratchBuffer(count: rate > 0 ? maxBatch * count : 0, initialValue: 0)
     }
@@ -37,7 +37,7 @@ public final class Dropout<Scalar: LinalgScalar>: ParameterFreeLayer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let total = batch * count
         guard drops(in: context) else {
             copyElements(from: input, to: output, count: total)
@@ -62,7 +62,7 @@ public final class Dropout<Scalar: LinalgScalar>: ParameterFreeLayer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
         into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {

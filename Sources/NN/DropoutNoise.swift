@@ -7,10 +7,10 @@
 ///
 ///     key = mix(mix(mix(mix(seed + γ) ^ step) ^ sample) ^ layer)
 ///     u   = (mix(key + (element + 1) γ) >> 11) · 2^-53        in [0, 1)
-public enum DropoutNoise {
+package enum DropoutNoise {
     /// The key of one sample's noise in one layer at one step.
     @inlinable
-    public static func streamKey(seed: UInt64, step: Int, sample: Int, layer: Int) -> UInt64 {
+    package static func streamKey(seed: UInt64, step: Int, sample: Int, layer: Int) -> UInt64 {
         var key = finalize(seed &+ 0x9E37_79B9_7F4A_7C15)
         key = finalize(key ^ UInt64(bitPattern: Int64(step)))
         key = finalize(key ^ UInt64(bitPattern: Int64(sample)))
@@ -19,14 +19,14 @@ public enum DropoutNoise {
 
     /// The uniform number in [0, 1) of element `element` of the stream `key`.
     @inlinable
-    public static func uniform(key: UInt64, element: Int) -> Double {
+    package static func uniform(key: UInt64, element: Int) -> Double {
         let counter = key &+ UInt64(bitPattern: Int64(element) &+ 1) &* 0x9E37_79B9_7F4A_7C15
         return Double(finalize(counter) >> 11) * 0x1.0p-53
     }
 
     /// The uniform number in [0, 1) of one element of one sample in one layer at one step.
     @inlinable
-    public static func uniform(seed: UInt64, step: Int, sample: Int, layer: Int, element: Int) -> Double {
+    package static func uniform(seed: UInt64, step: Int, sample: Int, layer: Int, element: Int) -> Double {
         uniform(key: streamKey(seed: seed, step: step, sample: sample, layer: layer), element: element)
     }
 

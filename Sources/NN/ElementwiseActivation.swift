@@ -2,7 +2,7 @@ import Linalg
 
 /// A scalar function that an `ElementwiseActivation` layer applies to every element: its forward
 /// and backward kernels over flat buffers, which the layer calls once per pass.
-public protocol ActivationFunction {
+package protocol ActivationFunction {
     associatedtype Scalar: LinalgScalar
 
     /// The layer's kind as configs and parameter names spell it ("relu", "gelu").
@@ -23,18 +23,18 @@ public protocol ActivationFunction {
 /// the per-sample shape:
 ///
 ///     y_i = f(x_i),   dx_i = dy_i f'(x_i)
-public final class ElementwiseActivation<Function: ActivationFunction>: ParameterFreeLayer {
-    public typealias Scalar = Function.Scalar
+package final class ElementwiseActivation<Function: ActivationFunction>: ParameterFreeLayer {
+    package typealias Scalar = Function.Scalar
 
-    public var kind: String { Function.kind }
+    package var kind: String { Function.kind }
 
     private var count = 0
 
-    public init() {}
+    package init() {}
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         count = elementCount(inputShape)
     }
 
@@ -42,7 +42,7 @@ public final class ElementwiseActivation<Function: ActivationFunction>: Paramete
     @_specialize(where Function == ReLUFunction<Double>)
     @_specialize(where Function == GELUFunction<Float>)
     @_specialize(where Function == GELUFunction<Double>)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let total = batch * count
         precondition(input.count >= total && output.count >= total, "\(Function.name).forward: buffers too small for batch \(batch)")
         let (x, y) = (input.baseAddress!, output.baseAddress!)
@@ -55,7 +55,7 @@ public final class ElementwiseActivation<Function: ActivationFunction>: Paramete
     @_specialize(where Function == ReLUFunction<Double>)
     @_specialize(where Function == GELUFunction<Float>)
     @_specialize(where Function == GELUFunction<Double>)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
         into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {

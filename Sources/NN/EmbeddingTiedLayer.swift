@@ -4,7 +4,7 @@
 ///
 /// `Sequential` ties it before resolving its shapes; without an earlier embedding the model is
 /// a `ModelError` naming the layer.
-public protocol EmbeddingTiedLayer<Scalar>: Layer {
+package protocol EmbeddingTiedLayer<Scalar>: Layer {
     /// Records that the embedding weight, shaped `shape` ([V, C]), is tensor `index` of the store
     /// the layer will be bound to.
     func tie(toEmbeddingWeight index: Int, shape: [Int])

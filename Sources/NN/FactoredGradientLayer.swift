@@ -7,7 +7,7 @@ import Linalg
 /// Keeping costs a copy of `dY` and `X` per backward; the factors describe the gradient only
 /// while it holds one backward's contribution, so a second backward before the gradients are
 /// zeroed leaves none.
-public protocol FactoredGradientLayer<Scalar>: Layer {
+package protocol FactoredGradientLayer<Scalar>: Layer {
     /// The index in the parameter store of the weight whose gradient is factored.
     var factoredTensor: Int { get }
     /// The rows the factors have for a batch of `batch` samples.

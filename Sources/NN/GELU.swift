@@ -1,7 +1,7 @@
 import Linalg
 
 /// The Gaussian error linear unit layer, elementwise (see `GELUFunction`).
-public typealias GELU<Scalar: LinalgScalar> = ElementwiseActivation<GELUFunction<Scalar>>
+package typealias GELU<Scalar: LinalgScalar> = ElementwiseActivation<GELUFunction<Scalar>>
 
 /// The Gaussian error linear unit in its tanh approximation (as GPT-2 and PyTorch's
 /// `approximate="tanh"`):
@@ -13,14 +13,14 @@ public typealias GELU<Scalar: LinalgScalar> = ElementwiseActivation<GELUFunction
 /// with `s = σ(2u)` the derivative is
 ///
 ///     dy/dx = s + 2 x s (1 - s) c (1 + 3 · 0.044715 x²)
-public enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
-    public static var kind: String { "gelu" }
-    public static var name: String { "GELU" }
+package enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
+    package static var kind: String { "gelu" }
+    package static var name: String { "GELU" }
 
     /// 2c and the cubic coefficient.
     private static var constants: (twiceC: Scalar, cubic: Scalar) { (2 * Scalar.sqrt(2 / Scalar.pi), 0.044715) }
 
-    public static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
+    package static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
         let (twiceC, cubic) = constants
         for index in 0..<count {
             let value = x[index]
@@ -28,7 +28,7 @@ public enum GELUFunction<Scalar: LinalgScalar>: ActivationFunction {
         }
     }
 
-    public static func backward(
+    package static func backward(
         input x: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
         inputGradient dx: UnsafeMutablePointer<Scalar>, count: Int
     ) {

@@ -10,7 +10,7 @@ import Linalg
 /// A layer instance belongs to one model. `backward` uses what the preceding `forward` of the
 /// same batch kept (argmax indices, dropout masks, statistics), so calls pair up forward, then
 /// backward, with the same input and context.
-public protocol Layer<Scalar>: AnyObject {
+package protocol Layer<Scalar>: AnyObject {
     associatedtype Scalar: LinalgScalar
 
     /// The layer's kind as configs and parameter names spell it ("linear", "conv2d", ...).

@@ -2,7 +2,7 @@
 /// parameter gradients are final, so that data-parallel training can overlap communication with
 /// computation (as PyTorch DDP's autograd hooks do): gradients can leave as soon as backward has
 /// produced them, and new parameters need only arrive by the time forward reaches their layer.
-public protocol LayerBoundaryObserver: AnyObject {
+package protocol LayerBoundaryObserver: AnyObject {
     /// Layer `layer`'s forward is about to run: every parameter tensor of layers `0...layer`
     /// must hold its current values from now on.
     func willRunForward(layer: Int)

@@ -1,27 +1,27 @@
 /// What one layer of a model described by `LayerSpec`s holds, worked out from the specs and the
 /// model's input shape with overflow-checked arithmetic before any layer is built, so a model
 /// too large to represent or to fit in memory is a configuration error rather than a trap.
-public struct LayerFootprint: Sendable, Equatable {
+package struct LayerFootprint: Sendable, Equatable {
     /// The per-sample input and output shapes.
-    public var inputShape: [Int]
-    public var outputShape: [Int]
+    package var inputShape: [Int]
+    package var outputShape: [Int]
     /// Elements of one sample's output.
-    public var outputCount: Int
+    package var outputCount: Int
     /// The shapes of the layer's parameter tensors (empty for a layer without parameters).
-    public var parameterShapes: [[Int]]
+    package var parameterShapes: [[Int]]
     /// Elements of all parameter tensors.
-    public var parameterCount: Int
+    package var parameterCount: Int
     /// Elements the layer keeps per sample of a batch beside its output (dropout masks, pooling
     /// positions, normalisation statistics, a transformer block's inner activations and the
     /// gradients it passes between its parts).
-    public var scratchPerSample: Int
+    package var scratchPerSample: Int
     /// Elements of scratch independent of the batch (a convolution's column matrices).
-    public var fixedScratch: Int
+    package var fixedScratch: Int
 
     /// The footprint of every layer of `specs` applied in order to samples of `inputShape`; a
     /// layer that cannot take its input, or whose sizes overflow, is a `LayerShapeProblem`
     /// naming the layer and field.
-    public static func of(_ specs: [LayerSpec], inputShape: [Int]) throws(LayerShapeProblem) -> [LayerFootprint] {
+    package static func of(_ specs: [LayerSpec], inputShape: [Int]) throws(LayerShapeProblem) -> [LayerFootprint] {
         var footprints: [LayerFootprint] = []
         var shape = inputShape
         var embedding: (vocabulary: Int, width: Int)?

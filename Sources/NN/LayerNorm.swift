@@ -12,14 +12,14 @@ import Linalg
 ///     dscale_i += dy_i x̂_i,   dshift_i += dy_i,   dx_i = r (g_i - mean(g) - x̂_i mean(g ⊙ x̂))
 ///
 /// The per-row mean and r of the last forward are kept for the backward.
-public final class LayerNorm<Scalar: LinalgScalar>: Layer {
+package final class LayerNorm<Scalar: LinalgScalar>: Layer {
     /// Added to the variance before the square root.
-    public let epsilon: Double
+    package let epsilon: Double
 
     /// Whether a row is the whole sample or one token.
-    public let scope: LayerScope
+    package let scope: LayerScope
 
-    public var kind: String { "layernorm" }
+    package var kind: String { "layernorm" }
 
     /// Elements of one row (n).
     private var count = 0
@@ -29,20 +29,20 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     private var means = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     private var reciprocalDeviations = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
-    public init(epsilon: Double = 1e-5, over scope: LayerScope = .sample) {
+    package init(epsilon: Double = 1e-5, over scope: LayerScope = .sample) {
         precondition(epsilon > 0 && epsilon.isFinite, "LayerNorm: epsilon must be > 0, got \(epsilon)")
         self.epsilon = epsilon
         self.scope = scope
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { inputShape }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         let count = scope.rows(of: inputShape).width
         return [("scale", [count]), ("shift", [count])]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (scale, shift) = store.boundPair(at: parameterIndices, layer: "LayerNorm")
         (rowsPerSample, count) = scope.rows(of: inputShape)
         means = ScratchBuffer(count: maxBatch * rowsPerSample, initialValue: 0)
@@ -50,7 +50,7 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
     }
 
     /// Scale 1, shift 0 (PyTorch's default); draws nothing.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let scale, let shift else { preconditionFailure("LayerNorm.initialize before bind") }
         store.values(at: scale.index).update(repeating: 1)
         store.values(at: shift.index).update(repeating: 0)
@@ -58,7 +58,7 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let scale, let shift else { preconditionFailure("LayerNorm.forward before bind") }
         let rows = batch * rowsPerSample
         precondition(rows <= means.buffer.count, "LayerNorm.forward: batch \(batch) exceeds maxBatch \(means.buffer.count / rowsPerSample)")
@@ -86,7 +86,7 @@ public final class LayerNorm<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

@@ -4,7 +4,7 @@ import Support
 /// image classifier's head) and every token of a sequence (a transformer's projections).
 ///
 /// Configs spell it as the field "over": "sample" (the default) or "token".
-public enum LayerScope: String, NamedChoice {
+package enum LayerScope: String, NamedChoice {
     /// The whole flattened per-sample tensor is one row.
     case sample
     /// Each vector of the last dimension is a row: a per-sample [T, C] tensor is T rows of C.

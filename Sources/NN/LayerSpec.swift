@@ -22,7 +22,7 @@ import Support
 /// "over": "sample" (the default) applies a linear or layernorm to the whole flattened sample;
 /// "over": "token" to each vector of the last dimension ([T, C] -> [T, outputs]). A spec over
 /// the sample encodes without "over", as before the field existed.
-public enum LayerSpec: Codable, Equatable, Sendable {
+package enum LayerSpec: Codable, Equatable, Sendable {
     case linear(outputs: Int)
     case relu
     case gelu
@@ -46,12 +46,12 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     case tiedHead
 
     /// The "type" spellings.
-    public enum Kind: String, NamedChoice {
+    package enum Kind: String, NamedChoice {
         case linear, relu, gelu, flatten, dropout, layernorm, conv2d, maxpool, avgpool, embedding, positions, block, tiedhead
     }
 
     /// The type as configs spell it.
-    public var kind: Kind {
+    package var kind: Kind {
         switch self {
         case .linear, .tokenLinear: .linear
         case .relu: .relu
@@ -70,7 +70,7 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     }
 
     /// A new layer of this description.
-    public func makeLayer<Scalar: LinalgScalar>() -> any Layer<Scalar> {
+    package func makeLayer<Scalar: LinalgScalar>() -> any Layer<Scalar> {
         switch self {
         case .linear(let outputs): Linear<Scalar>(outputs: outputs)
         case .relu: ReLU<Scalar>()
@@ -91,7 +91,7 @@ public enum LayerSpec: Codable, Equatable, Sendable {
         }
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let kind = try TaggedConfig.type(Kind.self, in: decoder)
         func fields<Fields: LayerFields>(_: Fields.Type) throws -> Fields {
             try TaggedConfig.fields(Fields.self, in: decoder)
@@ -130,7 +130,7 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     }
 
     /// Writes the object with every field, defaults included (the resolved config).
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         let fields: (any ConfigRecord)? = switch self {
         case .linear(let outputs): LinearFields(outputs: outputs)
         case .tokenLinear(let outputs): LinearFields(outputs: outputs, over: .token)
@@ -155,14 +155,14 @@ private protocol LayerFields: ConfigRecord {}
 extension LayerSpec {
     /// The most outputs (features or channels) a layer may have: far more than fits in memory,
     /// and small enough that no product of sizes in shape inference comes near `Int.max` unseen.
-    public static let maximumOutputs = 1 << 30
+    package static let maximumOutputs = 1 << 30
     /// The largest kernel, stride or padding of a convolution or pooling layer.
-    public static let maximumWindow = 1 << 16
+    package static let maximumWindow = 1 << 16
     /// The most token ids an embedding may have: ids travel as Scalar values, and Float holds
     /// every integer up to 2^24 exactly.
-    public static let maximumVocabulary = 1 << 24
+    package static let maximumVocabulary = 1 << 24
     /// The largest MLP hidden width of a transformer block, as a multiple of its width.
-    public static let maximumMLPRatio = 1024
+    package static let maximumMLPRatio = 1024
 }
 
 extension FieldRule<Int> {
@@ -273,7 +273,7 @@ extension LayerSpec {
     /// embedding of `width`, learned positions, `blocks` transformer blocks of `heads` heads, a
     /// final token-wise layernorm and a head giving `vocabulary` logits per token, either the
     /// embedding's own weight (`tiedHead`) or a token-wise linear.
-    public static func transformer(
+    package static func transformer(
         vocabulary: Int, blocks: Int, width: Int, heads: Int, mlpRatio: Int = 4, tiedHead: Bool
     ) -> [LayerSpec] {
         precondition(blocks >= 0, "LayerSpec.transformer: \(blocks) blocks")

@@ -8,13 +8,13 @@ import Linalg
 ///
 ///     forward:   Y  = X W^T + 1 b^T
 ///     backward:  dW += dY^T X,   db += sum over rows of dY,   dX = dY W
-public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
+package final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
     /// The number of output features.
-    public let outputs: Int
+    package let outputs: Int
     /// Whether a row is the whole sample or one token.
-    public let scope: LayerScope
+    package let scope: LayerScope
 
-    public var kind: String { "linear" }
+    package var kind: String { "linear" }
 
     private var inputs = 0
     private var rowsPerSample = 1
@@ -28,43 +28,43 @@ public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
     /// The store's `zeroings` at the last backward that kept factors.
     private var addedAtZeroing: Int?
 
-    public init(outputs: Int, over scope: LayerScope = .sample) {
+    package init(outputs: Int, over scope: LayerScope = .sample) {
         precondition(outputs >= 1, "Linear: outputs must be at least 1, got \(outputs)")
         self.outputs = outputs
         self.scope = scope
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "every dimension must be at least 1")
         }
         return scope.outputShape(for: inputShape, outputs: outputs)
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         [("weight", [outputs, scope.rows(of: inputShape).width]), ("bias", [outputs])]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (weight, bias) = store.boundPair(at: parameterIndices, layer: "Linear")
         (rowsPerSample, inputs) = scope.rows(of: inputShape)
     }
 
     // MARK: - Factored gradient
 
-    public var factoredTensor: Int {
+    package var factoredTensor: Int {
         guard let weight else { preconditionFailure("Linear.factoredTensor before bind") }
         return weight.index
     }
 
-    public func factorRows(batch: Int) -> Int { batch * rowsPerSample }
+    package func factorRows(batch: Int) -> Int { batch * rowsPerSample }
 
-    public func keepFactoredGradient() {
+    package func keepFactoredGradient() {
         guard keptFactors == nil else { return }
         keptFactors = FactoredGradient(outputGradient: Matrix(rows: 0, columns: outputs), input: Matrix(rows: 0, columns: inputs))
     }
 
-    public var factoredGradient: FactoredGradient<Scalar>? {
+    package var factoredGradient: FactoredGradient<Scalar>? {
         guard let weight, let keptFactors, let keptAtZeroing, keptAtZeroing == weight.store.zeroings else { return nil }
         return keptFactors
     }
@@ -88,7 +88,7 @@ public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
     }
 
     /// Weight and bias uniform in ±1/sqrt(in) (PyTorch's default).
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let weight, let bias else { preconditionFailure("Linear.initialize before bind") }
         let bound = 1 / Double(inputs).squareRoot()
         fillUniform(store.values(at: weight.index), bound: bound, using: &generator)
@@ -97,7 +97,7 @@ public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight, let bias else { preconditionFailure("Linear.forward before bind") }
         let rows = batch * rowsPerSample
         precondition(input.count >= rows * inputs && output.count >= rows * outputs, "Linear.forward: buffers too small for batch \(batch)")
@@ -112,7 +112,7 @@ public final class Linear<Scalar: LinalgScalar>: FactoredGradientLayer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

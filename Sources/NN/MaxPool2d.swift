@@ -7,22 +7,22 @@ import Linalg
 ///
 /// The position of each maximum (the first in row-major window order on ties) is kept by the
 /// forward for the backward.
-public final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
-    public let kernel: Int
-    public let stride: Int
+package final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
+    package let kernel: Int
+    package let stride: Int
 
-    public var kind: String { "maxpool" }
+    package var kind: String { "maxpool" }
 
     private var window = SlidingWindow()
     private var maximumPositions = ScratchBuffer<Int32>(count: 0, initialValue: 0)
 
     /// Windows of `kernel` x `kernel` every `stride` pixels (`kernel` when nil: no overlap).
-    public init(kernel: Int, stride: Int? = nil) {
+    package init(kernel: Int, stride: Int? = nil) {
         self.stride = Self.checkedStride(layer: "MaxPool2d", kernel: kernel, stride: stride)
         self.kernel = kernel
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         window = checkedAtBind("MaxPool2d") { try slidingWindow(for: inputShape) }
         precondition(window.inputCount <= Int(Int32.max), "MaxPool2d.bind: \(window.inputCount) input elements exceed Int32 positions")
         maximumPositions = ScratchBuffer(count: maxBatch * window.channels * window.outputPlane, initialValue: 0)
@@ -30,7 +30,7 @@ public final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         let window = self.window
         let (inputCount, outputCount) = (window.inputCount, window.channels * window.outputPlane)
         precondition(input.count >= batch * inputCount && output.count >= batch * outputCount
@@ -57,7 +57,7 @@ public final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>,
         into inputGradient: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext
     ) {

@@ -1,6 +1,6 @@
 /// A model that cannot be built as described: a layer that cannot take its input shape, or an
 /// unusable model input shape or batch size. Each message is one line naming the layer.
-public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
+package enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The layer (its kind, or its parameter prefix such as "2_conv2d" once placed in a model)
     /// cannot take `inputShape`, for `reason`.
     case incompatibleInput(layer: String, inputShape: [Int], reason: String)
@@ -11,7 +11,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The model has no layers.
     case noLayers
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .incompatibleInput(let layer, let inputShape, let reason):
             return "layer \(layer): input shape \(inputShape): \(reason)"

@@ -3,7 +3,7 @@ import Linalg
 /// A layer without parameters (activations, pooling, dropout, flatten): its backward only
 /// propagates the gradient to its input, so there is nothing to do when the input gradient is
 /// not wanted (the first layer of a model).
-public protocol ParameterFreeLayer: Layer {
+package protocol ParameterFreeLayer: Layer {
     /// Writes (overwrites) the gradient with respect to the input of `batch` samples, from the
     /// gradient with respect to the output of the forward of the same `input` and `context`.
     func backward(
@@ -13,13 +13,13 @@ public protocol ParameterFreeLayer: Layer {
 
 extension ParameterFreeLayer {
     /// No parameters.
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { [] }
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { [] }
 
     /// Nothing to initialise.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {}
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {}
 
     /// The input gradient when it is wanted; nothing otherwise.
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

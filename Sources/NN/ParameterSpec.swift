@@ -1,15 +1,15 @@
 /// Where one named parameter tensor lives in the flat parameter buffer, and its shape.
-public struct ParameterSpec: Sendable, Equatable {
+package struct ParameterSpec: Sendable, Equatable {
     /// The tensor's name, "<layer index>_<kind>.<suffix>" in a model (e.g. "1_linear.weight").
-    public let name: String
+    package let name: String
     /// The tensor's shape, outermost dimension first (row-major).
-    public let shape: [Int]
+    package let shape: [Int]
     /// The index of the tensor's first element in the flat buffer.
-    public let offset: Int
+    package let offset: Int
     /// The number of elements, the product of `shape`.
-    public let count: Int
+    package let count: Int
 
-    public init(name: String, shape: [Int], offset: Int) {
+    package init(name: String, shape: [Int], offset: Int) {
         precondition(shape.allSatisfy { $0 >= 1 }, "ParameterSpec: tensor '\(name)' has shape \(shape)")
         self.name = name
         self.shape = shape
@@ -20,7 +20,7 @@ public struct ParameterSpec: Sendable, Equatable {
     /// The tensor seen as a matrix for matrix-aware optimizers: nil for a vector (or scalar),
     /// else `shape[0]` rows by the product of the other dimensions (a conv kernel
     /// [out, in, kh, kw] is out x (in kh kw), the matrix its GEMM multiplies by).
-    public var matrixShape: (rows: Int, columns: Int)? {
+    package var matrixShape: (rows: Int, columns: Int)? {
         guard shape.count >= 2 else { return nil }
         return (shape[0], shape.dropFirst().reduce(1, *))
     }

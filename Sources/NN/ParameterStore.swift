@@ -6,20 +6,20 @@ import Linalg
 ///
 /// Both buffers are allocated once, zero-initialised and freed with the store; their addresses
 /// never change, so layers may keep pointers into them for the store's lifetime.
-public final class ParameterStore<Scalar: LinalgScalar> {
+package final class ParameterStore<Scalar: LinalgScalar> {
     /// The tensors in order, at consecutive offsets.
-    public let specs: [ParameterSpec]
+    package let specs: [ParameterSpec]
     /// The total number of elements.
-    public let count: Int
+    package let count: Int
     /// All parameter values, tensor after tensor.
-    public let values: UnsafeMutableBufferPointer<Scalar>
+    package let values: UnsafeMutableBufferPointer<Scalar>
     /// All gradients, in the layout of `values`.
-    public let gradients: UnsafeMutableBufferPointer<Scalar>
+    package let gradients: UnsafeMutableBufferPointer<Scalar>
 
     private let indexByName: [String: Int]
 
     /// A store for `tensors`, in order; names must be unique and dimensions at least 1.
-    public init(tensors: [(name: String, shape: [Int])]) {
+    package init(tensors: [(name: String, shape: [Int])]) {
         var specs: [ParameterSpec] = []
         var indexByName: [String: Int] = [:]
         var offset = 0
@@ -43,24 +43,24 @@ public final class ParameterStore<Scalar: LinalgScalar> {
     }
 
     /// The values of tensor `index` (a view into `values`).
-    public func values(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
+    package func values(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
         let spec = specs[index]
         return UnsafeMutableBufferPointer(rebasing: values[spec.offset..<(spec.offset + spec.count)])
     }
 
     /// The gradient of tensor `index` (a view into `gradients`).
-    public func gradients(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
+    package func gradients(at index: Int) -> UnsafeMutableBufferPointer<Scalar> {
         let spec = specs[index]
         return UnsafeMutableBufferPointer(rebasing: gradients[spec.offset..<(spec.offset + spec.count)])
     }
 
     /// The position of the tensor called `name` in `specs`, or nil.
-    public func index(of name: String) -> Int? {
+    package func index(of name: String) -> Int? {
         indexByName[name]
     }
 
     /// Sets every gradient to zero (backward passes accumulate into them).
-    public func zeroGradients() {
+    package func zeroGradients() {
         // All bits zero is 0.0 in Float and Double: a memset, fast also where this generic
         // method runs unspecialised.
         UnsafeMutableRawBufferPointer(gradients).initializeMemory(as: UInt8.self, repeating: 0)
@@ -69,7 +69,7 @@ public final class ParameterStore<Scalar: LinalgScalar> {
 
     /// How many times the gradients were zeroed: a layer that keeps what one backward added
     /// (`FactoredGradientLayer`) tells by it whether a second backward added to the same gradient.
-    public private(set) var zeroings = 0
+    package private(set) var zeroings = 0
 
     /// The two tensors at `indices` of a layer that has two (weight and bias, scale and shift),
     /// for it to keep after binding; `layer` names it in the failure when there are not two.

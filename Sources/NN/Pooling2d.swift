@@ -1,6 +1,6 @@
 /// Max and average pooling: a square window slides without padding over each channel of a
 /// [channels, height, width] image and reduces to one output, so the output keeps the channels.
-public protocol Pooling2d: ParameterFreeLayer {
+package protocol Pooling2d: ParameterFreeLayer {
     /// Window height and width.
     var kernel: Int { get }
     /// Step between windows.
@@ -8,7 +8,7 @@ public protocol Pooling2d: ParameterFreeLayer {
 }
 
 extension Pooling2d {
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         let window = try slidingWindow(for: inputShape)
         return [window.channels, window.outputHeight, window.outputWidth]
     }

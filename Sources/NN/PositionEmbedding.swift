@@ -5,27 +5,27 @@ import Linalg
 ///
 ///     forward:   Y[t, :] = X[t, :] + P[t, :]
 ///     backward:  dP += Σ_samples dY,   dX = dY
-public final class PositionEmbedding<Scalar: LinalgScalar>: Layer {
-    public var kind: String { "positions" }
+package final class PositionEmbedding<Scalar: LinalgScalar>: Layer {
+    package var kind: String { "positions" }
 
     private var weight: BoundTensor<Scalar>?
     /// Elements of one sample, T C.
     private var count = 0
 
-    public init() {}
+    package init() {}
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard inputShape.count == 2, inputShape.allSatisfy({ $0 >= 1 }) else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "expected [tokens, width], a shape of rank 2")
         }
         return inputShape
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         [("weight", inputShape)]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         precondition(parameterIndices.count == 1, "PositionEmbedding.bind: \(parameterIndices.count) parameter indices, expected 1")
         _ = checkedAtBind("PositionEmbedding") { try outputShape(for: inputShape) }
         weight = store.boundTensor(at: parameterIndices[0])
@@ -33,14 +33,14 @@ public final class PositionEmbedding<Scalar: LinalgScalar>: Layer {
     }
 
     /// Uniform with standard deviation 0.02, as the token embedding (see `TokenEmbedding`).
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let weight else { preconditionFailure("PositionEmbedding.initialize before bind") }
         fillUniform(store.values(at: weight.index), bound: TokenEmbedding<Scalar>.initialDeviation * Double(3).squareRoot(), using: &generator)
     }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight else { preconditionFailure("PositionEmbedding.forward before bind") }
         let count = self.count
         precondition(input.count >= batch * count && output.count >= batch * count, "PositionEmbedding.forward: buffers too small for batch \(batch)")
@@ -53,7 +53,7 @@ public final class PositionEmbedding<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

@@ -1,18 +1,18 @@
 import Linalg
 
 /// The rectifier layer, `y = max(x, 0)` elementwise (see `ReLUFunction`).
-public typealias ReLU<Scalar: LinalgScalar> = ElementwiseActivation<ReLUFunction<Scalar>>
+package typealias ReLU<Scalar: LinalgScalar> = ElementwiseActivation<ReLUFunction<Scalar>>
 
 /// The rectifier, `y = max(x, 0)`; `dx = dy · [x > 0]` (the gradient at 0 is 0).
-public enum ReLUFunction<Scalar: LinalgScalar>: ActivationFunction {
-    public static var kind: String { "relu" }
-    public static var name: String { "ReLU" }
+package enum ReLUFunction<Scalar: LinalgScalar>: ActivationFunction {
+    package static var kind: String { "relu" }
+    package static var name: String { "ReLU" }
 
-    public static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
+    package static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
         for index in 0..<count { y[index] = x[index] > 0 ? x[index] : 0 }
     }
 
-    public static func backward(
+    package static func backward(
         input x: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
         inputGradient dx: UnsafeMutablePointer<Scalar>, count: Int
     ) {

@@ -11,29 +11,29 @@ import Linalg
 /// gradients with respect to activations flow backwards through two ping-pong buffers of the
 /// largest activation size: layer i > 0 writes its input gradient into buffer i mod 2 and reads its
 /// output gradient from buffer (i + 1) mod 2.
-public final class Sequential<Scalar: LinalgScalar> {
+package final class Sequential<Scalar: LinalgScalar> {
     /// The per-sample input shape.
-    public let inputShape: [Int]
+    package let inputShape: [Int]
     /// The layers, first to last.
-    public let layers: [any Layer<Scalar>]
+    package let layers: [any Layer<Scalar>]
     /// The largest batch forward and backward accept.
-    public let maxBatch: Int
+    package let maxBatch: Int
     /// All parameters and their gradients.
-    public let parameters: ParameterStore<Scalar>
+    package let parameters: ParameterStore<Scalar>
     /// The per-sample output shape of each layer.
-    public let layerOutputShapes: [[Int]]
+    package let layerOutputShapes: [[Int]]
     /// Each layer's name in parameter names, "<index>_<kind>".
-    public let layerNames: [String]
+    package let layerNames: [String]
     /// The indices in `parameters.specs` of each layer's tensors.
-    public let parameterIndices: [[Int]]
+    package let parameterIndices: [[Int]]
     /// The layer of each parameter tensor (the inverse of `parameterIndices`).
-    public var tensorLayers: [Int] {
+    package var tensorLayers: [Int] {
         var layers = [Int](repeating: 0, count: parameters.specs.count)
         for (layer, tensors) in parameterIndices.enumerated() { for tensor in tensors { layers[tensor] = layer } }
         return layers
     }
     /// Told at each layer boundary of forward and backward (data-parallel overlap); nil: nobody.
-    public weak var boundaryObserver: (any LayerBoundaryObserver)?
+    package weak var boundaryObserver: (any LayerBoundaryObserver)?
 
     private let activations: [ScratchBuffer<Scalar>]
     private let activationGradients: [ScratchBuffer<Scalar>]
@@ -42,7 +42,7 @@ public final class Sequential<Scalar: LinalgScalar> {
 
     /// Resolves every layer's shapes for `inputShape` and allocates the model; a shape a layer
     /// cannot take is an error naming the layer by its position.
-    public init(inputShape: [Int], layers: [any Layer<Scalar>], maxBatch: Int) throws(ModelError) {
+    package init(inputShape: [Int], layers: [any Layer<Scalar>], maxBatch: Int) throws(ModelError) {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 >= 1 }) else { throw .invalidInputShape(inputShape) }
         guard maxBatch >= 1 else { throw .invalidMaxBatch(maxBatch) }
         guard !layers.isEmpty else { throw .noLayers }
@@ -96,19 +96,19 @@ public final class Sequential<Scalar: LinalgScalar> {
     }
 
     /// A model of the layers `specs` describe.
-    public static func build(inputShape: [Int], specs: [LayerSpec], maxBatch: Int) throws(ModelError) -> Sequential<Scalar> {
+    package static func build(inputShape: [Int], specs: [LayerSpec], maxBatch: Int) throws(ModelError) -> Sequential<Scalar> {
         try Sequential(inputShape: inputShape, layers: specs.map { spec -> any Layer<Scalar> in spec.makeLayer() }, maxBatch: maxBatch)
     }
 
     /// The per-sample output shape of the model.
-    public var outputShape: [Int] { layerOutputShapes.last! }
+    package var outputShape: [Int] { layerOutputShapes.last! }
     /// Elements of one sample's output.
-    public var outputCount: Int { elementCount(outputShape) }
+    package var outputCount: Int { elementCount(outputShape) }
     /// Elements of one sample's input.
-    public var inputCount: Int { elementCount(inputShape) }
+    package var inputCount: Int { elementCount(inputShape) }
 
     /// Initialises every layer's parameters, in layer order, from one generator seeded with `seed`.
-    public func initialize(seed: UInt64) {
+    package func initialize(seed: UInt64) {
         var generator = SeededGenerator(seed: seed)
         for layer in layers { layer.initialize(store: parameters, using: &generator) }
     }
@@ -117,7 +117,7 @@ public final class Sequential<Scalar: LinalgScalar> {
     /// outputCount), a view valid until the next forward.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, batch: Int, context: ForwardContext) -> UnsafeBufferPointer<Scalar> {
+    package func forward(input: UnsafeBufferPointer<Scalar>, batch: Int, context: ForwardContext) -> UnsafeBufferPointer<Scalar> {
         precondition(batch >= 0 && batch <= maxBatch, "Sequential.forward: batch \(batch) outside 0...\(maxBatch) (maxBatch)")
         precondition(input.count >= batch * inputCount, "Sequential.forward: \(input.count) input elements for \(batch) x \(inputCount)")
         var layerContext = context
@@ -138,7 +138,7 @@ public final class Sequential<Scalar: LinalgScalar> {
     /// `context` must be those of that forward.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func backward(input: UnsafeBufferPointer<Scalar>, outputGradient: UnsafeBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         precondition(batch >= 0 && batch <= maxBatch, "Sequential.backward: batch \(batch) outside 0...\(maxBatch) (maxBatch)")
         precondition(input.count >= batch * inputCount, "Sequential.backward: \(input.count) input elements for \(batch) x \(inputCount)")
         precondition(outputGradient.count >= batch * outputCount,
@@ -165,7 +165,7 @@ public final class Sequential<Scalar: LinalgScalar> {
     /// `choose(tensor, rows)` says, `rows` being the factors' rows for backward passes of `batch`
     /// samples (`FactoredGradientLayer`); returns those tensors' indices.
     @discardableResult
-    public func keepFactoredGradients(batch: Int, where choose: (_ tensor: Int, _ rows: Int) -> Bool) -> [Int] {
+    package func keepFactoredGradients(batch: Int, where choose: (_ tensor: Int, _ rows: Int) -> Bool) -> [Int] {
         for case let layer as any FactoredGradientLayer<Scalar> in layers where choose(layer.factoredTensor, layer.factorRows(batch: batch)) {
             layer.keepFactoredGradient()
             factoredLayers[layer.factoredTensor] = layer
@@ -174,7 +174,7 @@ public final class Sequential<Scalar: LinalgScalar> {
     }
 
     /// The factors of tensor `tensor`'s gradient, if its layer keeps them and they describe it.
-    public func factoredGradient(tensor: Int) -> FactoredGradient<Scalar>? {
+    package func factoredGradient(tensor: Int) -> FactoredGradient<Scalar>? {
         factoredLayers[tensor]?.factoredGradient
     }
 
@@ -185,7 +185,7 @@ public final class Sequential<Scalar: LinalgScalar> {
     }
 
     /// A table of the layers: name, per-sample output shape and parameter count, with the total.
-    public var summary: String {
+    package var summary: String {
         var rows: [(String, String, String)] = [("layer", "output shape", "parameters"), ("input", "\(inputShape)", "")]
         for (index, name) in layerNames.enumerated() {
             let count = parameterIndices[index].map { parameters.specs[$0].count }.reduce(0, +)

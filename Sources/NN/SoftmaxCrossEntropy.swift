@@ -5,14 +5,14 @@ import Linalg
 ///
 ///     m = max_j z_j,   loss = m + log Σ_j exp(z_j - m) - z_label
 ///     dloss/dz_j = softmax(z)_j - [j = label]
-public final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
-    public init() {}
+package final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
+    package init() {}
 
     /// The loss summed (not averaged) over the batch, accumulated in Double, and the number of
     /// samples whose largest logit (the lowest index on ties) is the label.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(
+    package func forward(
         logits: UnsafeBufferPointer<Scalar>, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int
     ) -> (lossSum: Double, correct: Int) {
         Self.checkShapes(logits: logits.count, labels: labels, batch: batch, classes: classes)
@@ -36,7 +36,7 @@ public final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
     /// scale = 1/global batch, making the gradient that of the mean loss).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         logits: UnsafeBufferPointer<Scalar>, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int,
         scale: Scalar, into gradient: UnsafeMutableBufferPointer<Scalar>
     ) {

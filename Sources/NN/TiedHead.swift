@@ -8,21 +8,21 @@ import Linalg
 ///
 ///     forward:   Y  = X E^T
 ///     backward:  dE += dY^T X,   dX = dY E
-public final class TiedHead<Scalar: LinalgScalar>: EmbeddingTiedLayer {
-    public var kind: String { "tiedhead" }
+package final class TiedHead<Scalar: LinalgScalar>: EmbeddingTiedLayer {
+    package var kind: String { "tiedhead" }
 
     private var tiedTensor: (index: Int, vocabulary: Int, width: Int)?
     private var weight: BoundTensor<Scalar>?
     private var rowsPerSample = 0
 
-    public init() {}
+    package init() {}
 
-    public func tie(toEmbeddingWeight index: Int, shape: [Int]) {
+    package func tie(toEmbeddingWeight index: Int, shape: [Int]) {
         precondition(shape.count == 2, "TiedHead.tie: embedding weight of shape \(shape), expected [vocabulary, width]")
         tiedTensor = (index, shape[0], shape[1])
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard let tiedTensor else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "no earlier embedding layer whose weight it could share")
         }
@@ -37,9 +37,9 @@ public final class TiedHead<Scalar: LinalgScalar>: EmbeddingTiedLayer {
         return LayerScope.token.outputShape(for: inputShape, outputs: tiedTensor.vocabulary)
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { [] }
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { [] }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         precondition(parameterIndices.isEmpty, "TiedHead.bind: \(parameterIndices.count) parameter indices, expected none")
         _ = checkedAtBind("TiedHead") { try outputShape(for: inputShape) }
         guard let tiedTensor else { preconditionFailure("TiedHead.bind before tie") }
@@ -51,11 +51,11 @@ public final class TiedHead<Scalar: LinalgScalar>: EmbeddingTiedLayer {
     }
 
     /// Nothing: the embedding initialises the shared weight.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {}
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {}
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight, let tiedTensor else { preconditionFailure("TiedHead.forward before bind") }
         let (rows, vocabulary, width) = (batch * rowsPerSample, tiedTensor.vocabulary, tiedTensor.width)
         precondition(input.count >= rows * width && output.count >= rows * vocabulary, "TiedHead.forward: buffers too small for batch \(batch)")
@@ -66,7 +66,7 @@ public final class TiedHead<Scalar: LinalgScalar>: EmbeddingTiedLayer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

@@ -8,35 +8,35 @@ import Linalg
 ///
 ///     forward:   Y[t, :] = E[id_t, :]
 ///     backward:  dE[id_t, :] += dY[t, :]   (scatter-add; ids have no gradient)
-public final class TokenEmbedding<Scalar: LinalgScalar>: Layer {
+package final class TokenEmbedding<Scalar: LinalgScalar>: Layer {
     /// The number of distinct token ids, V.
-    public let vocabulary: Int
+    package let vocabulary: Int
     /// The size C of each token's vector.
-    public let width: Int
+    package let width: Int
 
-    public var kind: String { "embedding" }
+    package var kind: String { "embedding" }
 
     private var weight: BoundTensor<Scalar>?
     private var tokens = 0
 
-    public init(vocabulary: Int, width: Int) {
+    package init(vocabulary: Int, width: Int) {
         precondition(vocabulary >= 1 && width >= 1, "TokenEmbedding: vocabulary \(vocabulary) and width \(width) must be at least 1")
         self.vocabulary = vocabulary
         self.width = width
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         guard inputShape.count == 1, inputShape[0] >= 1 else {
             throw .incompatibleInput(layer: kind, inputShape: inputShape, reason: "expected [tokens] of token ids, a shape of rank 1")
         }
         return [inputShape[0], width]
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         [("weight", [vocabulary, width])]
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         precondition(parameterIndices.count == 1, "TokenEmbedding.bind: \(parameterIndices.count) parameter indices, expected 1")
         _ = checkedAtBind("TokenEmbedding") { try outputShape(for: inputShape) }
         weight = store.boundTensor(at: parameterIndices[0])
@@ -45,7 +45,7 @@ public final class TokenEmbedding<Scalar: LinalgScalar>: Layer {
 
     /// Uniform in ±0.02·sqrt(3), a standard deviation of 0.02 (GPT-2 draws its embeddings
     /// normal with that deviation; the uniform keeps the one sampling rule of every layer).
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         guard let weight else { preconditionFailure("TokenEmbedding.initialize before bind") }
         fillUniform(store.values(at: weight.index), bound: Self.initialDeviation * Double(3).squareRoot(), using: &generator)
     }
@@ -55,7 +55,7 @@ public final class TokenEmbedding<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight else { preconditionFailure("TokenEmbedding.forward before bind") }
         let (rows, width) = (batch * tokens, self.width)
         precondition(input.count >= rows && output.count >= rows * width, "TokenEmbedding.forward: buffers too small for batch \(batch)")
@@ -67,7 +67,7 @@ public final class TokenEmbedding<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

@@ -17,13 +17,13 @@ import Linalg
 ///     dx  = dx1 + LN1ᵀ(Attnᵀ(dx1))
 ///
 /// where each ᵀ is that layer's backward (which also adds its parameter gradients).
-public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
+package final class TransformerBlock<Scalar: LinalgScalar>: Layer {
     /// The number of attention heads; the width must be a multiple of it.
-    public let heads: Int
+    package let heads: Int
     /// The MLP's hidden width as a multiple of the block's width.
-    public let mlpRatio: Int
+    package let mlpRatio: Int
 
-    public var kind: String { "block" }
+    package var kind: String { "block" }
 
     private let firstNorm = LayerNorm<Scalar>(over: .token)
     private let attention: CausalSelfAttention<Scalar>
@@ -53,14 +53,14 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
     /// dx1 (stream width).
     private var residualGradient = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
-    public init(heads: Int, mlpRatio: Int = 4) {
+    package init(heads: Int, mlpRatio: Int = 4) {
         precondition(heads >= 1 && mlpRatio >= 1, "TransformerBlock: heads \(heads) and mlpRatio \(mlpRatio) must be at least 1")
         self.heads = heads
         self.mlpRatio = mlpRatio
         attention = CausalSelfAttention(heads: heads)
     }
 
-    public func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
+    package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
         do {
             return try attention.outputShape(for: inputShape)
         } catch {
@@ -85,14 +85,14 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
         (Linear(outputs: mlpRatio * width, over: .token), Linear(outputs: width, over: .token))
     }
 
-    public func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
+    package func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] {
         let (expansion, contraction) = multilayerPerceptron(width: inputShape[1])
         return parts(expansion: expansion, contraction: contraction, tokens: inputShape[0]).flatMap { part in
             part.layer.parameterShapes(inputShape: part.inputShape).map { ("\(part.prefix).\($0.name)", $0.shape) }
         }
     }
 
-    public func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+    package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         _ = checkedAtBind("TransformerBlock") { try outputShape(for: inputShape) }
         let (tokens, width) = (inputShape[0], inputShape[1])
         let (expansion, contraction) = multilayerPerceptron(width: width)
@@ -118,14 +118,14 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
 
     /// Each sub-layer as it initialises alone (LayerNorms scale 1 and shift 0; attention and the
     /// MLP's linears uniform in ±1/sqrt(fan-in)), in the order ln1, attn, ln2, mlp.fc, mlp.proj.
-    public func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
+    package func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) {
         precondition(!boundLayers.isEmpty, "TransformerBlock.initialize before bind")
         for layer in boundLayers { layer.initialize(store: store, using: &generator) }
     }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+    package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let expansion, let contraction else { preconditionFailure("TransformerBlock.forward before bind") }
         let (narrow, wide) = (batch * narrowCount, batch * wideCount)
         precondition(narrow <= residual.buffer.count, "TransformerBlock.forward: batch \(batch) exceeds maxBatch")
@@ -146,7 +146,7 @@ public final class TransformerBlock<Scalar: LinalgScalar>: Layer {
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(
+    package func backward(
         input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
         outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
         batch: Int, context: ForwardContext

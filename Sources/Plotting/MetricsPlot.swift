@@ -4,9 +4,9 @@ import Train
 
 /// Loss and accuracy curves of training runs, drawn as one self-contained SVG so runs can be
 /// compared side by side without a plotting library.
-public enum MetricsPlot {
+package enum MetricsPlot {
     /// What the horizontal axis of every panel measures.
-    public enum XAxis: String, CaseIterable, Sendable {
+    package enum XAxis: String, CaseIterable, Sendable {
         case epoch, step
         /// `elapsedSeconds`: wall time since the start of training, evaluation included.
         case seconds
@@ -29,14 +29,14 @@ public enum MetricsPlot {
     }
 
     /// The metrics file of the run in `runFolder`.
-    public static func metricsPath(runFolder: String) -> String {
+    package static func metricsPath(runFolder: String) -> String {
         (runFolder as NSString).appendingPathComponent("metrics.jsonl")
     }
 
     /// Reads `runFolder/metrics.jsonl`; the run's name is the folder's last path component.
     /// Blank lines are ignored, and a last line cut short (no newline: its write did not finish)
     /// is skipped with a line to `note`; any other line must decode as a `MetricsRecord`.
-    public static func load(
+    package static func load(
         runFolder: String, note: (String) -> Void = { _ in }
     ) throws(TrainError) -> (name: String, records: [MetricsRecord]) {
         var isDirectory: ObjCBool = false
@@ -68,7 +68,7 @@ public enum MetricsPlot {
     /// with one curve per run, a shared horizontal axis and a legend. Test panels use the lines
     /// that carry test values; non-finite values are skipped. A loss axis is logarithmic when its
     /// data spans more than 1.5 decades. The same input always gives the same bytes.
-    public static func svg(runs: [(name: String, records: [MetricsRecord])], xAxis: XAxis = .epoch, width: Int = 1100, height: Int = 420) -> String {
+    package static func svg(runs: [(name: String, records: [MetricsRecord])], xAxis: XAxis = .epoch, width: Int = 1100, height: Int = 420) -> String {
         let width = max(width, 360)
         let height = max(height, 200)
         // Language models log tokens/s; their test values are on the validation text, per character.

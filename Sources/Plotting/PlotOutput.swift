@@ -5,10 +5,10 @@ import Train
 
 /// Where `spectrain plot` writes its SVG, checked first so that a plot only ever replaces an
 /// earlier plot: never one of the metrics files it reads, never a file of another kind.
-public enum PlotOutput {
+package enum PlotOutput {
     /// Throws one line naming `output` unless it ends in `.svg`, is none of the files `inputs`
     /// (through any symbolic or hard link), and is new, empty, or an SVG that `plot` drew.
-    public static func check(_ output: String, inputs: [String]) throws(TrainError) {
+    package static func check(_ output: String, inputs: [String]) throws(TrainError) {
         guard output.lowercased().hasSuffix(".svg") else {
             throw TrainError("\(output): not an .svg path; the plot is an SVG file (give -o NAME.svg)")
         }
@@ -36,7 +36,7 @@ public enum PlotOutput {
     }
 
     /// Writes `svg` to `output` atomically (a reader never sees half a plot), creating its folder.
-    public static func write(_ svg: String, to output: String) throws(TrainError) {
+    package static func write(_ svg: String, to output: String) throws(TrainError) {
         let url = URL(fileURLWithPath: output)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

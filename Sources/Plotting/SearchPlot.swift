@@ -1,4 +1,5 @@
 import Foundation
+import DistributedSearch
 import GradientFree
 import Support
 import Train
@@ -6,9 +7,9 @@ import Train
 /// The progress of gradient-free runs (`spectrain es --run`) drawn as one SVG: `f(mean)`, the
 /// best sample value, the step size and the condition of the covariance against evaluations
 /// or time, one curve per run and method, so searches can be compared at a glance.
-public enum SearchPlot {
+package enum SearchPlot {
     /// What the horizontal axis measures.
-    public enum XAxis: String, CaseIterable, Sendable {
+    package enum XAxis: String, CaseIterable, Sendable {
         /// Candidate evaluations of the method so far.
         case evaluations
         /// `elapsedSeconds`: wall time since the method started.
@@ -24,7 +25,7 @@ public enum SearchPlot {
     /// Reads the `SearchRecord`s of `runFolder/metrics.jsonl` (an `es` run); the run's name is the
     /// folder's last path component. Blank lines are ignored and a last line cut short is skipped
     /// with a line to `note`; any other line must be a search record.
-    public static func load(
+    package static func load(
         runFolder: String, note: (String) -> Void = { _ in }
     ) throws(TrainError) -> (name: String, records: [SearchRecord]) {
         let path = MetricsPlot.metricsPath(runFolder: runFolder)
@@ -56,7 +57,7 @@ public enum SearchPlot {
     /// of C, each on a log scale when its data spans more than 1.5 decades) with one curve per run
     /// and method (a method's restarts continue its curve), a shared horizontal axis and a legend.
     /// Non-finite values are skipped. The same input always gives the same bytes.
-    public static func svg(runs: [(name: String, records: [SearchRecord])], xAxis: XAxis = .evaluations, width: Int = 1400, height: Int = 420) -> String {
+    package static func svg(runs: [(name: String, records: [SearchRecord])], xAxis: XAxis = .evaluations, width: Int = 1400, height: Int = 420) -> String {
         var names: [String] = []
         var curves: [[SearchRecord]] = []
         for run in runs {

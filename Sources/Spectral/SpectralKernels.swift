@@ -2,7 +2,7 @@ import Linalg
 
 /// The elementwise parts of the spectral update, specialised at the call site (`@inlinable`):
 /// the gap-damped rotation, step clipping and the eigenvalue maps (ALGORITHM.md section 2).
-public enum SpectralKernels {
+package enum SpectralKernels {
     /// The gap-damped rotation generator, written into `rotation`:
     ///
     ///     K_ij = scale * Hh_ij * (d_j - d_i) / ((d_j - d_i)^2 + delta * d_i * d_j),   K_ii = 0
@@ -12,7 +12,7 @@ public enum SpectralKernels {
     /// singular). With `delta = 0` an exact tie gives 0. `K` is skew-symmetric because `Hh` is
     /// symmetric; only the upper triangle of `Hh` is read. Returns `||K||_F`.
     @inlinable
-    public static func gapDampedRotation<Scalar: LinalgScalar>(
+    package static func gapDampedRotation<Scalar: LinalgScalar>(
         rotatedCurvature: Matrix<Scalar>, eigenvalues: [Scalar], scale: Scalar, gapDamping: Scalar,
         into rotation: inout Matrix<Scalar>, rowSums: inout [Scalar]
     ) -> Scalar {
@@ -53,7 +53,7 @@ public enum SpectralKernels {
 
     /// The standard log-eigenvalue step of a factor, `m_i = scale * (Hh_ii / d_i - 1)`.
     @inlinable
-    public static func logEigenvalueStep<Scalar: LinalgScalar>(
+    package static func logEigenvalueStep<Scalar: LinalgScalar>(
         rotatedCurvature: Matrix<Scalar>, eigenvalues: [Scalar], scale: Scalar, into step: inout [Scalar]
     ) {
         let k = eigenvalues.count
@@ -66,7 +66,7 @@ public enum SpectralKernels {
     /// `d_new = d ⊙ map(m)` for the chosen eigenvalue map, into `result`. Returns false if any new
     /// eigenvalue is not finite and positive (the update must then be rejected).
     @inlinable
-    public static func mapEigenvalues<Scalar: LinalgScalar>(
+    package static func mapEigenvalues<Scalar: LinalgScalar>(
         _ eigenvalues: [Scalar], logStep: [Scalar], map: EigenvalueMap, into result: inout [Scalar]
     ) -> Bool {
         let k = eigenvalues.count

@@ -2,15 +2,15 @@ import Foundation
 
 /// Loading a JSON configuration file with `key.path=value` overrides, turning every problem into
 /// one line that names the file and the field.
-public enum ConfigurationFile {
+package enum ConfigurationFile {
     /// Reads `path`, applies `overrides` (each `a.b.c=value`, the value JSON if it parses as JSON,
     /// else a string), and decodes `T`.
-    public static func load<T: Decodable>(_: T.Type, from path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
+    package static func load<T: Decodable>(_: T.Type, from path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
         try decode(T.self, from: readFile(path), path: path, overrides: overrides)
     }
 
     /// Decodes `T` from JSON text (as `load`, for configurations not stored in a file).
-    public static func decode<T: Decodable>(_: T.Type, from data: Data, path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
+    package static func decode<T: Decodable>(_: T.Type, from data: Data, path: String, overrides: [String] = []) throws(ConfigurationError) -> T {
         if let depth = nestingBeyondLimit(data) {
             throw ConfigurationError(path, "not valid JSON (nested deeper than \(maximumNesting) levels at byte \(depth))")
         }
@@ -36,7 +36,7 @@ public enum ConfigurationFile {
 
     /// The deepest nesting of arrays and objects a configuration may have; deeper text is
     /// rejected before it reaches the recursive parser.
-    public static let maximumNesting = 64
+    package static let maximumNesting = 64
 
     /// The offset of the first bracket that nests deeper than `maximumNesting`, nil if none does.
     static func nestingBeyondLimit(_ data: Data) -> Int? {
@@ -61,7 +61,7 @@ public enum ConfigurationFile {
     }
 
     /// Configuration files larger than this are rejected unread.
-    public static let maximumFileBytes = 16 << 20
+    package static let maximumFileBytes = 16 << 20
 
     /// The bytes of the regular file at `path`, read through `RegularFile` (never blocking, no
     /// more than `maximumFileBytes`).
@@ -113,7 +113,7 @@ public enum ConfigurationFile {
     /// One line for a decoding error, naming the field by its dotted path; control characters
     /// from the file (a field name with a newline, say) are shown escaped
     /// (`Untrusted.controlCharactersEscaped`).
-    public static func describe(_ error: DecodingError) -> String {
+    package static func describe(_ error: DecodingError) -> String {
         Untrusted.controlCharactersEscaped(describeLines(error))
     }
 
@@ -152,4 +152,4 @@ public enum ConfigurationFile {
 }
 
 /// A configuration file that cannot be used, named with its problem (see `FileError`).
-public typealias ConfigurationError = FileError
+package typealias ConfigurationError = FileError

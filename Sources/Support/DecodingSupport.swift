@@ -17,7 +17,7 @@ public struct AnyCodingKey: CodingKey, Hashable, Sendable {
 /// Throws a decoding error naming the first field (in name order) of the object being decoded
 /// that is not in `allowed`, with the allowed names: a misspelt config field is an error, not
 /// silently ignored.
-public func rejectUnknownFields(_ decoder: any Decoder, allowing allowed: [String]) throws {
+package func rejectUnknownFields(_ decoder: any Decoder, allowing allowed: [String]) throws {
     let container = try decoder.container(keyedBy: AnyCodingKey.self)
     for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !allowed.contains(key.stringValue) {
         throw DecodingError.dataCorrupted(.init(

@@ -1,6 +1,6 @@
 extension Duration {
     /// The duration in seconds, for timings and throughput.
-    public var inSeconds: Double {
+    package var inSeconds: Double {
         let (whole, attoseconds) = components
         return Double(whole) + Double(attoseconds) * 1e-18
     }

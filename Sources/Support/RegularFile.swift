@@ -4,12 +4,12 @@ import Glibc
 /// metrics log), so that every reader follows one rule: only a regular file is read, the open
 /// never blocks (a FIFO or device is refused, not waited on), a size limit is checked before
 /// anything is allocated, and every problem is one line naming the path (a `FileError`).
-public enum RegularFile {
+package enum RegularFile {
     /// The problem of a path where nothing is, as `FileError.message`.
-    public static let doesNotExist = "does not exist"
+    package static let doesNotExist = "does not exist"
 
     /// The reason for a failed system call, e.g. "permission denied", "No space left on device".
-    public static func reason(_ code: Int32 = errno) -> String {
+    package static func reason(_ code: Int32 = errno) -> String {
         switch code {
         case ELOOP: "symlink loop"
         case EACCES, EPERM: "permission denied"
@@ -20,7 +20,7 @@ public enum RegularFile {
     }
 
     /// Why `open` or `stat` failed, phrased to follow the path: "does not exist", "is a symlink loop".
-    public static func unusable(_ code: Int32 = errno) -> String {
+    package static func unusable(_ code: Int32 = errno) -> String {
         switch code {
         case ENOENT: doesNotExist
         case ELOOP: "is a symlink loop"
@@ -29,7 +29,7 @@ public enum RegularFile {
     }
 
     /// What a file of mode `mode` is, for messages: "a regular file", "a folder", "a FIFO (named pipe)".
-    public static func kind(of mode: mode_t) -> String {
+    package static func kind(of mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFREG: "a regular file"
         case S_IFDIR: "a folder"
@@ -43,13 +43,13 @@ public enum RegularFile {
 
     /// Opens the regular file at `path` for reading and returns its descriptor (the caller closes
     /// it) and its size. Anything else is refused without blocking.
-    public static func open(_ path: String) throws(FileError) -> (descriptor: Int32, size: Int) {
+    package static func open(_ path: String) throws(FileError) -> (descriptor: Int32, size: Int) {
         guard let opened = try openIfPresent(path) else { throw FileError(path, doesNotExist) }
         return opened
     }
 
     /// As `open`, but nil when nothing is at `path`.
-    public static func openIfPresent(_ path: String) throws(FileError) -> (descriptor: Int32, size: Int)? {
+    package static func openIfPresent(_ path: String) throws(FileError) -> (descriptor: Int32, size: Int)? {
         // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
         let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -77,7 +77,7 @@ public enum RegularFile {
     /// allocating. `tooLarge` phrases that refusal given the file's size (default: the size and
     /// the limit). A file that changes size while read is an error unless `mayGrow`, when it is
     /// read to its end as long as it stays within `limit` (a log still being written).
-    public static func read(
+    package static func read(
         _ path: String, limit: Int, mayGrow: Bool = false, tooLarge: ((Int) -> String)? = nil
     ) throws(FileError) -> [UInt8] {
         guard let bytes = try readIfPresent(path, limit: limit, mayGrow: mayGrow, tooLarge: tooLarge) else {
@@ -87,7 +87,7 @@ public enum RegularFile {
     }
 
     /// As `read`, but nil when nothing is at `path`.
-    public static func readIfPresent(
+    package static func readIfPresent(
         _ path: String, limit: Int, mayGrow: Bool = false, tooLarge: ((Int) -> String)? = nil
     ) throws(FileError) -> [UInt8]? {
         guard let opened = try openIfPresent(path) else { return nil }
@@ -116,7 +116,7 @@ public enum RegularFile {
     }
 
     /// Up to the first `count` bytes of the regular file at `path` (fewer if it is shorter).
-    public static func readOpening(_ path: String, count: Int) throws(FileError) -> [UInt8] {
+    package static func readOpening(_ path: String, count: Int) throws(FileError) -> [UInt8] {
         let (descriptor, _) = try open(path)
         defer { close(descriptor) }
         var bytes = [UInt8](repeating: 0, count: max(count, 0))
@@ -126,7 +126,7 @@ public enum RegularFile {
     }
 
     /// Reads from `descriptor` until `buffer` is full or the file ends; returns the bytes read.
-    public static func fill(_ buffer: UnsafeMutableRawBufferPointer, from descriptor: Int32, path: String) throws(FileError) -> Int {
+    package static func fill(_ buffer: UnsafeMutableRawBufferPointer, from descriptor: Int32, path: String) throws(FileError) -> Int {
         guard let base = buffer.baseAddress else { return 0 }
         var filled = 0
         while filled < buffer.count {
@@ -146,7 +146,7 @@ public enum RegularFile {
     }
 
     /// One `read(2)` of up to `count` bytes, retried when interrupted; 0 at the end of the file.
-    public static func readSome(_ descriptor: Int32, into destination: UnsafeMutableRawPointer, count: Int, path: String) throws(FileError) -> Int {
+    package static func readSome(_ descriptor: Int32, into destination: UnsafeMutableRawPointer, count: Int, path: String) throws(FileError) -> Int {
         while true {
             let result = Glibc.read(descriptor, destination, count)
             if result >= 0 { return result }

@@ -1,4 +1,4 @@
 /// The version of spectrain, recorded in checkpoints and printed by `spectrain --version`.
-public enum SpectrainVersion {
-    public static let current = "0.1.0"
+package enum SpectrainVersion {
+    package static let current = "0.1.0"
 }

@@ -1,31 +1,31 @@
 /// Text from a file put into an error message: short, on one line and, when quoted, visibly
 /// delimited, so a damaged or hostile file cannot flood the terminal or forge extra lines of output.
-public enum Untrusted {
+package enum Untrusted {
     /// The longest excerpt `quote` shows, in characters; longer text is cut and marked with "...".
-    public static let excerptLength = 64
+    package static let excerptLength = 64
 
     /// `text` in single quotes, control and invisible line-breaking characters escaped (and the
     /// quote and backslash, so the end of the excerpt is unambiguous), at most `excerptLength`
     /// characters of it.
-    public static func quote(_ text: String) -> String {
+    package static func quote(_ text: String) -> String {
         "'" + escaped(text, limit: excerptLength, escapingDelimiters: true) + "'"
     }
 
     /// `text` (a message that may hold text from a file) on one line of at most `limit`
     /// characters, control characters escaped as in `quote`.
-    public static func oneLine(_ text: String, limit: Int = 160) -> String {
+    package static func oneLine(_ text: String, limit: Int = 160) -> String {
         escaped(text, limit: limit, escapingDelimiters: false)
     }
 
     /// `text` with its control and line-breaking characters escaped as in `oneLine`, at any
     /// length: for a message that must stay one line but must not be cut (a config error listing
     /// the allowed fields).
-    public static func controlCharactersEscaped(_ text: String) -> String {
+    package static func controlCharactersEscaped(_ text: String) -> String {
         escaped(text, limit: .max, escapingDelimiters: false)
     }
 
     /// An array of integers from a file (a tensor's shape), cut after a few entries.
-    public static func list(_ values: [Int]) -> String {
+    package static func list(_ values: [Int]) -> String {
         let shown = values.prefix(8).map(String.init).joined(separator: ", ")
         return "[" + shown + (values.count > 8 ? ", ... (\(values.count) entries)]" : "]")
     }

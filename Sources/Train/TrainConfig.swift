@@ -6,21 +6,21 @@ import Support
 
 /// Everything a training run is: data, model, optimizer and loop settings. Decoded from JSON
 /// with every problem reported by field; written back, resolved, into the run folder.
-public struct TrainConfig: ConfigRecord, Sendable, Equatable {
+package struct TrainConfig: ConfigRecord, Sendable, Equatable {
     /// Run name: the run folder is `runDirectory/name`.
-    public var name: String
+    package var name: String
     /// Free text about the run (what the sizes are, why): kept in config.json, never read.
-    public var notes: String?
-    public var runDirectory = "runs"
-    public var seed: UInt64 = 1
-    public var data = DataConfig()
-    public var model: ModelConfig
-    public var optimizer: OptimizerConfig
-    public var training = LoopConfig()
-    public var distributed = DistributedConfig()
-    public var checkpoint = CheckpointConfig()
+    package var notes: String?
+    package var runDirectory = "runs"
+    package var seed: UInt64 = 1
+    package var data = DataConfig()
+    package var model: ModelConfig
+    package var optimizer: OptimizerConfig
+    package var training = LoopConfig()
+    package var distributed = DistributedConfig()
+    package var checkpoint = CheckpointConfig()
 
-    public static let fields: [ConfigField<TrainConfig>] = [
+    package static let fields: [ConfigField<TrainConfig>] = [
         .required("name", \.name, runName),
         .init("notes", \.notes),
         .init("runDirectory", \.runDirectory),
@@ -42,7 +42,7 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     /// from a configuration (train, resume, eval) checks it before allocating anything. Reads the
     /// data files' headers and the label files (or the text file); data that cannot be read is
     /// left to loading, which reports it.
-    public func resourceProblem(physicalMemory: Int? = MemoryBudget.physicalMemoryBytes) -> String? {
+    package func resourceProblem(physicalMemory: Int? = MemoryBudget.physicalMemoryBytes) -> String? {
         if data.text != nil { return textResourceProblem(physicalMemory: physicalMemory) }
         if model.transformer != nil { return "model.transformer: a transformer reads text; give data.text" }
         guard let shape = try? data.readShape() else { return nil }
@@ -91,7 +91,7 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     /// files' headers (a language model's text, for its vocabulary) without building the model:
     /// what `AutoBlocking` plans with before a run builds anything. Nil when the data cannot be
     /// read or the layers do not fit it (building the model then reports why).
-    public func parameterShapes() -> [[Int]]? {
+    package func parameterShapes() -> [[Int]]? {
         let specs: [LayerSpec]
         let inputShape: [Int]
         if data.text != nil {
@@ -104,7 +104,7 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
         return (try? LayerFootprint.of(specs, inputShape: inputShape))?.flatMap(\.parameterShapes)
     }
 
-    public static func defaults(given: GivenFields<TrainConfig>) throws -> TrainConfig {
+    package static func defaults(given: GivenFields<TrainConfig>) throws -> TrainConfig {
         TrainConfig(name: try given.required(\.name), model: try given.required(\.model), optimizer: try given.required(\.optimizer))
     }
 
@@ -115,15 +115,15 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
     }, otherwise: { "'\($0)' is not a run name (letters, digits, '-', '_', '.'; not starting with '.')" })
 
     /// The run folder.
-    public var runPath: String { (runDirectory as NSString).appendingPathComponent(name) }
+    package var runPath: String { (runDirectory as NSString).appendingPathComponent(name) }
 
     /// Loads a configuration file with `--set` overrides.
-    public static func load(path: String, overrides: [String] = []) throws(ConfigurationError) -> TrainConfig {
+    package static func load(path: String, overrides: [String] = []) throws(ConfigurationError) -> TrainConfig {
         try ConfigurationFile.load(TrainConfig.self, from: path, overrides: overrides)
     }
 
     /// The resolved configuration (every default filled in) as pretty JSON.
-    public func resolvedJSON() throws -> Data {
+    package func resolvedJSON() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
@@ -132,30 +132,30 @@ public struct TrainConfig: ConfigRecord, Sendable, Equatable {
 
 /// The network: a list of layers applied to each sample, or a GPT-style transformer described
 /// by its size (`TransformerConfig`), for a character language model.
-public struct ModelConfig: ConfigRecord, Sendable, Equatable {
+package struct ModelConfig: ConfigRecord, Sendable, Equatable {
     /// The layers, first to last (empty when `transformer` describes the model).
-    public var layers: [LayerSpec] = []
-    public var transformer: TransformerConfig?
+    package var layers: [LayerSpec] = []
+    package var transformer: TransformerConfig?
 
-    public init(layers: [LayerSpec]) {
+    package init(layers: [LayerSpec]) {
         self.layers = layers
     }
 
-    public init(transformer: TransformerConfig) {
+    package init(transformer: TransformerConfig) {
         self.transformer = transformer
     }
 
-    public static let fields: [ConfigField<ModelConfig>] = [
+    package static let fields: [ConfigField<ModelConfig>] = [
         .init("layers", \.layers),
         .init("transformer", \.transformer),
         .check(at: \.layers) { $0.layers.isEmpty && $0.transformer == nil ? "needs at least one layer, or give model.transformer" : nil },
         .check { !$0.layers.isEmpty && $0.transformer != nil ? "give model.layers or model.transformer, not both" : nil },
     ]
 
-    public static func defaults(given _: GivenFields<ModelConfig>) -> ModelConfig { ModelConfig(layers: []) }
+    package static func defaults(given _: GivenFields<ModelConfig>) -> ModelConfig { ModelConfig(layers: []) }
 
     /// The layers of the model; a transformer's for a text of `vocabulary` characters.
-    public func layerSpecs(vocabulary: Int) -> [LayerSpec] {
+    package func layerSpecs(vocabulary: Int) -> [LayerSpec] {
         guard let transformer else { return layers }
         return LayerSpec.transformer(
             vocabulary: vocabulary, blocks: transformer.blocks, width: transformer.width, heads: transformer.heads,
@@ -166,20 +166,20 @@ public struct ModelConfig: ConfigRecord, Sendable, Equatable {
 /// A GPT-style character model by its size: a token and a position embedding, `blocks`
 /// pre-LayerNorm transformer blocks of `width` with `heads` attention heads, a final LayerNorm
 /// and a head over the vocabulary (the token embedding's transpose when `tiedHead`).
-public struct TransformerConfig: ConfigRecord, Sendable, Equatable {
-    public var blocks: Int
-    public var width: Int
-    public var heads: Int
+package struct TransformerConfig: ConfigRecord, Sendable, Equatable {
+    package var blocks: Int
+    package var width: Int
+    package var heads: Int
     /// The MLP's hidden width is `mlpRatio` times the width.
-    public var mlpRatio = 4
+    package var mlpRatio = 4
     /// The head reuses the token embedding's weight (weight tying) instead of its own.
-    public var tiedHead = false
+    package var tiedHead = false
 
-    public init(blocks: Int, width: Int, heads: Int, mlpRatio: Int = 4, tiedHead: Bool = false) {
+    package init(blocks: Int, width: Int, heads: Int, mlpRatio: Int = 4, tiedHead: Bool = false) {
         (self.blocks, self.width, self.heads, self.mlpRatio, self.tiedHead) = (blocks, width, heads, mlpRatio, tiedHead)
     }
 
-    public static let fields: [ConfigField<TransformerConfig>] = [
+    package static let fields: [ConfigField<TransformerConfig>] = [
         .required("blocks", \.blocks, .within(1...4096)),
         .required("width", \.width, .within(1...LayerSpec.maximumOutputs)),
         .required("heads", \.heads, .within(1...LayerSpec.maximumOutputs)),
@@ -188,39 +188,39 @@ public struct TransformerConfig: ConfigRecord, Sendable, Equatable {
         .check(at: \.heads) { $0.width % $0.heads == 0 ? nil : "width \($0.width) is not a multiple of the \($0.heads) heads" },
     ]
 
-    public static func defaults(given: GivenFields<TransformerConfig>) throws -> TransformerConfig {
+    package static func defaults(given: GivenFields<TransformerConfig>) throws -> TransformerConfig {
         TransformerConfig(blocks: try given.required(\.blocks), width: try given.required(\.width), heads: try given.required(\.heads))
     }
 }
 
 /// The loop: how long, how big a batch, how often to evaluate and log.
-public struct LoopConfig: ConfigRecord, Sendable, Equatable {
-    public var epochs = 5
+package struct LoopConfig: ConfigRecord, Sendable, Equatable {
+    package var epochs = 5
     /// The global batch (summed over ranks).
-    public var batchSize = 128
+    package var batchSize = 128
     /// Stop after this many steps (nil: after `epochs`).
-    public var maxSteps: Int?
+    package var maxSteps: Int?
     /// Log a metrics line every this many steps.
-    public var logEvery = 50
+    package var logEvery = 50
     /// Evaluate on the test split every this many steps (0: at the end of each epoch only).
-    public var evalEvery = 0
-    public var evalBatchSize = 500
+    package var evalEvery = 0
+    package var evalBatchSize = 500
     /// Measure factor health every this many steps (0: never).
-    public var healthEvery = 0
+    package var healthEvery = 0
     /// Stop after this many consecutive steps with a non-finite loss or gradient.
-    public var maxNonFiniteSteps = 10
+    package var maxNonFiniteSteps = 10
     /// The summary reports when test accuracy first reaches this (nil: no target).
-    public var targetAccuracy: Double?
+    package var targetAccuracy: Double?
 
     /// The most epochs a run may have: with at most 2^31 samples (an IDX file's limit), the step
     /// count `epochs * stepsPerEpoch` and the sample count `steps * batchSize` stay below 2^51.
-    public static let maximumEpochs = 1_000_000
+    package static let maximumEpochs = 1_000_000
     /// The most steps any step count or interval may be, 2^50.
-    public static let maximumSteps = 1 << 50
+    package static let maximumSteps = 1 << 50
     /// The largest batch: an IDX file holds at most 2^31 samples.
-    public static let maximumBatchSize = 1 << 31
+    package static let maximumBatchSize = 1 << 31
 
-    public static let fields: [ConfigField<LoopConfig>] = [
+    package static let fields: [ConfigField<LoopConfig>] = [
         .init("epochs", \.epochs, .within(1...maximumEpochs)),
         .init("batchSize", \.batchSize, .within(1...maximumBatchSize)),
         .init("maxSteps", \.maxSteps, .within(1...maximumSteps)),
@@ -232,36 +232,36 @@ public struct LoopConfig: ConfigRecord, Sendable, Equatable {
         .init("targetAccuracy", \.targetAccuracy, .in(0...1, excludingLower: true)),
     ]
 
-    public static func defaults(given _: GivenFields<LoopConfig>) -> LoopConfig { LoopConfig() }
+    package static func defaults(given _: GivenFields<LoopConfig>) -> LoopConfig { LoopConfig() }
 }
 
 /// How a run spreads over ranks: the gradient reduction, its buckets, the replica check and the
 /// optional re-planning of ownership from measured times.
-public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
-    public var reduction = GradientReduction.reduceScatter
+package struct DistributedConfig: ConfigRecord, Sendable, Equatable {
+    package var reduction = GradientReduction.reduceScatter
     /// The precision of the bytes on the wire: bfloat16 halves them, with sums and parameters
     /// kept in Float32 (`BFloat16Exchange`; needs `reduction` reduceScatter).
-    public var exchangeDType = ExchangeDType.float32
+    package var exchangeDType = ExchangeDType.float32
     /// Gradient buckets of about this many megabytes (reverse layer order).
-    public var bucketMegabytes = 1.0
+    package var bucketMegabytes = 1.0
     /// Overlap communication with computation: each bucket's reduction starts as soon as backward
     /// has produced it, and the next forward waits for each layer's new parameters only when it
     /// reaches that layer. `auto`: when some transfer has computation to hide behind (`OverlapSetting`).
-    public var overlap = OverlapSetting.auto
+    package var overlap = OverlapSetting.auto
     /// How often a progress thread moves the transfers forward while the rank computes
     /// (microseconds; MPI jobs with overlap only).
-    public var progressMicroseconds = 100
+    package var progressMicroseconds = 100
     /// Compare a checksum of every parameter tensor across ranks every this many steps (0: never).
-    public var replicaCheckEvery = 100
+    package var replicaCheckEvery = 100
     /// Re-plan ownership once, from the optimizer times measured in the first steps.
-    public var replan = false
+    package var replan = false
     /// The step after which to re-plan (times are measured from step 2 on).
-    public var replanAfterSteps = 20
+    package var replanAfterSteps = 20
     /// On more than one rank, a rank that makes no progress (no step, evaluation batch or
     /// checkpoint phase finished) for this many seconds ends the job with a message (0: never).
-    public var stallTimeoutSeconds = 600.0
+    package var stallTimeoutSeconds = 600.0
 
-    public static let fields: [ConfigField<DistributedConfig>] = [
+    package static let fields: [ConfigField<DistributedConfig>] = [
         .init("reduction", \.reduction),
         .init("exchangeDType", \.exchangeDType),
         .check(at: \.exchangeDType) {
@@ -277,27 +277,27 @@ public struct DistributedConfig: ConfigRecord, Sendable, Equatable {
         .init("stallTimeoutSeconds", \.stallTimeoutSeconds, .atLeast(0).worded(">= 0 seconds (0: never)")),
     ]
 
-    public static func defaults(given _: GivenFields<DistributedConfig>) -> DistributedConfig { DistributedConfig() }
+    package static func defaults(given _: GivenFields<DistributedConfig>) -> DistributedConfig { DistributedConfig() }
 
     /// `bucketMegabytes` in bytes.
-    public var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
+    package var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
 }
 
 /// When rank 0 saves a checkpoint into the run folder, and how many it keeps.
-public struct CheckpointConfig: ConfigRecord, Sendable, Equatable {
+package struct CheckpointConfig: ConfigRecord, Sendable, Equatable {
     /// Save every this many steps (0: not by steps).
-    public var everySteps = 0
+    package var everySteps = 0
     /// Save when this many minutes have passed since the last save (0: not by time).
-    public var everyMinutes = 30.0
+    package var everyMinutes = 30.0
     /// Save after the last step.
-    public var atEnd = true
+    package var atEnd = true
     /// Keep the newest this many checkpoints (and always the ones `latest` and `best` name).
-    public var keep = 3
+    package var keep = 3
     /// The training loss has diverged while its recent average is more than this many times its
     /// running level (`LossHealth`); checkpoints written then do not become `latest`.
-    public var divergenceFactor = 10.0
+    package var divergenceFactor = 10.0
 
-    public static let fields: [ConfigField<CheckpointConfig>] = [
+    package static let fields: [ConfigField<CheckpointConfig>] = [
         .init("everySteps", \.everySteps, .within(0...LoopConfig.maximumSteps)),
         .init("everyMinutes", \.everyMinutes, .atLeast(0)),
         .init("atEnd", \.atEnd),
@@ -305,5 +305,5 @@ public struct CheckpointConfig: ConfigRecord, Sendable, Equatable {
         .init("divergenceFactor", \.divergenceFactor, .in(1...1e12, excludingLower: true)),
     ]
 
-    public static func defaults(given _: GivenFields<CheckpointConfig>) -> CheckpointConfig { CheckpointConfig() }
+    package static func defaults(given _: GivenFields<CheckpointConfig>) -> CheckpointConfig { CheckpointConfig() }
 }

@@ -12,13 +12,13 @@ import Optim
 /// gradient exchange, optimizer), `RunMonitor` (metrics, health, progress line, summary),
 /// `PhaseRunner` (timing, watchdog beats and injected faults around every phase) and
 /// `CheckpointWriter` (when to save, and the background writer).
-public final class Trainer {
-    public let config: TrainConfig
-    public let communicator: any Communicator
-    public let workload: any Workload
-    public let sharded: ShardedUpdate
-    public let stepsPerEpoch: Int
-    public let totalSteps: Int
+package final class Trainer {
+    package let config: TrainConfig
+    package let communicator: any Communicator
+    package let workload: any Workload
+    package let sharded: ShardedUpdate
+    package let stepsPerEpoch: Int
+    package let totalSteps: Int
     private let faults: FaultInjection
     private let stopRequest: StopRequest
     private let report: (String) -> Void
@@ -29,7 +29,7 @@ public final class Trainer {
     /// says when to stop early (`run`).
     /// `factoredGradients: false` keeps one rank from multiplying through the gradient's factors,
     /// so that it computes as each of several ranks does (`StepProfile`).
-    public init(
+    package init(
         config: TrainConfig, communicator: any Communicator, faults: FaultInjection = FaultInjection(),
         stopRequest: StopRequest = .signals, factoredGradients: Bool = true, report: @escaping (String) -> Void
     ) throws(TrainError) {
@@ -58,10 +58,10 @@ public final class Trainer {
         if sharded.overlapsCommunication { model.boundaryObserver = sharded }
     }
 
-    public var model: Sequential<Float> { workload.model }
+    package var model: Sequential<Float> { workload.model }
 
     /// A short description of the run for the start of the log.
-    public var header: String {
+    package var header: String {
         """
         run \(config.name): \(workload.description); optimizer \(config.optimizer.type.rawValue); \
         \(totalSteps) steps of \(config.training.batchSize) (\(stepsPerEpoch) per epoch) on \(communicator.size) rank\(communicator.size == 1 ? "" : "s")
@@ -75,7 +75,7 @@ public final class Trainer {
     /// (the trainer's `StopRequest`, by default `StopSignals`) on any rank ends the run after the
     /// same step on every rank, after a checkpoint, by throwing a `TrainError` whose `stopped`
     /// says so.
-    public func run(metrics: MetricsWriter?, from start: TrainingProgress = TrainingProgress(), checkpoints: CheckpointWriter? = nil) throws(TrainError) -> TrainSummary {
+    package func run(metrics: MetricsWriter?, from start: TrainingProgress = TrainingProgress(), checkpoints: CheckpointWriter? = nil) throws(TrainError) -> TrainSummary {
         let monitor = RunMonitor(
             progress: start, metrics: metrics, loop: config.training, divergenceFactor: config.checkpoint.divergenceFactor,
             totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, predictionsPerSample: workload.predictionsPerSample,
@@ -168,7 +168,7 @@ public final class Trainer {
     }
 
     /// Mean loss and accuracy on the evaluation data (all ranks take part).
-    public func evaluate(step: Int) throws(TrainError) -> (loss: Double, accuracy: Double) {
+    package func evaluate(step: Int) throws(TrainError) -> (loss: Double, accuracy: Double) {
         try sharded.settle()
         return try workload.evaluate(step: step, communicator: communicator, afterBatch: {})
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import DistributedSearch
 import GradientFree
 import Support
 import Train

@@ -1,4 +1,5 @@
 import Checkpoint
+import DistributedSearch
 import GradientFree
 import Support
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Cluster
 import Foundation
+import DistributedSearch
 import GradientFree
 import Support
 import Train

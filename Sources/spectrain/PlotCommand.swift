@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import DistributedSearch
 import GradientFree
 import Plotting
 import Support

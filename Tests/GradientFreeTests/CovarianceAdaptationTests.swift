@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import DistributedSearch
 @testable import GradientFree
 import Linalg
 import Testing

@@ -1,6 +1,7 @@
 import Checkpoint
 import Cluster
 import Foundation
+import DistributedSearch
 @testable import GradientFree
 import Linalg
 import Testing

@@ -3,14 +3,14 @@ import Checkpoint
 /// Whether a checkpoint's model was healthy when it was saved, as its manifest records it: only a
 /// healthy checkpoint becomes `latest`, and the healthy one with the lowest recent training loss
 /// is `best` (docs/reliability.md, "Divergence").
-public struct CheckpointHealth: Codable, Sendable, Equatable {
-    public var healthy: Bool
+package struct CheckpointHealth: Codable, Sendable, Equatable {
+    package var healthy: Bool
     /// Why not, when not.
-    public var reason: String?
+    package var reason: String?
     /// The divergence rule's recent training loss at the checkpoint (its score for `best`).
-    public var recentLoss: Double?
+    package var recentLoss: Double?
     /// Whether it became the run's best when it was written.
-    public var best: Bool
+    package var best: Bool
 
     /// The first tensor of `contents` holding a value that is not finite, described; nil if none.
     static func nonFiniteTensor(in contents: CheckpointContents) -> String? {

@@ -6,32 +6,32 @@ import Support
 /// What a checkpoint's `manifest.json` says about the run (`CheckpointStore` adds the format and
 /// every tensor's SHA-256): where the run stands, how it was spread over ranks, and the resolved
 /// configuration and progress needed to continue it.
-public struct CheckpointManifest: Codable, Sendable, Equatable {
+package struct CheckpointManifest: Codable, Sendable, Equatable {
     /// Steps completed.
-    public var step: Int
-    public var epoch: Double
+    package var step: Int
+    package var epoch: Double
     /// The next batch the sampler draws.
-    public var samplerCursor: SamplerCursor
+    package var samplerCursor: SamplerCursor
     /// The run's seed, as text: JSON numbers do not hold every 64-bit value.
-    public var seed: String
+    package var seed: String
     /// Why no generator state is saved.
-    public var randomness: String
+    package var randomness: String
     /// Ranks of the job that saved it.
-    public var worldSize: Int
+    package var worldSize: Int
     /// The rank that owned each shard, by shard name.
-    public var ownership: [String: Int]
-    public var config: TrainConfig
+    package var ownership: [String: Int]
+    package var config: TrainConfig
     /// A language model's characters, token 0 first (nil for an image model): `sample` and
     /// `eval` decode with them, and a resume checks the text still gives them.
-    public var vocabulary: CharacterVocabulary?
-    public var progress: TrainingProgress
-    public var versions: Versions
+    package var vocabulary: CharacterVocabulary?
+    package var progress: TrainingProgress
+    package var versions: Versions
     /// Added when the checkpoint is judged, after the rest (see `CheckpointWriter.save`).
-    public var health: CheckpointHealth?
+    package var health: CheckpointHealth?
 
-    public struct Versions: Codable, Sendable, Equatable {
-        public var spectrain: String
-        public var checkpoint: String
+    package struct Versions: Codable, Sendable, Equatable {
+        package var spectrain: String
+        package var checkpoint: String
     }
 
     static let counterBasedRandomness =

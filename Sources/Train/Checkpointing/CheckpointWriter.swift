@@ -6,7 +6,7 @@ import Synchronization
 /// When to save during a run, and the background thread that writes: rank 0 gathers the state
 /// (training waits only for that copy), then a serial queue writes the files while training goes
 /// on. A save waits for the previous write to finish; the run's end waits for the last.
-public final class CheckpointWriter: Sendable {
+package final class CheckpointWriter: Sendable {
     let settings: CheckpointConfig
     let runFolder: String
     /// A test's pause between writing a checkpoint's files and renaming them into place.
@@ -16,7 +16,7 @@ public final class CheckpointWriter: Sendable {
     private let lastSave = Mutex<ContinuousClock.Instant>(ContinuousClock.now)
     private let reportLine: @Sendable (String) -> Void
 
-    public init(
+    package init(
         settings: CheckpointConfig, runFolder: String, faults: FaultInjection = FaultInjection(),
         report: @escaping @Sendable (String) -> Void
     ) {

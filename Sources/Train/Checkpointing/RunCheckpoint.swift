@@ -34,7 +34,7 @@ extension Trainer {
     /// Checks on rank 0 that `contents` (read from `folder`) can continue this run: a compatible
     /// configuration and, for every parameter and every shard's optimizer state, a tensor of the
     /// right name, shape and type. Nothing is changed. Returns the run's progress at the checkpoint.
-    public func validate(_ contents: CheckpointContents, folder: String) throws(TrainError) -> TrainingProgress {
+    package func validate(_ contents: CheckpointContents, folder: String) throws(TrainError) -> TrainingProgress {
         let manifest = try CheckpointManifest(contents.manifest, folder: folder)
         let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
         if let difference = CheckpointCompatibility.difference(saved: manifest.config, current: config) {
@@ -106,7 +106,7 @@ extension Trainer {
 
     /// Loads `contents` (validated, present on rank 0 only) into every rank: the parameters
     /// broadcast, each shard's optimizer state sent to its owner. All ranks call this.
-    public func restore(from contents: CheckpointContents?) throws(TrainError) {
+    package func restore(from contents: CheckpointContents?) throws(TrainError) {
         let store = model.parameters
         if communicator.rank == 0, let contents { Self.loadParameters(into: store, from: contents) }
         do {

@@ -11,21 +11,21 @@ import Foundation
 /// finite steps, when the level means something.
 ///
 /// Kept in `TrainingProgress`, so a resumed run judges exactly as an uninterrupted one.
-public struct LossHealth: Codable, Sendable, Equatable {
-    public var recentLoss: Double?
-    public var runningLevel: Double?
+package struct LossHealth: Codable, Sendable, Equatable {
+    package var recentLoss: Double?
+    package var runningLevel: Double?
     /// Finite steps seen, for the warm-up.
-    public var finiteSteps = 0
+    package var finiteSteps = 0
     /// The step the current spike began at (nil: not spiked).
-    public var spikeStartStep: Int?
+    package var spikeStartStep: Int?
     /// The first step since the last checkpoint whose loss or gradient was not finite.
-    public var nonFiniteStep: Int?
+    package var nonFiniteStep: Int?
 
     static let recentWeight = 0.1
     static let levelWeight = 0.01
     static let warmupSteps = 10
 
-    public init() {}
+    package init() {}
 
     /// Counts completed step `step` (1-based), whose batch mean loss is `loss` (`finite` false
     /// when its loss or gradient was not).

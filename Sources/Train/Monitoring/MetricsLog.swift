@@ -6,25 +6,25 @@ import Support
 /// JSON, cut short by a full disk or a killed process) is kept as it is with its number instead
 /// of hiding or rejecting the rest of the log. The one reader of the file: resume and branch cut
 /// it by step, `plot` draws its records.
-public struct MetricsLog: Sendable {
+package struct MetricsLog: Sendable {
     /// One line of the log, with its bytes exactly as in the file.
-    public struct Line: Sendable, Equatable {
+    package struct Line: Sendable, Equatable {
         /// 1-based line number in the file.
-        public var number: Int
+        package var number: Int
         /// The line's bytes without its newline.
-        public var bytes: Data
+        package var bytes: Data
         /// Whether a newline ends the line; only the last line of a file can lack one, when its
         /// write was cut short (full disk, killed process).
-        public var isComplete: Bool
-        public var content: Content
+        package var isComplete: Bool
+        package var content: Content
 
         /// The line as it was in the file: its bytes and, when complete, its newline.
-        public var written: Data {
+        package var written: Data {
             isComplete ? bytes + [UInt8(ascii: "\n")] : bytes
         }
 
         /// The line's integer "step", when it has one (a record or a step-only line).
-        public var step: Int? {
+        package var step: Int? {
             switch content {
             case .record(let record): record.step
             case .stepOnly(let step, _): step
@@ -34,7 +34,7 @@ public struct MetricsLog: Sendable {
     }
 
     /// What a line holds.
-    public enum Content: Sendable, Equatable {
+    package enum Content: Sendable, Equatable {
         /// Only spaces, tabs or carriage returns.
         case blank
         case record(MetricsRecord)
@@ -49,17 +49,17 @@ public struct MetricsLog: Sendable {
 
     /// The largest metrics file read, in bytes: a million lines of 500 bytes, more than a run
     /// logging every step for a million steps writes, and small enough to hold in memory.
-    public static let maxBytes = 1 << 29
+    package static let maxBytes = 1 << 29
     /// The most lines a metrics file read may have: each read line takes a few hundred bytes
     /// of memory, so a file of newlines within `maxBytes` must not be read whole.
-    public static let maxLines = 1 << 21
+    package static let maxLines = 1 << 21
 
     /// The file the log was read from, for messages.
-    public var path: String
-    public var lines: [Line]
+    package var path: String
+    package var lines: [Line]
 
     /// Splits `bytes` on newlines and decodes each line on its own; never fails.
-    public init(path: String, bytes: Data) {
+    package init(path: String, bytes: Data) {
         self.path = path
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = NonFiniteJSON.decoding
@@ -80,7 +80,7 @@ public struct MetricsLog: Sendable {
 
     /// Reads the metrics file at `path`. Refuses, with one line naming the file, anything but a
     /// regular file (a FIFO would block) and a file larger than `maxBytes` or `maxLines`.
-    public static func read(_ path: String, maxBytes: Int = maxBytes, maxLines: Int = maxLines) throws(TrainError) -> MetricsLog {
+    package static func read(_ path: String, maxBytes: Int = maxBytes, maxLines: Int = maxLines) throws(TrainError) -> MetricsLog {
         let bytes = try readBytes(path, maxBytes: maxBytes)
         let partialLine = bytes.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0
         guard newlineCount(bytes, upTo: min(maxLines, Int.max - 1) + 1) + partialLine <= maxLines else {
@@ -107,7 +107,7 @@ public struct MetricsLog: Sendable {
 
     /// The log cut at a checkpoint after step `step`: the readable lines with a step up to it, in
     /// their order, and every other non-blank line (a later step, unreadable, cut short) aside.
-    public func cut(atStep step: Int) -> Cut {
+    package func cut(atStep step: Int) -> Cut {
         var cut = Cut(step: step)
         for line in lines {
             switch line.content {
@@ -134,21 +134,21 @@ public struct MetricsLog: Sendable {
 
     /// A log split at a checkpoint's step: the lines the continuing run keeps and those set
     /// aside, with how many of each kind were set aside.
-    public struct Cut: Sendable {
-        public var step: Int
-        public var kept: [Line] = []
-        public var superseded: [Line] = []
+    package struct Cut: Sendable {
+        package var step: Int
+        package var kept: [Line] = []
+        package var superseded: [Line] = []
         /// Set-aside lines with a step after `step`.
-        public var later = 0
-        public var unreadable = 0
+        package var later = 0
+        package var unreadable = 0
         /// The first unreadable line's number and problem.
-        public var firstProblem: String?
+        package var firstProblem: String?
         /// A last line without a newline (0 or 1).
-        public var cutShort = 0
+        package var cutShort = 0
 
         /// What was set aside and why, e.g. "3 logged after step 20, 1 unreadable (line 7: not
         /// UTF-8 (byte 0xFF at column 12)), 1 cut short at the end of the file".
-        public var supersededReasons: String {
+        package var supersededReasons: String {
             var reasons: [String] = []
             if later > 0 { reasons.append("\(later) logged after step \(step)") }
             if unreadable > 0 { reasons.append("\(unreadable) unreadable (\(firstProblem ?? ""))") }
@@ -157,7 +157,7 @@ public struct MetricsLog: Sendable {
         }
 
         /// The bytes of a file holding `lines`, each as it was written.
-        public static func bytes(of lines: [Line]) -> Data {
+        package static func bytes(of lines: [Line]) -> Data {
             var data = Data()
             for line in lines { data.append(line.written) }
             return data

@@ -2,57 +2,57 @@ import Foundation
 import Support
 
 /// One line of `metrics.jsonl`: the state of training at a logging step.
-public struct MetricsRecord: Codable, Sendable, Equatable {
+package struct MetricsRecord: Codable, Sendable, Equatable {
     /// Steps completed.
-    public var step: Int
+    package var step: Int
     /// Epochs completed, fractional.
-    public var epoch: Double
+    package var epoch: Double
     /// Mean training loss over the steps since the last line.
-    public var loss: Double
+    package var loss: Double
     /// Training accuracy over the same steps.
-    public var accuracy: Double
-    public var learningRate: Double
-    public var samplesPerSecond: Double
+    package var accuracy: Double
+    package var learningRate: Double
+    package var samplesPerSecond: Double
     /// Characters predicted per second, for a language model (loss and accuracy are then per
     /// character, the test values on the validation text).
-    public var tokensPerSecond: Double?
+    package var tokensPerSecond: Double?
     /// Seconds since the start of training, evaluation included.
-    public var elapsedSeconds: Double
+    package var elapsedSeconds: Double
     /// Where the time since the last line went, in seconds.
-    public var time: StepTimes
-    public var testLoss: Double?
-    public var testAccuracy: Double?
+    package var time: StepTimes
+    package var testLoss: Double?
+    package var testAccuracy: Double?
     /// Steps skipped so far because the loss or a gradient was not finite.
-    public var skippedSteps: Int
+    package var skippedSteps: Int
     /// Per-factor health, when measured at this step.
-    public var health: [String: FactorHealthRecord]?
+    package var health: [String: FactorHealthRecord]?
 }
 
 /// Seconds spent per phase.
-public struct StepTimes: Codable, Sendable, Equatable {
-    public var data = 0.0
-    public var forward = 0.0
-    public var backward = 0.0
+package struct StepTimes: Codable, Sendable, Equatable {
+    package var data = 0.0
+    package var forward = 0.0
+    package var backward = 0.0
     /// Communication the rank was blocked by (exposed).
-    public var communication = 0.0
+    package var communication = 0.0
     /// Communication in flight while the rank computed (hidden by overlap); not part of `total`.
-    public var communicationHidden = 0.0
-    public var curvature = 0.0
-    public var precondition = 0.0
-    public var optimizer = 0.0
-    public var evaluation = 0.0
-    public var checkpoint = 0.0
+    package var communicationHidden = 0.0
+    package var curvature = 0.0
+    package var precondition = 0.0
+    package var optimizer = 0.0
+    package var evaluation = 0.0
+    package var checkpoint = 0.0
 
-    public init() {}
+    package init() {}
 
-    public var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation + checkpoint }
+    package var total: Double { data + forward + backward + communication + curvature + precondition + optimizer + evaluation + checkpoint }
 
     enum CodingKeys: String, CodingKey {
         case data, forward, backward, communication, communicationHidden, curvature, precondition, optimizer, evaluation, checkpoint
     }
 
     /// Missing phases read as 0.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read(_ key: CodingKeys) throws -> Double { try container.decodeIfPresent(Double.self, forKey: key) ?? 0 }
         data = try read(.data)
@@ -84,20 +84,20 @@ public struct StepTimes: Codable, Sendable, Equatable {
 }
 
 /// A spectral factor's health as logged.
-public struct FactorHealthRecord: Codable, Sendable, Equatable {
-    public var orthogonalityError: Double
-    public var minEigenvalue: Double
-    public var maxEigenvalue: Double
-    public var conditionNumber: Double
-    public var failures: Int
+package struct FactorHealthRecord: Codable, Sendable, Equatable {
+    package var orthogonalityError: Double
+    package var minEigenvalue: Double
+    package var maxEigenvalue: Double
+    package var conditionNumber: Double
+    package var failures: Int
     /// Accepted updates, and those whose retraction ran a Newton-Schulz step (the gate's firing
     /// count); absent in logs from before the gate.
-    public var updates: Int?
-    public var polarSteps: Int?
+    package var updates: Int?
+    package var polarSteps: Int?
 }
 
 /// Appends JSON lines to `metrics.jsonl`, flushed line by line.
-public final class MetricsWriter {
+package final class MetricsWriter {
     private let handle: FileHandle
     private let encoder: JSONEncoder
 

@@ -215,7 +215,7 @@ final class RunMonitor {
 }
 
 /// "1:02:03" or "4:05".
-public func formatDuration(_ seconds: Double) -> String {
+package func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite else { return "?" }
     let total = Int(seconds.rounded())
     let (hours, minutes, rest) = (total / 3600, (total / 60) % 60, total % 60)

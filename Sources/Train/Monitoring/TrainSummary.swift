@@ -1,29 +1,29 @@
 import Foundation
 
 /// The end of a run, written to `summary.json`.
-public struct TrainSummary: Codable, Sendable, Equatable {
-    public var steps: Int
-    public var epochs: Double
-    public var seconds: Double
+package struct TrainSummary: Codable, Sendable, Equatable {
+    package var steps: Int
+    package var epochs: Double
+    package var seconds: Double
     /// Seconds without evaluation and checkpointing.
-    public var trainingSeconds: Double
-    public var samplesPerSecond: Double
+    package var trainingSeconds: Double
+    package var samplesPerSecond: Double
     /// Characters predicted per second of training, for a language model.
-    public var tokensPerSecond: Double?
+    package var tokensPerSecond: Double?
     /// What the test values were measured on: "test" (the test images) or "validation" (the
     /// validation text of a language model, losses in nats per character).
-    public var evaluation: String?
-    public var finalTestLoss: Double
-    public var finalTestAccuracy: Double
-    public var bestTestAccuracy: Double
-    public var bestStep: Int
+    package var evaluation: String?
+    package var finalTestLoss: Double
+    package var finalTestAccuracy: Double
+    package var bestTestAccuracy: Double
+    package var bestStep: Int
     /// When test accuracy first reached `targetAccuracy` (nil if never or no target).
-    public var targetAccuracy: Double?
-    public var targetReachedStep: Int?
-    public var targetReachedEpoch: Double?
-    public var targetReachedTrainingSeconds: Double?
-    public var skippedSteps: Int
-    public var time: StepTimes
+    package var targetAccuracy: Double?
+    package var targetReachedStep: Int?
+    package var targetReachedEpoch: Double?
+    package var targetReachedTrainingSeconds: Double?
+    package var skippedSteps: Int
+    package var time: StepTimes
 
     /// The closing lines of a run whose folder is `folder`.
     func closingLines(folder: String) -> String {

@@ -1,31 +1,31 @@
 /// Where a run stands between steps: everything besides parameters and optimizer state that a
 /// resumed run needs to continue as if it had not stopped. Saved in every checkpoint's manifest.
-public struct TrainingProgress: Codable, Sendable, Equatable {
+package struct TrainingProgress: Codable, Sendable, Equatable {
     /// Steps completed.
-    public var step = 0
-    public var skippedSteps = 0
-    public var consecutiveNonFinite = 0
-    public var lastTestLoss: Double?
-    public var lastTestAccuracy: Double?
-    public var bestTestAccuracy = -1.0
-    public var bestStep = 0
-    public var targetReachedStep: Int?
-    public var targetReachedEpoch: Double?
-    public var targetReachedTrainingSeconds: Double?
+    package var step = 0
+    package var skippedSteps = 0
+    package var consecutiveNonFinite = 0
+    package var lastTestLoss: Double?
+    package var lastTestAccuracy: Double?
+    package var bestTestAccuracy = -1.0
+    package var bestStep = 0
+    package var targetReachedStep: Int?
+    package var targetReachedEpoch: Double?
+    package var targetReachedTrainingSeconds: Double?
     /// Seconds of earlier sessions of this run (a resumed run adds its own).
-    public var elapsedSeconds = 0.0
-    public var time = StepTimes()
+    package var elapsedSeconds = 0.0
+    package var time = StepTimes()
     /// The logging window open at `step` (sums since the last metrics line).
-    public var windowLossSum = 0.0
-    public var windowCorrect = 0
-    public var windowSamples = 0
+    package var windowLossSum = 0.0
+    package var windowCorrect = 0
+    package var windowSamples = 0
     /// The divergence rule's state (which checkpoint may become `latest`).
-    public var lossHealth = LossHealth()
+    package var lossHealth = LossHealth()
     /// The healthy checkpoint with the lowest recent training loss so far (`RUN/best`).
-    public var bestCheckpointStep: Int?
-    public var bestCheckpointLoss: Double?
+    package var bestCheckpointStep: Int?
+    package var bestCheckpointLoss: Double?
 
-    public init() {}
+    package init() {}
 }
 
 extension TrainingProgress {

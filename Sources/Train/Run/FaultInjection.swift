@@ -3,26 +3,26 @@ import Foundation
 /// Faults a test injects into a run to prove that a safeguard fires: one value, built by the
 /// command line from the `SPECTRAIN_*` test variables and passed in; the library never reads
 /// the environment itself.
-public struct FaultInjection: Sendable, Equatable {
+package struct FaultInjection: Sendable, Equatable {
     /// A parameter changed on one rank after a step (the replica check must catch it).
-    public struct ReplicaPerturbation: Sendable, Equatable {
-        public var rank: Int
-        public var step: Int
+    package struct ReplicaPerturbation: Sendable, Equatable {
+        package var rank: Int
+        package var step: Int
         /// The index of the parameter tensor whose first value changes.
-        public var tensor: Int
+        package var tensor: Int
     }
 
     /// One rank that hangs, alive and outside MPI, in one step (the stall watchdog must end the job).
-    public struct Stall: Sendable, Equatable {
-        public var rank: Int
-        public var step: Int
+    package struct Stall: Sendable, Equatable {
+        package var rank: Int
+        package var step: Int
     }
 
     /// The checkpoint writer pausing with a checkpoint's files written but not yet renamed into
     /// place, so that a test can kill the process in the middle of a save.
-    public struct CheckpointPause: Sendable, Equatable {
-        public var step: Int
-        public var seconds: Double
+    package struct CheckpointPause: Sendable, Equatable {
+        package var step: Int
+        package var seconds: Double
     }
 
     /// The environment variable of each fault and the fields of its value.
@@ -30,17 +30,17 @@ public struct FaultInjection: Sendable, Equatable {
     static let stallVariable = (name: "SPECTRAIN_STALL", fields: "rank:step")
     static let pauseVariable = (name: "SPECTRAIN_CHECKPOINT_PAUSE", fields: "step:seconds")
 
-    public var perturbReplica: ReplicaPerturbation?
-    public var stall: Stall?
-    public var checkpointPause: CheckpointPause?
+    package var perturbReplica: ReplicaPerturbation?
+    package var stall: Stall?
+    package var checkpointPause: CheckpointPause?
 
     /// No faults.
-    public init() {}
+    package init() {}
 
     /// The faults the `SPECTRAIN_*` variables of `environment` ask for: `SPECTRAIN_PERTURB_REPLICA=rank:step:tensor`,
     /// `SPECTRAIN_STALL=rank:step` and `SPECTRAIN_CHECKPOINT_PAUSE=step:seconds`. A value that
     /// does not parse is an error naming the variable and the expected fields.
-    public init(environment: [String: String]) throws(TrainError) {
+    package init(environment: [String: String]) throws(TrainError) {
         if let values = try Self.fields(of: Self.replicaVariable, in: environment, integers: 3) {
             perturbReplica = ReplicaPerturbation(rank: Int(values[0]), step: Int(values[1]), tensor: Int(values[2]))
         }

@@ -3,23 +3,23 @@ import Linalg
 /// What a configuration's training step costs (`spectrain bench model`, `bench step`): the time
 /// split of whole steps and the matrix-product work of one forward and one backward pass, so the
 /// achieved GFLOP/s of each pass can be set beside sgemm's.
-public struct ModelBenchmark: Sendable {
+package struct ModelBenchmark: Sendable {
     /// Steps timed (after the warm-up).
-    public var steps: Int
+    package var steps: Int
     /// Samples of the global batch, and predictions per sample (the context of a language model).
-    public var batchSize: Int
-    public var predictionsPerSample: Int
+    package var batchSize: Int
+    package var predictionsPerSample: Int
     /// Seconds per phase, summed over the timed steps (this rank's).
-    public var times: StepTimes
+    package var times: StepTimes
     /// Floating-point operations of the matrix products of one forward and one backward pass of
     /// this rank's share of the batch.
-    public var forwardOperations: Int
-    public var backwardOperations: Int
+    package var forwardOperations: Int
+    package var backwardOperations: Int
 }
 
 /// A benchmark taken in rounds, so that several trainers can be timed in turn on a noisy machine
 /// (`spectrain bench step`): the model trains as it would in a run; nothing is written.
-public final class BenchmarkSession {
+package final class BenchmarkSession {
     private let trainer: Trainer
     private let phases: PhaseRunner
     private var nextStep: Int
@@ -47,7 +47,7 @@ public final class BenchmarkSession {
     }
 
     /// Times `steps` more whole training steps.
-    public func run(steps: Int) throws(TrainError) {
+    package func run(steps: Int) throws(TrainError) {
         for step in nextStep..<(nextStep + steps) { _ = try trainer.trainStep(step, phases: phases) }
         nextStep += steps
         result.steps += steps
@@ -55,19 +55,19 @@ public final class BenchmarkSession {
     }
 
     /// The steps timed so far.
-    public var benchmark: ModelBenchmark { result }
+    package var benchmark: ModelBenchmark { result }
 }
 
 extension Trainer {
     /// A benchmark session after `warmup` steps (`BenchmarkSession`). The trainer's `totalSteps`
     /// must cover the warm-up and every step timed.
-    public func startBenchmark(warmup: Int) throws(TrainError) -> BenchmarkSession {
+    package func startBenchmark(warmup: Int) throws(TrainError) -> BenchmarkSession {
         try BenchmarkSession(trainer: self, warmup: warmup)
     }
 
     /// Runs `warmup` training steps, counts the matrix-product operations of one more forward and
     /// backward (without an update), then times `steps` whole training steps.
-    public func benchmark(steps: Int, warmup: Int) throws(TrainError) -> ModelBenchmark {
+    package func benchmark(steps: Int, warmup: Int) throws(TrainError) -> ModelBenchmark {
         let session = try startBenchmark(warmup: warmup)
         try session.run(steps: steps)
         return session.benchmark

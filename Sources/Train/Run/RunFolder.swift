@@ -3,7 +3,7 @@ import Support
 
 /// A run's folder on disk: creating it, branching a run into a new one, and preparing an
 /// existing one to continue from a checkpoint, so that nothing already in it is lost.
-public enum RunFolder {
+package enum RunFolder {
     /// Keeps the run's metrics logged up to the checkpoint at `step` and writes the continuing
     /// run's resolved configuration. Nothing is lost: every other line of `metrics.jsonl` (logged
     /// after `step`, unreadable, or cut short at the end) moves byte for byte to
@@ -42,7 +42,7 @@ public enum RunFolder {
     /// Keeps the lines of `folder/metrics.jsonl` logged up to the checkpoint at `step` (any JSON
     /// line with an integer "step": training's records and `es`'s alike); every other line moves
     /// byte for byte to `metrics-superseded-at-step-N.jsonl`. Returns a line per file kept aside.
-    public static func continueMetricsLog(folder: String, step: Int) throws(TrainError) -> [String] {
+    package static func continueMetricsLog(folder: String, step: Int) throws(TrainError) -> [String] {
         let cut = try metrics(in: folder).cut(atStep: step)
         var keptAside: [String] = []
         if !cut.superseded.isEmpty {
@@ -69,7 +69,7 @@ public enum RunFolder {
     }
 
     /// Whether anything, even a dangling symbolic link, is at `path`.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var status = stat()
         return lstat(path, &status) == 0 || errno != ENOENT
     }

@@ -8,14 +8,14 @@ import Synchronization
 /// Slurm sends one before a job's time limit (`--signal`), mpirun forwards SIGUSR1 and SIGUSR2 to
 /// every rank, and Ctrl-C is SIGINT. The handler only stores the signal number (an atomic store
 /// is async-signal-safe); the training loop reads it between steps.
-public enum StopSignals {
+package enum StopSignals {
     /// The exit status of a run that stopped on a signal after saving a checkpoint: EX_TEMPFAIL
     /// ("try again later"), which `launch/slurm.sbatch` and `launch/run-with-restarts.sh` take
     /// as "resume with --resume auto".
-    public static let exitCode: Int32 = 75
+    package static let exitCode: Int32 = 75
 
     /// The signals taken by default.
-    public static let defaultNames = ["TERM", "INT", "USR1"]
+    package static let defaultNames = ["TERM", "INT", "USR1"]
 
     /// The signals a user can name, without the SIG prefix.
     static let known: [String: Int32] = ["TERM": SIGTERM, "INT": SIGINT, "USR1": SIGUSR1, "USR2": SIGUSR2, "HUP": SIGHUP]
@@ -23,18 +23,18 @@ public enum StopSignals {
     private static let received = Atomic<Int32>(0)
 
     /// The signal that asked to stop, or nil.
-    public static var pending: Int32? {
+    package static var pending: Int32? {
         let signal = received.load(ordering: .relaxed)
         return signal == 0 ? nil : signal
     }
 
     /// "SIGTERM" for a signal number.
-    public static func name(of signal: Int32) -> String {
+    package static func name(of signal: Int32) -> String {
         known.first { $0.value == signal }.map { "SIG" + $0.key } ?? "signal \(signal)"
     }
 
     /// Signal numbers for names such as `TERM,INT,USR1` (also `SIGTERM`); `none` is no signal.
-    public static func parse(_ list: String) throws(TrainError) -> [Int32] {
+    package static func parse(_ list: String) throws(TrainError) -> [Int32] {
         if list.lowercased() == "none" { return [] }
         return try list.split(separator: ",").map { item throws(TrainError) in
             var name = item.trimmingCharacters(in: .whitespaces).uppercased()
@@ -47,7 +47,7 @@ public enum StopSignals {
     }
 
     /// Takes `signals` from now on.
-    public static func install(_ signals: [Int32]) {
+    package static func install(_ signals: [Int32]) {
         for signal in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signal in
@@ -71,33 +71,33 @@ public enum StopSignals {
 }
 
 /// Where a run learns that it should stop: the process's stop signals, or a test's own trigger.
-public struct StopRequest: Sendable {
+package struct StopRequest: Sendable {
     /// The signal asking to stop before step `step` (0-based) begins, or nil.
     let pending: @Sendable (_ step: Int) -> Int32?
 
-    public init(_ pending: @escaping @Sendable (_ step: Int) -> Int32?) {
+    package init(_ pending: @escaping @Sendable (_ step: Int) -> Int32?) {
         self.pending = pending
     }
 
     /// The signals `StopSignals.install` took.
-    public static let signals = StopRequest { _ in StopSignals.pending }
+    package static let signals = StopRequest { _ in StopSignals.pending }
 }
 
 /// A run that stopped on a signal at a step boundary: its checkpoint is saved (when the model
 /// was healthy enough to save) and the process should exit with `StopSignals.exitCode`.
-public struct TrainingStopped: Sendable, Equatable, CustomStringConvertible {
-    public var step: Int
+package struct TrainingStopped: Sendable, Equatable, CustomStringConvertible {
+    package var step: Int
     /// The signal this process received (nil: another rank received it).
-    public var signal: Int32?
+    package var signal: Int32?
     /// The checkpoint written at the stop, or nil when none could be (see `reason`).
-    public var checkpoint: String?
-    public var reason: String?
+    package var checkpoint: String?
+    package var reason: String?
 
-    public init(step: Int, signal: Int32?, checkpoint: String? = nil, reason: String? = nil) {
+    package init(step: Int, signal: Int32?, checkpoint: String? = nil, reason: String? = nil) {
         (self.step, self.signal, self.checkpoint, self.reason) = (step, signal, checkpoint, reason)
     }
 
-    public var description: String {
+    package var description: String {
         let saved = checkpoint.map { "saved \($0)" } ?? "no checkpoint saved (\(reason ?? "unknown reason"))"
         let cause = signal.map { StopSignals.name(of: $0) } ?? "a stop signal to another rank"
         return "stopped by \(cause) after step \(step); \(saved); continue with --resume auto (exit status \(StopSignals.exitCode))"

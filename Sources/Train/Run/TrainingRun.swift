@@ -7,7 +7,7 @@ import Support
 
 /// A whole run as `spectrain train` performs it: the run folder, the resolved configuration,
 /// resuming, the loop, the metrics and the summary.
-public enum TrainingRun {
+package enum TrainingRun {
     /// Runs `config` on `communicator`'s ranks. Rank 0 creates `runs/NAME/` with `config.json`
     /// (every default resolved), `metrics.jsonl`, checkpoints on the configured cadence and, at the
     /// end, `summary.json`; `report` receives its human-readable lines. An existing non-empty run
@@ -26,7 +26,7 @@ public enum TrainingRun {
     /// A `maxFactorDimension` of "auto" becomes a number before anything is built: the
     /// checkpoint's when the run continues from one, else `AutoBlocking`'s for this job's ranks;
     /// the run folder, the checkpoints and the log carry the number.
-    public static func execute(
+    package static func execute(
         config: TrainConfig, communicator: any Communicator, overwrite: Bool = false, resume: String? = nil,
         branch: Bool = false, faults: FaultInjection = FaultInjection(), stopRequest: StopRequest = .signals,
         report: @escaping @Sendable (String) -> Void
@@ -83,7 +83,7 @@ public enum TrainingRun {
     }
 
     /// The `--resume` value that means "continue this configuration's run if it has a checkpoint".
-    public static let automaticResume = "auto"
+    package static let automaticResume = "auto"
 
     /// Where a run starts from, as rank 0 finds it before anything is built.
     enum Origin {
@@ -258,7 +258,7 @@ public enum TrainingRun {
 
     /// Every rank learns whether rank 0 got through work only it does (`problem` empty), and
     /// stops if not: rank 0 with `problem`, the others quietly with `otherRanks`.
-    public static func stopUnlessRootSucceeded(_ problem: String, communicator: any Communicator, otherRanks: String) throws(TrainError) {
+    package static func stopUnlessRootSucceeded(_ problem: String, communicator: any Communicator, otherRanks: String) throws(TrainError) {
         if try rootDecides(!problem.isEmpty, communicator: communicator) {
             let isRoot = communicator.rank == 0
             throw TrainError(isRoot ? problem : otherRanks, quiet: !isRoot)

@@ -21,19 +21,19 @@ import Spectral
 /// A run resolves auto once, at its start, before its shards, optimizer state, memory check or
 /// checkpoint comparison depend on it (`TrainingRun`); a resumed run takes its checkpoint's
 /// number instead, since the saved optimizer state is blocked at it.
-public enum AutoBlocking {
+package enum AutoBlocking {
     /// The largest limit auto chooses, and what it chooses on one rank: the default limit.
-    public static let ceiling = FactorDimensionLimit.ceiling
+    package static let ceiling = FactorDimensionLimit.ceiling
     /// The smallest limit auto chooses: smaller blocks make each factor's curvature local to
     /// fewer rows and columns, and each block carries its own per-step overhead.
-    public static let floor = 64
+    package static let floor = 64
     /// The largest imbalance (busiest rank's planned load over the mean) auto accepts.
-    public static let targetImbalance = 1.10
+    package static let targetImbalance = 1.10
 
     /// What auto became for a run, and why, for the start of the log and the ownership plan.
-    public struct Choice: Sendable, Equatable, CustomStringConvertible {
+    package struct Choice: Sendable, Equatable, CustomStringConvertible {
         /// Why the limit is what it is.
-        public enum Basis: Sendable, Equatable {
+        package enum Basis: Sendable, Equatable {
             /// The rule over this job's ranks: the chosen limit's planned imbalance, the ceiling's,
             /// and whether the chosen one is within `targetImbalance`.
             case balance(imbalance: Double, ceilingImbalance: Double, reachesTarget: Bool)
@@ -41,16 +41,16 @@ public enum AutoBlocking {
             case checkpoint
         }
 
-        public var limit: Int
-        public var ranks: Int
-        public var basis: Basis
+        package var limit: Int
+        package var ranks: Int
+        package var basis: Basis
 
-        public init(limit: Int, ranks: Int, basis: Basis) {
+        package init(limit: Int, ranks: Int, basis: Basis) {
             (self.limit, self.ranks, self.basis) = (limit, ranks, basis)
         }
 
         /// "maxFactorDimension auto -> 392 over 2 ranks (imbalance 1.06; 1024 would give 1.95)".
-        public var description: String {
+        package var description: String {
             let chosen = "maxFactorDimension auto -> \(limit)"
             switch basis {
             case .checkpoint:
@@ -74,7 +74,7 @@ public enum AutoBlocking {
     /// The limits auto tries, largest first: `ceiling`, and every `ceil(side / k)` (k >= 2) of a
     /// side of a matrix among `shapes` (each read as the preconditioner reads it, first dimension
     /// by the rest) in `floor...ceiling`.
-    public static func candidates(shapes: [[Int]]) -> [Int] {
+    package static func candidates(shapes: [[Int]]) -> [Int] {
         var sides = Set<Int>()
         for shape in shapes where shape.count >= 2 && shape.allSatisfy({ $0 >= 1 }) {
             sides.insert(shape[0])
@@ -96,7 +96,7 @@ public enum AutoBlocking {
 
     /// The limit auto chooses for parameter tensors of `shapes` under `optimizer` over `ranks`
     /// ranks. Optimizers without Kronecker factors (SGD, AdamW) are not blocked: the ceiling.
-    public static func choose(shapes: [[Int]], optimizer: OptimizerConfig, ranks: Int) -> Choice {
+    package static func choose(shapes: [[Int]], optimizer: OptimizerConfig, ranks: Int) -> Choice {
         precondition(ranks >= 1, "AutoBlocking: \(ranks) ranks")
         let specs = shapes.enumerated().filter { !$0.element.isEmpty && $0.element.allSatisfy { $0 >= 1 } }
             .map { ParameterSpec(name: "\($0.offset)", shape: $0.element, offset: 0) }
@@ -117,7 +117,7 @@ public enum AutoBlocking {
 
     /// `optimizer` with an `auto` limit made the number `choose` gives, and that choice; unchanged
     /// with nil for a number.
-    public static func resolved(_ optimizer: OptimizerConfig, shapes: [[Int]], ranks: Int) -> (optimizer: OptimizerConfig, choice: Choice?) {
+    package static func resolved(_ optimizer: OptimizerConfig, shapes: [[Int]], ranks: Int) -> (optimizer: OptimizerConfig, choice: Choice?) {
         guard optimizer.preconditioner.factorDimensionLimit == .auto else { return (optimizer, nil) }
         let choice = choose(shapes: shapes, optimizer: optimizer, ranks: ranks)
         var settings = optimizer

@@ -3,13 +3,13 @@ import Linalg
 import Support
 
 /// The precision of the bytes `GradientExchange` sends (`distributed.exchangeDType`).
-public enum ExchangeDType: String, NamedChoice {
+package enum ExchangeDType: String, NamedChoice {
     case float32
     /// Half the bytes of both transfers (`BFloat16Exchange`).
     case bfloat16
 
     /// Bytes per element on the wire.
-    public var bytesPerElement: Int {
+    package var bytesPerElement: Int {
         switch self {
         case .float32: MemoryLayout<Float>.size
         case .bfloat16: MemoryLayout<UInt16>.size

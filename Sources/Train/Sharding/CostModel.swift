@@ -3,10 +3,10 @@ import Spectral
 
 /// The planned cost of one tensor's optimizer step, in flops-like units, for the ownership plan
 /// (DESIGN.md: "a^3 + b^3 + a b (a + b)" per Kronecker block).
-public enum CostModel {
+package enum CostModel {
     /// Factor updates and preconditioning for each block of a matrix under the spectral and
     /// Eigen-Shampoo optimizers; one unit per element for diagonal and elementwise optimizers.
-    public static func cost(of tensor: ParameterInfo, optimizer: OptimizerConfig) -> Double {
+    package static func cost(of tensor: ParameterInfo, optimizer: OptimizerConfig) -> Double {
         let elementwise = Double(tensor.count)
         switch optimizer.treatment(of: tensor) {
         case .elementwise, .preconditioned(.diagonal):

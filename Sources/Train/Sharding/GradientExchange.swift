@@ -4,7 +4,7 @@ import NN
 import Support
 
 /// How gradients are combined across ranks.
-public enum GradientReduction: String, NamedChoice {
+package enum GradientReduction: String, NamedChoice {
     /// Each tensor's summed gradient lands only on its owner (the default): with the allgather of
     /// the updated parameters, the same bytes as one all-reduce.
     case reduceScatter

@@ -9,14 +9,14 @@
 /// path's own costs (the progress thread, transfers running on the cores that compute) exceed
 /// that: on 2 ranks of one machine overlap made the SGD MLP's step 17% and the AdamW MLP's 6%
 /// longer, while the CNN, whose buckets start in backward, gained 3% (docs/distributed.md).
-public enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible {
+package enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible {
     case on
     case off
     case auto
 
     /// Whether a job of `ranks` ranks overlaps, when `hidable` of its `buckets` gradient buckets
     /// can travel while other layers compute: never on one rank.
-    public func isOn(ranks: Int, hidable: Int) -> Bool {
+    package func isOn(ranks: Int, hidable: Int) -> Bool {
         guard ranks > 1 else { return false }
         switch self {
         case .on: return true
@@ -26,7 +26,7 @@ public enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible
     }
 
     /// What `auto` became and why, for the start of the log; nil for another setting or one rank.
-    public func choice(ranks: Int, hidable: Int, buckets: Int) -> String? {
+    package func choice(ranks: Int, hidable: Int, buckets: Int) -> String? {
         guard self == .auto, ranks > 1 else { return nil }
         return hidable > 0
             ? "distributed.overlap auto -> true (\(hidable) of \(buckets) gradient buckets can travel while other layers compute)"
@@ -34,7 +34,7 @@ public enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible
     }
 
     /// `true`, `false` or `"auto"`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .on: "true"
         case .off: "false"
@@ -42,7 +42,7 @@ public enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible
         }
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let flag = try? container.decode(Bool.self) {
             self = flag ? .on : .off
@@ -54,7 +54,7 @@ public enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .on: try container.encode(true)

@@ -5,9 +5,9 @@ import Optim
 import Support
 
 /// Planning and printing who owns which parameter tensor.
-public enum OwnershipReport {
+package enum OwnershipReport {
     /// The cost-model plan of `shards` over `ranks`.
-    public static func plan(shards: [ParameterShard], optimizer: OptimizerConfig, ranks: Int) -> OwnershipPlan {
+    package static func plan(shards: [ParameterShard], optimizer: OptimizerConfig, ranks: Int) -> OwnershipPlan {
         OwnershipPlan.longestProcessingTime(costs: costs(of: shards, optimizer: optimizer), ranks: ranks)
     }
 
@@ -19,7 +19,7 @@ public enum OwnershipReport {
     /// A table: each shard's shape, share of the planned cost and owner; then each rank's load,
     /// what `maxFactorDimension: "auto"` chose (`automatic`, nil when the limit was a number), and
     /// a hint when one shard alone is more than a rank's fair share, which no plan can fix.
-    public static func describe(
+    package static func describe(
         shards: [ParameterShard], plan: OwnershipPlan, optimizer: OptimizerConfig, automatic: AutoBlocking.Choice? = nil
     ) -> String {
         let total = max(plan.costs.reduce(0, +), .leastNonzeroMagnitude)
@@ -69,12 +69,12 @@ public enum OwnershipReport {
     }
 
     /// The most ranks a preview plans for (a plan holds per-rank tables).
-    public static let maxPreviewRanks = 65_536
+    package static let maxPreviewRanks = 65_536
 
     /// The plan `config` would get on `ranks` ranks, without training (`spectrain train --plan-only`),
     /// with `maxFactorDimension: "auto"` resolved as a new run over `ranks` resolves it.
     /// Reads the training images only for their shape (a language model's text for its vocabulary).
-    public static func preview(config: TrainConfig, ranks: Int) throws(TrainError) -> String {
+    package static func preview(config: TrainConfig, ranks: Int) throws(TrainError) -> String {
         guard (1...maxPreviewRanks).contains(ranks) else { throw TrainError("ranks must be in 1...\(maxPreviewRanks), got \(ranks)") }
         let model = try previewModel(config: config)
         let specs = model.parameters.specs

@@ -12,39 +12,39 @@ import Spectral
 /// on its own, so a band's update is exactly the tensor's update on those rows; its state is the
 /// matching slice of the tensor's, which checkpoints keep whole under the tensor's name
 /// (`stateName`, `stateSlice`), so a checkpoint does not depend on the world size.
-public struct ParameterShard: Sendable, Equatable {
+package struct ParameterShard: Sendable, Equatable {
     /// The tensor's index in the parameter store.
-    public let tensor: Int
+    package let tensor: Int
     /// "1_linear.weight", or "7_linear.weight#r0c3" for the block in row band 0, column band 3.
-    public let name: String
+    package let name: String
     /// The block's rows and columns in the tensor read as a matrix (`1 x n` for a vector).
-    public let rows: Range<Int>
-    public let columns: Range<Int>
+    package let rows: Range<Int>
+    package let columns: Range<Int>
     /// Offset of the tensor in the flat buffers and its row length as a matrix.
-    public let tensorOffset: Int
-    public let tensorColumns: Int
+    package let tensorOffset: Int
+    package let tensorColumns: Int
     /// Whether the shard is the whole tensor (then it is contiguous in the flat buffers).
-    public let isWholeTensor: Bool
+    package let isWholeTensor: Bool
     /// The shape the optimizer sees: the tensor's own shape for a whole tensor, `[rows, columns]` for a block or band.
-    public let shape: [Int]
+    package let shape: [Int]
     /// The name a checkpoint keeps the shard's optimizer state under: its own, or for a row band
     /// the tensor's.
-    public let stateName: String
+    package let stateName: String
 
     /// For a row band, its elements' range within the tensor: its state is that slice of the
     /// tensor's (one value per element); nil for a shard whose state is its own.
-    public var stateSlice: Range<Int>? { stateName == name ? nil : tensorElements }
+    package var stateSlice: Range<Int>? { stateName == name ? nil : tensorElements }
 
-    public var count: Int { rows.count * columns.count }
+    package var count: Int { rows.count * columns.count }
 
     /// Whether the shard's elements are one contiguous run of the flat buffers (whole rows).
-    public var isContiguous: Bool { columns.count == tensorColumns }
+    package var isContiguous: Bool { columns.count == tensorColumns }
 
     /// The shard's elements within its tensor, when it is contiguous.
-    public var tensorElements: Range<Int> { rows.lowerBound * tensorColumns..<rows.upperBound * tensorColumns }
+    package var tensorElements: Range<Int> { rows.lowerBound * tensorColumns..<rows.upperBound * tensorColumns }
 
     /// The shard's elements in the flat buffers, when it is contiguous.
-    public var flatElements: Range<Int> { (tensorOffset + tensorElements.lowerBound)..<(tensorOffset + tensorElements.upperBound) }
+    package var flatElements: Range<Int> { (tensorOffset + tensorElements.lowerBound)..<(tensorOffset + tensorElements.upperBound) }
 
     init(
         tensor: Int, name: String, rows: Range<Int>, columns: Range<Int>, tensorOffset: Int, tensorColumns: Int,
@@ -61,7 +61,7 @@ public struct ParameterShard: Sendable, Equatable {
     /// matrix updated elementwise that holds more than half a rank's even share of the elements
     /// is cut into `ranks` row bands (`rowBands`), so that no rank updates most of the model alone;
     /// everything else is one shard.
-    public static func shards(of specs: [ParameterSpec], optimizer: OptimizerConfig, ranks: Int) -> [ParameterShard] {
+    package static func shards(of specs: [ParameterSpec], optimizer: OptimizerConfig, ranks: Int) -> [ParameterShard] {
         let tensors = specs.map { ParameterInfo(name: $0.name, shape: $0.shape) }
         let elementwiseTotal = tensors.lazy.filter { optimizer.treatment(of: $0) == .elementwise }.reduce(0) { $0 + $1.count }
         var shards: [ParameterShard] = []
@@ -114,11 +114,11 @@ public struct ParameterShard: Sendable, Equatable {
     }
 
     /// The optimizer's view of the shard.
-    public var info: ParameterInfo { ParameterInfo(name: name, shape: shape) }
+    package var info: ParameterInfo { ParameterInfo(name: name, shape: shape) }
 
     /// Copies the shard's elements (row by row) from a flat buffer to `destination`.
     @inline(__always)
-    public func gather(from buffer: UnsafeMutableBufferPointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+    package func gather(from buffer: UnsafeMutableBufferPointer<Float>, into destination: UnsafeMutablePointer<Float>) {
         var target = destination
         for row in rows {
             (target).update(from: buffer.baseAddress! + tensorOffset + row * tensorColumns + columns.lowerBound, count: columns.count)
@@ -128,7 +128,7 @@ public struct ParameterShard: Sendable, Equatable {
 
     /// Copies the shard's elements from `source` (row by row) back into a flat buffer.
     @inline(__always)
-    public func scatter(from source: UnsafePointer<Float>, into buffer: UnsafeMutableBufferPointer<Float>) {
+    package func scatter(from source: UnsafePointer<Float>, into buffer: UnsafeMutableBufferPointer<Float>) {
         var origin = source
         for row in rows {
             (buffer.baseAddress! + tensorOffset + row * tensorColumns + columns.lowerBound).update(from: origin, count: columns.count)

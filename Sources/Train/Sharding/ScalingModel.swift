@@ -19,23 +19,23 @@ import Optim
 ///
 /// What it leaves out: GEMM efficiency changing with the per-rank batch (compute scales linearly with it), and
 /// switch contention (every rank's link is assumed to run at `beta` at once).
-public struct ScalingModel: Sendable {
+package struct ScalingModel: Sendable {
     /// The fitted reduce-scatter and allgather links and the small all-reduce's time on 2 ranks.
-    public var reduceScatter: LinkModel
-    public var allgather: LinkModel
-    public var smallAllreduceSeconds: Double
+    package var reduceScatter: LinkModel
+    package var allgather: LinkModel
+    package var smallAllreduceSeconds: Double
     /// Gradient bucket size, as `distributed.bucketMegabytes`.
-    public var bucketBytes: Int
+    package var bucketBytes: Int
     /// Bytes per element on the wire: 4, or 2 with `distributed.exchangeDType` bfloat16.
-    public var wireBytesPerElement: Int
+    package var wireBytesPerElement: Int
     /// When the N ranks share this many cores (emulated hosts on one machine), compute slows by
     /// N / cores once N exceeds them; nil: every node has its own cores.
-    public var sharedCores: Int?
+    package var sharedCores: Int?
     /// Seconds of computation lost per second a transfer is in flight behind it (the progress
     /// thread's polls and the network stack on the computing cores; `bench link` measures it).
-    public var overlapCost: Double
+    package var overlapCost: Double
 
-    public init(
+    package init(
         reduceScatter: LinkModel, allgather: LinkModel, smallAllreduceSeconds: Double, bucketBytes: Int, sharedCores: Int? = nil,
         overlapCost: Double = 0, wireBytesPerElement: Int = MemoryLayout<Float>.size
     ) {
@@ -49,26 +49,26 @@ public struct ScalingModel: Sendable {
     }
 
     /// One predicted configuration: the step and where its time goes, on the busiest rank.
-    public struct Prediction: Sendable {
-        public var nodes: Int
-        public var overlap: Bool
-        public var stepSeconds: Double
+    package struct Prediction: Sendable {
+        package var nodes: Int
+        package var overlap: Bool
+        package var stepSeconds: Double
         /// Data, forward and backward of the busiest rank's share of the batch.
-        public var computeSeconds: Double
+        package var computeSeconds: Double
         /// The busiest owner's optimizer updates.
-        public var updateSeconds: Double
+        package var updateSeconds: Double
         /// Time some transfer occupies the link, and the part of the step it adds to computation.
-        public var linkSeconds: Double
-        public var exposedSeconds: Double
+        package var linkSeconds: Double
+        package var exposedSeconds: Double
         /// The link time's split: per-message latency and bytes over bandwidth.
-        public var latencySeconds: Double
-        public var bandwidthSeconds: Double
+        package var latencySeconds: Double
+        package var bandwidthSeconds: Double
         /// The largest of compute, update, latency and bandwidth: what bounds this step.
-        public var limit: String
+        package var limit: String
     }
 
     /// The predicted steady-state step on `nodes` ranks.
-    public func predict(_ profile: StepProfile, nodes: Int, overlap: Bool) -> Prediction {
+    package func predict(_ profile: StepProfile, nodes: Int, overlap: Bool) -> Prediction {
         let ranks = max(1, nodes)
         let slowdown = sharedCores.map { max(1, Double(ranks) / Double($0)) } ?? 1
         let share = Double((profile.globalBatch + ranks - 1) / ranks) * slowdown

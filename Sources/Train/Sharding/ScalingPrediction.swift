@@ -3,19 +3,19 @@ import Support
 
 /// `spectrain plan --predict`: a configuration profiled here and its steps predicted by
 /// `ScalingModel` on each node count, as a table, with the point where scaling stops and why.
-public enum ScalingPrediction {
+package enum ScalingPrediction {
     /// One node count: the blocking the run would use there, and the step with and without overlap.
-    public struct Row: Sendable {
-        public var nodes: Int
-        public var maxFactorDimension: Int
-        public var overlapped: ScalingModel.Prediction
-        public var waiting: ScalingModel.Prediction
+    package struct Row: Sendable {
+        package var nodes: Int
+        package var maxFactorDimension: Int
+        package var overlapped: ScalingModel.Prediction
+        package var waiting: ScalingModel.Prediction
         /// One node's step over this one's (overlapped).
-        public var speedUp: Double
+        package var speedUp: Double
     }
 
     /// Profiles `config` once per blocking its node counts resolve to and predicts each count.
-    public static func run(
+    package static func run(
         config: TrainConfig, model: ScalingModel, nodes: [Int], profileSteps: Int, warmup: Int, report: (String) -> Void
     ) throws(TrainError) -> [Row] {
         var profiles: [Int: StepProfile] = [:]
@@ -40,7 +40,7 @@ public enum ScalingPrediction {
     }
 
     /// The predictions as a table (Markdown rows with `markdown`).
-    public static func table(_ rows: [Row], markdown: Bool) -> String {
+    package static func table(_ rows: [Row], markdown: Bool) -> String {
         let header = ["nodes", "blocking", "step ms", "no overlap ms", "compute ms", "update ms", "exposed comm ms", "link ms",
                       "speed-up", "efficiency", "bound by"]
         let body = rows.map { row -> [String] in
@@ -59,7 +59,7 @@ public enum ScalingPrediction {
 
     /// Where the predicted speed-up stops growing (gaining under 10% from the previous count, or
     /// falling), and what bounds the step there.
-    public static func verdict(_ rows: [Row]) -> String {
+    package static func verdict(_ rows: [Row]) -> String {
         let sorted = rows.sorted { $0.nodes < $1.nodes }
         guard let best = sorted.max(by: { $0.speedUp < $1.speedUp }) else { return "" }
         var stop: (last: Row, next: Row)?

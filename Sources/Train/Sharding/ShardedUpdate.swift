@@ -13,12 +13,12 @@ import Optim
 /// gather the updated values to every rank, so the replicas stay bit-identical. This type owns
 /// the shards, the ownership plan, the gradient exchange, the block scratch buffers, the
 /// per-shard update times, the one-off re-planning and the replica check.
-public final class ShardedUpdate: LayerBoundaryObserver {
+package final class ShardedUpdate: LayerBoundaryObserver {
     /// The units of ownership and optimizer state.
-    public let shards: [ParameterShard]
+    package let shards: [ParameterShard]
     /// Who owns which shard.
-    public private(set) var plan: OwnershipPlan
-    public let optimizer: Optimizer
+    package private(set) var plan: OwnershipPlan
+    package let optimizer: Optimizer
     let communicator: any Communicator
     let parameters: ParameterStore<Float>
     private let settings: DistributedConfig
@@ -29,9 +29,9 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     private var exchange: GradientExchange?
     /// Whether transfers overlap computation: reductions start from backward, gathers are waited
     /// for in the next forward (`distributed.overlap`, `OverlapSetting`).
-    public let overlapsCommunication: Bool
+    package let overlapsCommunication: Bool
     /// What an `auto` overlap setting became and why, for the log (nil otherwise).
-    public let overlapChoice: String?
+    package let overlapChoice: String?
     /// The model layer of each parameter tensor, for the overlap's layer hooks.
     private let tensorLayers: [Int]
     /// A failure inside a layer hook (which cannot throw), thrown at the next step boundary.
@@ -101,7 +101,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     }
 
     /// The ownership plan as a table (see `OwnershipReport`).
-    public var planDescription: String {
+    package var planDescription: String {
         OwnershipReport.describe(shards: shards, plan: plan, optimizer: optimizerSettings)
     }
 
@@ -131,7 +131,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
 
     /// Waits for every parameter transfer still in flight: call before anything but the next
     /// forward reads the parameters (evaluation, checks, checkpoints, the end of the run).
-    public func settle() throws(TrainError) {
+    package func settle() throws(TrainError) {
         if let hookFailure { throw hookFailure }
         try exchanging { () throws in try exchange?.settle() }
     }
@@ -139,11 +139,11 @@ public final class ShardedUpdate: LayerBoundaryObserver {
     /// Whether parameter transfers are still in flight.
     var hasPendingTransfers: Bool { exchange?.hasPendingGathers ?? false }
 
-    public func willRunForward(layer: Int) {
+    package func willRunForward(layer: Int) {
         atLayerBoundary { exchange throws in try exchange.finishGathers(through: layer, phase: \.forward) }
     }
 
-    public func didFinishBackward(layer: Int) {
+    package func didFinishBackward(layer: Int) {
         atLayerBoundary { exchange throws in try exchange.startReductions(readyFrom: layer, phase: \.backward) }
     }
 
@@ -269,7 +269,7 @@ public final class ShardedUpdate: LayerBoundaryObserver {
 
     /// Compares a checksum of every parameter tensor across ranks; a difference is an error naming
     /// the first tensor that differs (replicas must stay bit-identical).
-    public func checkReplicas(step: Int) throws(TrainError) {
+    package func checkReplicas(step: Int) throws(TrainError) {
         let specs = parameters.specs
         let fingerprints = specs.indices.map { index in
             ReplicaCheck.fingerprint(parameters.values(at: index).lazy.map { UInt64($0.bitPattern) })

@@ -11,27 +11,27 @@ import Support
 /// forward and backward time per sample, the rest of forward and backward per sample (the loss,
 /// zeroing gradients, loading the batch), and each shard's optimizer update per step, averaged
 /// over whole steps so that factors updated every k steps count with their share.
-public struct StepProfile: Sendable {
+package struct StepProfile: Sendable {
     /// Seconds per sample of each layer's forward and backward.
-    public var forwardPerSample: [Double]
-    public var backwardPerSample: [Double]
+    package var forwardPerSample: [Double]
+    package var backwardPerSample: [Double]
     /// Seconds per sample outside the layers (data, loss).
-    public var otherPerSample: Double
+    package var otherPerSample: Double
     /// Seconds per step of each shard's optimizer update.
-    public var updateSeconds: [Double]
+    package var updateSeconds: [Double]
     /// The parameter tensors, and the shards of one rank they were updated as (with `updateSeconds`).
-    public var specs: [ParameterSpec]
-    public var shards: [ParameterShard]
+    package var specs: [ParameterSpec]
+    package var shards: [ParameterShard]
     /// The layer of each parameter tensor: the buckets come from them.
-    public var tensorLayers: [Int]
+    package var tensorLayers: [Int]
     /// The global batch the step is for.
-    public var globalBatch: Int
+    package var globalBatch: Int
     /// The optimizer settings the shards were cut with (an "auto" blocking resolved), for the plan's cost model.
-    public var optimizer: OptimizerConfig
+    package var optimizer: OptimizerConfig
 
     /// Times `steps` training steps of `config` after `warmup` on one rank (the caller runs with
     /// one BLAS thread), the optimizer's factors blocked as on `ranks` ranks.
-    public static func measure(config: TrainConfig, ranks: Int, steps: Int, warmup: Int) throws(TrainError) -> StepProfile {
+    package static func measure(config: TrainConfig, ranks: Int, steps: Int, warmup: Int) throws(TrainError) -> StepProfile {
         var config = config
         config.training.maxSteps = warmup + steps
         config.optimizer = AutoBlocking.resolved(config.optimizer, shapes: try shapes(config), ranks: ranks).optimizer
@@ -73,7 +73,7 @@ public struct StepProfile: Sendable {
     /// The shards of a job on `ranks` ranks and each one's update time per step: a tensor cut into
     /// row bands there (`ParameterShard.shards(of:optimizer:ranks:)`) shares its measured update
     /// by element count, as its elementwise update does.
-    public func shards(onRanks ranks: Int) -> (shards: [ParameterShard], updateSeconds: [Double]) {
+    package func shards(onRanks ranks: Int) -> (shards: [ParameterShard], updateSeconds: [Double]) {
         let measured = Dictionary(uniqueKeysWithValues: zip(shards.map(\.name), zip(shards.map(\.count), updateSeconds)))
         let cut = ParameterShard.shards(of: specs, optimizer: optimizer, ranks: ranks)
         let seconds = cut.map { shard -> Double in

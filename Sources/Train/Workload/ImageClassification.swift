@@ -9,13 +9,13 @@ import NN
 ///
 /// The loss gradient is scaled by 1 / global batch, so summing the ranks' gradients gives the
 /// gradient of the global batch mean. Buffers are sized once for the largest local batch.
-public final class ImageClassification: Workload {
-    public let model: Sequential<Float>
-    public let trainingSet: ImageDataset
-    public let testSet: ImageDataset
+package final class ImageClassification: Workload {
+    package let model: Sequential<Float>
+    package let trainingSet: ImageDataset
+    package let testSet: ImageDataset
     /// Classes the model tells apart (the larger of the two splits' label ranges).
-    public let classes: Int
-    public let globalBatch: Int
+    package let classes: Int
+    package let globalBatch: Int
     private let seed: UInt64
     private let evaluationBatchSize: Int
     private let mean: Float
@@ -31,7 +31,7 @@ public final class ImageClassification: Workload {
 
     /// Loads the data and builds the model, initialised from `config.seed`, for batches split
     /// over `ranks` ranks.
-    public init(config: TrainConfig, ranks: Int) throws(TrainError) {
+    package init(config: TrainConfig, ranks: Int) throws(TrainError) {
         let loaded: (training: ImageDataset, test: ImageDataset)
         do {
             loaded = try config.data.load()
@@ -72,20 +72,20 @@ public final class ImageClassification: Workload {
         indices.reserveCapacity(maxBatch)
     }
 
-    public var stepsPerEpoch: Int { trainingSet.count / globalBatch }
-    public var predictionsPerSample: Int { 1 }
-    public var evaluationName: String { "test" }
-    public var evaluationSize: (predictions: Int, source: String) { (testSet.count, "the test images") }
+    package var stepsPerEpoch: Int { trainingSet.count / globalBatch }
+    package var predictionsPerSample: Int { 1 }
+    package var evaluationName: String { "test" }
+    package var evaluationSize: (predictions: Int, source: String) { (testSet.count, "the test images") }
 
     /// Fills the batch buffers with rank `rank`'s slice of global batch `step`.
-    public func loadBatch(step: Int, rank: Int, ranks: Int) {
+    package func loadBatch(step: Int, rank: Int, ranks: Int) {
         sampler.fillIndices(step: step, globalBatch: globalBatch, rank: rank, ranks: ranks, into: &indices)
         trainingSet.fill(indices: indices, features: &features, labels: &labels, mean: mean, std: std)
     }
 
     /// Runs the model and the loss on the loaded batch: the loss summed over its samples and how
     /// many it classified correctly.
-    public func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
+    package func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
         let batch = indices.count
         let context = ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices)
         return features.withUnsafeBufferPointer { input in
@@ -99,7 +99,7 @@ public final class ImageClassification: Workload {
     }
 
     /// Back-propagates the loss of the last `forward` into the model's zeroed gradient buffer.
-    public func backward(step: Int) {
+    package func backward(step: Int) {
         guard let logits else { preconditionFailure("ImageClassification.backward without forward") }
         let batch = indices.count
         let context = ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices)
@@ -121,7 +121,7 @@ public final class ImageClassification: Workload {
 
     /// Mean loss and accuracy on the whole test split, each rank evaluating its slice of every
     /// batch (all ranks take part). `afterBatch` runs after each batch (the watchdog's beat).
-    public func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void) throws(TrainError) -> (loss: Double, accuracy: Double) {
+    package func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void) throws(TrainError) -> (loss: Double, accuracy: Double) {
         let batches = EvaluationBatches(sampleCount: testSet.count, batchSize: evaluationBatchSize)
         var lossSum = 0.0
         var correct = 0
@@ -146,7 +146,7 @@ public final class ImageClassification: Workload {
     }
 
     /// A short description of the data and model for the start of the log.
-    public var description: String {
+    package var description: String {
         "\(trainingSet.count) training / \(testSet.count) test samples \(trainingSet.sampleShape), \(classes) classes; \(model.parameters.count) parameters"
     }
 }

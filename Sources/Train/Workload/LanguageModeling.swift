@@ -11,11 +11,11 @@ import NN
 /// every start, so N ranks see one rank's global batch); its `context` predictions count as
 /// the samples of the metrics, so losses are nats per character. Evaluation reads
 /// `data.validationWindows` fixed, non-overlapping windows of the validation part.
-public final class LanguageModeling: Workload {
-    public let model: Sequential<Float>
-    public let corpus: TextCorpus
-    public let context: Int
-    public let globalBatch: Int
+package final class LanguageModeling: Workload {
+    package let model: Sequential<Float>
+    package let corpus: TextCorpus
+    package let context: Int
+    package let globalBatch: Int
     private let seed: UInt64
     private let evaluationBatchSize: Int
     /// Where each validation window starts in the validation part.
@@ -33,7 +33,7 @@ public final class LanguageModeling: Workload {
 
     /// Loads the text and builds the model, initialised from `config.seed`, for batches split
     /// over `ranks` ranks.
-    public init(config: TrainConfig, ranks: Int) throws(TrainError) {
+    package init(config: TrainConfig, ranks: Int) throws(TrainError) {
         do {
             corpus = try config.data.loadText()
         } catch {
@@ -65,7 +65,7 @@ public final class LanguageModeling: Workload {
 
     /// The model `config` describes for a text of `vocabulary` characters, for batches of up to
     /// `maxBatch` windows; uninitialised.
-    public static func buildModel(config: TrainConfig, vocabulary: Int, maxBatch: Int) throws(TrainError) -> Sequential<Float> {
+    package static func buildModel(config: TrainConfig, vocabulary: Int, maxBatch: Int) throws(TrainError) -> Sequential<Float> {
         let model: Sequential<Float>
         do {
             model = try Sequential<Float>.build(
@@ -84,26 +84,26 @@ public final class LanguageModeling: Workload {
             : "model: the last layer gives \(shape) per sample; a character model must give [\(context), \(vocabulary)], a score for each of the text's \(vocabulary) characters at each of the \(context) positions"
     }
 
-    public var vocabulary: CharacterVocabulary { corpus.vocabulary }
-    public var stepsPerEpoch: Int { sampler.stepsPerEpoch(globalBatch: globalBatch) }
-    public var predictionsPerSample: Int { context }
-    public var evaluationName: String { "validation" }
-    public var evaluationSize: (predictions: Int, source: String) {
+    package var vocabulary: CharacterVocabulary { corpus.vocabulary }
+    package var stepsPerEpoch: Int { sampler.stepsPerEpoch(globalBatch: globalBatch) }
+    package var predictionsPerSample: Int { context }
+    package var evaluationName: String { "validation" }
+    package var evaluationSize: (predictions: Int, source: String) {
         (validationStarts.count * context, "\(validationStarts.count) validation windows of \(context) characters")
     }
 
-    public func loadBatch(step: Int, rank: Int, ranks: Int) {
+    package func loadBatch(step: Int, rank: Int, ranks: Int) {
         sampler.fillIndices(step: step, globalBatch: globalBatch, rank: rank, ranks: ranks, into: &indices)
         TextCorpus.fillWindows(of: corpus.training, starts: indices, context: context, inputs: &inputs, targets: &targets)
     }
 
-    public func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
+    package func forward(step: Int) -> (lossSum: Double, correct: Int, samples: Int) {
         let result = run(batch: indices.count, context: ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices))
         logits = result.logits
         return (result.lossSum, result.correct, indices.count * context)
     }
 
-    public func backward(step: Int) {
+    package func backward(step: Int) {
         guard let logits else { preconditionFailure("LanguageModeling.backward without forward") }
         let (batch, positions, classes) = (indices.count, indices.count * context, corpus.vocabulary.count)
         let forwardContext = ForwardContext(training: true, seed: seed, step: step, sampleIndices: indices)
@@ -136,7 +136,7 @@ public final class LanguageModeling: Workload {
         }
     }
 
-    public func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void) throws(TrainError) -> (loss: Double, accuracy: Double) {
+    package func evaluate(step: Int, communicator: any Communicator, afterBatch: () -> Void) throws(TrainError) -> (loss: Double, accuracy: Double) {
         let batches = EvaluationBatches(sampleCount: validationStarts.count, batchSize: evaluationBatchSize)
         var lossSum = 0.0
         var correct = 0
@@ -154,7 +154,7 @@ public final class LanguageModeling: Workload {
         return try meanOverRanks(lossSum: lossSum, correct: correct, predictions: validationStarts.count * context, communicator: communicator)
     }
 
-    public var description: String {
+    package var description: String {
         """
         \(corpus.training.count) training / \(corpus.validation.count) validation characters, \(corpus.vocabulary.count) distinct; \
         windows of \(context); \(model.parameters.count) parameters

@@ -8,22 +8,22 @@ import Spectral
 /// optimizer state, activations for the largest batch), worked out from the configuration and
 /// the data files' headers with saturating arithmetic, so a run too large for the machine is a
 /// configuration error before anything is allocated rather than an allocator abort.
-public struct MemoryBudget: Sendable {
+package struct MemoryBudget: Sendable {
     /// One part of the estimate: where it comes from (a config field, "model.layers[1]"), what
     /// it is ("1000000000 outputs x 784 inputs = 2.9 TiB of parameters") and its bytes.
-    public struct Part: Sendable, Equatable {
-        public var source: String
-        public var description: String
-        public var bytes: Int
+    package struct Part: Sendable, Equatable {
+        package var source: String
+        package var description: String
+        package var bytes: Int
     }
 
-    public let parts: [Part]
+    package let parts: [Part]
     /// The sum of the parts, `Int.max` when it overflows.
-    public let totalBytes: Int
+    package let totalBytes: Int
 
     /// The estimate for `config` on image data of `data`'s sizes with the model's layers
     /// `layers` (`LayerFootprint.of` of `specs`), for one process holding the whole model and both batch sizes.
-    public init(config: TrainConfig, data: DataShape, specs: [LayerSpec], layers: [LayerFootprint]) {
+    package init(config: TrainConfig, data: DataShape, specs: [LayerSpec], layers: [LayerFootprint]) {
         let parts = [("data.trainImages", data.trainingCount), ("data.testImages", data.testCount)].map { field, count in
             // Pixels as bytes, and each label as a byte read and an Int32 kept.
             let bytes = Self.sum([Self.product([count, data.rows, data.columns]), Self.product([count, 5])])
@@ -34,7 +34,7 @@ public struct MemoryBudget: Sendable {
 
     /// The estimate for `config` on a text file of `textBytes` bytes, for a model whose per-sample
     /// input is `sampleShape` (the context window).
-    public init(config: TrainConfig, textBytes: Int, sampleShape: [Int], specs: [LayerSpec], layers: [LayerFootprint]) {
+    package init(config: TrainConfig, textBytes: Int, sampleShape: [Int], specs: [LayerSpec], layers: [LayerFootprint]) {
         // The bytes read, one Unicode scalar (4 bytes) per byte at most while decoding, and the
         // tokens (2 bytes each) kept.
         let bytes = Self.product([textBytes, 7])
@@ -76,7 +76,7 @@ public struct MemoryBudget: Sendable {
     }
 
     /// The machine's physical memory in bytes, nil when the system does not say.
-    public static var physicalMemoryBytes: Int? {
+    package static var physicalMemoryBytes: Int? {
         let pages = sysconf(Int32(_SC_PHYS_PAGES))
         let pageSize = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, pageSize > 0 else { return nil }
@@ -86,7 +86,7 @@ public struct MemoryBudget: Sendable {
     /// The one-line problem when the estimate exceeds `physicalMemory` bytes, naming the largest
     /// part ("model.layers[1]: 1000000000 outputs x 784 inputs = 2.9 TiB of parameters ...");
     /// nil when it fits.
-    public func problem(physicalMemory: Int) -> String? {
+    package func problem(physicalMemory: Int) -> String? {
         guard totalBytes > physicalMemory, let largest = parts.max(by: { $0.bytes < $1.bytes }) else { return nil }
         return "\(largest.source): \(largest.description); the run needs about \(Self.format(totalBytes)), more than this machine's \(Self.format(physicalMemory))"
     }

@@ -7,19 +7,19 @@ import NN
 /// A character language model read back from a checkpoint, for writing text (`spectrain sample`):
 /// the model built from the checkpoint's own configuration and vocabulary, without the training
 /// text, and its parameters loaded after their names, shapes and types are checked.
-public final class TextGenerator {
-    public let model: Sequential<Float>
-    public let vocabulary: CharacterVocabulary
+package final class TextGenerator {
+    package let model: Sequential<Float>
+    package let vocabulary: CharacterVocabulary
     /// The characters the model sees at once.
-    public let context: Int
+    package let context: Int
     /// Training steps the checkpoint had completed.
-    public let step: Int
+    package let step: Int
     private var window: [Float]
 
     /// The model of the checkpoint `contents`, read from `folder`; a checkpoint of an image model,
     /// or one whose configuration or tensors do not make a model this machine can hold, is a
     /// one-line error.
-    public init(checkpoint contents: CheckpointContents, folder: String) throws(TrainError) {
+    package init(checkpoint contents: CheckpointContents, folder: String) throws(TrainError) {
         let manifest = try CheckpointManifest(contents.manifest, folder: folder)
         let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
         guard let vocabulary = manifest.vocabulary, manifest.config.data.text != nil else {
@@ -49,7 +49,7 @@ public final class TextGenerator {
     }
 
     /// The tokens of `prompt`; a character the vocabulary lacks is an error naming it.
-    public func tokens(of prompt: String) throws(TrainError) -> [UInt16] {
+    package func tokens(of prompt: String) throws(TrainError) -> [UInt16] {
         var tokens: [UInt16] = []
         for (offset, character) in prompt.unicodeScalars.enumerated() {
             guard let token = vocabulary.token(of: character) else {
@@ -65,7 +65,7 @@ public final class TextGenerator {
     /// next character at `temperature` (0: always the most likely) from a generator seeded with
     /// `seed`, so the same arguments give the same text. `emit` receives each new character.
     /// An empty prompt starts from a line break (or the first character when there is none).
-    public func generate(
+    package func generate(
         prompt: [UInt16], count: Int, temperature: Double, seed: UInt64, emit: (String) -> Void = { _ in }
     ) -> [UInt16] {
         precondition(temperature >= 0 && temperature.isFinite, "TextGenerator: temperature \(temperature)")

@@ -7,7 +7,7 @@ import NN
 ///
 /// A workload scales the loss gradient by 1 / (global batch x predictions per sample), so summing
 /// the ranks' gradients gives the gradient of the mean loss per prediction.
-public protocol Workload: AnyObject {
+package protocol Workload: AnyObject {
     /// The model, initialised from the run's seed.
     var model: Sequential<Float> { get }
     /// Steps in one pass over the training data.

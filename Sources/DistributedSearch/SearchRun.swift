@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import GradientFree
 import Spectral
 import Support
 
@@ -21,19 +22,19 @@ import Support
 /// are all below it, so one lucky draw of a noisy function does not end a run. Every evaluation
 /// is told its round (`ObjectiveFunction.beginRound`), a pure function of the restart, iteration
 /// and repetition, so a noisy built-in draws the same noise on any number of ranks.
-public final class SearchRun {
+package final class SearchRun {
     /// What is fixed for the whole run.
-    public struct Settings: Sendable {
-        public var options: AdaptationOptions
-        public var dimension: Int
-        public var start: [Double]
-        public var seed: UInt64
-        public var restarts: Int
-        public var populationGrowth: Double
-        public var stop: AdaptationRun.StopRule
-        public var noise: Noise
+    package struct Settings: Sendable {
+        package var options: AdaptationOptions
+        package var dimension: Int
+        package var start: [Double]
+        package var seed: UInt64
+        package var restarts: Int
+        package var populationGrowth: Double
+        package var stop: AdaptationRun.StopRule
+        package var noise: Noise
 
-        public init(
+        package init(
             options: AdaptationOptions, dimension: Int, start: [Double], seed: UInt64, restarts: Int = 0,
             populationGrowth: Double = 2, stop: AdaptationRun.StopRule, noise: Noise = Noise()
         ) {
@@ -43,31 +44,31 @@ public final class SearchRun {
     }
 
     /// How a noisy objective is treated.
-    public struct Noise: Sendable, Equatable {
+    package struct Noise: Sendable, Equatable {
         /// Evaluations of each candidate; its value is their median.
-        public var evaluationsPerCandidate = 1
+        package var evaluationsPerCandidate = 1
         /// Evaluations of `f(mean)` that must all be below the target for the run to stop there.
-        public var targetConfirmations = 1
+        package var targetConfirmations = 1
 
-        public init(evaluationsPerCandidate: Int = 1, targetConfirmations: Int = 1) {
+        package init(evaluationsPerCandidate: Int = 1, targetConfirmations: Int = 1) {
             self.evaluationsPerCandidate = evaluationsPerCandidate
             self.targetConfirmations = targetConfirmations
         }
     }
 
-    public let settings: Settings
+    package let settings: Settings
     /// The current search.
-    public private(set) var search: any SearchDistribution
+    package private(set) var search: any SearchDistribution
     /// Restarts taken so far.
-    public private(set) var restart = 0
+    package private(set) var restart = 0
     /// Candidate evaluations of the current search.
-    public private(set) var evaluations = 0
+    package private(set) var evaluations = 0
     /// `f(mean)` after the last iteration (the largest of its confirmations); nil before the first
     /// evaluation.
-    public private(set) var meanValue: Double?
+    package private(set) var meanValue: Double?
     /// The best sample of the current search and its value.
-    public private(set) var bestValue = Double.infinity
-    public private(set) var bestSample: [Double]
+    package private(set) var bestValue = Double.infinity
+    package private(set) var bestSample: [Double]
     /// Totals of the searches before the current one.
     private var earlier = Totals()
     private var stagnation: AdaptationRun.Stagnation
@@ -88,7 +89,7 @@ public final class SearchRun {
 
     /// A run that starts with `search` (made from `settings.options`, or any search for a run
     /// without restarts).
-    public init(settings: Settings, search: any SearchDistribution) {
+    package init(settings: Settings, search: any SearchDistribution) {
         precondition(search.dimension == settings.dimension && settings.start.count == settings.dimension,
                      "SearchRun: a search of dimension \(search.dimension) for settings of \(settings.dimension)")
         self.settings = settings
@@ -98,7 +99,7 @@ public final class SearchRun {
     }
 
     /// A run of `settings.options`' search from `settings.start`.
-    public convenience init(settings: Settings) throws(SpectralFactorError) {
+    package convenience init(settings: Settings) throws(SpectralFactorError) {
         let search = try makeSearch(
             dimension: settings.dimension, start: settings.start, options: settings.options, seed: Self.seed(settings.seed, restart: 0))
         self.init(settings: settings, search: search)
@@ -116,17 +117,17 @@ public final class SearchRun {
     }
 
     /// Iterations of all searches so far.
-    public var iterations: Int { earlier.iterations + search.iteration }
+    package var iterations: Int { earlier.iterations + search.iteration }
     /// Candidate evaluations of all searches so far.
-    public var totalEvaluations: Int { earlier.evaluations + evaluations }
+    package var totalEvaluations: Int { earlier.evaluations + evaluations }
     /// The best sample value of all searches so far.
-    public var overallBestValue: Double { Swift.min(earlier.bestValue, bestValue) }
+    package var overallBestValue: Double { Swift.min(earlier.bestValue, bestValue) }
     /// Seconds the run has taken, over every process that ran it.
-    public var seconds: Double { secondsBefore + clockStart.duration(to: .now).inSeconds }
+    package var seconds: Double { secondsBefore + clockStart.duration(to: .now).inSeconds }
 
     /// Runs to the stop; `afterIteration` is called after every iteration (metrics, checkpoints),
     /// when the run's state is complete.
-    public func run(
+    package func run(
         objective: any ObjectiveFunction, communicator: any Communicator, afterIteration: ((SearchRun) throws -> Void)? = nil
     ) throws -> AdaptationRun.Outcome {
         clockStart = .now
@@ -185,7 +186,7 @@ public final class SearchRun {
     }
 
     /// The median of each candidate's repeated values (the mean of the middle two for an even count).
-    static func medians(of repeated: [[Double]], into values: inout [Double]) {
+    package static func medians(of repeated: [[Double]], into values: inout [Double]) {
         var column = [Double](repeating: 0, count: repeated.count)
         for index in values.indices {
             for repetition in repeated.indices { column[repetition] = repeated[repetition][index] }
@@ -248,7 +249,7 @@ public final class SearchRun {
     // MARK: - Checkpoints
 
     /// Adds the run's state and its search's to `state` (between iterations).
-    public func save(into state: inout SearchState) {
+    package func save(into state: inout SearchState) {
         state.add("run.counters", integers: [restart, search.population, evaluations, earlier.iterations, earlier.evaluations, earlier.eigendecompositions])
         state.add("run.values", [meanValue ?? .nan, bestValue, seconds, earlier.bestValue])
         state.add("run.bestSample", bestSample)
@@ -259,7 +260,7 @@ public final class SearchRun {
 
     /// A run of `settings` continuing from `state` (a checkpoint `save` wrote for the same
     /// settings); throws a one-line reason when the state does not fit.
-    public convenience init(settings: Settings, resumingFrom state: SearchState) throws(AdaptationError) {
+    package convenience init(settings: Settings, resumingFrom state: SearchState) throws(AdaptationError) {
         let n = settings.dimension
         let counters = try state.integers("run.counters", count: 6)
         let (restart, population) = (counters[0], counters[1])

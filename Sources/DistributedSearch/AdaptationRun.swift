@@ -1,22 +1,23 @@
 import Cluster
 import Foundation
+import GradientFree
 import Spectral
 import Support
 
 /// One covariance adaptation run to a target value, with the fitness evaluations of every
 /// iteration spread over the ranks of `communicator` (each evaluates a contiguous share of the
 /// candidates; an allgatherv gives every rank all values, and every rank makes the same step).
-public enum AdaptationRun {
+package enum AdaptationRun {
     /// When a run stops.
-    public struct StopRule: Sendable, Equatable {
+    package struct StopRule: Sendable, Equatable {
         /// Stop once `f(mean)` is below this.
-        public var target: Double
+        package var target: Double
         /// Stop after this many candidate evaluations.
-        public var maxEvaluations: Int
+        package var maxEvaluations: Int
         /// Also stop when the search has stagnated (`Stagnation`): what a restart needs.
-        public var stopsOnStagnation: Bool
+        package var stopsOnStagnation: Bool
 
-        public init(target: Double = 1e-10, maxEvaluations: Int = 1_000_000, stopsOnStagnation: Bool = false) {
+        package init(target: Double = 1e-10, maxEvaluations: Int = 1_000_000, stopsOnStagnation: Bool = false) {
             self.target = target
             self.maxEvaluations = maxEvaluations
             self.stopsOnStagnation = stopsOnStagnation
@@ -52,7 +53,7 @@ public enum AdaptationRun {
     }
 
     /// Why a run ended.
-    public enum StopReason: String, Sendable, Equatable, Codable {
+    package enum StopReason: String, Sendable, Equatable, Codable {
         /// `f(mean)` fell below the target.
         case target
         /// Another iteration would pass `maxEvaluations`.
@@ -64,35 +65,35 @@ public enum AdaptationRun {
     }
 
     /// How a run went.
-    public struct Outcome: Sendable, Equatable, Codable {
-        public var method: String
-        public var iterations: Int
+    package struct Outcome: Sendable, Equatable, Codable {
+        package var method: String
+        package var iterations: Int
         /// Candidate evaluations (`iterations x population`; the per-iteration `f(mean)` that
         /// decides the stop is not counted, as in the reference).
-        public var evaluations: Int
+        package var evaluations: Int
         /// `f` at the final mean.
-        public var finalValue: Double
-        public var bestSampleValue: Double
-        public var reachedTarget: Bool
-        public var stopReason: StopReason
-        public var eigendecompositions: Int
-        public var seconds: Double
+        package var finalValue: Double
+        package var bestSampleValue: Double
+        package var reachedTarget: Bool
+        package var stopReason: StopReason
+        package var eigendecompositions: Int
+        package var seconds: Double
         /// The final mean of the search distribution (the solution), and the best sample seen.
-        public var mean: [Double]
-        public var bestSample: [Double]
+        package var mean: [Double]
+        package var bestSample: [Double]
         /// Restarts taken (IPOP), and the population of the last search.
-        public var restarts: Int = 0
-        public var population: Int = 0
+        package var restarts: Int = 0
+        package var population: Int = 0
     }
 
     /// A line of progress: iteration, evaluations, `f(mean)`, best sample so far, and the search.
-    public typealias Progress = (
+    package typealias Progress = (
         _ iteration: Int, _ evaluations: Int, _ meanValue: Double, _ bestValue: Double, _ search: any SearchDistribution
     ) -> Void
 
     /// Runs `adaptation` on `objective` until `stop` (no restarts); `progress` is called every
     /// `logEvery` iterations (0: never). Throws when the replicas of the distribution differ at the end.
-    public static func run(
+    package static func run(
         _ adaptation: any SearchDistribution, objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
     ) throws -> Outcome {
@@ -104,7 +105,7 @@ public enum AdaptationRun {
 
     /// IPOP-CMA-ES (`SearchRun`): the search `options` describes, restarted with a growing
     /// population while it stagnates short of the target.
-    public static func runWithRestarts(
+    package static func runWithRestarts(
         options: AdaptationOptions, dimension: Int, start: [Double], seed: UInt64, restarts: Int, populationGrowth: Double,
         objective: any ObjectiveFunction, stop: StopRule, communicator: any Communicator,
         logEvery: Int = 0, progress: Progress? = nil
@@ -116,7 +117,7 @@ public enum AdaptationRun {
     }
 
     /// Calls `progress` every `logEvery` iterations of a search.
-    public static func reporter(logEvery: Int, _ progress: Progress?) -> ((SearchRun) -> Void)? {
+    package static func reporter(logEvery: Int, _ progress: Progress?) -> ((SearchRun) -> Void)? {
         guard logEvery > 0, let progress else { return nil }
         return { run in
             if run.search.iteration % logEvery == 0 {
