@@ -20,11 +20,12 @@
 # STEPS=N instead gives every run the same N steps (no calibration; the budget still applies).
 # The whole bench takes about 4 x (MINUTES + a calibration of ~0.5 min) plus the one-off install.
 #
-# PyTorch lives in its own venv (VENV, default /tmp/spectrain-bench-venv), never a dependency of
-# spectrain. BENCH_TORCH=auto (default) installs a CPU-only torch wheel when pip's find-links offer
-# one (this project's machines have /opt/wheels/torch-*+cpu-*.whl: 1 GB installed, 40 s), else torch
-# from PyPI, whose Linux wheel is the CUDA build (5.4 GB installed with its nvidia-* packages, 85 s;
-# it runs on the CPU all the same); BENCH_TORCH=pypi forces PyPI, BENCH_TORCH=/path/to/torch.whl a wheel.
+# PyTorch lives in its own venv (VENV, default /tmp/spectrain-bench-venv, set up by
+# launch/torch-venv.sh), never a dependency of spectrain. BENCH_TORCH=auto (default) installs a
+# CPU-only torch wheel when pip's find-links offer one (this project's machines have
+# /opt/wheels/torch-*+cpu-*.whl: 1 GB installed, 40 s), else torch from PyPI, whose Linux wheel is
+# the CUDA build (5.4 GB installed with its nvidia-* packages, 85 s; it runs on the CPU all the
+# same); BENCH_TORCH=pypi forces PyPI, BENCH_TORCH=/path/to/torch.whl a wheel.
 #
 # Other settings (environment): SPECTRAIN (default .build/release/spectrain; `swift build -c
 # release`), CONFIGS (default configs/), TEXT (default data/shakespeare/shakespeare.txt, made by
@@ -93,37 +94,9 @@ report=$results/report.md
 
 # ---- the PyTorch venv ---------------------------------------------------------------------------
 python=$venv/bin/python
-torch_install_note="reused $venv"
-if ! "$python" -c 'import torch, numpy' >/dev/null 2>&1; then
-  echo "setting up $venv (PyTorch for the reference run; log in $results/pip.log)"
-  python3 -m venv "$venv" || fail "$venv: python3 -m venv failed (install Debian's python3-venv)"
-  started=$(date +%s)
-  wheel=
-  case $torch_source in
-    pypi) ;;
-    auto)
-      tag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
-      folders="${PIP_FIND_LINKS:-} $("$python" -m pip config get global.find-links 2>/dev/null || true) /opt/wheels"
-      for folder in $folders; do
-        candidate=$(ls "$folder"/torch-*+cpu-"$tag"-*-manylinux*_x86_64.whl 2>/dev/null | sort -V | tail -n 1 || true)
-        if [ -n "$candidate" ] && [ "$(uname -m)" = x86_64 ]; then wheel=$candidate; break; fi
-      done ;;
-    *.whl) [ -f "$torch_source" ] || fail "BENCH_TORCH: $torch_source: no such wheel"; wheel=$torch_source ;;
-    *) fail "BENCH_TORCH '$torch_source' is not auto, pypi or a path to a .whl" ;;
-  esac
-  if [ -n "$wheel" ]; then
-    what="CPU wheel $(basename "$wheel") + numpy from PyPI"
-    "$python" -m pip install --disable-pip-version-check "$wheel" numpy > "$results/pip.log" 2>&1 \
-      || fail "pip could not install $wheel and numpy (see $results/pip.log)"
-  else
-    what="torch + numpy from PyPI (the CUDA build and its nvidia-* packages)"
-    "$python" -m pip install --disable-pip-version-check --index-url https://pypi.org/simple torch numpy > "$results/pip.log" 2>&1 \
-      || fail "pip could not install torch and numpy from PyPI (see $results/pip.log)"
-  fi
-  "$python" -c 'import torch, numpy' 2>> "$results/pip.log" || fail "$venv: torch does not import after the install (see $results/pip.log)"
-  torch_install_note="installed $what into $venv in $(( $(date +%s) - started )) s, $(du -sh "$venv" | cut -f1) on disk"
-  echo "$torch_install_note"
-fi
+torch_install_note=$(TORCH_VENV_LOG="$results/pip.log" "$here/torch-venv.sh" "$venv" "$torch_source") \
+  || fail "the PyTorch venv $venv could not be set up (BENCH_TORCH=$torch_source)"
+[[ $torch_install_note == reused* ]] || echo "$torch_install_note"
 torch_version=$("$python" -c 'import torch; print(torch.__version__)')
 
 # ---- the machine --------------------------------------------------------------------------------
