@@ -99,7 +99,7 @@ package final class SearchRun {
     }
 
     /// A run of `settings.options`' search from `settings.start`.
-    package convenience init(settings: Settings) throws(SpectralFactorError) {
+    package convenience init(settings: Settings) throws(AdaptationError) {
         let search = try makeSearch(
             dimension: settings.dimension, start: settings.start, options: settings.options, seed: Self.seed(settings.seed, restart: 0))
         self.init(settings: settings, search: search)

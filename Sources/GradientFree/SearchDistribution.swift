@@ -41,11 +41,32 @@ public protocol SearchDistribution: AnyObject {
     func restore(from state: SearchState) throws(AdaptationError)
 }
 
-/// The search distribution of `options.method`, started at `start`.
-public func makeSearch(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) -> any SearchDistribution {
-    switch options.method {
-    case .cma, .cmaExact: try CMASearch(dimension: dimension, start: start, options: options, seed: seed)
-    case .spectral, .xnes: try CovarianceAdaptation(dimension: dimension, start: start, options: options, seed: seed)
+/// The dimensions a search takes: its covariance is `dimension²` numbers and each iteration
+/// about `dimension³` operations.
+public let searchDimensions = 2...2000
+
+/// Why a search of `dimension` from `start` with `options` cannot be made, in one line; nil when
+/// it can. `makeSearch` checks this, so values from outside never reach a precondition.
+public func searchProblem(dimension: Int, start: [Double], options: AdaptationOptions) -> String? {
+    guard searchDimensions.contains(dimension) else {
+        return "dimension must be in \(searchDimensions.lowerBound)...\(searchDimensions.upperBound), got \(dimension)"
+    }
+    guard start.count == dimension else { return "start has \(start.count) coordinates for dimension \(dimension)" }
+    if let index = start.firstIndex(where: { !$0.isFinite }) { return "start[\(index)] is \(start[index]), not finite" }
+    return options.validationError() ?? options.initialStepSizeProblem(dimension: dimension)
+}
+
+/// The search distribution of `options.method`, started at `start`. Throws `AdaptationError`
+/// for arguments `searchProblem` rejects.
+public func makeSearch(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(AdaptationError) -> any SearchDistribution {
+    if let problem = searchProblem(dimension: dimension, start: start, options: options) { throw AdaptationError(problem) }
+    do {
+        switch options.method {
+        case .cma, .cmaExact: return try CMASearch(dimension: dimension, start: start, options: options, seed: seed)
+        case .spectral, .xnes: return try CovarianceAdaptation(dimension: dimension, start: start, options: options, seed: seed)
+        }
+    } catch {
+        throw AdaptationError("the initial covariance: \(error)")
     }
 }
 

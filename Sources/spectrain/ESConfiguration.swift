@@ -118,7 +118,7 @@ struct ESConfiguration: ConfigRecord {
                     settings.command == nil ? nil : "applies to type command only"
                 }
             },
-            .required("dimension", \.dimension, .in(2...2000)),
+            .required("dimension", \.dimension, .in(searchDimensions)),
             .init("condition", \.givenCondition, .atLeast(1)),
             .check(at: \.givenCondition) { settings in
                 settings.givenCondition == nil || settings.type.builtIn?.hasCondition == true
