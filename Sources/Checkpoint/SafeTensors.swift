@@ -3,9 +3,11 @@ import Support
 
 /// The element types stored in checkpoint tensors, with safetensors' names.
 public enum TensorDType: String, Codable, Sendable, CaseIterable {
+    /// Float32, the trainer's parameters and optimizer state.
     case float32 = "F32"
     /// Float64, for state that must survive exactly (a gradient-free search's).
     case float64 = "F64"
+    /// Int64, for counters (a factor's updates and failures, a search's evaluations).
     case int64 = "I64"
     /// bfloat16 (`Linalg.BFloat16`), for state kept at half the bytes and computed in Float32.
     case bfloat16 = "BF16"
@@ -22,11 +24,17 @@ public enum TensorDType: String, Codable, Sendable, CaseIterable {
 
 /// One tensor as stored: name, type, shape and its little-endian bytes.
 public struct StoredTensor: Sendable, Equatable {
+    /// The tensor's key in the file's header.
     public var name: String
+    /// The element type, which sets the bytes per element.
     public var dtype: TensorDType
+    /// The sides, outermost first (row-major, as safetensors stores); `[]` holds one element.
     public var shape: [Int]
+    /// The elements' little-endian bytes in row-major order: `dtype.size` times the product of
+    /// `shape`.
     public var bytes: [UInt8]
 
+    /// A tensor from its raw bytes, which must number `byteCount(shape:dtype:)` (else a trap).
     public init(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8]) {
         precondition(Self.byteCount(shape: shape, dtype: dtype) == bytes.count, "StoredTensor \(name): \(bytes.count) bytes for \(shape) \(dtype)")
         self.name = name
@@ -35,14 +43,17 @@ public struct StoredTensor: Sendable, Equatable {
         self.bytes = bytes
     }
 
+    /// A Float32 tensor from its values in row-major order, as many as `shape` holds.
     public init(name: String, shape: [Int], floats: [Float]) {
         self.init(name: name, dtype: .float32, shape: shape, bytes: floats.withUnsafeBytes { Array($0) })
     }
 
+    /// An Int64 tensor from its values in row-major order, as many as `shape` holds.
     public init(name: String, shape: [Int], integers: [Int64]) {
         self.init(name: name, dtype: .int64, shape: shape, bytes: integers.withUnsafeBytes { Array($0) })
     }
 
+    /// A Float64 tensor from its values in row-major order, as many as `shape` holds.
     public init(name: String, shape: [Int], doubles: [Double]) {
         self.init(name: name, dtype: .float64, shape: shape, bytes: doubles.withUnsafeBytes { Array($0) })
     }

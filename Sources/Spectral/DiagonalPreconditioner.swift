@@ -6,11 +6,15 @@ import Linalg
 public final class DiagonalPreconditioner<Scalar: LinalgScalar> {
     /// `s`, the diagonal curvature; what a checkpoint saves.
     public private(set) var curvature: [Scalar]
+    /// `beta2`, the weight of the new `g²` in the moving average of `s`.
     public let curvatureLearningRate: Scalar
     /// `(s + eps)^(-exponent)`.
     public let exponent: Double
+    /// `eps`, added to `s` before the power (`relative` damping scales with the largest `s`).
     public let damping: RootDamping
 
+    /// A diagonal of `count` elements starting at `s = initialValue`; `exponent` is the power of
+    /// `(s + eps)^(-exponent)` (`PreconditionerOptions.diagonalExponent` for a parameter).
     public init(count: Int, curvatureLearningRate: Double, exponent: Double, damping: RootDamping, initialValue: Scalar = 1) {
         precondition(count >= 1, "DiagonalPreconditioner: \(count) elements")
         curvature = [Scalar](repeating: initialValue, count: count)

@@ -47,6 +47,7 @@ public final class EigenFactor<Scalar: LinalgScalar> {
         solver = SymmetricEigensolver(dimension: dimension)
     }
 
+    /// `k`: `L` is k x k.
     public var dimension: Int { statistic.rows }
 
     /// Replaces the statistic, its last eigendecomposition and the update count with saved ones

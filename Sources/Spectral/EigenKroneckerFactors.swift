@@ -5,9 +5,13 @@ import Linalg
 /// their roots from LAPACK eigendecompositions when `refreshRoots()` is called (every T steps).
 /// The baseline the spectral factors replace (ALGORITHM.md section 4).
 public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
+    /// `a`, the rows of the block and the size of `L`.
     public let rows: Int
+    /// `b`, the columns of the block and the size of `R`.
     public let columns: Int
+    /// `L` (a x a): the moving average of `G G^T` and its last eigendecomposition.
     public let left: EigenFactor<Scalar>
+    /// `R` (b x b): the moving average of `G^T G` and its last eigendecomposition.
     public let right: EigenFactor<Scalar>
     /// Root recomputations that failed (the previous roots were kept).
     public var rootFailures = 0
@@ -35,9 +39,11 @@ public final class EigenKroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
             dimension: columns, initialValue: initialValue, curvatureLearningRate: Scalar(curvatureLearningRate), stateDType: stateDType)
     }
 
+    /// Moves `L` towards `G G^T` and `R` towards `G^T G`, for the sides `rates` names, at the
+    /// statistics' own `curvatureLearningRate` (the rates' values are not used); `factored` is not
+    /// used either: the moving averages read `gradient`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    /// `factored` is not used: the moving averages read `gradient`.
     public func updateCurvature(gradient: Matrix<Scalar>, factored: FactoredGradient<Scalar>?, rates: FactorRates) throws(SpectralFactorError) {
         // The moving averages keep their own rate; `rates` only says which sides move.
         if rates.left != nil { left.update(curvatureFactor: gradient) }

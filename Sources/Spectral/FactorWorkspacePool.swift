@@ -6,6 +6,7 @@ import Linalg
 public final class FactorWorkspacePool<Scalar: LinalgScalar> {
     /// Which factor of a Kronecker block.
     public enum Side: Hashable, Sendable {
+        /// `left` for a block's `S_L` (its rows side), `right` for its `S_R` (its columns side).
         case left, right
     }
 
@@ -22,6 +23,7 @@ public final class FactorWorkspacePool<Scalar: LinalgScalar> {
     private var factors: [FactorKey: SpectralFactorWorkspace<Scalar>] = [:]
     private var blocks: [BlockKey: KroneckerWorkspace<Scalar>] = [:]
 
+    /// An empty pool: workspaces are made on first request and kept for the pool's lifetime.
     public init() {}
 
     /// The workspace of `side` factors of size `dimension`.

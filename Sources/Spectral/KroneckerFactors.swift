@@ -29,6 +29,8 @@ public enum KroneckerMode: String, NamedChoice {
 ///
 /// `lambda` is the factor options' `curvatureDamping`.
 public final class KroneckerFactors<Scalar: LinalgScalar>: KroneckerBlock {
+    /// Whether the factors learn Shampoo's `G G^T` and `G^T G` independently (`shampoo`) or the
+    /// determinant-constrained Kronecker projection `alpha (S_R ⊗ S_L)` (`kl`).
     public let mode: KroneckerMode
     /// `a`, the rows of the block.
     public let rows: Int

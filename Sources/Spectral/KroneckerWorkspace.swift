@@ -21,5 +21,6 @@ public final class KroneckerWorkspace<Scalar: LinalgScalar> {
     var leftScales: [Scalar] = []
     var rightScales: [Scalar] = []
 
+    /// An empty workspace: its buffers grow to the block's sizes on first use.
     public init() {}
 }

@@ -3,8 +3,11 @@ import Linalg
 /// A pair of curvature factors for one matrix block, however they are learned: spectrally
 /// (`KroneckerFactors`) or by exact moving averages and eigendecompositions (`EigenKroneckerFactors`).
 public protocol KroneckerBlock<Scalar>: AnyObject {
+    /// The precision of the factors and gradients (`Float` or `Double`).
     associatedtype Scalar: LinalgScalar
+    /// `a`, the rows of the block's gradient and the size of its left factor.
     var rows: Int { get }
+    /// `b`, the columns of the block's gradient and the size of its right factor.
     var columns: Int { get }
     /// Which sides precondition with a dense root formed once per change of the factor (one GEMM
     /// per use) rather than in factored form (two GEMMs, nothing to form).
@@ -39,9 +42,12 @@ extension KroneckerBlock {
 /// Which factors of a Kronecker block a curvature update moves, and each one's learning rate
 /// (nil: that factor keeps its state).
 public struct FactorRates: Sendable, Equatable {
+    /// The learning rate of the left factor `S_L`'s update; nil: it keeps its state.
     public var left: Double?
+    /// The learning rate of the right factor `S_R`'s update; nil: it keeps its state.
     public var right: Double?
 
+    /// The rates of both sides, nil for a side that is not updated.
     public init(left: Double?, right: Double?) {
         self.left = left
         self.right = right
@@ -55,18 +61,30 @@ public struct FactorRates: Sendable, Equatable {
 public final class ParameterPreconditioner<Scalar: LinalgScalar> {
     /// One block of a blocked matrix: its place and its factors.
     public struct Block {
+        /// The rows of the parameter this block covers.
         public let rows: Range<Int>
+        /// The columns of the parameter this block covers.
         public let columns: Range<Int>
+        /// The block's pair of curvature factors, sized `rows.count` x `columns.count`.
         public let factors: any KroneckerBlock<Scalar>
     }
 
+    /// How the parameter is preconditioned, as `PreconditionerOptions.layout(shape:)` decided.
     public enum Structure {
+        /// A pair of Kronecker factors per block, row band by row band (the order of the
+        /// "block<index>" state names).
         case blocks([Block])
+        /// The diagonal fallback: a 1-D parameter, or a matrix too large to factor under
+        /// `largeDimensions: diagonal`.
         case diagonal(DiagonalPreconditioner<Scalar>)
     }
 
+    /// The parameter's shape, `[n]` or `[rows, columns]`.
     public let shape: [Int]
+    /// The options it was built with; their `power` and `damping` apply at every
+    /// `preconditionGradient`.
     public let options: PreconditionerOptions
+    /// The blocks or the diagonal fallback that hold the learned curvature.
     public let structure: Structure
 
     private var blockGradient = Matrix<Scalar>(rows: 0, columns: 0)

@@ -12,6 +12,9 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
         case diagonal
     }
 
+    /// Whether a matrix's factors learn Shampoo's `G G^T` and `G^T G` independently (`shampoo`,
+    /// the default) or the determinant-constrained Kronecker projection `alpha (S_R ⊗ S_L)`
+    /// (`kl`); it also sets the default `power`.
     public var mode = KroneckerMode.shampoo
     /// `p` of `S^(-1/p)`; any real > 0. Default: `defaultPower(mode)`.
     public var power: Double
@@ -20,6 +23,8 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
     /// Sides longer than this are blocked (or handled diagonally): a number, or `auto`, which a
     /// training run resolves to a number for its ranks (Train's `AutoBlocking`).
     public var factorDimensionLimit = FactorDimensionLimit.fixed(FactorDimensionLimit.ceiling)
+    /// What a matrix with a side longer than `maxFactorDimension` gets: blocks with factors of
+    /// their own (`block`, the default) or the diagonal fallback (`diagonal`).
     public var largeDimensions = LargeDimensions.block
     /// `d0`: fresh factors start at `S = d0 I`.
     public var initialEigenvalue = 1.0
@@ -41,7 +46,8 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
         power = Self.defaultPower(mode)
     }
 
-    /// `power` nil: `defaultPower(mode)`.
+    /// The options given, the defaults for the rest (`stateDType` Float32); `power` nil:
+    /// `defaultPower(mode)`.
     public init(
         mode: KroneckerMode = Self().mode, power: Double? = nil, damping: RootDamping = Self().damping,
         maxFactorDimension: FactorDimensionLimit = Self().factorDimensionLimit, largeDimensions: LargeDimensions = Self().largeDimensions,

@@ -68,6 +68,7 @@ public final class RetractionWorkspace<Scalar: LinalgScalar> {
     var rowSums: [Scalar] = []
     var lu = LUFactorization<Scalar>()
 
+    /// An empty workspace: its buffers grow to the basis's size on first use.
     public init() {}
 }
 
@@ -92,6 +93,9 @@ public struct NewtonSchulzGate<Scalar: LinalgScalar> {
     /// The bound on `||B^T B - I||_F` of the basis being moved.
     public var bound: Scalar
 
+    /// A gate for a basis whose `||B^T B - I||_F` is at most `bound`: it runs the polar step when
+    /// the next bound would pass `tolerance` (in this precision; `tolerance(float32:)` converts a
+    /// Float32 figure).
     public init(tolerance: Scalar, bound: Scalar) {
         self.tolerance = tolerance
         self.bound = bound

@@ -10,6 +10,7 @@ import Support
 /// - affine-invariant: the whitened gradient `W = S^(1/2) grad F(S) S^(1/2)`, for Riemannian
 ///   gradient descent `S <- S^(1/2) exp(-eta W) S^(1/2)`.
 public struct SPDProblem<Scalar: LinalgScalar> {
+    /// The objective `F(S)` and how the `targets` enter it.
     public enum Kind: String, NamedChoice {
         /// `F = tr(A S^-1) + log det S`, minimised at `S = A` (Gaussian covariance fitting).
         case gaussian
@@ -19,10 +20,13 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         case karcher
     }
 
+    /// Which objective `F(S)` is minimised.
     public let kind: Kind
     /// `A` (gaussian, frobenius) or `A_1 ... A_N` (karcher).
     public let targets: [Matrix<Scalar>]
 
+    /// A problem of `kind` over SPD `targets` of one size: one target for gaussian and frobenius,
+    /// `N >= 1` for karcher (other counts trap).
     public init(kind: Kind, targets: [Matrix<Scalar>]) {
         precondition(!targets.isEmpty, "SPDProblem: no target matrices")
         precondition(kind == .karcher || targets.count == 1, "SPDProblem: \(kind) takes one target, got \(targets.count)")
@@ -30,6 +34,7 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         self.targets = targets
     }
 
+    /// `k`: the targets and `S` are k x k.
     public var dimension: Int { targets[0].rows }
 
     /// The minimiser when it has a closed form (`A` for gaussian and frobenius); nil for karcher.
@@ -137,9 +142,9 @@ public struct SPDProblem<Scalar: LinalgScalar> {
 }
 
 extension SPDProblem {
-    /// A random instance: targets with eigenvalues spread log-uniformly over `[1/sqrt(c), sqrt(c)]`
-    /// (`c` = `condition`) in random bases; karcher draws `count` targets whose spectra are shifted
-    /// by a random factor in `[1/2, 2]` each.
+    /// A random instance: targets with eigenvalues evenly spaced in log scale over
+    /// `[1/sqrt(c), sqrt(c)]` (`c` = `condition`) in random bases; karcher draws `count` targets
+    /// whose spectra are each scaled by a random factor in `[1/2, 2]`.
     public static func random(
         kind: Kind, dimension: Int, condition: Double, count: Int = 1, seed: UInt64
     ) -> SPDProblem {

@@ -3,23 +3,33 @@ import Support
 
 /// One solver run on an `SPDProblem`: how many iterations, how close, how long.
 public struct SPDSolverReport: Sendable {
+    /// The solver and its settings, for reports ("spectral (trunc2+ns1, linear)").
     public var method: String
+    /// Iterations run, at most the `maxIterations` given.
     public var iterations: Int
-    /// `||S - S*||_F / ||S*||_F` after the last iteration.
+    /// `||S - reference||_F / ||reference||_F` after the last iteration (without a reference,
+    /// `RiemannianGradientDescent` reports the whitened gradient's Frobenius norm).
     public var relativeError: Double
+    /// `F(S)` of the solution (`SPDProblem.objective`).
     public var objective: Double
+    /// Whether `relativeError` reached the tolerance within `maxIterations`.
     public var converged: Bool
+    /// Wall-clock time of the iterations, in seconds.
     public var seconds: Double
     /// Symmetric eigendecompositions run (of S, of the step, or of the objective's logarithms).
     public var eigendecompositions: Int
+    /// The final `S`, in Float64.
     public var solution: Matrix<Double>
 }
 
 /// Solves SPD problems with the spectral factor: `S = B Diag(d) B^T` from `S0 = I`, each
 /// iteration one spectral step towards the effective curvature (no decomposition of S).
 public struct SpectralSPDSolver {
+    /// The factor's update rule; its `curvatureLearningRate` is the step size `beta2` and its
+    /// `gapDamping` can be small for these exact curvatures (docs/algorithm.md section 5).
     public var options: SpectralFactorOptions
 
+    /// A solver whose factor follows `options`.
     public init(options: SpectralFactorOptions) {
         self.options = options
     }
@@ -55,8 +65,10 @@ public struct SpectralSPDSolver {
 /// `S <- S^(1/2) exp(-eta W) S^(1/2)` with `W = S^(1/2) grad F(S) S^(1/2)`; each iteration
 /// decomposes S (for its roots) and W (for the exponential).
 public struct RiemannianGradientDescent {
+    /// `eta` of `S <- S^(1/2) exp(-eta W) S^(1/2)`.
     public var stepSize: Double
 
+    /// A solver taking steps of size `eta = stepSize`.
     public init(stepSize: Double) {
         self.stepSize = stepSize
     }

@@ -348,13 +348,19 @@ public final class SpectralFactor<Scalar: LinalgScalar> {
 
 /// A factor's health: how orthogonal its eigenvectors are, its spectrum, its failure counts.
 public struct FactorHealth: Sendable, Equatable, Codable {
+    /// `k`: the factor is k x k.
     public var dimension: Int
     /// `||B^T B - I||_F`.
     public var orthogonalityError: Double
+    /// `min(d)`, the smallest eigenvalue.
     public var minEigenvalue: Double
+    /// `max(d)`, the largest eigenvalue.
     public var maxEigenvalue: Double
+    /// Accepted updates so far.
     public var updates: Int
+    /// Updates the failure policy rejected, in total.
     public var failures: Int
+    /// Updates rejected since the last accepted one; `maxConsecutiveFailures` of them throw.
     public var consecutiveFailures: Int
     /// Updates whose retraction ran a Newton-Schulz step.
     public var polarSteps: Int
@@ -362,6 +368,8 @@ public struct FactorHealth: Sendable, Equatable, Codable {
     /// `max(d) / min(d)`.
     public var conditionNumber: Double { maxEigenvalue / minEigenvalue }
 
+    /// A record of the given measurements and counters (`SpectralFactor.measureHealth()` makes
+    /// them from a factor).
     public init(
         dimension: Int, orthogonalityError: Double, minEigenvalue: Double, maxEigenvalue: Double,
         updates: Int, failures: Int, consecutiveFailures: Int, polarSteps: Int = 0

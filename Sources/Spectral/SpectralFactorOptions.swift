@@ -26,6 +26,8 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
     /// The defaults (ALGORITHM.md section 8).
     public init() {}
 
+    /// The options given, the defaults for the rest; `validationError()` names a value out of
+    /// range.
     public init(
         curvatureLearningRate: Double = Self().curvatureLearningRate,
         gapDamping: Double = Self().gapDamping,

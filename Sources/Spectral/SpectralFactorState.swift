@@ -129,9 +129,11 @@ public enum SpectralFactorError: Error, Equatable, CustomStringConvertible {
 
 /// What became of one update.
 public enum FactorUpdateOutcome: Equatable, Sendable {
+    /// Applied: the factor moved to the new `B` and `d`.
     case accepted
     /// Rejected by the failure policy; the previous state was kept.
     case rejected(reason: String)
 
+    /// Whether the update was applied.
     public var isAccepted: Bool { self == .accepted }
 }

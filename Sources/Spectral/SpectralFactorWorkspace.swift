@@ -35,6 +35,7 @@ public final class SpectralFactorWorkspace<Scalar: LinalgScalar> {
         var columns: Int
     }
 
+    /// An empty workspace: its buffers grow to the factors' sizes on first use.
     public init() {}
 
     /// A `rows x columns` scratch matrix, the one last given back with this shape if any (no

@@ -8,7 +8,10 @@ import Support
 /// `d` (k values) stay Float32, because their multiplicative steps `d ⊙ map(m)` are often smaller
 /// than bfloat16's half unit (2^-9) and would round away (docs/algorithm.md, "bfloat16").
 public enum StateDType: String, NamedChoice {
+    /// Kept as computed, in the factor's own precision (Float32 in training); the default.
     case float32
+    /// bfloat16 storage, rounded after every change: 8 significant bits (a rounding moves a value
+    /// by at most 2^-9 of itself); for `Float` factors only.
     case bfloat16
 }
 

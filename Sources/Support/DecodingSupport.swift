@@ -31,6 +31,8 @@ package func rejectUnknownFields(_ decoder: any Decoder, allowing allowed: [Stri
 public protocol NamedChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
 
 extension NamedChoice {
+    /// Decodes the case whose raw value is the string; another string throws an error listing the
+    /// allowed ones.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let value = Self(rawValue: text) else {

@@ -6,6 +6,7 @@ public struct FileError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What is wrong with it, one line without the path.
     public var message: String
 
+    /// The problem `message` (one line, without the path) with the file at `path`.
     public init(_ path: String, _ message: String) {
         self.path = path
         self.message = message
