@@ -49,7 +49,7 @@ package struct DataConfig: ConfigRecord, Sendable, Equatable {
         .init("trainLabels", \.trainLabels, .nonEmpty),
         .init("testImages", \.testImages, .nonEmpty),
         .init("testLabels", \.testLabels, .nonEmpty),
-        .check { ($0.mean == nil) != ($0.std == nil) ? "give both mean and std, or neither (computed on the training set)" : nil },
+        .check(summary: "give both mean and std, or neither") { ($0.mean == nil) != ($0.std == nil) ? "give both mean and std, or neither (computed on the training set)" : nil },
         .init("mean", \.mean, .finite),
         .init("std", \.std, .above(0)),
         .init("text", \.text, .nonEmpty),

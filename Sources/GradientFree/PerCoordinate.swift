@@ -7,7 +7,7 @@ import Support
 /// It encodes back to what was given: a number stays a number, an array an array. Whether an
 /// array has the right length depends on the dimension, which only the enclosing configuration
 /// knows: it checks `countProblem(dimension:)`.
-public enum PerCoordinate: Codable, Equatable, Sendable, CustomStringConvertible {
+public enum PerCoordinate: Codable, Equatable, Sendable, CustomStringConvertible, ConfigValueDescribing {
     /// The same value `v` in every coordinate: `x_i = v`.
     case uniform(Double)
     /// One value per coordinate: `x_i = values[i]`.
@@ -42,6 +42,8 @@ public enum PerCoordinate: Codable, Equatable, Sendable, CustomStringConvertible
             return values.firstIndex { !condition($0) }.map { (values[$0], $0) }
         }
     }
+
+    package static var configShape: ConfigValueShape { .value("number, or list of one number per coordinate") }
 
     /// The setting as the configuration writes it: `3.0` or `[1.0, 2.0]`.
     public var description: String {
@@ -85,7 +87,7 @@ extension FieldRule where Value == PerCoordinate {
     /// Every value satisfies `holds`; a failure reads "must be REQUIREMENT, got VALUE" (with
     /// "at [INDEX]" for an array), as the rules for a single number word theirs.
     public static func everyValue(mustBe requirement: String, _ holds: @escaping @Sendable (Double) -> Bool) -> FieldRule {
-        FieldRule({ $0.firstValue(failing: holds) == nil }, otherwise: { setting in
+        FieldRule({ $0.firstValue(failing: holds) == nil }, summary: "every value \(requirement)", otherwise: { setting in
             guard let (value, index) = setting.firstValue(failing: holds) else { return "must be \(requirement)" }
             return "must be \(requirement), got \(value)" + (index.map { " at [\($0)]" } ?? "")
         })

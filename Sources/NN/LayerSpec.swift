@@ -148,6 +148,27 @@ package enum LayerSpec: Codable, Equatable, Sendable {
     }
 }
 
+extension LayerSpec: ConfigValueDescribing {
+    /// The record of a layer type's fields beside its "type" (nil: it has none), as
+    /// `init(from:)` decodes them.
+    static func fieldsType(of kind: Kind) -> (any ConfigRecord.Type)? {
+        switch kind {
+        case .linear: LinearFields.self
+        case .relu, .gelu, .flatten, .positions, .tiedhead: nil
+        case .dropout: DropoutFields.self
+        case .layernorm: LayerNormFields.self
+        case .conv2d: Conv2dFields.self
+        case .maxpool, .avgpool: PoolFields.self
+        case .embedding: EmbeddingFields.self
+        case .block: BlockFields.self
+        }
+    }
+
+    package static var configShape: ConfigValueShape {
+        .tagged(Kind.allCases.map { TaggedChoice($0.rawValue, fields: fieldsType(of: $0)) })
+    }
+}
+
 /// The fields of a layer type beside its "type", with their defaults and ranges; a problem is
 /// reported at the field ("field 'model.layers[1].outputs': must be in 1...1073741824, got 0").
 private protocol LayerFields: ConfigRecord {}

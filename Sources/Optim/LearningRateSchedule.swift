@@ -60,3 +60,15 @@ extension LearningRateSchedule: Codable {
         }
     }
 }
+
+extension LearningRateSchedule: ConfigValueDescribing {
+    /// Each type with the record of its fields, as `init(from:)` decodes them.
+    package static var configShape: ConfigValueShape {
+        .tagged(Kind.allCases.map { kind in
+            switch kind {
+            case .constant: TaggedChoice(kind.rawValue, note: "allows and ignores the fields of warmupCosine")
+            case .warmupCosine: TaggedChoice(kind.rawValue, fields: WarmupCosineFields.self)
+            }
+        })
+    }
+}

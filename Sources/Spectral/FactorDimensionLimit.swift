@@ -7,7 +7,7 @@ import Support
 ///
 /// A number encodes as a JSON number and `auto` as the string "auto"; decoding anything else is an
 /// error naming both forms. The range of a number is the field's rule (`FieldRule.factorDimension`).
-public enum FactorDimensionLimit: Sendable, Hashable, Codable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+public enum FactorDimensionLimit: Sendable, Hashable, Codable, ExpressibleByIntegerLiteral, CustomStringConvertible, ConfigValueDescribing {
     /// Sides longer than this are blocked (or handled diagonally).
     case fixed(Int)
     /// Chosen per run: the largest limit that balances the ranks' curvature work.
@@ -20,6 +20,11 @@ public enum FactorDimensionLimit: Sendable, Hashable, Codable, ExpressibleByInte
     public static let maximum = 1 << 30
     /// The spelling of `auto` in a configuration.
     public static let automaticName = "auto"
+
+    /// What the field takes, as its decoding error words it.
+    static let accepted = "an integer in 1...\(maximum) or \"\(automaticName)\""
+
+    package static var configShape: ConfigValueShape { .value(accepted) }
 
     public init(integerLiteral value: Int) {
         self = .fixed(value)
@@ -54,7 +59,7 @@ public enum FactorDimensionLimit: Sendable, Hashable, Codable, ExpressibleByInte
             }
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,
-                debugDescription: "must be an integer in 1...\(Self.maximum) or \"\(Self.automaticName)\", got \(got)"))
+                debugDescription: "must be \(Self.accepted), got \(got)"))
         }
     }
 

@@ -21,7 +21,9 @@ public enum RootDamping: Sendable, Equatable, Hashable {
     }
 }
 
-extension RootDamping: Codable {
+extension RootDamping: Codable, ConfigValueDescribing {
+    package static var configShape: ConfigValueShape { .record(Fields.self) }
+
     /// The JSON form, `{"relative": 1e-12}` or `{"absolute": 1e-8}`: exactly one field set.
     private struct Fields: ConfigRecord {
         var relative: Double?
@@ -30,7 +32,7 @@ extension RootDamping: Codable {
         static let fields: [ConfigField<Fields>] = [
             .init("relative", \.relative),
             .init("absolute", \.absolute),
-            .check { fields in
+            .check(summary: "exactly one of relative or absolute, a number >= 0") { fields in
                 let given = [fields.relative, fields.absolute].compactMap { $0 }
                 return given.count == 1 && given[0] >= 0 && given[0].isFinite ? nil : "give exactly one of 'relative' or 'absolute', a number >= 0"
             },

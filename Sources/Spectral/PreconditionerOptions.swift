@@ -76,7 +76,7 @@ public struct PreconditionerOptions: ConfigRecord, Sendable, Equatable {
         .init("damping", \.damping),
         .init("maxFactorDimension", \.factorDimensionLimit, .factorDimension),
         .init("largeDimensions", \.largeDimensions),
-        .check(at: \.factorDimensionLimit) {
+        .check(at: \.factorDimensionLimit, summary: "auto needs largeDimensions block") {
             $0.factorDimensionLimit == .auto && $0.largeDimensions == .diagonal
                 ? "auto chooses how large matrices are cut into blocks; it needs largeDimensions block, not diagonal" : nil
         },

@@ -1,4 +1,5 @@
 import Linalg
+import Support
 
 /// How the eigenvectors move: a retraction of `B <- B Exp(K)` for skew-symmetric `K`.
 public enum Retraction: Sendable, Equatable, Hashable {
@@ -42,13 +43,18 @@ public enum Retraction: Sendable, Equatable, Hashable {
     }
 }
 
-extension Retraction: Codable {
+extension Retraction: Codable, ConfigValueDescribing {
+    /// The spellings `init(name:)` parses.
+    static let spellings = "trunc<r>+ns<n> with r in 1...8 and n in 0...8, cayley, expm"
+
+    package static var configShape: ConfigValueShape { .value("string: " + spellings) }
+
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let value = Retraction(name: text) else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,
-                debugDescription: "'\(text)' is not a retraction (trunc<r>+ns<n> with r in 1...8 and n in 0...8, cayley, expm)"))
+                debugDescription: "'\(text)' is not a retraction (\(Self.spellings))"))
         }
         self = value
     }

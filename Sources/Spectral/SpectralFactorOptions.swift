@@ -61,7 +61,7 @@ public struct SpectralFactorOptions: ConfigRecord, Sendable, Equatable {
         // Infinity is allowed: no bound.
         .init("orthogonalityBound", \.orthogonalityBound, .mustBe("> 0") { $0 > 0 }),
         .init("maxConsecutiveFailures", \.maxConsecutiveFailures, .atLeast(1)),
-        .check { options in
+        .check(summary: "a trunc retraction's order in 1...8 and Newton-Schulz steps in 0...8") { options in
             guard case .truncated(let order, let steps) = options.retraction, !(1...8).contains(order) || !(0...8).contains(steps) else { return nil }
             return "retraction: order must be in 1...8 and Newton-Schulz steps in 0...8"
         },

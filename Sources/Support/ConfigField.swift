@@ -18,6 +18,13 @@ public struct ConfigField<Root>: Sendable {
     let encode: @Sendable (Root, inout KeyedEncodingContainer<AnyCodingKey>) throws -> Void
     /// The message of the first rule the value breaks, nil when it keeps them all.
     let problem: @Sendable (Root) -> String?
+    /// Whether the JSON must give the field.
+    let isRequired: Bool
+    /// The type of the property (of its wrapped value for an optional field); nil for a check.
+    let valueType: @Sendable () -> Any.Type?
+    /// What the rules ask, as the config reference lists them (`FieldRule.summary`); for a check,
+    /// its summary.
+    let summaries: [String]
 
     /// A field with a default: absent or null, the property keeps it.
     public init<Value: Codable & Sendable>(_ name: String, _ keyPath: WritableKeyPath<Root, Value> & Sendable, _ rules: FieldRule<Value>...) {
@@ -43,14 +50,17 @@ public struct ConfigField<Root>: Sendable {
     }
 
     /// A rule between fields, checked at its place in the table and reported at the object with
-    /// the message `problem` returns (nil when the rule holds).
-    public static func check(_ problem: @escaping @Sendable (Root) -> String?) -> ConfigField {
-        ConfigField(check: nil, problem)
+    /// the message `problem` returns (nil when the rule holds); `summary` says what it asks, for
+    /// the config reference.
+    public static func check(summary: String? = nil, _ problem: @escaping @Sendable (Root) -> String?) -> ConfigField {
+        ConfigField(check: nil, summary: summary, problem)
     }
 
     /// A rule between fields reported at the field `keyPath`.
-    public static func check<Value>(at keyPath: KeyPath<Root, Value> & Sendable, _ problem: @escaping @Sendable (Root) -> String?) -> ConfigField {
-        ConfigField(check: keyPath, problem)
+    public static func check<Value>(
+        at keyPath: KeyPath<Root, Value> & Sendable, summary: String? = nil, _ problem: @escaping @Sendable (Root) -> String?
+    ) -> ConfigField {
+        ConfigField(check: keyPath, summary: summary, problem)
     }
 
     private init<Value: Codable & Sendable>(_ name: String, _ keyPath: WritableKeyPath<Root, Value> & Sendable, required: Bool, _ rules: [FieldRule<Value>]) {
@@ -72,6 +82,9 @@ public struct ConfigField<Root>: Sendable {
             let value = root[keyPath: keyPath]
             return rules.lazy.compactMap { $0.problem(value) }.first
         }
+        isRequired = required
+        valueType = { Value.self }
+        summaries = rules.compactMap(\.summary)
     }
 
     private init<Wrapped: Codable & Sendable>(_ name: String, _ keyPath: WritableKeyPath<Root, Wrapped?> & Sendable, rules: [FieldRule<Wrapped>]) {
@@ -92,9 +105,12 @@ public struct ConfigField<Root>: Sendable {
             guard let value = root[keyPath: keyPath] else { return nil }
             return rules.lazy.compactMap { $0.problem(value) }.first
         }
+        isRequired = false
+        valueType = { Wrapped.self }
+        summaries = rules.compactMap(\.summary)
     }
 
-    private init(check reportedAt: (PartialKeyPath<Root> & Sendable)?, _ problem: @escaping @Sendable (Root) -> String?) {
+    private init(check reportedAt: (PartialKeyPath<Root> & Sendable)?, summary: String?, _ problem: @escaping @Sendable (Root) -> String?) {
         name = nil
         keyPath = nil
         self.reportedAt = reportedAt
@@ -102,5 +118,8 @@ public struct ConfigField<Root>: Sendable {
         assign = { _, _ in }
         encode = { _, _ in }
         self.problem = problem
+        isRequired = false
+        valueType = { nil }
+        summaries = summary.map { [$0] } ?? []
     }
 }

@@ -9,16 +9,23 @@ public struct FieldRule<Value>: Sendable {
     /// What the value must be ("in 1...1000000"), for a rule worded "must be ...": also how a
     /// JSON number the field's type cannot hold is reported.
     let requirement: String?
+    /// What the rule asks, as the config reference lists it: the requirement, or for a rule with
+    /// its own message the summary given with it.
+    let summary: String?
 
-    /// A rule with its own message for a value that fails it.
-    public init(_ holds: @escaping @Sendable (Value) -> Bool, otherwise message: @escaping @Sendable (Value) -> String) {
-        self.init(holds, message, requirement: nil)
+    /// A rule with its own message for a value that fails it; `summary` says what it asks, for
+    /// the config reference.
+    public init(_ holds: @escaping @Sendable (Value) -> Bool, summary: String? = nil, otherwise message: @escaping @Sendable (Value) -> String) {
+        self.init(holds, message, requirement: nil, summary: summary)
     }
 
-    fileprivate init(_ holds: @escaping @Sendable (Value) -> Bool, _ message: @escaping @Sendable (Value) -> String, requirement: String?) {
+    fileprivate init(
+        _ holds: @escaping @Sendable (Value) -> Bool, _ message: @escaping @Sendable (Value) -> String, requirement: String?, summary: String? = nil
+    ) {
         self.holds = holds
         self.message = message
         self.requirement = requirement
+        self.summary = summary ?? requirement
     }
 
     /// A rule whose failure reads "must be REQUIREMENT, got VALUE".
@@ -97,6 +104,6 @@ extension FieldRule where Value: BinaryFloatingPoint & Sendable {
 extension FieldRule where Value: Collection & Sendable {
     /// At least one element (a path: at least one character).
     public static var nonEmpty: FieldRule {
-        FieldRule({ !$0.isEmpty }, otherwise: { _ in "must not be empty" })
+        FieldRule({ !$0.isEmpty }, summary: "not empty", otherwise: { _ in "must not be empty" })
     }
 }

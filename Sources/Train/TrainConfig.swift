@@ -33,7 +33,7 @@ package struct TrainConfig: ConfigRecord, Sendable, Equatable {
         .init("training", \.training),
         .init("distributed", \.distributed),
         .init("checkpoint", \.checkpoint),
-        .check { $0.resourceProblem() },
+        .check(summary: "the model must take the data and fit this machine's memory") { $0.resourceProblem() },
     ]
 
     /// Why this configuration cannot run on this machine, nil when it can: a layer that cannot
@@ -112,7 +112,7 @@ package struct TrainConfig: ConfigRecord, Sendable, Equatable {
     private static let runName = FieldRule<String>({ name in
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
         return !name.isEmpty && name.unicodeScalars.allSatisfy(allowed.contains) && !name.hasPrefix(".")
-    }, otherwise: { "'\($0)' is not a run name (letters, digits, '-', '_', '.'; not starting with '.')" })
+    }, summary: "letters, digits, '-', '_' and '.', not starting with '.'", otherwise: { "'\($0)' is not a run name (letters, digits, '-', '_', '.'; not starting with '.')" })
 
     /// The run folder.
     package var runPath: String { (runDirectory as NSString).appendingPathComponent(name) }
@@ -148,8 +148,8 @@ package struct ModelConfig: ConfigRecord, Sendable, Equatable {
     package static let fields: [ConfigField<ModelConfig>] = [
         .init("layers", \.layers),
         .init("transformer", \.transformer),
-        .check(at: \.layers) { $0.layers.isEmpty && $0.transformer == nil ? "needs at least one layer, or give model.transformer" : nil },
-        .check { !$0.layers.isEmpty && $0.transformer != nil ? "give model.layers or model.transformer, not both" : nil },
+        .check(at: \.layers, summary: "at least one layer, or give model.transformer") { $0.layers.isEmpty && $0.transformer == nil ? "needs at least one layer, or give model.transformer" : nil },
+        .check(summary: "give model.layers or model.transformer, not both") { !$0.layers.isEmpty && $0.transformer != nil ? "give model.layers or model.transformer, not both" : nil },
     ]
 
     package static func defaults(given _: GivenFields<ModelConfig>) -> ModelConfig { ModelConfig(layers: []) }
@@ -185,7 +185,7 @@ package struct TransformerConfig: ConfigRecord, Sendable, Equatable {
         .required("heads", \.heads, .within(1...LayerSpec.maximumOutputs)),
         .init("mlpRatio", \.mlpRatio, .within(1...64)),
         .init("tiedHead", \.tiedHead),
-        .check(at: \.heads) { $0.width % $0.heads == 0 ? nil : "width \($0.width) is not a multiple of the \($0.heads) heads" },
+        .check(at: \.heads, summary: "a divisor of width") { $0.width % $0.heads == 0 ? nil : "width \($0.width) is not a multiple of the \($0.heads) heads" },
     ]
 
     package static func defaults(given: GivenFields<TransformerConfig>) throws -> TransformerConfig {
@@ -264,7 +264,7 @@ package struct DistributedConfig: ConfigRecord, Sendable, Equatable {
     package static let fields: [ConfigField<DistributedConfig>] = [
         .init("reduction", \.reduction),
         .init("exchangeDType", \.exchangeDType),
-        .check(at: \.exchangeDType) {
+        .check(at: \.exchangeDType, summary: "bfloat16 needs reduction reduceScatter") {
             $0.exchangeDType == .bfloat16 && $0.reduction != .reduceScatter
                 ? "bfloat16 needs reduction reduceScatter: the owners form the Float32 sums" : nil
         },

@@ -25,32 +25,30 @@ struct ESConfiguration: ConfigRecord {
     struct ObjectiveSettings: ConfigRecord {
         /// A built-in function (`Objective.Kind`), or `command`: the user's, computed by an
         /// external command.
-        enum Kind: Equatable, Codable {
+        enum Kind: Equatable, NamedChoice {
             case builtIn(Objective.Kind)
             case command
+
+            /// The built-ins, then `command`: what an unknown spelling's error lists.
+            static var allCases: [Kind] { Objective.Kind.allCases.map(Kind.builtIn) + [.command] }
+
+            init?(rawValue: String) {
+                if rawValue == "command" {
+                    self = .command
+                } else if let kind = Objective.Kind(rawValue: rawValue) {
+                    self = .builtIn(kind)
+                } else {
+                    return nil
+                }
+            }
+
+            var rawValue: String { name }
 
             var name: String {
                 switch self {
                 case .builtIn(let kind): kind.rawValue
                 case .command: "command"
                 }
-            }
-
-            init(from decoder: any Decoder) throws {
-                let text = try decoder.singleValueContainer().decode(String.self)
-                if text == "command" {
-                    self = .command
-                } else if let kind = Objective.Kind(rawValue: text) {
-                    self = .builtIn(kind)
-                } else {
-                    let allowed = (Objective.Kind.allCases.map(\.rawValue) + ["command"]).joined(separator: ", ")
-                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not one of \(allowed)"))
-                }
-            }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.singleValueContainer()
-                try container.encode(name)
             }
 
             /// The built-in function, nil for `command`.
@@ -111,7 +109,7 @@ struct ESConfiguration: ConfigRecord {
 
         static let fields: [ConfigField<ObjectiveSettings>] = [
             .required("type", \.type),
-            .check(at: \.command) { settings in
+            .check(at: \.command, summary: "with type command, required and not empty; with another type, not given") { settings in
                 if settings.type == .command {
                     (settings.command ?? []).isEmpty ? "must name the program to run, e.g. [\"python3\", \"f.py\"]" : nil
                 } else {
@@ -120,34 +118,34 @@ struct ESConfiguration: ConfigRecord {
             },
             .required("dimension", \.dimension, .in(searchDimensions)),
             .init("condition", \.givenCondition, .atLeast(1)),
-            .check(at: \.givenCondition) { settings in
+            .check(at: \.givenCondition, summary: "types ellipsoid, cigar and discus only") { settings in
                 settings.givenCondition == nil || settings.type.builtIn?.hasCondition == true
                     ? nil : "applies to types ellipsoid, cigar and discus only, not \(settings.type.name)"
             },
             .init("rotated", \.givenRotated),
-            .check(at: \.givenRotated) { builtInOnly($0, given: $0.givenRotated != nil) },
+            .check(at: \.givenRotated, summary: "built-in types only") { builtInOnly($0, given: $0.givenRotated != nil) },
             .init("rotationSeed", \.givenRotationSeed),
-            .check(at: \.givenRotationSeed) { settings in
+            .check(at: \.givenRotationSeed, summary: "rotated built-in types only") { settings in
                 guard settings.givenRotationSeed != nil else { return nil }
                 return builtInOnly(settings, given: true)
                     ?? (settings.rotated ? nil : "applies to a rotated function only (rotated is false for \(settings.type.name))")
             },
             .init("shift", \.givenShift, .finite),
-            .check(at: \.givenShift) { settings in
+            .check(at: \.givenShift, summary: "built-in types only; one number or one per coordinate") { settings in
                 builtInOnly(settings, given: settings.givenShift != nil) ?? settings.givenShift?.countProblem(dimension: settings.dimension)
             },
             .init("start", \.givenStart, .finite),
-            .check(at: \.givenStart) { $0.givenStart?.countProblem(dimension: $0.dimension) },
+            .check(at: \.givenStart, summary: "one number or one per coordinate") { $0.givenStart?.countProblem(dimension: $0.dimension) },
             .init("command", \.command),
             .init("timeoutSeconds", \.timeoutSeconds, .in(0...86400, excludingLower: true)),
             .init("bounds", \.bounds),
-            .check(at: \.bounds) { settings in settings.bounds?.problem(dimension: settings.dimension) },
+            .check(at: \.bounds, summary: "lower, upper or both; each one number or one per coordinate, every lower below its upper") { settings in settings.bounds?.problem(dimension: settings.dimension) },
             .init("noise", \.noise, .in(0...1e6)),
-            .check(at: \.noise) { builtInOnly($0, given: $0.noise != nil) },
+            .check(at: \.noise, summary: "built-in types only") { builtInOnly($0, given: $0.noise != nil) },
             .init("noiseType", \.givenNoiseType),
-            .check(at: \.givenNoiseType) { $0.givenNoiseType != nil && $0.noise == nil ? "applies only with noise" : nil },
+            .check(at: \.givenNoiseType, summary: "only with noise") { $0.givenNoiseType != nil && $0.noise == nil ? "applies only with noise" : nil },
             .init("protocol", \.givenProtocol),
-            .check(at: \.givenProtocol) { settings in
+            .check(at: \.givenProtocol, summary: "type command only") { settings in
                 settings.givenProtocol != nil && settings.type != .command ? "does not apply to type \(settings.type.name)" : nil
             },
         ]
@@ -189,11 +187,11 @@ struct ESConfiguration: ConfigRecord {
     static let fields: [ConfigField<ESConfiguration>] = [
         .required("objective", \.objective),
         .init("seed", \.seed),
-        .init("methods", \.methods, FieldRule({ !$0.isEmpty && Set($0).count == $0.count }, otherwise: {
+        .init("methods", \.methods, FieldRule({ !$0.isEmpty && Set($0).count == $0.count }, summary: "at least one, each once", otherwise: {
             "must list cma, cmaExact, spectral and/or xnes, each once, got \($0.map(\.rawValue))"
         })),
         .init("search", \.search),
-        .check(at: \.search) { $0.search.initialStepSizeProblem(dimension: $0.objective.dimension) },
+        .check(at: \.search, summary: "initialStepSize: one number or one per coordinate, largest / smallest <= 1e100") { $0.search.initialStepSizeProblem(dimension: $0.objective.dimension) },
         .init("target", \.target, .finite),
         .init("maxEvaluations", \.maxEvaluations, .atLeast(1)),
         .init("logEvery", \.logEvery, .atLeast(0)),

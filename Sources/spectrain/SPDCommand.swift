@@ -32,7 +32,7 @@ struct SPDConfiguration: ConfigRecord {
         .required("dimension", \.dimension, .in(2...4096)),
         .init("condition", \.condition, .atLeast(1)),
         .init("count", \.count),
-        .check(at: \.count) { settings in
+        .check(at: \.count, summary: "karcher: >= 2; the other problems: 1") { settings in
             if settings.problem == .karcher {
                 settings.count >= 2 ? nil : "must be >= 2 matrices, got \(settings.count)"
             } else {

@@ -16,7 +16,7 @@ struct Spectrain: ParsableCommand {
               mpirun -np 4 spectrain info
             """,
         version: version,
-        subcommands: [TrainCommand.self, PlanCommand.self, EvalCommand.self, SampleCommand.self, PlotCommand.self, InspectCommand.self, SPD.self, ES.self, Info.self, Bench.self, SelfTest.self]
+        subcommands: [TrainCommand.self, ConfigCommand.self, PlanCommand.self, EvalCommand.self, SampleCommand.self, PlotCommand.self, InspectCommand.self, SPD.self, ES.self, Info.self, Bench.self, SelfTest.self]
     )
 }
 

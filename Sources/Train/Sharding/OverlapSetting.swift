@@ -1,3 +1,5 @@
+import Support
+
 /// Whether gradient and parameter transfers overlap computation (`distributed.overlap`): `true`,
 /// `false`, or `"auto"` (the default), on exactly when some transfer has computation to hide
 /// behind.
@@ -9,7 +11,7 @@
 /// path's own costs (the progress thread, transfers running on the cores that compute) exceed
 /// that: on 2 ranks of one machine overlap made the SGD MLP's step 17% and the AdamW MLP's 6%
 /// longer, while the CNN, whose buckets start in backward, gained 3% (docs/distributed.md).
-package enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible {
+package enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertible, ConfigValueDescribing {
     case on
     case off
     case auto
@@ -42,6 +44,11 @@ package enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertibl
         }
     }
 
+    /// The values the field takes.
+    static let spellings = #"true, false or "auto""#
+
+    package static var configShape: ConfigValueShape { .value(spellings) }
+
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let flag = try? container.decode(Bool.self) {
@@ -50,7 +57,7 @@ package enum OverlapSetting: Sendable, Hashable, Codable, CustomStringConvertibl
             self = .auto
         } else {
             let got = (try? container.decode(String.self)).map { "\"\($0.prefix(80))\"" } ?? "a value of another type"
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be true, false or \"auto\", got \(got)"))
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be \(Self.spellings), got \(got)"))
         }
     }
 
