@@ -2,7 +2,7 @@
 # The documentation checks CI runs on the library products (Package.swift's library products):
 # every public symbol has a doc comment (launch/public_docs.py over the symbol graphs), and DocC
 # builds each product target's documentation with warnings as errors. The archives land in
-# .build/plugins/Swift-DocC/outputs/TARGET.doccarchive.
+# .build/plugins/Swift-DocC/outputs/TARGET.doccarchive. Also makes the man page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=$(swift package dump-package | python3 -c '
@@ -28,4 +28,8 @@ for target in $targets; do
   fi
   grep -i "warning\|generated documentation archive" "$log" || true
 done
-echo "documentation: every public symbol documented; DocC built $targets without warnings"
+# The man page argument-parser's plugin writes from the commands' help.
+swift package plugin generate-manual --configuration debug > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
+manual=$(swift build --show-bin-path)/../../plugins/GenerateManual/outputs/spectrain/spectrain.1
+grep -q "spectrain config" "$manual" || { echo "check-docs.sh: $manual lacks the config command" >&2; exit 1; }
+echo "documentation: every public symbol documented; DocC built $targets without warnings; man page $manual"

@@ -9,12 +9,14 @@ struct ConfigCommand: ParsableCommand {
         commandName: "config",
         abstract: "List the shipped configs, print one to start from, or list every config field.",
         discussion: """
-              spectrain config                       the shipped configs, with the command that runs each
+              spectrain config                    the shipped configs
               spectrain config fashion-mlp > mine.json
-              spectrain config --fields es           every field of an es config: path, default, rules
-              spectrain config --reference           docs/config-reference.md (train, es and spd)
-            The shipped configs are looked for in $\(ShippedConfigs.environmentVariable), then in the repository above the
-            executable, then in <executable's folder>/../share/spectrain/configs.
+              spectrain config --fields es        every field of an es config
+              spectrain config --reference        docs/config-reference.md
+
+            The shipped configs are looked for in $\(ShippedConfigs.environmentVariable), then in the \
+            repository above the executable, then in \
+            <executable's folder>/../share/spectrain/configs.
             """)
 
     @Argument(
