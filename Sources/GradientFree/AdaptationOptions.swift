@@ -20,10 +20,12 @@ public enum AdaptationMethod: String, NamedChoice {
 
 /// Settings of one covariance adaptation run (ALGORITHM.md section 6; CMA-ES's and xNES's defaults).
 public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
+    /// Which search (`cma`, `cmaExact`, `spectral` or `xnes`; default `cma`).
     public var method = AdaptationMethod.cma
     /// Samples per iteration; nil: `4 + floor(3 ln n)`.
     public var populationSize: Int?
-    /// `eta_mu`.
+    /// `eta_mu`, the fraction of the utility-weighted step the mean takes (`spectral`, `xnes`;
+    /// in (0, 10], default 1).
     public var meanLearningRate = 1.0
     /// `eta_S` of `spectral` and `xnes`; nil: `(9 + 3 ln n) / (5 n^1.5)`. (`cma` has its own rates.)
     public var covarianceLearningRate: Double?
@@ -31,18 +33,22 @@ public struct AdaptationOptions: ConfigRecord, Sendable, Equatable {
     /// for all or one per coordinate (`S0 = Diag(1 / sigma0_i²)`; `cma`: step size
     /// `sigma0 = max sigma0_i` and `C0 = Diag((sigma0_i / sigma0)²)`, as pycma's `CMA_stds`).
     public var initialStepSize = PerCoordinate.uniform(1)
-    /// `delta`, the eigenvalue map and the retraction of the spectral step (`cma`, `spectral`).
-    /// `delta` and the retraction nil: `effectiveGapDamping(for:)`, `effectiveRetraction(for:)`.
+    /// `delta`, the gap damping of the spectral step's rotation (`cma`, `spectral`; above 0);
+    /// nil: `effectiveGapDamping(for:)`.
     public var gapDamping: Double?
+    /// How the spectral step moves the eigenvalues (`cma`, `spectral`; default `exp`).
     public var eigenvalueMap = EigenvalueMap.exp
+    /// How the spectral step moves the eigenvectors (`cma`, `spectral`); nil:
+    /// `effectiveRetraction(for:)`.
     public var retraction: Retraction?
     /// `cma`: the basis `B` rotates every this many iterations, the rotation accumulated in the
-    /// current basis meanwhile (eigenvalues move every iteration); nil: `basisInterval(dimension:)`.
+    /// current basis meanwhile (eigenvalues move every iteration); nil: `basisInterval(parameters:)`.
     public var basisUpdateInterval: Int?
 
-    /// The defaults (as in xNES).
+    /// The defaults: `cma`, with every nil setting derived from the dimension or the method.
     public init() {}
 
+    /// Options with the settings given and the defaults for the rest.
     public init(
         method: AdaptationMethod = Self().method, populationSize: Int? = Self().populationSize,
         meanLearningRate: Double = Self().meanLearningRate, covarianceLearningRate: Double? = Self().covarianceLearningRate,

@@ -8,7 +8,9 @@ import Linalg
 public final class BoundedObjective: ObjectiveFunction {
     /// The function of points in the box.
     public let objective: any ObjectiveFunction
+    /// The box the wrapped objective's points lie in.
     public let bounds: BoxBounds
+    /// The number of coordinates, the bounds' and the wrapped objective's.
     public var dimension: Int { bounds.dimension }
     /// `t(x)` of `value`, and `t` of the rows of `values` (sized on first use).
     private var transformedPoint: [Double]

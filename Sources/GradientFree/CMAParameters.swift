@@ -15,20 +15,26 @@ import Foundation
 ///     w_i    = min(1 + c_1 / c_mu, 1 + 2 mu_eff^- / (mu_eff + 2), (1 - c_1 - c_mu) / (n c_mu)) w'_i / Σ_{w'<0} |w'_j|
 ///     E||N(0, I)|| = sqrt(n) (1 - 1 / (4n) + 1 / (21 n²))
 public struct CMAParameters: Sendable, Equatable {
+    /// `n`, the number of coordinates.
     public let dimension: Int
+    /// `lambda`, the samples per iteration (at least 2).
     public let population: Int
     /// `mu`, the samples with positive weight.
     public let parents: Int
     /// `w_1 ... w_lambda`, best first: the first `mu` positive and summing to 1, the rest negative.
     public let weights: [Double]
+    /// `mu_eff`, the variance-effective number of parents of the positive weights.
     public let effectiveParents: Double
-    /// `c_s`, `d_s`: the step-size path's rate and damping.
+    /// `c_s`, the step-size path's rate.
     public let stepSizeRate: Double
+    /// `d_s`, the damping of the step-size update
+    /// `sigma <- sigma exp((c_s / d_s) (||p_s|| / E||N(0, I)|| - 1))`.
     public let stepSizeDamping: Double
     /// `c_c`: the covariance path's rate.
     public let pathRate: Double
-    /// `c_1`, `c_mu`: the rank-one and rank-mu learning rates.
+    /// `c_1`, the rank-one update's learning rate.
     public let rankOneRate: Double
+    /// `c_mu`, the rank-mu update's learning rate.
     public let rankMuRate: Double
     /// `E||N(0, I)||`.
     public let expectedNorm: Double

@@ -50,8 +50,11 @@ import Spectral
 /// The samples of iteration t are a pure function of (seed, t), so every rank draws the same
 /// ones and makes the same step.
 public final class CMASearch: SearchDistribution {
+    /// The settings the search was made with (`method` `cma` or `cmaExact`).
     public let options: AdaptationOptions
+    /// CMA-ES's strategy parameters for this dimension and population.
     public let parameters: CMAParameters
+    /// `n`, the number of coordinates.
     public var dimension: Int { parameters.dimension }
     public var population: Int { parameters.population }
     public private(set) var mean: [Double]
@@ -86,7 +89,7 @@ public final class CMASearch: SearchDistribution {
     private var accumulatedChange: Matrix<Double>
     /// The Jacobi rotation of the pairs and its workspaces.
     private var pairRotation: JacobiPairRotation
-    /// `T`.
+    /// `T`, the iterations between rotations of the basis (`AdaptationOptions.basisInterval`).
     public let basisInterval: Int
     private var logStep: [Double]
     private lazy var exactSolver = SymmetricEigensolver<Double>(dimension: dimension)

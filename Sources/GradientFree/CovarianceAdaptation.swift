@@ -18,9 +18,13 @@ import Spectral
 /// ones; `ask` gives the candidates, the caller evaluates them (on any rank), and `tell` takes
 /// all their values.
 public final class CovarianceAdaptation: SearchDistribution {
+    /// The settings the search was made with (`method` `spectral` or `xnes`).
     public let options: AdaptationOptions
+    /// `n`, the number of coordinates.
     public let dimension: Int
+    /// `N`, the candidates per iteration.
     public let population: Int
+    /// `eta_S`, the covariance learning rate in use (`options.covarianceRate(dimension:)`).
     public let covarianceRate: Double
     /// The mean of the search distribution.
     public private(set) var mean: [Double]
@@ -51,6 +55,9 @@ public final class CovarianceAdaptation: SearchDistribution {
     private var meanMove: Matrix<Double>
     private var axisScales: [Double]
 
+    /// A search from `start` (`dimension` coordinates) with `options` (method `spectral` or
+    /// `xnes`), `S0 = Diag(1 / sigma0_i²)`, and samples drawn from `seed`; throws when the step
+    /// sizes give no valid precision factor.
     public init(dimension: Int, start: [Double], options: AdaptationOptions, seed: UInt64) throws(SpectralFactorError) {
         precondition(start.count == dimension, "CovarianceAdaptation: start has \(start.count) coordinates for dimension \(dimension)")
         self.options = options

@@ -19,17 +19,23 @@ public final class NoisyObjective: ObjectiveFunction {
         case additive
     }
 
+    /// The function without noise.
     public let wrapped: any ObjectiveFunction
+    /// How the noise enters.
     public let kind: Kind
+    /// The noise's standard deviation: of the added term (additive), or of the logarithm of the
+    /// factor (multiplicative); finite and at least 0.
     public let level: Double
     private let seed: UInt64
     private var round: UInt64 = 0
 
+    /// `wrapped` with noise of `kind` and `level`, drawn from `seed`.
     public init(_ wrapped: any ObjectiveFunction, kind: Kind, level: Double, seed: UInt64) {
         precondition(level >= 0 && level.isFinite, "NoisyObjective: level \(level)")
         (self.wrapped, self.kind, self.level, self.seed) = (wrapped, kind, level, seed)
     }
 
+    /// The wrapped function's number of coordinates.
     public var dimension: Int { wrapped.dimension }
 
     public func beginRound(_ round: UInt64) {
@@ -37,6 +43,7 @@ public final class NoisyObjective: ObjectiveFunction {
         wrapped.beginRound(round)
     }
 
+    /// The wrapped function's value at `point`, with this round's noise for that point.
     public func value(_ point: UnsafeBufferPointer<Double>) throws -> Double {
         noisy(try wrapped.value(point), at: point)
     }

@@ -5,15 +5,18 @@ import Support
 /// A function covariance adaptation minimises: `value` of a point of `dimension` coordinates.
 /// Throwing ends the run with the error (an external command that failed, say).
 public protocol ObjectiveFunction: AnyObject {
+    /// The number of coordinates of a point.
     var dimension: Int { get }
+    /// The function's value at `point` (`dimension` coordinates); lower is better.
     func value(_ point: UnsafeBufferPointer<Double>) throws -> Double
     /// Writes the value of each row of `points` in `rows` (one point of `dimension` coordinates
     /// per row) to the same index of `values`: one call for a rank's share of an iteration, so
     /// that a function that pays per call (a command's round trip) can take them all at once.
     func values(of points: Matrix<Double>, rows: Range<Int>, into values: inout [Double]) throws
-    /// Says which evaluations of the run come next (`EvaluationRound`): the same on every rank,
-    /// so that a noisy function can draw noise that does not depend on how the candidates are
-    /// spread over ranks. Most functions ignore it.
+    /// Says which evaluations of the run come next, as a number the search loop derives from the
+    /// restart, iteration and repetition: the same on every rank, so that a noisy function can
+    /// draw noise that does not depend on how the candidates are spread over ranks. Most
+    /// functions ignore it.
     func beginRound(_ round: UInt64)
 }
 

@@ -6,7 +6,9 @@ import Spectral
 /// rank draws the same ones), the caller evaluates them on any rank, and `tell` takes all their
 /// values and makes the step.
 public protocol SearchDistribution: AnyObject {
+    /// The settings the search was made with.
     var options: AdaptationOptions { get }
+    /// `n`, the number of coordinates of a candidate.
     var dimension: Int { get }
     /// Candidates per iteration.
     var population: Int { get }

@@ -6,6 +6,7 @@ import Spectral
 /// stores exactly, and the checked way back: every tensor present, of its type and shape, its
 /// values finite where they must be.
 public struct SearchState: Sendable {
+    /// Every tensor, in the order added (or read): what a checkpoint stores.
     public private(set) var tensors: [StoredTensor] = []
     private var byName: [String: StoredTensor] = [:]
 
@@ -21,6 +22,8 @@ public struct SearchState: Sendable {
     /// Whether the state holds a tensor `name`.
     public func contains(_ name: String) -> Bool { byName[name] != nil }
 
+    /// Adds the Float64 tensor `name` holding `values`, of `shape` (nil: a vector), whose element
+    /// count must be `values.count`.
     public mutating func add(_ name: String, _ values: [Double], shape: [Int]? = nil) {
         append(StoredTensor(name: name, shape: shape ?? [values.count], doubles: values))
     }
@@ -30,10 +33,12 @@ public struct SearchState: Sendable {
         if byName[tensor.name] == nil { byName[tensor.name] = tensor }
     }
 
+    /// Adds `matrix` as the Float64 tensor `name` of shape `[rows, columns]`.
     public mutating func add(_ name: String, _ matrix: Matrix<Double>) {
         add(name, matrix.elements, shape: [matrix.rows, matrix.columns])
     }
 
+    /// Adds the Int64 vector `name` (counters, kept exact).
     public mutating func add(_ name: String, integers: [Int]) {
         append(StoredTensor(name: name, shape: [integers.count], integers: integers.map { Int64($0) }))
     }
@@ -58,14 +63,17 @@ public struct SearchState: Sendable {
         return try doubles(name, shape: [count])
     }
 
+    /// The Float64 values of the vector `name`, `count` of them, all finite.
     public func doubles(_ name: String, count: Int) throws(AdaptationError) -> [Double] {
         try doubles(name, shape: [count])
     }
 
+    /// The one Float64 value `name` (shape `[1]`), finite unless `allowingNonFinite`.
     public func double(_ name: String, allowingNonFinite: Bool = false) throws(AdaptationError) -> Double {
         try doubles(name, shape: [1], allowingNonFinite: allowingNonFinite)[0]
     }
 
+    /// The Float64 matrix `name`, of shape `[rows, columns]`, all finite.
     public func matrix(_ name: String, rows: Int, columns: Int) throws(AdaptationError) -> Matrix<Double> {
         Matrix(rows: rows, columns: columns, elements: try doubles(name, shape: [rows, columns]))
     }
@@ -83,6 +91,7 @@ public struct SearchState: Sendable {
         return values.map { Int($0) }
     }
 
+    /// The one Int64 value `name` (shape `[1]`), in `range`.
     public func integer(_ name: String, in range: ClosedRange<Int> = 0...(1 << 53)) throws(AdaptationError) -> Int {
         try integers(name, count: 1, in: range)[0]
     }

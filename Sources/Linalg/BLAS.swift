@@ -1,9 +1,10 @@
 import Synchronization
 
-/// Typed, shape-checked wrappers of the level-2/3 BLAS routines spectrain uses.
+/// Typed, shape-checked wrappers of the BLAS routines spectrain uses.
 ///
-/// Every wrapper writes into a caller-owned output so hot loops reuse their buffers. Shape
-/// mismatches are programming errors and stop with a message naming both shapes.
+/// The wrappers write into caller-owned outputs so hot loops reuse their buffers (`product`,
+/// for set-up code and tests, returns a new matrix). Shape mismatches are programming errors
+/// and stop with a message naming both shapes.
 public enum BLAS {
     /// Floating-point operations of every matrix product so far (`gemm` 2 m n k, `syrk` n² k,
     /// `symm` 2 m n times the symmetric side), in any precision and on any thread, for benchmarks

@@ -12,6 +12,7 @@ public struct FactoredGradient<Scalar: LinalgScalar>: Sendable {
     /// `X`, the layer's input: rank x columns.
     public var input: Matrix<Scalar>
 
+    /// `G = dY^T X` kept as its factors, which must have the same number of rows (`rank`).
     public init(outputGradient: Matrix<Scalar>, input: Matrix<Scalar>) {
         precondition(outputGradient.rows == input.rows,
                      "FactoredGradient: dY has \(outputGradient.rows) rows, X has \(input.rows)")

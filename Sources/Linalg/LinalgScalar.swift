@@ -6,7 +6,7 @@ internal import COpenBLAS
 /// `log`, `pow`) come from swift-numerics' `Real`, re-exported here.
 ///
 /// Each requirement forwards to the `s` or `d` routine of the same name; callers use the typed
-/// wrappers in `BLAS`, `SymmetricEigen` and `LUFactorization` rather than these entry points.
+/// wrappers in `BLAS`, `SymmetricEigensolver` and `LUFactorization` rather than these entry points.
 public protocol LinalgScalar: BinaryFloatingPoint, Real, BitwiseCopyable, Sendable, Codable, SIMDScalar
 where Self.RawSignificand: FixedWidthInteger {
     /// A short name for messages and benchmark tables ("Float32", "Float64").

@@ -235,6 +235,7 @@ extension Matrix {
         Matrix<Other>(rows: rows, columns: columns, elements: elements.map { Other($0) })
     }
 
+    /// The elementwise sum, as a new matrix; the shapes must match.
     @inlinable
     public static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
         var result = lhs
@@ -242,6 +243,7 @@ extension Matrix {
         return result
     }
 
+    /// The elementwise difference, as a new matrix; the shapes must match.
     @inlinable
     public static func - (lhs: Matrix, rhs: Matrix) -> Matrix {
         var result = lhs
@@ -249,6 +251,7 @@ extension Matrix {
         return result
     }
 
+    /// Every element of `matrix` times `scale`, as a new matrix.
     @inlinable
     public static func * (scale: Scalar, matrix: Matrix) -> Matrix {
         var result = matrix

@@ -1,17 +1,25 @@
 /// One tensor of optimizer state, named relative to its parameter (e.g. "adam.m", "block0.L.eigenvectors"):
 /// the unit a checkpoint stores. Counters are 64-bit integers so that they survive exactly.
 public struct NamedTensor: Sendable, Equatable {
+    /// The values, flattened in `shape`'s order, with their element type.
     public enum Storage: Sendable, Equatable {
+        /// Float32 values: the format of float state unless it is kept in bfloat16.
         case float32([Float])
         /// bfloat16 bits (`BFloat16`): state kept in half precision, stored as it is kept.
         case bfloat16([UInt16])
+        /// Int64 values: counters, which must survive exactly.
         case int64([Int64])
     }
 
+    /// The name relative to the parameter (`adam.m`), which the restoring code asks
+    /// `SavedState` for.
     public var name: String
+    /// The dimensions; their product is the number of values.
     public var shape: [Int]
+    /// The values and their element type.
     public var storage: Storage
 
+    /// A Float32 tensor of `values`, whose count must be the product of `shape`.
     public init(name: String, shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "NamedTensor \(name): \(values.count) values for shape \(shape)")
         self.name = name
@@ -33,6 +41,7 @@ public struct NamedTensor: Sendable, Equatable {
         self.storage = .bfloat16(bits)
     }
 
+    /// An Int64 vector of `integers`.
     public init(name: String, integers: [Int64]) {
         self.name = name
         self.shape = [integers.count]

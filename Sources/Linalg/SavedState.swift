@@ -3,6 +3,7 @@
 public struct SavedState: Sendable {
     private let tensors: [String: NamedTensor]
 
+    /// The state `tensors` hold, by name.
     public init(_ tensors: [NamedTensor]) {
         self.tensors = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
@@ -34,8 +35,10 @@ public struct SavedState: Sendable {
 /// Saved state that cannot be restored: a tensor missing or of the wrong shape or type, or
 /// values the state cannot hold. The message names the tensor, relative to its parameter.
 public struct SavedStateError: Error, CustomStringConvertible, Equatable {
+    /// What cannot be restored, in one line naming the tensor.
     public var message: String
 
+    /// An error reading `message`.
     public init(_ message: String) {
         self.message = message
     }

@@ -4,12 +4,18 @@ import Linalg
 /// direction `= m̂ / (sqrt(v̂) + eps)` with bias corrections `m̂ = m / (1 - b1^t)`, `v̂ = v / (1 - b2^t)`
 /// (Kingma & Ba 2015; AdamW follows it with `WeightDecay`, decoupled from this scaling).
 public final class AdamScaling: TensorTransform {
+    /// `b1`, the decay of the first moment `m` (`OptimizerConfig.beta1`, default 0.9).
     public let firstMomentDecay: Float
+    /// `b2`, the decay of the second moment `v` (`OptimizerConfig.beta2`, default 0.999).
     public let secondMomentDecay: Float
+    /// `eps`, added to `sqrt(v̂)` before dividing so that a zero second moment gives a finite
+    /// direction (`OptimizerConfig.epsilon`, default 1e-8).
     public let epsilon: Float
     private var firstMoment: [Float]
     private var secondMoment: [Float]
 
+    /// Adam for a shard of `count` elements, both moments starting at zero; the rates are
+    /// rounded to Float32.
     public init(count: Int, firstMomentDecay: Double, secondMomentDecay: Double, epsilon: Double) {
         self.firstMomentDecay = Float(firstMomentDecay)
         self.secondMomentDecay = Float(secondMomentDecay)

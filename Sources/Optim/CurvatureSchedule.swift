@@ -23,18 +23,37 @@ import Support
 /// `rateScaling` `compounded` gives an update after `T` steps the rate `1 - (1 - beta2)^T`, what
 /// the moving average would have moved in those `T` steps; `fixed` keeps `beta2`.
 public struct CurvatureSchedule: Sendable, Equatable {
+    /// How a factor's curvature learning rate depends on its update interval `T`.
     public enum RateScaling: String, NamedChoice {
-        case fixed, compounded
+        /// `beta2` whatever the interval.
+        case fixed
+        /// `1 - (1 - beta2)^T`: as far as `T` steps of the moving average would have moved.
+        case compounded
     }
 
+    /// Steps between updates of the factors up to `referenceDimension`, and the unit every longer
+    /// interval is a power-of-two multiple of (`OptimizerConfig.curvatureInterval`, default 1);
+    /// at least 1.
     public var baseInterval: Int
+    /// `D`: factors of dimension `k > D` are updated about `(k / D)³` times less often (up to
+    /// `maxInterval`); nil: every factor every `baseInterval` steps
+    /// (`OptimizerConfig.curvatureReferenceDimension`, default 128).
     public var referenceDimension: Int?
+    /// The longest interval, used rounded down to `baseInterval * 2^j`
+    /// (`OptimizerConfig.maxCurvatureInterval`, default 64).
     public var maxInterval: Int
+    /// `W`: steps at `baseInterval` before the intervals start doubling toward `T(k)`; 0: settled
+    /// from the start (`OptimizerConfig.curvatureWarmupSteps`, default 8).
     public var warmupSteps: Int
+    /// How the curvature learning rate grows with the interval
+    /// (`OptimizerConfig.curvatureRateScaling`, default `compounded`).
     public var rateScaling: RateScaling
-    /// `beta2`.
+    /// `beta2`, the curvature learning rate of a factor updated every step (the preconditioner's
+    /// `factor.curvatureLearningRate`, default 0.01); `rateScaling` adapts it to longer intervals.
     public var curvatureLearningRate: Double
 
+    /// A schedule with the settings above; a `maxInterval` below `baseInterval` is raised to it.
+    /// `baseInterval` must be at least 1 (`OptimizerConfig` checks it).
     public init(
         baseInterval: Int, referenceDimension: Int?, maxInterval: Int, warmupSteps: Int, rateScaling: RateScaling,
         curvatureLearningRate: Double

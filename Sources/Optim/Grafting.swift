@@ -7,16 +7,29 @@ import Support
 ///
 ///     d <- d * ||a|| / ||d||,   a = g (sgd)   or   a = g / (sqrt(v̂) + eps), v <- b2 v + (1 - b2) g² (adam)
 public final class Grafting: TensorTransform {
+    /// Whose step's norm the preconditioned direction takes.
     public enum Kind: String, NamedChoice {
-        case none, sgd, adam
+        /// No grafting: the direction keeps its own norm (the chain has no grafting stage).
+        case none
+        /// The gradient's norm, `a = g`.
+        case sgd
+        /// The norm of Adam's step without momentum, `a = g / (sqrt(v̂) + eps)`.
+        case adam
     }
 
+    /// `sgd` or `adam` (`none` needs no stage).
     public let kind: Kind
+    /// `b2`, the decay of the `adam` graft's second moment (`OptimizerConfig.graftingBeta2`,
+    /// default 0.999); `sgd` ignores it.
     public let secondMomentDecay: Float
+    /// `eps`, added to `sqrt(v̂)` in the `adam` graft (`OptimizerConfig.graftingEpsilon`, default
+    /// 1e-8); `sgd` ignores it.
     public let epsilon: Float
     private var secondMoment: [Float]
     private var blockSums: [Float] = []
 
+    /// Grafting of `kind` (not `none`) for a shard of `count` elements; the `adam` graft's second
+    /// moment starts at zero.
     public init(kind: Kind, count: Int, secondMomentDecay: Double, epsilon: Double) {
         precondition(kind != .none, "Grafting: kind none needs no stage")
         self.kind = kind

@@ -12,13 +12,26 @@ import Support
 /// other side's size). Eigen-Shampoo blocks update their moving averages every step and recompute
 /// roots by eigendecomposition every `rootInterval` steps.
 public final class KroneckerPreconditioning: TensorTransform {
+    /// Which Kronecker factors precondition the tensor.
     public enum Method: String, NamedChoice {
-        case spectral, eigen
+        /// Spectral factors, each updated on its `CurvatureSchedule`, roots always current (the
+        /// `spectral` optimizer).
+        case spectral
+        /// Exact moving averages updated every step, roots recomputed by eigendecomposition every
+        /// `rootInterval` steps (the `eigenShampoo` optimizer).
+        case eigen
     }
 
+    /// Spectral or Eigen-Shampoo factors.
     public let method: Method
+    /// The tensor's preconditioner and its state: Kronecker blocks, or the diagonal fallback for
+    /// a vector.
     public let preconditioner: ParameterPreconditioner<Float>
+    /// When each spectral factor is updated and at what rate; `eigen` takes only its
+    /// `curvatureLearningRate`, every step.
     public let schedule: CurvatureSchedule
+    /// `eigen`: roots are recomputed at the steps divisible by this (at least 1); `spectral`
+    /// ignores it.
     public let rootInterval: Int
     /// The gradient is multiplied by this before the curvature update (1, or sqrt(batch size)).
     public let curvatureScale: Float
@@ -27,6 +40,9 @@ public final class KroneckerPreconditioning: TensorTransform {
     private var scaledOutputGradient = Matrix<Float>(rows: 0, columns: 0)
     private var result = Matrix<Float>(rows: 0, columns: 0)
 
+    /// The stage for `tensor` with fresh factors shaped by `options`; `curvatureScale` multiplies
+    /// the gradient before each curvature update, and `workspaces` (spectral only) is scratch
+    /// shared by shards updated one at a time.
     public init(
         method: Method, tensor: ParameterInfo, options: PreconditionerOptions,
         schedule: CurvatureSchedule, rootInterval: Int, curvatureScale: Float,

@@ -3,11 +3,14 @@ import Linalg
 /// The last stage of every optimizer (optax's `scale_by_learning_rate`): the direction becomes the
 /// step `d <- -lr(t) d` that is added to the parameters, with the schedule's rate at step t.
 public final class LearningRateScaling: StatelessTensorTransform {
+    /// How the rate varies with the step.
     public let schedule: LearningRateSchedule
+    /// The base rate the schedule scales (`OptimizerConfig.learningRate`).
     public let baseRate: Double
     /// The schedule's horizon.
     public let totalSteps: Int
 
+    /// The stage scaling by `schedule`'s rate for `baseRate`, over a horizon of `totalSteps` steps.
     public init(schedule: LearningRateSchedule, baseRate: Double, totalSteps: Int) {
         self.schedule = schedule
         self.baseRate = baseRate

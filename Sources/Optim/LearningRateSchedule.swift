@@ -4,8 +4,8 @@ import Support
 public enum LearningRateSchedule: Sendable, Equatable {
     /// The base rate throughout.
     case constant
-    /// Linear warm-up from 0 over `warmupSteps`, then a cosine decay to `finalFraction` of the
-    /// base rate at the last step of training.
+    /// Linear warm-up over `warmupSteps` (step t at `(t + 1) / warmupSteps` of the base rate),
+    /// then a cosine decay to `finalFraction` of the base rate at step `totalSteps`.
     case warmupCosine(warmupSteps: Int, finalFraction: Double)
 
     /// The rate at `step` (0-based) of `totalSteps`.

@@ -2,11 +2,19 @@ import Linalg
 
 /// Heavy-ball momentum `v <- mu v + (1 - dampening) d`, direction `= v` (or Nesterov's `d + mu v`).
 public final class Momentum: TensorTransform {
+    /// `mu`, the fraction of the velocity kept each step (`OptimizerConfig.momentum`, in [0, 1),
+    /// default 0.9).
     public let momentum: Float
+    /// The fraction of the direction left out of the velocity (`OptimizerConfig.momentumDampening`,
+    /// default 0).
     public let dampening: Float
+    /// Whether the direction is Nesterov's `d + mu v` rather than `v` (`OptimizerConfig.nesterov`,
+    /// default false).
     public let nesterov: Bool
     private var velocity: [Float]
 
+    /// Momentum for a shard of `count` elements, the velocity starting at zero; the rates are
+    /// rounded to Float32.
     public init(count: Int, momentum: Double, dampening: Double = 0, nesterov: Bool) {
         self.momentum = Float(momentum)
         self.dampening = Float(dampening)

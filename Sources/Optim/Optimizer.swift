@@ -9,10 +9,13 @@ import Spectral
 /// Shards are updated one at a time (`update(shard:...)`), so that in a distributed job each
 /// rank updates exactly the shards it owns.
 public final class Optimizer {
+    /// The settings, validated by the initializer.
     public let config: OptimizerConfig
+    /// The shards; the `shard:` index of every method is a position in this array.
     public let shards: [ParameterInfo]
     /// The schedule's horizon.
     public let totalSteps: Int
+    /// Seconds spent in the optimizer since it was made or since the last `takeTimings()`.
     public private(set) var timings = OptimizerTimings()
 
     private let recipe: OptimizerRecipe

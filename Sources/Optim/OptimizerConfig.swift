@@ -5,6 +5,7 @@ import Support
 ///
 /// Fields that do not apply to the chosen `type` are ignored; unknown fields are errors.
 public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
+    /// Which optimizer, spelled in the configuration as the case's name.
     public enum Kind: String, NamedChoice {
         /// SGD with (Nesterov) momentum.
         case sgd
@@ -18,27 +19,37 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
 
     /// How the gradient is scaled before it enters a curvature update.
     public enum CurvatureGradientScale: String, NamedChoice {
+        /// Unscaled.
         case none
         /// By sqrt(global batch size): the curvature of a batch-mean gradient then matches a
         /// per-sample scale.
         case sqrtBatch
     }
 
+    /// The optimizer (`type`, required).
     public var type: Kind
     /// Default: 0.05 for `sgd`, 1e-3 for the others.
     public var learningRate: Double
+    /// How the learning rate varies over training (`schedule`, default `constant`).
     public var schedule = LearningRateSchedule.constant
     /// Default: 0 for `adamw`, 0.9 for the others.
     public var momentum: Double
     /// PyTorch's dampening: `v <- momentum v + (1 - dampening) d`. Equal to `momentum`, v is a
     /// moving average and the step keeps the direction's scale (as Adam's first moment does).
     public var momentumDampening = 0.0
+    /// Whether momentum takes Nesterov's form `d + momentum v` (`nesterov`, default false).
     public var nesterov = false
+    /// Decoupled weight decay `wd`, the step becoming `-lr (d + wd W)` (`weightDecay`, at least 0,
+    /// default 0); matrices only unless `decayVectors`.
     public var weightDecay = 0.0
     /// Whether weight decay also applies to vectors (biases, norms).
     public var decayVectors = false
+    /// `adamw`'s first-moment decay (`beta1`, in [0, 1), default 0.9).
     public var beta1 = 0.9
+    /// `adamw`'s second-moment decay (`beta2`, in [0, 1), default 0.999); the preconditioners'
+    /// curvature rate is `preconditioner.factor.curvatureLearningRate` instead.
     public var beta2 = 0.999
+    /// `adamw`'s `eps`, added to `sqrt(v̂)` before dividing (`epsilon`, above 0, default 1e-8).
     public var epsilon = 1e-8
     /// The preconditioner (`spectral` and `eigenShampoo`).
     public var preconditioner = PreconditionerOptions()
@@ -58,9 +69,15 @@ public struct OptimizerConfig: ConfigRecord, Sendable, Equatable {
     public var curvatureRateScaling = CurvatureSchedule.RateScaling.compounded
     /// Eigen-Shampoo root recomputation every this many steps.
     public var rootInterval = 10
+    /// `spectral` and `eigenShampoo`: whose step's norm the preconditioned direction takes
+    /// (`grafting`: `none`, `sgd` or `adam`, default `adam`).
     public var grafting = Grafting.Kind.adam
+    /// The `adam` graft's second-moment decay (`graftingBeta2`, in [0, 1), default 0.999).
     public var graftingBeta2 = 0.999
+    /// The `adam` graft's `eps` (`graftingEpsilon`, above 0, default 1e-8).
     public var graftingEpsilon = 1e-8
+    /// How the gradient is scaled before curvature updates (`curvatureGradientScale`: `none` or
+    /// `sqrtBatch`, default `none`).
     public var curvatureGradientScale = CurvatureGradientScale.none
     /// Spectral: on one rank, a linear layer's preconditioner multiplies through the gradient's
     /// thin factors `dY^T X` where that costs less (`multipliesThroughFactors(of:rows:)`); the

@@ -1,8 +1,11 @@
 /// What an optimizer needs to know about one parameter tensor: its name and shape.
 public struct ParameterInfo: Sendable, Equatable {
+    /// The tensor's name, which the optimizer's error messages give.
     public var name: String
+    /// The tensor's dimensions, outermost first (a convolution kernel's `[out, in, kh, kw]`).
     public var shape: [Int]
 
+    /// Describes a tensor; `shape` must be non-empty with every dimension at least 1.
     public init(name: String, shape: [Int]) {
         precondition(!shape.isEmpty && shape.allSatisfy { $0 >= 1 }, "ParameterInfo: shape \(shape) of \(name)")
         self.name = name
@@ -36,13 +39,16 @@ public struct OptimizerTimings: Sendable, Equatable {
     /// Everything else (moment updates, momentum, grafting, the parameter update).
     public var otherSeconds = 0.0
 
+    /// No time spent yet.
     public init() {}
 }
 
 /// An optimizer step that cannot continue; the message names the tensor.
 public struct OptimizerError: Error, CustomStringConvertible, Equatable {
+    /// What went wrong, in one line naming the tensor.
     public var message: String
 
+    /// An error reading `message`.
     public init(_ message: String) {
         self.message = message
     }

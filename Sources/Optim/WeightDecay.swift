@@ -3,8 +3,10 @@ import Linalg
 /// Decoupled weight decay (Loshchilov & Hutter 2019; optax's `add_decayed_weights`): `d <- d + wd W`,
 /// added to the direction after the optimizer's scaling, so the learning rate then scales both.
 public final class WeightDecay: StatelessTensorTransform {
+    /// `wd`, the multiple of the parameters added to the direction (`OptimizerConfig.weightDecay`).
     public let decay: Float
 
+    /// Decay by `decay`, rounded to Float32.
     public init(decay: Double) {
         self.decay = Float(decay)
     }
