@@ -26,7 +26,7 @@ for target in $targets; do
     echo "check-docs.sh: DocC failed for $target (warnings count as errors)" >&2
     exit 1
   fi
-  grep -i "warning\|generated documentation archive" "$log" || true
+  echo "DocC: $target built without warnings"
 done
 # The man page argument-parser's plugin writes from the commands' help.
 swift package plugin generate-manual --configuration debug > "$log" 2>&1 || { cat "$log" >&2; exit 1; }

@@ -12,7 +12,7 @@
 /// subnormal, which would slow the loop down many times); NaN stays NaN.
 @usableFromInline package enum VectorExponential {
     @inlinable @inline(__always)
-    @usableFromInline package static func exp(_ x: Float) -> Float {
+    package static func exp(_ x: Float) -> Float {
         let clamped = min(max(x, -86.5), 88)
         // Adding 1.5 · 2^23 rounds to the nearest integer n and leaves n in the low mantissa bits.
         let roundingShift: Float = 12_582_912

@@ -4,7 +4,7 @@
 @usableFromInline package enum VectorKernels {
     /// `sum x_i²` over `count` elements from `start`.
     @inlinable
-    @usableFromInline package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
+    package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
         var lanes = SIMD8<Scalar>(repeating: 0)
         var index = 0
         while index + 8 <= count {
