@@ -24,6 +24,8 @@ lines, skippedSteps), so `spectrain plot` and the bench's analysis read it like 
 
   python3 launch/torch_char_lm.py --out runs/torch-char-adamw [--steps 3000] [--minutes 15]
   python3 launch/torch_char_lm.py --measure-step 20      (forward+backward tokens/s, no optimizer)
+  python3 launch/torch_char_lm.py --measure-train-step 20 (whole steps with AdamW at a constant
+      --learning-rate: phase timings as JSON, as launch/torch_models.py; for launch/bench-models.sh)
 
 Stops cleanly at a step boundary on SIGTERM or SIGINT (exit 75, as spectrain) or when --minutes of
 wall time (evaluation included, the clock of elapsedSeconds) have passed (exit 0).
@@ -99,8 +101,12 @@ def parse_arguments(argv):
     parser.add_argument("--final-fraction", type=float, default=0.1)
     parser.add_argument("--measure-step", type=positive_int, metavar="N",
                         help="time N forward+backward passes (no optimizer) after warm-up, print tokens/s, and exit")
-    parser.add_argument("--measure-warmup", type=non_negative_int, default=3, help="untimed passes before --measure-step (3)")
+    parser.add_argument("--measure-train-step", type=positive_int, metavar="N",
+                        help="time N training steps (data, forward, backward, AdamW step) after warm-up, print their phase times as JSON, and exit")
+    parser.add_argument("--measure-warmup", type=non_negative_int, default=3, help="untimed passes before --measure-step or --measure-train-step (3)")
     args = parser.parse_args(argv)
+    if args.measure_step and args.measure_train_step:
+        parser.error("--measure-step and --measure-train-step exclude each other")
     if args.width % args.heads != 0:
         parser.error(f"--width {args.width} is not a multiple of --heads {args.heads}")
     if not 0 <= args.final_fraction <= 1:
@@ -291,6 +297,28 @@ def measure_step(torch, model, corpus, args):
           f"{torch.get_num_threads()} threads, torch {torch.__version__})")
 
 
+def measure_train_step(torch, model, corpus, args):
+    """Times whole training steps with launch/torch_models.py's harness and prints its JSON: random
+    windows gathered from the training text each step, AdamW at a constant --learning-rate."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_models import adamw, time_train_steps
+    generator = torch.Generator().manual_seed(args.seed)
+    count = len(corpus.training) - args.context
+
+    def next_batch(_step):
+        return windows(torch, corpus.training, torch.randint(count, (args.batch_size,), generator=generator), args.context)
+
+    timings = time_train_steps(torch, model, adamw(torch, model, args.learning_rate), next_batch,
+                               args.measure_train_step, args.measure_warmup)
+    report = {
+        "model": "char", "parameters": sum(p.numel() for p in model.parameters()), "batch": args.batch_size,
+        "predictionsPerSample": args.context, "steps": args.measure_train_step, "warmup": args.measure_warmup,
+        "threads": torch.get_num_threads(), "interopThreads": torch.get_num_interop_threads(), "torch": torch.__version__,
+        "milliseconds": timings,
+    }
+    print(json.dumps(report, sort_keys=True))
+
+
 def train(torch, model, corpus, args):
     functional = torch.nn.functional
     os.makedirs(args.out, exist_ok=True)
@@ -298,7 +326,7 @@ def train(torch, model, corpus, args):
     if os.path.exists(metrics_path):
         fail(f"{metrics_path}: exists already; give a new --out folder")
     parameters = sum(p.numel() for p in model.parameters())
-    settings = {key: value for key, value in vars(args).items() if key != "measure_step" and key != "measure_warmup"}
+    settings = {key: value for key, value in vars(args).items() if not key.startswith("measure_")}
     settings.update(parameters=parameters, vocabulary=len(corpus.vocabulary), torch=torch.__version__,
                     threads=torch.get_num_threads())
     with open(os.path.join(args.out, "config.json"), "w") as handle:
@@ -413,11 +441,16 @@ def main(argv):
     except ImportError:
         fail("needs torch: run it with the Python of launch/bench-shakespeare.sh's venv (default /tmp/spectrain-bench-venv/bin/python)")
     torch.set_num_threads(args.threads)
+    if args.measure_train_step:
+        torch.set_num_interop_threads(1)
     torch.manual_seed(args.seed)
     corpus = CharacterCorpus(args.text, args.context, torch)
     model = build_model(torch, len(corpus.vocabulary), args)
     if args.measure_step:
         measure_step(torch, model, corpus, args)
+        return 0
+    if args.measure_train_step:
+        measure_train_step(torch, model, corpus, args)
         return 0
     return train(torch, model, corpus, args)
 

@@ -1,20 +1,21 @@
 import Linalg
 
 /// A 2-D convolution (cross-correlation, as in PyTorch) with square kernels, zero padding and
-/// stride, computed per sample as im2col followed by one GEMM.
+/// stride, computed as im2col and one GEMM per chunk of samples.
 ///
-/// With the input image x [C, H, W], weight W [O, C, k, k] seen as the matrix O x (C k k), and the
-/// column matrix of a sample
+/// With the input image x [C, H, W], weight W [O, C, k, k] seen as the matrix O x (C k k), and
+/// `cols` the column matrix of a chunk of n images side by side (`ColumnMatrix`),
 ///
-///     cols[(c k + i) k + j, oy Wo + ox] = x[c, oy s - p + i, ox s - p + j]      (0 outside x)
-///
-///     forward:   Y = W cols + b 1^T                      (O x Ho Wo, the sample's output)
+///     forward:   Y = W cols + b 1^T                  (O x n Ho Wo)
 ///     backward:  dW += dY cols^T,   db += dY 1,   dx = col2im(W^T dY)
 ///
-/// where col2im adds every column entry back onto the input pixel it was copied from. The
-/// columns of one sample are rebuilt in the backward rather than kept for the whole batch
-/// (C k k Ho Wo elements per sample would otherwise be held for maxBatch samples); a 1x1
-/// kernel with stride 1 and no padding multiplies the image directly.
+/// where col2im adds every column entry back onto the input pixel it was copied from. A chunk
+/// holds enough images for GEMMs about `chunkColumns` columns wide (wide enough to run near
+/// sgemm's speed, narrow enough that a chunk's columns stay in cache), and the chunks are spread
+/// over the cores (`ParallelLoop`), each on a one-thread GEMM. The chunk size depends on the
+/// layer's geometry only, and the weight and bias gradients are summed chunk by chunk in chunk
+/// order, so results do not depend on the number of cores. The columns are rebuilt in the
+/// backward rather than kept for the whole batch.
 package final class Conv2d<Scalar: LinalgScalar>: Layer {
     /// Output channels.
     package let outputs: Int
@@ -27,11 +28,21 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
 
     package var kind: String { "conv2d" }
 
+    /// The GEMM width a chunk of images aims at.
+    static var chunkColumns: Int { 4096 }
+
     private var window = SlidingWindow()
     private var weight: BoundTensor<Scalar>?
     private var bias: BoundTensor<Scalar>?
-    private var columns = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
-    private var columnGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    /// Images per chunk.
+    private var chunkImages = 1
+    /// Per worker: a chunk's columns (or their gradient), `C k k x n Ho Wo`.
+    private var columns: [ScratchBuffer<Scalar>] = []
+    /// Per worker: a chunk's output or output gradient as one matrix, `O x n Ho Wo`.
+    private var chunkOutputs: [ScratchBuffer<Scalar>] = []
+    /// Per chunk: its part of the weight gradient (`O x C k k`) and of the bias gradient (`O`).
+    private var weightGradientParts = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
+    private var biasGradientParts = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
 
     package init(outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
         precondition(outputs >= 1, "Conv2d: outputs must be at least 1, got \(outputs)")
@@ -61,9 +72,14 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
     package func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
         (weight, bias) = store.boundPair(at: parameterIndices, layer: "Conv2d")
         window = checkedAtBind("Conv2d") { try slidingWindow(for: inputShape) }
-        let columnCount = isPointwise ? 0 : patchSize * window.outputPlane
-        columns = ScratchBuffer(count: columnCount, initialValue: 0)
-        columnGradients = ScratchBuffer(count: columnCount, initialValue: 0)
+        let plane = window.outputPlane
+        chunkImages = max(1, min(maxBatch, Self.chunkColumns / plane))
+        let workers = max(1, BLASThreading.threads)
+        columns = (0..<workers).map { _ in ScratchBuffer(count: patchSize * chunkImages * plane, initialValue: 0) }
+        chunkOutputs = (0..<workers).map { _ in ScratchBuffer(count: outputs * chunkImages * plane, initialValue: 0) }
+        let chunks = (maxBatch + chunkImages - 1) / chunkImages
+        weightGradientParts = ScratchBuffer(count: chunks * outputs * patchSize, initialValue: 0)
+        biasGradientParts = ScratchBuffer(count: chunks * outputs, initialValue: 0)
     }
 
     /// Weight and bias uniform in ±1/sqrt(C k k) (PyTorch's default).
@@ -77,26 +93,45 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
     /// The rows of the column matrix, C k k: the fan-in of one output.
     private var patchSize: Int { window.channels * kernel * kernel }
 
-    /// A 1x1 kernel at stride 1 without padding: the image is its own column matrix.
-    private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    /// Calls `body(images, worker)` for each chunk of `0..<batch`, chunks spread over the workers
+    /// that have scratch.
+    private func forEachChunk(batch: Int, _ body: (_ chunk: Int, _ images: Range<Int>, _ worker: Int) -> Void) {
+        let chunks = (batch + chunkImages - 1) / chunkImages
+        ParallelLoop.forEach(count: chunks, workers: min(BLASThreading.threads, columns.count)) { chunk, worker in
+            let first = chunk * chunkImages
+            body(chunk, first..<min(batch, first + chunkImages), worker)
+        }
+    }
+
+    /// Writes the columns of `images` side by side into `cols`, rows `leadingDimension` apart.
+    private func writeColumns(_ input: UnsafeBufferPointer<Scalar>, images: Range<Int>, into cols: UnsafeMutablePointer<Scalar>, leadingDimension: Int) {
+        let matrix = ColumnMatrix(window: window)
+        for (offset, image) in images.enumerated() {
+            matrix.write(input.baseAddress! + image * window.inputCount, into: cols + offset * window.outputPlane, leadingDimension: leadingDimension)
+        }
+    }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
         guard let weight, let bias else { preconditionFailure("Conv2d.forward before bind") }
-        let (inputCount, plane, patchSize, outputs) = (window.inputCount, window.outputPlane, self.patchSize, self.outputs)
-        precondition(input.count >= batch * inputCount && output.count >= batch * outputs * plane,
+        let (plane, patchSize, outputs) = (window.outputPlane, self.patchSize, self.outputs)
+        precondition(input.count >= batch * window.inputCount && output.count >= batch * outputs * plane,
                      "Conv2d.forward: buffers too small for batch \(batch)")
-        for sample in 0..<batch {
-            let image = input.baseAddress! + sample * inputCount
-            let y = output.baseAddress! + sample * outputs * plane
-            let cols = columnMatrix(of: image)
-            for channel in 0..<outputs {
-                (y + channel * plane).update(repeating: bias.values[channel], count: plane)
-            }
+        forEachChunk(batch: batch) { _, images, worker in
+            let width = images.count * plane
+            let (cols, product) = (columns[worker].base, chunkOutputs[worker].base)
+            writeColumns(input, images: images, into: cols, leadingDimension: width)
             BLAS.gemm(
-                transposeA: false, transposeB: false, m: outputs, n: plane, k: patchSize,
-                alpha: 1, a: weight.values, lda: patchSize, b: cols, ldb: plane, beta: 1, c: y, ldc: plane)
+                transposeA: false, transposeB: false, m: outputs, n: width, k: patchSize,
+                alpha: 1, a: weight.values, lda: patchSize, b: cols, ldb: width, beta: 0, c: product, ldc: width)
+            // Y of each image, channel by channel, plus the bias.
+            for (offset, image) in images.enumerated() {
+                for channel in 0..<outputs {
+                    let (source, target, shift) = (product + channel * width + offset * plane, output.baseAddress! + (image * outputs + channel) * plane, bias.values[channel])
+                    for position in 0..<plane { target[position] = source[position] + shift }
+                }
+            }
         }
     }
 
@@ -108,118 +143,48 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
         batch: Int, context: ForwardContext
     ) {
         guard let weight, let bias else { preconditionFailure("Conv2d.backward before bind") }
-        let (inputCount, plane, patchSize, outputs) = (window.inputCount, window.outputPlane, self.patchSize, self.outputs)
+        let (plane, patchSize, outputs) = (window.outputPlane, self.patchSize, self.outputs)
         if let inputGradient {
-            precondition(inputGradient.count >= batch * inputCount, "Conv2d.backward: input gradient too small for batch \(batch)")
+            precondition(inputGradient.count >= batch * window.inputCount, "Conv2d.backward: input gradient too small for batch \(batch)")
         }
-        for sample in 0..<batch {
-            let image = input.baseAddress! + sample * inputCount
-            let dy = outputGradient.baseAddress! + sample * outputs * plane
+        let weightParts = weightGradientParts.base
+        let biasParts = biasGradientParts.base
+        forEachChunk(batch: batch) { chunk, images, worker in
+            let width = images.count * plane
+            let (cols, gradient) = (columns[worker].base, chunkOutputs[worker].base)
+            // dY of the chunk as one O x n Ho Wo matrix, and its row sums (db).
             for channel in 0..<outputs {
-                let row = dy + channel * plane
                 var sum: Scalar = 0
-                for position in 0..<plane { sum += row[position] }
-                bias.gradients[channel] += sum
+                for (offset, image) in images.enumerated() {
+                    let (source, target) = (outputGradient.baseAddress! + (image * outputs + channel) * plane, gradient + channel * width + offset * plane)
+                    for position in 0..<plane {
+                        target[position] = source[position]
+                        sum += source[position]
+                    }
+                }
+                biasParts[chunk * outputs + channel] = sum
             }
-            let cols = columnMatrix(of: image)
+            writeColumns(input, images: images, into: cols, leadingDimension: width)
             BLAS.gemm(
-                transposeA: false, transposeB: true, m: outputs, n: patchSize, k: plane,
-                alpha: 1, a: dy, lda: plane, b: cols, ldb: plane, beta: 1, c: weight.gradients, ldc: patchSize)
-            guard let inputGradient else { continue }
-            let dx = inputGradient.baseAddress! + sample * inputCount
-            let target = isPointwise ? dx : columnGradients.base
+                transposeA: false, transposeB: true, m: outputs, n: patchSize, k: width,
+                alpha: 1, a: gradient, lda: width, b: cols, ldb: width, beta: 0, c: weightParts + chunk * outputs * patchSize, ldc: patchSize)
+            guard let inputGradient else { return }
+            // The column gradient W^T dY overwrites the columns, then goes back onto the images.
             BLAS.gemm(
-                transposeA: true, transposeB: false, m: patchSize, n: plane, k: outputs,
-                alpha: 1, a: weight.values, lda: patchSize, b: dy, ldb: plane, beta: 0, c: target, ldc: plane)
-            if !isPointwise { columnsToImage(columnGradients.base, into: dx) }
-        }
-    }
-
-    /// The column matrix of one image: the image itself for a pointwise kernel, else written
-    /// into `columns`.
-    private func columnMatrix(of image: UnsafePointer<Scalar>) -> UnsafePointer<Scalar> {
-        guard !isPointwise else { return image }
-        imageToColumns(image, into: columns.base)
-        return UnsafePointer(columns.base)
-    }
-
-    /// Writes the column matrix of one image (see the type's doc comment).
-    private func imageToColumns(_ image: UnsafePointer<Scalar>, into cols: UnsafeMutablePointer<Scalar>) {
-        let (outputWidth, stride) = (window.outputWidth, window.stride)
-        forEachColumnSegment(includingPadding: true) { segmentStart, imageRowStart, validColumns, columnShift in
-            let segment = cols + segmentStart
-            guard let imageRowStart else {
-                segment.update(repeating: 0, count: outputWidth)
-                return
-            }
-            let source = image + imageRowStart
-            segment.update(repeating: 0, count: validColumns.lowerBound)
-            if stride == 1 {
-                // The valid entries are one contiguous run of the image row: one copy.
-                let start = validColumns.lowerBound
-                (segment + start).update(from: source + (start + columnShift), count: validColumns.count)
-            } else {
-                for outputColumn in validColumns {
-                    segment[outputColumn] = source[outputColumn * stride + columnShift]
-                }
-            }
-            (segment + validColumns.upperBound).update(repeating: 0, count: outputWidth - validColumns.upperBound)
-        }
-    }
-
-    /// Overwrites the image gradient with the sum of the column-matrix gradient entries copied
-    /// from each pixel (the adjoint of `imageToColumns`).
-    private func columnsToImage(_ cols: UnsafePointer<Scalar>, into image: UnsafeMutablePointer<Scalar>) {
-        let stride = window.stride
-        image.update(repeating: 0, count: window.inputCount)
-        forEachColumnSegment(includingPadding: false) { segmentStart, imageRowStart, validColumns, columnShift in
-            guard let imageRowStart else { return }
-            let (segment, destination) = (cols + segmentStart, image + imageRowStart)
-            if stride == 1 {
-                // One contiguous run of the image row, a loop the compiler vectorises.
-                let start = validColumns.lowerBound
-                let (entries, pixels) = (segment + start, destination + (start + columnShift))
-                for offset in 0..<validColumns.count { pixels[offset] += entries[offset] }
-            } else {
-                for outputColumn in validColumns {
-                    destination[outputColumn * stride + columnShift] += segment[outputColumn]
-                }
+                transposeA: true, transposeB: false, m: patchSize, n: width, k: outputs,
+                alpha: 1, a: weight.values, lda: patchSize, b: gradient, ldb: width, beta: 0, c: cols, ldc: width)
+            let matrix = ColumnMatrix(window: window)
+            for (offset, image) in images.enumerated() {
+                matrix.addBack(cols + offset * plane, leadingDimension: width, into: inputGradient.baseAddress! + image * window.inputCount)
             }
         }
-    }
-
-    /// Walks the column matrix of one image in memory order, one segment (the entries of one
-    /// output row oy in the row (c, i, j) of the matrix) at a time, for `imageToColumns` and its
-    /// adjoint: `body` gets the index in the matrix of the segment's first entry, the image index
-    /// of the input row `oy s - p + i` of channel c (nil when that row lies in the padding, whose
-    /// segments are visited only `includingPadding`), the output columns ox whose input column
-    /// `ox s - p + j` is inside the image, and `j - p`.
-    @inline(__always)
-    private func forEachColumnSegment(
-        includingPadding: Bool,
-        _ body: (_ segmentStart: Int, _ imageRowStart: Int?, _ validColumns: Range<Int>, _ columnShift: Int) -> Void
-    ) {
-        let window = self.window
-        for channel in 0..<window.channels {
-            for kernelRow in 0..<kernel {
-                let validRows = window.validOutputRows(kernelRow: kernelRow)
-                for kernelColumn in 0..<kernel {
-                    let validColumns = window.validOutputColumns(kernelColumn: kernelColumn)
-                    let columnShift = kernelColumn - window.padding
-                    let rowStart = ((channel * kernel + kernelRow) * kernel + kernelColumn) * window.outputPlane
-                    for outputRow in 0..<validRows.lowerBound where includingPadding {
-                        body(rowStart + outputRow * window.outputWidth, nil, validColumns, columnShift)
-                    }
-                    for outputRow in validRows {
-                        let inputRow = outputRow * window.stride - window.padding + kernelRow
-                        body(rowStart + outputRow * window.outputWidth, (channel * window.height + inputRow) * window.width,
-                             validColumns, columnShift)
-                    }
-                    for outputRow in validRows.upperBound..<window.outputHeight where includingPadding {
-                        body(rowStart + outputRow * window.outputWidth, nil, validColumns, columnShift)
-                    }
-                }
-            }
+        // The chunks' parts, in chunk order.
+        let chunks = (batch + chunkImages - 1) / chunkImages
+        let weightCount = outputs * patchSize
+        for chunk in 0..<chunks {
+            let part = weightParts + chunk * weightCount
+            for index in 0..<weightCount { weight.gradients[index] += part[index] }
+            for channel in 0..<outputs { bias.gradients[channel] += biasParts[chunk * outputs + channel] }
         }
     }
 }

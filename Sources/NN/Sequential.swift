@@ -35,6 +35,10 @@ package final class Sequential<Scalar: LinalgScalar> {
     /// Told at each layer boundary of forward and backward (data-parallel overlap); nil: nobody.
     package weak var boundaryObserver: (any LayerBoundaryObserver)?
 
+    /// The first layer with parameters (`layers.count` if none): backward stops there, as no
+    /// layer before it has a gradient to compute, and it computes no input gradient (after a
+    /// flatten, the first linear layer's would be a GEMM as large as its weight gradient's).
+    private let firstTrainedLayer: Int
     private let activations: [ScratchBuffer<Scalar>]
     private let activationGradients: [ScratchBuffer<Scalar>]
     /// The layers keeping their weight gradient's factors, by the weight's tensor index.
@@ -83,6 +87,7 @@ package final class Sequential<Scalar: LinalgScalar> {
         self.layerOutputShapes = shapes
         self.layerNames = names
         self.parameterIndices = indices
+        self.firstTrainedLayer = indices.firstIndex { !$0.isEmpty } ?? layers.count
         self.parameters = ParameterStore(tensors: tensors)
         self.activations = shapes.map { ScratchBuffer(count: maxBatch * elementCount($0), initialValue: 0) }
         // Layer i > 0 writes the gradient of its input, the output of layer i - 1.
@@ -146,11 +151,15 @@ package final class Sequential<Scalar: LinalgScalar> {
         var layerContext = context
         var layerOutputGradient = UnsafeBufferPointer(rebasing: outputGradient[0..<(batch * outputCount)])
         for index in layers.indices.reversed() {
+            guard index >= firstTrainedLayer else {
+                boundaryObserver?.didFinishBackward(layer: index)
+                continue
+            }
             layerContext.layerIndex = index
             let layerInput = index == 0
                 ? UnsafeBufferPointer(rebasing: input[0..<(batch * inputCount)])
                 : UnsafeBufferPointer(activationView(index - 1, batch: batch))
-            let layerInputGradient: UnsafeMutableBufferPointer<Scalar>? = index == 0
+            let layerInputGradient: UnsafeMutableBufferPointer<Scalar>? = index == firstTrainedLayer
                 ? nil
                 : UnsafeMutableBufferPointer(rebasing: activationGradients[index % 2].buffer[0..<layerInput.count])
             layers[index].backward(

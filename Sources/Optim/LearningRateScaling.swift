@@ -2,7 +2,7 @@ import Linalg
 
 /// The last stage of every optimizer (optax's `scale_by_learning_rate`): the direction becomes the
 /// step `d <- -lr(t) d` that is added to the parameters, with the schedule's rate at step t.
-public final class LearningRateScaling: StatelessTensorTransform {
+public final class LearningRateScaling: StatelessTensorTransform, ElementwiseTransform {
     /// How the rate varies with the step.
     public let schedule: LearningRateSchedule
     /// The base rate the schedule scales (`OptimizerConfig.learningRate`).
@@ -17,14 +17,8 @@ public final class LearningRateScaling: StatelessTensorTransform {
         self.totalSteps = totalSteps
     }
 
-    public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
-        parameters: UnsafeBufferPointer<Float>, step: Int,
-        timings: inout OptimizerTimings
-    ) throws(OptimizerError) {
+    public func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int) {
         let negativeRate = -Float(schedule.rate(base: baseRate, step: step, totalSteps: totalSteps))
-        timed(&timings.otherSeconds) {
-            direction.scale(by: negativeRate)
-        }
+        for index in 0..<elements.count { direction[index] *= negativeRate }
     }
 }

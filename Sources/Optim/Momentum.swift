@@ -1,7 +1,7 @@
 import Linalg
 
 /// Heavy-ball momentum `v <- mu v + (1 - dampening) d`, direction `= v` (or Nesterov's `d + mu v`).
-public final class Momentum: TensorTransform {
+public final class Momentum: ElementwiseTransform {
     /// `mu`, the fraction of the velocity kept each step (`OptimizerConfig.momentum`, in [0, 1),
     /// default 0.9).
     public let momentum: Float
@@ -11,7 +11,7 @@ public final class Momentum: TensorTransform {
     /// Whether the direction is Nesterov's `d + mu v` rather than `v` (`OptimizerConfig.nesterov`,
     /// default false).
     public let nesterov: Bool
-    private var velocity: [Float]
+    private let velocity: StateVector
 
     /// Momentum for a shard of `count` elements, the velocity starting at zero; the rates are
     /// rounded to Float32.
@@ -19,42 +19,31 @@ public final class Momentum: TensorTransform {
         self.momentum = Float(momentum)
         self.dampening = Float(dampening)
         self.nesterov = nesterov
-        velocity = [Float](repeating: 0, count: count)
+        velocity = StateVector(count: count)
     }
 
-    public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
-        parameters: UnsafeBufferPointer<Float>, step: Int,
-        timings: inout OptimizerTimings
-    ) throws(OptimizerError) {
+    public func apply(elements: Range<Int>, direction d: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int) {
         let (momentum, nesterov, kept) = (self.momentum, self.nesterov, 1 - dampening)
-        timed(&timings.otherSeconds) {
-            direction.withUnsafeMutableBufferPointer { values in
-                velocity.withUnsafeMutableBufferPointer { v in
-                    guard let d = values.baseAddress, let v = v.baseAddress else { return }
-                    ParallelLoop.forEachRange(count: values.count) { range in
-                        if nesterov {
-                            for index in range {
-                                v[index] = momentum * v[index] + kept * d[index]
-                                d[index] += momentum * v[index]
-                            }
-                        } else {
-                            for index in range {
-                                v[index] = momentum * v[index] + kept * d[index]
-                                d[index] = v[index]
-                            }
-                        }
-                    }
-                }
+        let v = velocity.base + elements.lowerBound
+        if nesterov {
+            for index in 0..<elements.count {
+                v[index] = momentum * v[index] + kept * d[index]
+                d[index] += momentum * v[index]
+            }
+        } else {
+            for index in 0..<elements.count {
+                v[index] = momentum * v[index] + kept * d[index]
+                d[index] = v[index]
             }
         }
     }
 
     public func stateTensors() -> [NamedTensor] {
-        [NamedTensor(name: "momentum", shape: [velocity.count], values: velocity)]
+        [NamedTensor(name: "momentum", shape: [velocity.values.count], values: velocity.array)]
     }
 
     public func restore(_ saved: SavedState) throws(SavedStateError) {
-        velocity = try saved.floats("momentum", shape: [velocity.count])
+        let saved: [Float] = try saved.floats("momentum", shape: [velocity.values.count])
+        velocity.assign(saved)
     }
 }

@@ -30,6 +30,42 @@ extension TensorTransform {
     public func measureHealth() -> [(name: String, health: FactorHealth)] { [] }
 }
 
+/// A stage that transforms each element of the direction on its own (Adam's scaling, momentum,
+/// weight decay, the learning rate), so that `Optimizer` can run a chain of them block by block
+/// in one pass over memory, each block through every stage while it is in cache, spread over the
+/// cores: the step then moves each state element through memory once instead of once per stage.
+///
+/// `apply` runs the same kernel over the whole direction, so both paths compute the same
+/// numbers.
+public protocol ElementwiseTransform: TensorTransform {
+    /// Transforms the direction of the shard's elements `elements`, held at `direction`
+    /// (`direction[0]` is element `elements.lowerBound`); `gradient` and `parameters` point at the
+    /// same elements of the shard's gradient and of its parameters before this step. Called
+    /// concurrently for disjoint ranges.
+    func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int)
+}
+
+extension ElementwiseTransform {
+    /// The kernel over the whole direction, split over the cores.
+    public func apply(
+        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
+        parameters: UnsafeBufferPointer<Float>, step: Int,
+        timings: inout OptimizerTimings
+    ) throws(OptimizerError) {
+        timed(&timings.otherSeconds) {
+            direction.withUnsafeMutableBufferPointer { values in
+                gradient.withUnsafeBufferPointer { gradient in
+                    guard let start = values.baseAddress else { return }
+                    ParallelLoop.forEachRange(count: values.count) { range in
+                        apply(elements: range, direction: start + range.lowerBound, gradient: gradient.baseAddress! + range.lowerBound,
+                              parameters: parameters.baseAddress! + range.lowerBound, step: step)
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A stage without state: nothing to save or restore.
 public protocol StatelessTensorTransform: TensorTransform {}
 

@@ -2,7 +2,7 @@ import Linalg
 
 /// Decoupled weight decay (Loshchilov & Hutter 2019; optax's `add_decayed_weights`): `d <- d + wd W`,
 /// added to the direction after the optimizer's scaling, so the learning rate then scales both.
-public final class WeightDecay: StatelessTensorTransform {
+public final class WeightDecay: StatelessTensorTransform, ElementwiseTransform {
     /// `wd`, the multiple of the parameters added to the direction (`OptimizerConfig.weightDecay`).
     public let decay: Float
 
@@ -11,16 +11,8 @@ public final class WeightDecay: StatelessTensorTransform {
         self.decay = Float(decay)
     }
 
-    public func apply(
-        direction: inout Matrix<Float>, gradient: Matrix<Float>, factoredGradient: FactoredGradient<Float>?,
-        parameters: UnsafeBufferPointer<Float>, step: Int,
-        timings: inout OptimizerTimings
-    ) throws(OptimizerError) {
+    public func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int) {
         let decay = self.decay
-        timed(&timings.otherSeconds) {
-            direction.withUnsafeMutableBufferPointer { values in
-                for index in values.indices { values[index] += decay * parameters[index] }
-            }
-        }
+        for index in 0..<elements.count { direction[index] += decay * parameters[index] }
     }
 }

@@ -209,6 +209,27 @@ struct SequentialTests {
         #expect(gradient == expected)
     }
 
+    @Test("backward stops at the first layer with parameters, which gets no input gradient to compute")
+    func noWorkUpstreamOfTheFirstTrainedLayer() throws {
+        var generator = SeededGenerator(seed: 53)
+        let (batch, hidden) = (4, 6)
+        let first = RecordingLayer(Linear<Double>(outputs: hidden))
+        let second = RecordingLayer(Linear<Double>(outputs: 3))
+        let upstream = RecordingLayer(ReLU<Double>())
+        let model = try Sequential<Double>(
+            inputShape: [1, 3, 4], layers: [upstream, Flatten(), first, ReLU(), second], maxBatch: batch)
+        model.initialize(seed: 5)
+        let input = gaussians(batch * 12, using: &generator)
+        let labels: [Int32] = [0, 2, 1, 2]
+        let gradient = Self.lossAndGradient(model, input: input, labels: labels, context: .inference).gradient
+        #expect(upstream.backwardCalls == 0)
+        #expect(first.backwardCalls == 1 && first.askedForInputGradient == false)
+        #expect(second.backwardCalls == 1 && second.askedForInputGradient == true)
+        let numeric = Self.numericGradient(model, input: input, labels: labels, context: .inference)
+        // Central differences with h = 1e-6 in Float64: truncation and rounding below 1e-6.
+        for (analytic, estimate) in zip(gradient, numeric) { #expect(abs(analytic - estimate) <= 1e-6 * max(1, abs(estimate))) }
+    }
+
     @Test("Float32 and Float64 models built from the same specs and seed agree")
     func precisionAgreement() throws {
         let specs: [LayerSpec] = [
@@ -227,5 +248,34 @@ struct SequentialTests {
         let doubleOutput = input.withUnsafeBufferPointer { Array(double.forward(input: $0, batch: 2, context: .inference)) }
         // Float32 rounding through five layers: ~1e-6 relative.
         #expect(relativeError(singleOutput, doubleOutput) < 1e-5)
+    }
+}
+
+/// A layer that forwards to another and records how backward was called.
+final class RecordingLayer<Scalar: LinalgScalar>: Layer {
+    let wrapped: any Layer<Scalar>
+    private(set) var backwardCalls = 0
+    private(set) var askedForInputGradient: Bool?
+
+    init(_ wrapped: any Layer<Scalar>) { self.wrapped = wrapped }
+
+    var kind: String { wrapped.kind }
+    func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] { try wrapped.outputShape(for: inputShape) }
+    func parameterShapes(inputShape: [Int]) -> [(name: String, shape: [Int])] { wrapped.parameterShapes(inputShape: inputShape) }
+    func bind(store: ParameterStore<Scalar>, parameterIndices: [Int], inputShape: [Int], maxBatch: Int) {
+        wrapped.bind(store: store, parameterIndices: parameterIndices, inputShape: inputShape, maxBatch: maxBatch)
+    }
+    func initialize(store: ParameterStore<Scalar>, using generator: inout SeededGenerator) { wrapped.initialize(store: store, using: &generator) }
+    func forward(input: UnsafeBufferPointer<Scalar>, output: UnsafeMutableBufferPointer<Scalar>, batch: Int, context: ForwardContext) {
+        wrapped.forward(input: input, output: output, batch: batch, context: context)
+    }
+    func backward(
+        input: UnsafeBufferPointer<Scalar>, output: UnsafeBufferPointer<Scalar>,
+        outputGradient: UnsafeBufferPointer<Scalar>, inputGradient: UnsafeMutableBufferPointer<Scalar>?,
+        batch: Int, context: ForwardContext
+    ) {
+        backwardCalls += 1
+        askedForInputGradient = inputGradient != nil
+        wrapped.backward(input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient, batch: batch, context: context)
     }
 }

@@ -54,6 +54,39 @@ struct OptimizerTests {
         }
     }
 
+    @Test("elementwise chains run block by block over the cores give the same bits as stage by stage", arguments: [OptimizerConfig.Kind.adamw, .sgd])
+    func blockByBlockEqualsStageByStage(kind: OptimizerConfig.Kind) throws {
+        var config = OptimizerConfig(type: kind)
+        config.weightDecay = 0.01
+        config.nesterov = kind == .sgd
+        config.schedule = .warmupCosine(warmupSteps: 2, finalFraction: 0.1)
+        // 10,003 elements: several blocks of `Optimizer.blockElements`, split over the cores, and a
+        // tail that is not a multiple of the SIMD width.
+        let shard = ParameterInfo(name: "w", shape: [7, 1429])
+        let optimizer = try Optimizer(config: config, shards: [shard], totalSteps: 6, globalBatch: 1)
+        let stages = OptimizerRecipe(config: config, totalSteps: 6, globalBatch: 1).chain(for: shard)
+        #expect(stages.allSatisfy { $0 is any ElementwiseTransform })
+        var generator = SeededGenerator(seed: 61)
+        let start = (0..<shard.count).map { _ in generator.nextGaussian(Float.self) }
+        let fused = try run(optimizer, start: start, steps: 0..<4, seed: 62)
+
+        var staged = start
+        var gradientGenerator = SeededGenerator(seed: 62)
+        var timings = OptimizerTimings()
+        for step in 0..<4 {
+            let gradient = Matrix(rows: 7, columns: 1429, elements: (0..<shard.count).map { _ in gradientGenerator.nextGaussian(Float.self) })
+            var direction = gradient
+            for stage in stages {
+                try staged.withUnsafeBufferPointer { parameters in
+                    try stage.apply(direction: &direction, gradient: gradient, factoredGradient: nil, parameters: parameters, step: step, timings: &timings)
+                }
+            }
+            for index in staged.indices { staged[index] += direction.elements[index] }
+        }
+        // The same operations in the same order on each element: equal bits.
+        #expect(fused == staged)
+    }
+
     @Test("SGD with momentum and Nesterov")
     func sgd() throws {
         for nesterov in [false, true] {
