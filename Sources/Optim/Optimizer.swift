@@ -133,6 +133,14 @@ public final class Optimizer {
         }
     }
 
+    /// The bytes one step of shard `index` must move at the least: the parameters, the gradient
+    /// and every state element read once, the parameters and the state written once (Float32).
+    /// What the block-by-block path of elementwise chains moves; other chains move more.
+    public func minimumTraffic(shard index: Int) -> Int {
+        let stateElements = chain(index).flatMap { $0.stateTensors() }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        return 4 * (3 * shards[index].count + 2 * stateElements)
+    }
+
     /// The explicit state of shard `index`, for checkpoints.
     public func stateTensors(shard index: Int) -> [NamedTensor] {
         chain(index).flatMap { $0.stateTensors() }

@@ -32,6 +32,8 @@ struct Info: ParsableCommand {
         var blasCore: String
         /// Set when spectrain overrode OpenBLAS's own CPU detection: the kernel it had picked.
         var blasDetectedCore: String?
+        /// `OPENBLAS_THREAD_TIMEOUT` as OpenBLAS loaded with it (`BLASEnvironment`); nil: unset.
+        var blasThreadTimeout: String?
         var ranks: [RankReport]
     }
 
@@ -55,7 +57,8 @@ struct Info: ParsableCommand {
         let report = Report(
             version: Spectrain.version, worldSize: communicator.size, mpiLibrary: MPIRuntime.libraryVersion,
             blasConfiguration: BLASThreading.configuration, blasCore: BLASThreading.coreName,
-            blasDetectedCore: ProcessInfo.processInfo.environment["SPECTRAIN_OPENBLAS_DETECTED_CORE"], ranks: ranks)
+            blasDetectedCore: ProcessInfo.processInfo.environment["SPECTRAIN_OPENBLAS_DETECTED_CORE"],
+            blasThreadTimeout: ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"], ranks: ranks)
         if json {
             let encoder = NonFiniteJSON.encoder([.prettyPrinted, .sortedKeys])
             Job.printLine(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -71,6 +74,7 @@ struct Info: ParsableCommand {
             "MPI library   \(report.mpiLibrary)",
             "BLAS          \(report.blasConfiguration)",
             "BLAS kernels  \(report.blasCore)" + (report.blasDetectedCore.map { " (OpenBLAS detected \($0); set OPENBLAS_CORETYPE to choose)" } ?? ""),
+            "BLAS idle     " + (report.blasThreadTimeout.map { "threads poll 2^\($0) cycles after a GEMM, then sleep (OPENBLAS_THREAD_TIMEOUT)" } ?? "OpenBLAS's default polling"),
             "",
         ]
         let table = [["rank", "host", "local", "cores", "BLAS threads", "why"]] + report.ranks.map {

@@ -66,23 +66,23 @@ enum Job {
 }
 
 extension Job {
-    /// Re-runs this executable with `OPENBLAS_CORETYPE` set when OpenBLAS loaded a fallback kernel
-    /// on a CPU that supports a much faster one (see `BLASCoreSelection`). Runs first thing in
-    /// `main`, before MPI starts; an explicit `OPENBLAS_CORETYPE` is always left alone.
-    static func selectBLASCore() {
-        let environment = ProcessInfo.processInfo.environment
-        guard environment["OPENBLAS_CORETYPE"] == nil,
-              let core = BLASCoreSelection.betterCore(detected: BLASThreading.coreName, cpuFlags: BLASCoreSelection.cpuFlags())
-        else { return }
-        setenv("OPENBLAS_CORETYPE", core, 1)
-        setenv("SPECTRAIN_OPENBLAS_DETECTED_CORE", BLASThreading.coreName, 1)
+    /// Re-runs this executable with the OpenBLAS settings that only take effect at load time
+    /// (`BLASEnvironment`: the idle threads' polling time, and `OPENBLAS_CORETYPE` when OpenBLAS
+    /// loaded a fallback kernel on a CPU that supports a much faster one). Runs first thing in
+    /// `main`, before MPI starts; a variable the user set is always left alone, and once set the
+    /// re-run finds nothing to change.
+    static func prepareBLASEnvironment() {
+        let settings = BLASEnvironment.settings(
+            environment: ProcessInfo.processInfo.environment, detectedCore: BLASThreading.coreName, cpuFlags: BLASCoreSelection.cpuFlags())
+        guard !settings.isEmpty else { return }
+        for setting in settings { setenv(setting.name, setting.value, 1) }
         // Re-execute the binary by its real path (not /proc/self/exe, which would rename the
         // process "exe" in ps, top and pkill).
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
         let arguments = CommandLine.arguments
         var cArguments = arguments.map { strdup($0) } + [nil]
         execv(path, &cArguments)
-        // execv returns only on failure: continue with the kernel OpenBLAS chose.
+        // execv returns only on failure: continue with the settings OpenBLAS loaded with.
         for pointer in cArguments { free(pointer) }
     }
 }

@@ -48,6 +48,7 @@ struct ModelBenchmarkCommand: ParsableCommand {
         job.report(trainer.header)
         let result = try trainer.benchmark(steps: steps, warmup: warmup)
         let gemm = GemmBenchmark.measure(Float.self, size: gemmSize, minTime: 1)
+        let copyRate = CopyBenchmark.bytesPerSecond(minTime: 0.5)
         let peak = 2 * pow(Double(gemmSize), 3) / gemm.best / 1e9
         let perStep = 1e3 / Double(result.steps)
         let time = result.times
@@ -75,5 +76,11 @@ struct ModelBenchmarkCommand: ParsableCommand {
             format: "forward+backward: %.0f %@/s, %.1f GFLOP/s = %.0f%% of sgemm %d (%.1f GFLOP/s, same run); whole step: %.0f %@/s",
             predictions / passSeconds, unit, passRate, 100 * passRate / peak, gemmSize, peak,
             predictions / (total / Double(result.steps)), unit))
+        if time.optimizer > 0 {
+            let optimizerRate = Double(result.optimizerTraffic) / (time.optimizer / Double(result.steps))
+            job.report(String(
+                format: "optimizer: %.1f MB/step at least (parameters, gradient, state), %.1f GB/s = %.0f%% of a copy's (%.1f GB/s read + written, 64 MiB on the same threads, same run)",
+                Double(result.optimizerTraffic) / 1e6, optimizerRate / 1e9, 100 * optimizerRate / copyRate, copyRate / 1e9))
+        }
     }
 }

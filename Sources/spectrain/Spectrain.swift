@@ -25,7 +25,7 @@ struct Spectrain: ParsableCommand {
 @main
 enum Main {
     static func main() {
-        Job.selectBLASCore()
+        Job.prepareBLASEnvironment()
         var command: any ParsableCommand
         do {
             command = try Spectrain.parseAsRoot()

@@ -54,6 +54,20 @@ struct RuntimeSupportTests {
         #expect(BLASCoreSelection.betterCore(detected: "Zen", cpuFlags: avx512) == nil)
     }
 
+    @Test("the load-time OpenBLAS settings: each only where the user has not set it")
+    func loadTimeSettings() {
+        let avx512: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+        let names = { (settings: [(name: String, value: String)]) in settings.map(\.name) }
+        let fresh = BLASEnvironment.settings(environment: [:], detectedCore: "Prescott", cpuFlags: avx512)
+        #expect(names(fresh) == ["OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE", "SPECTRAIN_OPENBLAS_DETECTED_CORE"])
+        #expect(fresh.map(\.value) == ["4", "SkylakeX", "Prescott"])
+        #expect(names(BLASEnvironment.settings(environment: [:], detectedCore: "Cooperlake", cpuFlags: avx512)) == ["OPENBLAS_THREAD_TIMEOUT"])
+        // Once set (by the user, or by the first run before it re-ran itself): nothing to change,
+        // so the re-run does not run again.
+        let set = ["OPENBLAS_THREAD_TIMEOUT": "10", "OPENBLAS_CORETYPE": "Haswell"]
+        #expect(BLASEnvironment.settings(environment: set, detectedCore: "Prescott", cpuFlags: avx512).isEmpty)
+    }
+
     @Test("the seeded generator is reproducible, resumable and roughly standard normal")
     func generator() {
         var first = SeededGenerator(seed: 123)

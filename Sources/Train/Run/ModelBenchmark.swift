@@ -15,6 +15,8 @@ package struct ModelBenchmark: Sendable {
     /// this rank's share of the batch.
     package var forwardOperations: Int
     package var backwardOperations: Int
+    /// The bytes this rank's optimizer step must move at the least (`Optimizer.minimumTraffic`).
+    package var optimizerTraffic: Int
 }
 
 /// A benchmark taken in rounds, so that several trainers can be timed in turn on a noisy machine
@@ -41,9 +43,12 @@ package final class BenchmarkSession {
         let end = BLAS.productOperations.load(ordering: .relaxed)
         _ = phases.takeTimes()
         nextStep = warmup
+        let sharded = trainer.sharded
+        let owned = sharded.optimizer.shards.indices.filter { sharded.plan.owners[$0] == communicator.rank }
         result = ModelBenchmark(
             steps: 0, batchSize: trainer.config.training.batchSize, predictionsPerSample: workload.predictionsPerSample,
-            times: StepTimes(), forwardOperations: middle - start, backwardOperations: end - middle)
+            times: StepTimes(), forwardOperations: middle - start, backwardOperations: end - middle,
+            optimizerTraffic: owned.reduce(0) { $0 + sharded.optimizer.minimumTraffic(shard: $1) })
     }
 
     /// Times `steps` more whole training steps.
