@@ -19,4 +19,41 @@
         }
         return sum
     }
+
+    /// `sum x_i` over `count` elements from `start`.
+    @inlinable
+    package static func sum<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
+        var lanes = SIMD8<Scalar>(repeating: 0)
+        var index = 0
+        while index + 8 <= count {
+            lanes += UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self)
+            index += 8
+        }
+        var sum = lanes.sum()
+        while index < count {
+            sum += start[index]
+            index += 1
+        }
+        return sum
+    }
+
+    /// `sum (x_i - center)²` over `count` elements from `start`.
+    @inlinable
+    package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int, minus center: Scalar) -> Scalar {
+        var lanes = SIMD8<Scalar>(repeating: 0)
+        let centers = SIMD8<Scalar>(repeating: center)
+        var index = 0
+        while index + 8 <= count {
+            let deviations = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self) - centers
+            lanes += deviations * deviations
+            index += 8
+        }
+        var sum = lanes.sum()
+        while index < count {
+            let deviation = start[index] - center
+            sum += deviation * deviation
+            index += 1
+        }
+        return sum
+    }
 }

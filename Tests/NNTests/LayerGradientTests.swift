@@ -102,6 +102,13 @@ struct LayerGradientTests {
         #expect(result.parameters < Self.tolerance, "\(result)")
     }
 
+    @Test("layernorm over tokens in chunks of 2 rows: 3 samples of 3 tokens make chunks of 2, 2, 2, 2 and 1")
+    func layerNormInChunks() throws {
+        let result = try Self.check(LayerNorm<Double>(over: .token, chunkElements: 8), inputShape: [3, 4], batch: 3, seed: 9)
+        #expect(result.input < Self.tolerance, "\(result)")
+        #expect(result.parameters < Self.tolerance, "\(result)")
+    }
+
     @Test("dropout in training with a fixed context (hence a fixed mask)")
     func dropout() throws {
         let context = ForwardContext(training: true, seed: 42, step: 7, sampleIndices: [5, 9, 2], layerIndex: 3)
