@@ -4,6 +4,8 @@ import Linalg
 ///
 ///     y[c, oy, ox] = Σ_{i, j < k} x[c, oy s + i, ox s + j] / k²
 ///     dx[c, oy s + i, ox s + j] += dy[c, oy, ox] / k²
+///
+/// Samples are spread over the cores; each is computed alone.
 package final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
     package let kernel: Int
     package let stride: Int
@@ -30,7 +32,7 @@ package final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
         precondition(input.count >= batch * inputCount && output.count >= batch * outputCount,
                      "AvgPool2d.forward: buffers too small for batch \(batch)")
         let reciprocalArea = 1 / Scalar(kernel * kernel)
-        for sample in 0..<batch {
+        ParallelLoop.forEach(count: batch) { sample, _ in
             let image = input.baseAddress! + sample * inputCount
             let y = output.baseAddress! + sample * outputCount
             window.forEachWindow { outputIndex, corner in
@@ -52,10 +54,10 @@ package final class AvgPool2d<Scalar: LinalgScalar>: Pooling2d {
         precondition(inputGradient.count >= batch * inputCount, "AvgPool2d.backward: input gradient too small for batch \(batch)")
         let reciprocalArea = 1 / Scalar(kernel * kernel)
         let dx = inputGradient.baseAddress!
-        dx.update(repeating: 0, count: batch * inputCount)
-        for sample in 0..<batch {
+        ParallelLoop.forEach(count: batch) { sample, _ in
             let dy = outputGradient.baseAddress! + sample * outputCount
             let sampleGradient = dx + sample * inputCount
+            sampleGradient.update(repeating: 0, count: inputCount)
             window.forEachWindow { outputIndex, corner in
                 let share = dy[outputIndex] * reciprocalArea
                 window.forEachElement(ofWindowAt: corner) { index in sampleGradient[index] += share }

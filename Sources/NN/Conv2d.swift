@@ -154,15 +154,11 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
             let (cols, gradient) = (columns[worker].base, chunkOutputs[worker].base)
             // dY of the chunk as one O x n Ho Wo matrix, and its row sums (db).
             for channel in 0..<outputs {
-                var sum: Scalar = 0
+                let row = gradient + channel * width
                 for (offset, image) in images.enumerated() {
-                    let (source, target) = (outputGradient.baseAddress! + (image * outputs + channel) * plane, gradient + channel * width + offset * plane)
-                    for position in 0..<plane {
-                        target[position] = source[position]
-                        sum += source[position]
-                    }
+                    (row + offset * plane).update(from: outputGradient.baseAddress! + (image * outputs + channel) * plane, count: plane)
                 }
-                biasParts[chunk * outputs + channel] = sum
+                biasParts[chunk * outputs + channel] = VectorKernels.sum(row, count: width)
             }
             writeColumns(input, images: images, into: cols, leadingDimension: width)
             BLAS.gemm(

@@ -6,7 +6,8 @@ import Linalg
 ///     dx[a] = Σ dy[o] over the outputs o whose window maximum is at input position a
 ///
 /// The position of each maximum (the first in row-major window order on ties) is kept by the
-/// forward for the backward.
+/// forward for the backward. Samples are spread over the cores; each is computed alone, so the
+/// values do not depend on their number.
 package final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
     package let kernel: Int
     package let stride: Int
@@ -36,10 +37,11 @@ package final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
         precondition(input.count >= batch * inputCount && output.count >= batch * outputCount
                      && maximumPositions.buffer.count >= batch * outputCount,
                      "MaxPool2d.forward: batch \(batch) exceeds the buffers bound for")
-        for sample in 0..<batch {
+        let maximumPositions = self.maximumPositions.base
+        ParallelLoop.forEach(count: batch) { sample, _ in
             let image = input.baseAddress! + sample * inputCount
             let y = output.baseAddress! + sample * outputCount
-            let positions = maximumPositions.base + sample * outputCount
+            let positions = maximumPositions + sample * outputCount
             window.forEachWindow { outputIndex, corner in
                 var best = corner
                 var maximum = image[corner]
@@ -63,12 +65,12 @@ package final class MaxPool2d<Scalar: LinalgScalar>: Pooling2d {
     ) {
         let (inputCount, outputCount) = (window.inputCount, window.channels * window.outputPlane)
         precondition(inputGradient.count >= batch * inputCount, "MaxPool2d.backward: input gradient too small for batch \(batch)")
-        let dx = inputGradient.baseAddress!
-        dx.update(repeating: 0, count: batch * inputCount)
-        for sample in 0..<batch {
+        let (dx, maximumPositions) = (inputGradient.baseAddress!, self.maximumPositions.base)
+        ParallelLoop.forEach(count: batch) { sample, _ in
             let dy = outputGradient.baseAddress! + sample * outputCount
-            let positions = maximumPositions.base + sample * outputCount
+            let positions = maximumPositions + sample * outputCount
             let sampleGradient = dx + sample * inputCount
+            sampleGradient.update(repeating: 0, count: inputCount)
             for index in 0..<outputCount { sampleGradient[Int(positions[index])] += dy[index] }
         }
     }
