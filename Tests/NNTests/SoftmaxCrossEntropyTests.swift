@@ -43,6 +43,24 @@ struct SoftmaxCrossEntropyTests {
         #expect(abs(result.lossSum - expected) < 1e-13 * expected)
     }
 
+    @Test("a batch of several chunks (150 samples: 64, 64 and 22) sums every sample's loss and counts every correct one")
+    func severalChunks() {
+        var generator = SeededGenerator(seed: 33)
+        let (batch, classes) = (150, 7)
+        let logits = gaussians(batch * classes, using: &generator)
+        let labels = (0..<batch).map { Int32($0 % classes) }
+        var (expected, correct) = (0.0, 0)
+        for sample in 0..<batch {
+            let row = Array(logits[(sample * classes)..<((sample + 1) * classes)])
+            expected += Double.log(row.map { Double.exp($0) }.reduce(0, +)) - row[Int(labels[sample])]
+            if row.firstIndex(of: row.max()!) == Int(labels[sample]) { correct += 1 }
+        }
+        let result = Self.forward(logits, labels, classes: classes)
+        // Float64 throughout, the same terms summed in another order: ~1e-15 relative.
+        #expect(abs(result.lossSum - expected) < 1e-12 * expected)
+        #expect(result.correct == correct)
+    }
+
     @Test("large logits do not overflow (the log-sum-exp shift)")
     func stability() {
         let result = Self.forward([1000, 0, -1000, 1000], [1, 0], classes: 2)
