@@ -27,8 +27,8 @@
 # char"), OUTPUT (results folder; default runs/bench-models-DATE), VENV (default
 # /tmp/spectrain-bench-venv), BENCH_TORCH (auto|pypi|/path/to/torch.whl, as launch/torch-venv.sh),
 # CONFIGS (default configs/), TEXT (default data/shakespeare/shakespeare.txt, made by
-# launch/prepare-shakespeare.sh when missing). --quick took 55 s on the project's 2-core machine;
-# a full run times 3-5 times the steps in 5 rounds (plus a one-off 20-40 s venv install).
+# launch/prepare-shakespeare.sh when missing). --quick took 55 s on the project's 2-core machine,
+# a full run 147 s (plus a one-off 20-40 s venv install).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
