@@ -167,3 +167,50 @@ struct ReferenceForwardTests {
         #expect(Array(again.parameters.values) == Array(store.values))
     }
 }
+
+/// Float32 max pooling with 2 x 2 windows at stride 2 (computed four outputs at a time in SIMD
+/// lanes) against the definition, ties included.
+@Suite("Max pooling in SIMD lanes")
+struct MaxPoolLanesTests {
+    @Test("2 x 2 windows at stride 2: each output the window's maximum, its gradient routed to the first maximum in row-major order",
+          arguments: [[3, 11, 14], [2, 8, 8], [1, 5, 3]])
+    func matchesDefinition(inputShape: [Int]) throws {
+        let (channels, height, width, batch) = (inputShape[0], inputShape[1], inputShape[2], 2)
+        let layer = MaxPool2d<Float>(kernel: 2)
+        layer.bind(store: ParameterStore<Float>(tensors: []), parameterIndices: [], inputShape: inputShape, maxBatch: batch)
+        let (outputHeight, outputWidth) = (height / 2, width / 2)
+        let (inputCount, outputCount) = (channels * height * width, channels * outputHeight * outputWidth)
+        var generator = SeededGenerator(seed: 71)
+        // Four levels only, so many windows hold ties.
+        let input = (0..<(batch * inputCount)).map { _ in Float(Int(generator.next() % 4)) - 1.5 }
+        let outputGradient = (0..<(batch * outputCount)).map { Float($0 + 1) }
+        var output = [Float](repeating: .nan, count: batch * outputCount)
+        var inputGradient = [Float](repeating: .nan, count: batch * inputCount)
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { layer.forward(input: x, output: $0, batch: batch, context: .inference) }
+            outputGradient.withUnsafeBufferPointer { dy in
+                inputGradient.withUnsafeMutableBufferPointer { layer.backward(input: x, outputGradient: dy, into: $0, batch: batch, context: .inference) }
+            }
+        }
+        var expectedOutput = [Float](repeating: 0, count: batch * outputCount)
+        var expectedGradient = [Float](repeating: 0, count: batch * inputCount)
+        for sample in 0..<batch {
+            for channel in 0..<channels {
+                for row in 0..<outputHeight {
+                    for column in 0..<outputWidth {
+                        let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { offset in
+                            sample * inputCount + (channel * height + 2 * row + offset.0) * width + 2 * column + offset.1
+                        }
+                        let first = window.first { input[$0] == window.map { input[$0] }.max()! }!
+                        let outputIndex = sample * outputCount + (channel * outputHeight + row) * outputWidth + column
+                        expectedOutput[outputIndex] = input[first]
+                        expectedGradient[first] += outputGradient[outputIndex]
+                    }
+                }
+            }
+        }
+        // Selection and sums of distinct small integers: exact.
+        #expect(output == expectedOutput)
+        #expect(inputGradient == expectedGradient)
+    }
+}
