@@ -146,7 +146,6 @@ package final class SearchRun {
         objective: any ObjectiveFunction, communicator: any Communicator, afterIteration: ((SearchRun) throws -> Void)?
     ) throws -> AdaptationRun.StopReason {
         let population = search.population
-        let dimension = settings.dimension
         let partition = try Partition.even(total: population, ranks: communicator.size)
         let mine = partition.range(of: communicator.rank)
         let repeats = settings.noise.evaluationsPerCandidate
@@ -171,14 +170,10 @@ package final class SearchRun {
             }
             if repeats > 1 { Self.medians(of: repeatedValues, into: &values) }
             evaluations += cost
-            // The best sample, first in row order among equals (every rank holds all values).
-            if let row = values.indices.min(by: { values[$0] < values[$1] }), values[row] < bestValue {
-                bestValue = values[row]
-                candidates.withUnsafeBufferPointer { points in
-                    bestSample = Array(points[(row * dimension)..<((row + 1) * dimension)])
-                }
-            }
             try search.tell(values)
+            // The search keeps its best sample (first in row order among equals; every rank holds
+            // all values).
+            if search.best.value < bestValue { (bestValue, bestSample) = (search.best.value, search.best.point) }
             if stopsOnStagnation { stagnated = stagnation.record(values, search: search) }
             meanValue = try valueOfMean(objective: objective, communicator: communicator)
             try afterIteration?(self)

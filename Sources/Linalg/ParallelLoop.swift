@@ -51,6 +51,28 @@ import Dispatch
         }
     }
 
+    /// The number of chunks of `size` consecutive indices that cover `0..<count`.
+    @inline(__always)
+    package static func chunkCount(_ count: Int, size: Int) -> Int {
+        (count + size - 1) / size
+    }
+
+    /// Runs `body(chunk, range, worker)` for the chunks of `size` consecutive indices covering
+    /// `0..<count` (the last one shorter), spread over at most `workers` workers. The chunks
+    /// depend on `size` alone, so results kept per chunk and combined in chunk order do not
+    /// depend on the number of workers. `body` must only write memory owned by its chunk (and by
+    /// `worker` for scratch).
+    package static func forEachChunk(
+        count: Int, size: Int, workers: Int = BLASThreading.threads,
+        _ body: (_ chunk: Int, _ range: Range<Int>, _ worker: Int) -> Void
+    ) {
+        precondition(size >= 1, "ParallelLoop.forEachChunk: chunk size \(size)")
+        forEach(count: chunkCount(count, size: size), workers: workers) { chunk, worker in
+            let first = chunk * size
+            body(chunk, first..<min(count, first + size), worker)
+        }
+    }
+
     /// Runs `body(row)` for every row of an `n x n` triangle (row `i` holding `n - i` or `i + 1`
     /// elements), split over the cores from `n = 256` on, rows paired long with short (0, n-1,
     /// 1, n-2, ...) so each worker gets about half the triangle. `body` must only write memory

@@ -77,7 +77,7 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
         let workers = max(1, BLASThreading.threads)
         columns = (0..<workers).map { _ in ScratchBuffer(count: patchSize * chunkImages * plane, initialValue: 0) }
         chunkOutputs = (0..<workers).map { _ in ScratchBuffer(count: outputs * chunkImages * plane, initialValue: 0) }
-        let chunks = (maxBatch + chunkImages - 1) / chunkImages
+        let chunks = ParallelLoop.chunkCount(maxBatch, size: chunkImages)
         weightGradientParts = ScratchBuffer(count: chunks * outputs * patchSize, initialValue: 0)
         biasGradientParts = ScratchBuffer(count: chunks * outputs, initialValue: 0)
     }
@@ -93,14 +93,10 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
     /// The rows of the column matrix, C k k: the fan-in of one output.
     private var patchSize: Int { window.channels * kernel * kernel }
 
-    /// Calls `body(images, worker)` for each chunk of `0..<batch`, chunks spread over the workers
-    /// that have scratch.
+    /// Calls `body(chunk, images, worker)` for each chunk of `0..<batch`, chunks spread over the
+    /// workers that have scratch.
     private func forEachChunk(batch: Int, _ body: (_ chunk: Int, _ images: Range<Int>, _ worker: Int) -> Void) {
-        let chunks = (batch + chunkImages - 1) / chunkImages
-        ParallelLoop.forEach(count: chunks, workers: min(BLASThreading.threads, columns.count)) { chunk, worker in
-            let first = chunk * chunkImages
-            body(chunk, first..<min(batch, first + chunkImages), worker)
-        }
+        ParallelLoop.forEachChunk(count: batch, size: chunkImages, workers: min(BLASThreading.threads, columns.count), body)
     }
 
     /// Writes the columns of `images` side by side into `cols`, rows `leadingDimension` apart.
@@ -175,9 +171,8 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
             }
         }
         // The chunks' parts, in chunk order.
-        let chunks = (batch + chunkImages - 1) / chunkImages
         let weightCount = outputs * patchSize
-        for chunk in 0..<chunks {
+        for chunk in 0..<ParallelLoop.chunkCount(batch, size: chunkImages) {
             let part = weightParts + chunk * weightCount
             for index in 0..<weightCount { weight.gradients[index] += part[index] }
             for channel in 0..<outputs { bias.gradients[channel] += biasParts[chunk * outputs + channel] }

@@ -61,16 +61,8 @@ package final class LayerNorm<Scalar: LinalgScalar>: Layer {
         means = ScratchBuffer(count: maxBatch * rowsPerSample, initialValue: 0)
         reciprocalDeviations = ScratchBuffer(count: maxBatch * rowsPerSample, initialValue: 0)
         chunkRows = max(1, chunkElements / count)
-        let chunks = (maxBatch * rowsPerSample + chunkRows - 1) / chunkRows
+        let chunks = ParallelLoop.chunkCount(maxBatch * rowsPerSample, size: chunkRows)
         parameterGradientParts = ScratchBuffer(count: chunks * 2 * count, initialValue: 0)
-    }
-
-    /// Calls `body(chunk, rows)` for each chunk of `0..<rows`, spread over the cores.
-    private func forEachChunk(rows: Int, _ body: (_ chunk: Int, _ rows: Range<Int>) -> Void) {
-        let chunks = (rows + chunkRows - 1) / chunkRows
-        ParallelLoop.forEach(count: chunks) { chunk, _ in
-            body(chunk, (chunk * chunkRows)..<min(rows, (chunk + 1) * chunkRows))
-        }
     }
 
     /// Scale 1, shift 0 (PyTorch's default); draws nothing.
@@ -91,7 +83,7 @@ package final class LayerNorm<Scalar: LinalgScalar>: Layer {
         let epsilon = Scalar(self.epsilon)
         let size = Scalar(count)
         let (means, reciprocalDeviations) = (self.means.base, self.reciprocalDeviations.base)
-        forEachChunk(rows: rows) { _, rowRange in
+        ParallelLoop.forEachChunk(count: rows, size: chunkRows) { _, rowRange, _ in
             for row in rowRange {
                 let x = input.baseAddress! + row * count
                 let y = output.baseAddress! + row * count
@@ -122,7 +114,7 @@ package final class LayerNorm<Scalar: LinalgScalar>: Layer {
         }
         let parts = parameterGradientParts.base
         let (means, reciprocalDeviations) = (self.means.base, self.reciprocalDeviations.base)
-        forEachChunk(rows: rows) { chunk, rowRange in
+        ParallelLoop.forEachChunk(count: rows, size: chunkRows) { chunk, rowRange, _ in
             let (scaleGradient, shiftGradient) = (parts + 2 * chunk * count, parts + (2 * chunk + 1) * count)
             scaleGradient.update(repeating: 0, count: 2 * count)
             for row in rowRange {
@@ -162,7 +154,7 @@ package final class LayerNorm<Scalar: LinalgScalar>: Layer {
             }
         }
         // The chunks' parts, in chunk order.
-        for chunk in 0..<((rows + chunkRows - 1) / chunkRows) {
+        for chunk in 0..<ParallelLoop.chunkCount(rows, size: chunkRows) {
             let (scaleGradient, shiftGradient) = (parts + 2 * chunk * count, parts + (2 * chunk + 1) * count)
             for index in 0..<count {
                 dgamma[index] += scaleGradient[index]

@@ -21,15 +21,14 @@ package final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
         logits: UnsafeBufferPointer<Scalar>, labels: UnsafeBufferPointer<Int32>, batch: Int, classes: Int
     ) -> (lossSum: Double, correct: Int) {
         Self.checkShapes(logits: logits.count, labels: labels, batch: batch, classes: classes)
-        for sample in 0..<batch { _ = Self.label(labels, sample: sample, classes: classes) }
-        let chunks = (batch + Self.chunkSamples - 1) / Self.chunkSamples
+        let chunks = ParallelLoop.chunkCount(batch, size: Self.chunkSamples)
         return withUnsafeTemporaryAllocation(of: (lossSum: Double, correct: Int).self, capacity: max(chunks, 1)) { parts in
             let parts = parts.baseAddress!
-            ParallelLoop.forEach(count: chunks) { chunk, _ in
+            ParallelLoop.forEachChunk(count: batch, size: Self.chunkSamples) { chunk, samples, _ in
                 var (lossSum, correct) = (0.0, 0)
-                for sample in (chunk * Self.chunkSamples)..<min(batch, (chunk + 1) * Self.chunkSamples) {
+                for sample in samples {
                     let z = logits.baseAddress! + sample * classes
-                    let label = Int(labels[sample])
+                    let label = Self.label(labels, sample: sample, classes: classes)
                     var predicted = 0
                     for index in 1..<classes where z[index] > z[predicted] { predicted = index }
                     let maximum = z[predicted]
@@ -59,12 +58,12 @@ package final class SoftmaxCrossEntropy<Scalar: LinalgScalar>: Sendable {
     ) {
         Self.checkShapes(logits: logits.count, labels: labels, batch: batch, classes: classes)
         precondition(gradient.count >= batch * classes, "SoftmaxCrossEntropy.backward: gradient has \(gradient.count) elements for \(batch) x \(classes)")
-        for sample in 0..<batch { _ = Self.label(labels, sample: sample, classes: classes) }
         ParallelLoop.forEach(count: batch) { sample, _ in
             let z = logits.baseAddress! + sample * classes
             let dz = gradient.baseAddress! + sample * classes
+            let label = Self.label(labels, sample: sample, classes: classes)
             Softmax.write(from: z, to: dz, count: classes, scale: scale)
-            dz[Int(labels[sample])] -= scale
+            dz[label] -= scale
         }
     }
 
