@@ -22,12 +22,17 @@ import Linalg
 ///       dWqkv += [dQ dK dV]^T X,   dbqkv += Σ_t [dQ dK dV][t, :],   dX = [dQ dK dV] Wqkv
 ///
 /// The two projections are one GEMM each over all batch x tokens rows; the per-(sample, head)
-/// products are GEMMs on strided views of the QKV matrix. QKV, P and A of the last forward are
+/// products are GEMMs on strided views of the QKV matrix, in tiles of `queryTile` queries: the
+/// tile of queries t0..<t1 needs the keys 0..<t1 only, and the keys t0..<t1 are seen by the
+/// queries t0..<T only, so the masked upper triangle's scores are never computed (5/8 of the
+/// full products for 4 tiles). QKV, P and A of the last forward are
 /// kept for the backward, in scratch allocated at bind for the largest batch, as is the
 /// backward's own scratch, so neither pass allocates.
 package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     /// The number of attention heads; the width must be a multiple of it.
     package let heads: Int
+    /// The queries per tile of the per-head products (any size gives the same values up to rounding).
+    package let queryTile: Int
 
     package var kind: String { "attention" }
 
@@ -51,10 +56,14 @@ package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     private var scoreGradients = ScratchBuffer<Scalar>(count: 0, initialValue: 0)
     /// The number of T x T blocks in `scoreGradients`: the backward's most parallel workers.
     private var scoreGradientSlots = 1
+    /// The query tiles, `queryTile` tokens each but the last.
+    private var tiles: [(first: Int, count: Int)] = []
 
-    package init(heads: Int) {
+    package init(heads: Int, queryTile: Int = 32) {
         precondition(heads >= 1, "CausalSelfAttention: heads must be at least 1, got \(heads)")
+        precondition(queryTile >= 1, "CausalSelfAttention: queryTile must be at least 1, got \(queryTile)")
         self.heads = heads
+        self.queryTile = queryTile
     }
 
     package func outputShape(for inputShape: [Int]) throws(ModelError) -> [Int] {
@@ -85,6 +94,7 @@ package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
         let tensors = parameterIndices.map(store.boundTensor(at:))
         (qkvWeight, qkvBias, projectionWeight, projectionBias) = (tensors[0], tensors[1], tensors[2], tensors[3])
         (tokens, width) = (inputShape[0], inputShape[1])
+        tiles = stride(from: 0, to: tokens, by: queryTile).map { ($0, min(queryTile, tokens - $0)) }
         let rows = maxBatch * tokens
         queryKeyValues = ScratchBuffer(count: rows * 3 * width, initialValue: 0)
         probabilities = ScratchBuffer(count: maxBatch * heads * tokens * tokens, initialValue: 0)
@@ -129,21 +139,25 @@ package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
             alpha: 1, a: x, lda: width, b: qkvWeight.values, ldb: width, beta: 1, c: qkv, ldc: qkvWidth)
 
         let scale = 1 / Scalar(headSize).squareRoot()
-        let probabilities = self.probabilities.base
+        let (probabilities, tiles) = (self.probabilities.base, self.tiles)
         ParallelLoop.forEach(count: batch) { sample, _ in
             let sampleQKV = qkv + sample * tokens * qkvWidth
             for head in 0..<heads {
                 let q = sampleQKV + head * headSize
                 let (k, v) = (q + width, q + 2 * width)
                 let p = probabilities + (sample * heads + head) * tokens * tokens
-                BLAS.gemm(
-                    transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
-                    alpha: scale, a: q, lda: qkvWidth, b: k, ldb: qkvWidth, beta: 0, c: p, ldc: tokens)
-                for query in 0..<tokens { Self.maskedSoftmax(row: p + query * tokens, visible: query + 1, count: tokens) }
-                BLAS.gemm(
-                    transposeA: false, transposeB: false, m: tokens, n: headSize, k: tokens,
-                    alpha: 1, a: p, lda: tokens, b: v, ldb: qkvWidth,
-                    beta: 0, c: a + sample * tokens * width + head * headSize, ldc: width)
+                let ah = a + sample * tokens * width + head * headSize
+                for (first, count) in tiles {
+                    let visible = first + count
+                    BLAS.gemm(
+                        transposeA: false, transposeB: true, m: count, n: visible, k: headSize,
+                        alpha: scale, a: q + first * qkvWidth, lda: qkvWidth, b: k, ldb: qkvWidth, beta: 0, c: p + first * tokens, ldc: tokens)
+                    for query in first..<visible { Self.maskedSoftmax(row: p + query * tokens, visible: query + 1, count: tokens) }
+                    BLAS.gemm(
+                        transposeA: false, transposeB: false, m: count, n: headSize, k: visible,
+                        alpha: 1, a: p + first * tokens, lda: tokens, b: v, ldb: qkvWidth,
+                        beta: 0, c: ah + first * width, ldc: width)
+                }
             }
         }
 
@@ -190,7 +204,7 @@ package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
             alpha: 1, a: dy, lda: width, b: projectionWeight.values, ldb: width, beta: 0, c: da, ldc: width)
 
         let scale = 1 / Scalar(headSize).squareRoot()
-        let probabilities = self.probabilities.base
+        let (probabilities, tiles) = (self.probabilities.base, self.tiles)
         ParallelLoop.forEach(count: batch, workers: min(BLASThreading.threads, scoreGradientSlots)) { sample, worker in
             let ds = scoreGradientBase + worker * tokens * tokens
             let sampleQKV = qkv + sample * tokens * qkvWidth
@@ -202,25 +216,33 @@ package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
                 let (dk, dv) = (dq + width, dq + 2 * width)
                 let dah = da + sample * tokens * width + head * headSize
                 let p = probabilities + (sample * heads + head) * tokens * tokens
-                BLAS.gemm(
-                    transposeA: false, transposeB: true, m: tokens, n: tokens, k: headSize,
-                    alpha: 1, a: dah, lda: width, b: v, ldb: qkvWidth, beta: 0, c: ds, ldc: tokens)
-                BLAS.gemm(
-                    transposeA: true, transposeB: false, m: tokens, n: headSize, k: tokens,
-                    alpha: 1, a: p, lda: tokens, b: dah, ldb: width, beta: 0, c: dv, ldc: qkvWidth)
-                for query in 0..<tokens {
-                    let (pRow, dsRow) = (p + query * tokens, ds + query * tokens)
-                    var projection: Scalar = 0
-                    for key in 0...query { projection += dsRow[key] * pRow[key] }
-                    for key in 0...query { dsRow[key] = pRow[key] * (dsRow[key] - projection) }
-                    (dsRow + query + 1).update(repeating: 0, count: tokens - query - 1)
+                for (first, count) in tiles {
+                    let visible = first + count
+                    BLAS.gemm(
+                        transposeA: false, transposeB: true, m: count, n: visible, k: headSize,
+                        alpha: 1, a: dah + first * width, lda: width, b: v, ldb: qkvWidth, beta: 0, c: ds + first * tokens, ldc: tokens)
+                    for query in first..<visible {
+                        let (pRow, dsRow) = (p + query * tokens, ds + query * tokens)
+                        let projection = VectorKernels.dot(dsRow, pRow, count: query + 1)
+                        for key in 0...query { dsRow[key] = pRow[key] * (dsRow[key] - projection) }
+                        (dsRow + query + 1).update(repeating: 0, count: visible - query - 1)
+                    }
+                    BLAS.gemm(
+                        transposeA: false, transposeB: false, m: count, n: headSize, k: visible,
+                        alpha: scale, a: ds + first * tokens, lda: tokens, b: k, ldb: qkvWidth, beta: 0, c: dq + first * qkvWidth, ldc: qkvWidth)
                 }
-                BLAS.gemm(
-                    transposeA: false, transposeB: false, m: tokens, n: headSize, k: tokens,
-                    alpha: scale, a: ds, lda: tokens, b: k, ldb: qkvWidth, beta: 0, c: dq, ldc: qkvWidth)
-                BLAS.gemm(
-                    transposeA: true, transposeB: false, m: tokens, n: headSize, k: tokens,
-                    alpha: scale, a: ds, lda: tokens, b: q, ldb: qkvWidth, beta: 0, c: dk, ldc: qkvWidth)
+                // Keys first..<first + count are seen by queries first..<tokens only.
+                for (first, count) in tiles {
+                    let seenBy = tokens - first
+                    BLAS.gemm(
+                        transposeA: true, transposeB: false, m: count, n: headSize, k: seenBy,
+                        alpha: 1, a: p + first * tokens + first, lda: tokens, b: dah + first * width, ldb: width,
+                        beta: 0, c: dv + first * qkvWidth, ldc: qkvWidth)
+                    BLAS.gemm(
+                        transposeA: true, transposeB: false, m: count, n: headSize, k: seenBy,
+                        alpha: scale, a: ds + first * tokens + first, lda: tokens, b: q + first * qkvWidth, ldb: qkvWidth,
+                        beta: 0, c: dk + first * qkvWidth, ldc: qkvWidth)
+                }
             }
         }
 

@@ -20,6 +20,10 @@ struct ColumnMatrix {
     /// `leadingDimension` apart.
     func write<Scalar: LinalgScalar>(_ image: UnsafePointer<Scalar>, into cols: UnsafeMutablePointer<Scalar>, leadingDimension: Int) {
         let (outputWidth, stride) = (window.outputWidth, window.stride)
+        if stride == 1 && window.padding == 0 {
+            writeUnpadded(image, into: cols, leadingDimension: leadingDimension)
+            return
+        }
         forEachSegment(leadingDimension: leadingDimension, includingPadding: true) { segmentStart, imageRowStart, validColumns, columnShift in
             let segment = cols + segmentStart
             guard let imageRowStart else {
@@ -27,17 +31,28 @@ struct ColumnMatrix {
                 return
             }
             let source = image + imageRowStart
-            segment.update(repeating: 0, count: validColumns.lowerBound)
+            if validColumns.lowerBound > 0 { segment.update(repeating: 0, count: validColumns.lowerBound) }
             if stride == 1 {
-                // The valid entries are one contiguous run of the image row: one copy.
+                // The valid entries are one contiguous run of the image row: one short copy.
                 let start = validColumns.lowerBound
-                (segment + start).update(from: source + (start + columnShift), count: validColumns.count)
+                VectorKernels.copyShort(from: source + (start + columnShift), to: segment + start, count: validColumns.count)
             } else {
                 for outputColumn in validColumns {
                     segment[outputColumn] = source[outputColumn * stride + columnShift]
                 }
             }
-            (segment + validColumns.upperBound).update(repeating: 0, count: outputWidth - validColumns.upperBound)
+            if validColumns.upperBound < outputWidth {
+                (segment + validColumns.upperBound).update(repeating: 0, count: outputWidth - validColumns.upperBound)
+            }
+        }
+    }
+
+    /// `write` at stride 1 without padding, where every window lies inside the image: the runs
+    /// copied without the segment walk.
+    private func writeUnpadded<Scalar: LinalgScalar>(_ image: UnsafePointer<Scalar>, into cols: UnsafeMutablePointer<Scalar>, leadingDimension: Int) {
+        let outputWidth = window.outputWidth
+        forEachUnpaddedRun(leadingDimension: leadingDimension) { pixel, entry in
+            VectorKernels.copyShort(from: image + pixel, to: cols + entry, count: outputWidth)
         }
     }
 
@@ -46,6 +61,10 @@ struct ColumnMatrix {
     func addBack<Scalar: LinalgScalar>(_ cols: UnsafePointer<Scalar>, leadingDimension: Int, into image: UnsafeMutablePointer<Scalar>) {
         let stride = window.stride
         image.update(repeating: 0, count: window.inputCount)
+        if stride == 1 && window.padding == 0 {
+            addBackUnpadded(cols, leadingDimension: leadingDimension, into: image)
+            return
+        }
         forEachSegment(leadingDimension: leadingDimension, includingPadding: false) { segmentStart, imageRowStart, validColumns, columnShift in
             guard let imageRowStart else { return }
             let (segment, destination) = (cols + segmentStart, image + imageRowStart)
@@ -57,6 +76,37 @@ struct ColumnMatrix {
             } else {
                 for outputColumn in validColumns {
                     destination[outputColumn * stride + columnShift] += segment[outputColumn]
+                }
+            }
+        }
+    }
+
+    /// `addBack` at stride 1 without padding (see `writeUnpadded`), onto a zeroed `image`.
+    private func addBackUnpadded<Scalar: LinalgScalar>(_ cols: UnsafePointer<Scalar>, leadingDimension: Int, into image: UnsafeMutablePointer<Scalar>) {
+        let outputWidth = window.outputWidth
+        forEachUnpaddedRun(leadingDimension: leadingDimension) { pixel, entry in
+            let (pixels, entries) = (image + pixel, cols + entry)
+            for column in 0..<outputWidth { pixels[column] += entries[column] }
+        }
+    }
+
+    /// Walks the matrix of one image at stride 1 without padding, one run at a time: the Wo
+    /// entries of output row oy in row (c, i, j), starting at matrix index `entry`, come from the
+    /// contiguous pixels x[c, oy + i, j..<j + Wo], starting at image index `pixel`.
+    @inline(__always)
+    private func forEachUnpaddedRun(leadingDimension: Int, _ body: (_ pixel: Int, _ entry: Int) -> Void) {
+        let (kernel, width, outputWidth) = (window.kernel, window.width, window.outputWidth)
+        var row = 0
+        for channel in 0..<window.channels {
+            for kernelRow in 0..<kernel {
+                for kernelColumn in 0..<kernel {
+                    var (pixel, entry) = ((channel * window.height + kernelRow) * width + kernelColumn, row)
+                    for _ in 0..<window.outputHeight {
+                        body(pixel, entry)
+                        pixel += width
+                        entry += outputWidth
+                    }
+                    row += leadingDimension
                 }
             }
         }

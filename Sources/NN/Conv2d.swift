@@ -29,7 +29,7 @@ package final class Conv2d<Scalar: LinalgScalar>: Layer {
     package var kind: String { "conv2d" }
 
     /// The GEMM width a chunk of images aims at.
-    static var chunkColumns: Int { 4096 }
+    static var chunkColumns: Int { 2048 }
 
     private var window = SlidingWindow()
     private var weight: BoundTensor<Scalar>?

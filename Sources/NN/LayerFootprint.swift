@@ -74,8 +74,10 @@ package struct LayerFootprint: Sendable, Equatable {
             result.parameterShapes = [[outputs, inputCount], [outputs]]
             guard let parameters = weight.addingChecked(outputs) else { throw problem("outputs", "weight \(weight) + \(outputs) is too large to represent") }
             result.parameterCount = parameters
-        case .relu, .gelu:
+        case .relu:
             break
+        case .gelu:
+            result.scratchPerSample = inputCount  // the derivative a training forward keeps
         case .flatten:
             result.outputShape = [inputCount]
         case .dropout(let rate):
@@ -146,14 +148,14 @@ package struct LayerFootprint: Sendable, Equatable {
                 [width], [width], [hidden, width], [hidden], [width, hidden], [width],
             ]
             result.parameterCount = try checkedSum(result.parameterShapes, "mlpRatio", "parameters")
-            // Inner activations LN1, Attn, x1, LN2, Proj (T C each) and FC, GELU (T r C each);
-            // gradients of GELU's output and input (T r C each) and of LN2's output, x1 (T C
+            // Inner activations LN1, Attn, x1, LN2, Proj (T C each) and FC, GELU and GELU's kept
+            // derivative (T r C each); gradients of GELU's output and input (T r C each) and of LN2's output, x1 (T C
             // each); attention's QKV and their gradients (3 T C each), attended values and their
             // gradient (T C each) and probabilities (H T²); two LayerNorms' statistics (2 T each);
             // the score gradients (T² per parallel worker, and there are at most as many workers as
             // samples, so T² per sample bounds them).
             result.scratchPerSample = try checkedSum(
-                [[15, tokens, width], [4, tokens, hidden], [heads + 1, tokens, tokens], [4, tokens]], "heads", "scratch")
+                [[15, tokens, width], [5, tokens, hidden], [heads + 1, tokens, tokens], [4, tokens]], "heads", "scratch")
         case .tiedHead:
             guard let embedding else {
                 throw problem(nil, "a tied head needs an earlier embedding layer whose weight it shares")

@@ -8,7 +8,13 @@ package enum ReLUFunction<Scalar: LinalgScalar>: ActivationFunction {
     package static var kind: String { "relu" }
     package static var name: String { "ReLU" }
 
-    package static func forward(input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, count: Int) {
+    /// The derivative is cheaper to recompute from the input than to keep.
+    package static var keepsDerivative: Bool { false }
+
+    package static func forward(
+        input x: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, derivative: UnsafeMutablePointer<Scalar>?, count: Int
+    ) {
+        precondition(derivative == nil, "ReLU.forward: keeps no derivative")
         for index in 0..<count { y[index] = x[index] > 0 ? x[index] : 0 }
     }
 

@@ -10,13 +10,10 @@ enum Softmax {
     static func write<Scalar: LinalgScalar>(
         from source: UnsafePointer<Scalar>, to destination: UnsafeMutablePointer<Scalar>, count: Int, scale: Scalar = 1
     ) {
-        var maximum = source[0]
-        for index in 1..<count { maximum = max(maximum, source[index]) }
-        // Two loops, so the exponentials (without a branch or call) vectorize; the sum keeps its order.
+        let maximum = VectorKernels.maximum(source, count: count)
+        // Separate loops, so the exponentials (without a branch or call) vectorize; the sum in lanes.
         for index in 0..<count { destination[index] = Scalar.elementwiseExp(source[index] - maximum) }
-        var sum: Scalar = 0
-        for index in 0..<count { sum += destination[index] }
-        let normalizer = scale / sum
+        let normalizer = scale / VectorKernels.sum(destination, count: count)
         for index in 0..<count { destination[index] *= normalizer }
     }
 }

@@ -8,9 +8,11 @@ import Testing
 struct CausalSelfAttentionTests {
     /// A bound layer of `heads` heads on [tokens, width] at random (standard normal) parameters,
     /// with a standard normal input.
-    static func randomLayer(batch: Int, tokens: Int, width: Int, heads: Int, seed: UInt64) throws -> (BoundLayer, [Double]) {
+    static func randomLayer(
+        batch: Int, tokens: Int, width: Int, heads: Int, queryTile: Int = 32, seed: UInt64
+    ) throws -> (BoundLayer, [Double]) {
         var generator = SeededGenerator(seed: seed)
-        let bound = try BoundLayer(CausalSelfAttention<Double>(heads: heads), inputShape: [tokens, width], batch: batch)
+        let bound = try BoundLayer(CausalSelfAttention<Double>(heads: heads, queryTile: queryTile), inputShape: [tokens, width], batch: batch)
         randomizeParameters(bound.store, using: &generator)
         return (bound, gaussians(bound.inputCount, using: &generator))
     }
@@ -25,12 +27,15 @@ struct CausalSelfAttentionTests {
 
     /// `checkGradients` explains the 1e-6 tolerance (central differences in Float64 agree with
     /// an exact backward to ~1e-8; a wrong index or formula gives errors of order 1). Standard
-    /// normal parameters make the softmax far from uniform, so its Jacobian is exercised.
+    /// normal parameters make the softmax far from uniform, so its Jacobian is exercised. Query
+    /// tiles smaller than the sequence (the last ones: 3 tiles of 3, 3 and 1; tiles of 2; of 1)
+    /// check the tiled products' ranges, which one tile covering everything would not.
     @Test("input and parameter gradients against finite differences", arguments: [
-        (2, 5, 8, 2), (1, 4, 6, 3), (3, 1, 4, 1), (2, 6, 4, 4),
+        (2, 5, 8, 2, 32), (1, 4, 6, 3, 32), (3, 1, 4, 1, 32), (2, 6, 4, 4, 32), (2, 7, 8, 2, 3), (1, 6, 4, 2, 2), (2, 5, 6, 3, 1),
     ])
-    func gradients(batch: Int, tokens: Int, width: Int, heads: Int) throws {
-        let (bound, input) = try Self.randomLayer(batch: batch, tokens: tokens, width: width, heads: heads, seed: 31)
+    func gradients(batch: Int, tokens: Int, width: Int, heads: Int, queryTile: Int) throws {
+        let (bound, input) = try Self.randomLayer(
+            batch: batch, tokens: tokens, width: width, heads: heads, queryTile: queryTile, seed: 31)
         let result = checkGradients(bound, input: input)
         #expect(result.input < 1e-6, "\(result)")
         #expect(result.parameters < 1e-6, "\(result)")
@@ -111,9 +116,12 @@ struct CausalSelfAttentionTests {
     /// Same arithmetic in a different order (GEMM blocking, the softmax's division folded into a
     /// reciprocal): rounding only, ~1e-15 relative, so 1e-12 leaves room and still catches any
     /// wrong index, mask or scale.
-    @Test("forward equals the formulas by plain loops", arguments: [(2, 5, 8, 2), (3, 7, 6, 3), (1, 1, 4, 4)])
-    func referenceForward(batch: Int, tokens: Int, width: Int, heads: Int) throws {
-        let (bound, input) = try Self.randomLayer(batch: batch, tokens: tokens, width: width, heads: heads, seed: 34)
+    @Test("forward equals the formulas by plain loops", arguments: [
+        (2, 5, 8, 2, 32), (3, 7, 6, 3, 32), (1, 1, 4, 4, 32), (3, 7, 6, 3, 2), (2, 9, 8, 2, 4), (1, 4, 4, 1, 1),
+    ])
+    func referenceForward(batch: Int, tokens: Int, width: Int, heads: Int, queryTile: Int) throws {
+        let (bound, input) = try Self.randomLayer(
+            batch: batch, tokens: tokens, width: width, heads: heads, queryTile: queryTile, seed: 34)
         let parameters = (0..<4).map { Array(bound.store.values(at: $0)) }
         let expected = Self.referenceForward(
             input: input, parameters: parameters, batch: batch, tokens: tokens, width: width, heads: heads)

@@ -58,10 +58,10 @@ struct LayerFootprintTests {
         let footprint = try LayerFootprint.of([.block(heads: heads, mlpRatio: ratio)], inputShape: [tokens, width])[0]
         let stream = tokens * width
         // 7 stream-wide activations and 2 gradients, attention's QKV, dQKV (3 each), A, dA;
-        // FC, GELU outputs and their 2 gradients at ratio x the width; H T² probabilities; two
+        // FC, GELU outputs, GELU's kept derivative and their 2 gradients at ratio x the width; H T² probabilities; two
         // LayerNorms' mean and 1/deviation per token; T² score gradients per parallel worker,
         // bounded by one per sample.
-        #expect(footprint.scratchPerSample == 15 * stream + 4 * ratio * stream + (heads + 1) * tokens * tokens + 4 * tokens)
+        #expect(footprint.scratchPerSample == 15 * stream + 5 * ratio * stream + (heads + 1) * tokens * tokens + 4 * tokens)
         #expect(footprint.fixedScratch == 0)
         #expect(footprint.parameterCount == 12 * width * width + 13 * width)
         let norm = try LayerFootprint.of([.tokenLayerNorm(epsilon: 1e-5)], inputShape: [tokens, width])[0]

@@ -47,9 +47,11 @@ struct LayerGradientTests {
         ConvCase(inputShape: [2, 4, 5], outputs: 3, kernel: 1, stride: 1, padding: 0, batch: 2),
         ConvCase(inputShape: [2, 5, 6], outputs: 2, kernel: 1, stride: 2, padding: 1, batch: 2),
         ConvCase(inputShape: [1, 3, 3], outputs: 2, kernel: 5, stride: 1, padding: 2, batch: 2),
-        // 1,760 outputs per channel: two images per GEMM chunk, so a batch of 3 is a full chunk
-        // and a partial one.
-        ConvCase(inputShape: [1, 40, 44], outputs: 2, kernel: 3, stride: 1, padding: 1, batch: 3),
+        // 900 and 840 outputs per channel: two images per GEMM chunk of about 2,048 columns,
+        // so a batch of 3 is a full chunk and a partial one, padded and unpadded (the copy
+        // without the segment walk).
+        ConvCase(inputShape: [1, 30, 30], outputs: 2, kernel: 3, stride: 1, padding: 1, batch: 3),
+        ConvCase(inputShape: [2, 32, 30], outputs: 2, kernel: 3, stride: 1, padding: 0, batch: 3),
     ])
     func conv2d(_ shape: ConvCase) throws {
         let layer = Conv2d<Double>(outputs: shape.outputs, kernel: shape.kernel, stride: shape.stride, padding: shape.padding)
