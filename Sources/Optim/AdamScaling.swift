@@ -25,6 +25,44 @@ public final class AdamScaling: ElementwiseTransform {
     }
 
     public func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int) {
+        scale(elements: elements, from: direction, step: step) { index, value in
+            UnsafeMutableRawPointer(direction + index).storeBytes(of: value, as: SIMD4<Float>.self)
+        } scalar: { index, value in
+            direction[index] = value
+        }
+    }
+
+    /// Reads g from the gradient itself, without the copy into the direction.
+    public func applyToGradient(
+        elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int
+    ) {
+        scale(elements: elements, from: gradient, step: step) { index, value in
+            UnsafeMutableRawPointer(direction + index).storeBytes(of: value, as: SIMD4<Float>.self)
+        } scalar: { index, value in
+            direction[index] = value
+        }
+    }
+
+    /// The parameter update in the same pass, so its loads overlap the square roots and divisions.
+    public func applyUpdating(
+        elements: Range<Int>, source: UnsafePointer<Float>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+        parameters: UnsafeMutablePointer<Float>, scale factor: Float, step: Int
+    ) {
+        scale(elements: elements, from: source, step: step) { index, value in
+            let values = UnsafeMutableRawPointer(parameters + index)
+            values.storeBytes(of: values.loadUnaligned(as: SIMD4<Float>.self) + value * factor, as: SIMD4<Float>.self)
+        } scalar: { index, value in
+            parameters[index] += value * factor
+        }
+    }
+
+    /// The moments' update from `g = source[i]`, handing each direction value to `output` (four
+    /// lanes at a time) or `scalarOutput` (the tail), with the index of its first element.
+    @inline(__always)
+    private func scale(
+        elements: Range<Int>, from source: UnsafePointer<Float>, step: Int,
+        output: (Int, SIMD4<Float>) -> Void, scalar scalarOutput: (Int, Float) -> Void
+    ) {
         let (b1, b2, epsilon) = (firstMomentDecay, secondMomentDecay, self.epsilon)
         let t = Float(step + 1)
         let firstCorrection = 1 / (1 - Float.pow(b1, t))
@@ -35,19 +73,18 @@ public final class AdamScaling: ElementwiseTransform {
         let lanes = SIMD4<Float>.scalarCount
         let vectorEnd = elements.count - elements.count % lanes
         for index in stride(from: 0, to: vectorEnd, by: lanes) {
-            let g = UnsafeRawPointer(direction + index).loadUnaligned(as: SIMD4<Float>.self)
+            let g = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD4<Float>.self)
             let firstMomentValue = b1 * UnsafeRawPointer(m + index).loadUnaligned(as: SIMD4<Float>.self) + (1 - b1) * g
             let secondMomentValue = b2 * UnsafeRawPointer(v + index).loadUnaligned(as: SIMD4<Float>.self) + (1 - b2) * g * g
             UnsafeMutableRawPointer(m + index).storeBytes(of: firstMomentValue, as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(v + index).storeBytes(of: secondMomentValue, as: SIMD4<Float>.self)
-            let step = firstMomentValue * firstCorrection / (VectorKernels.squareRoot(secondMomentValue * secondCorrection) + epsilon)
-            UnsafeMutableRawPointer(direction + index).storeBytes(of: step, as: SIMD4<Float>.self)
+            output(index, firstMomentValue * firstCorrection / (VectorKernels.squareRoot(secondMomentValue * secondCorrection) + epsilon))
         }
         for index in vectorEnd..<elements.count {
-            let g = direction[index]
+            let g = source[index]
             m[index] = b1 * m[index] + (1 - b1) * g
             v[index] = b2 * v[index] + (1 - b2) * g * g
-            direction[index] = m[index] * firstCorrection / ((v[index] * secondCorrection).squareRoot() + epsilon)
+            scalarOutput(index, m[index] * firstCorrection / ((v[index] * secondCorrection).squareRoot() + epsilon))
         }
     }
 

@@ -18,7 +18,15 @@ public final class LearningRateScaling: StatelessTensorTransform, ElementwiseTra
     }
 
     public func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int) {
-        let negativeRate = -Float(schedule.rate(base: baseRate, step: step, totalSteps: totalSteps))
+        let negativeRate = negativeRate(step: step)
         for index in 0..<elements.count { direction[index] *= negativeRate }
     }
+
+    /// `-lr(t)`, rounded to Float32: the factor of `d <- -lr(t) d`.
+    public func negativeRate(step: Int) -> Float {
+        -Float(schedule.rate(base: baseRate, step: step, totalSteps: totalSteps))
+    }
+
+    /// The stage only scales: by `negativeRate(step:)`.
+    public func uniformScale(step: Int) -> Float? { negativeRate(step: step) }
 }

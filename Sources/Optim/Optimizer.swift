@@ -107,26 +107,41 @@ public final class Optimizer {
     static let blockElements = 4096
 
     /// One step of a chain of elementwise stages, block by block: each block of the direction
-    /// starts as the gradient, goes through every stage while it is in cache, and is added to the
-    /// parameters; the blocks are spread over the cores. Each element sees the same operations in
-    /// the same order as through the stages' whole-shard `apply`, so the result is the same.
+    /// starts as the gradient (the first stage reads the gradient itself), goes through every
+    /// stage while it is in cache, and is added to the parameters, by the last stage in its own
+    /// pass (`applyUpdating`) with a final uniform scale (the learning rate) folded in; the
+    /// blocks are spread over the cores. Each element sees the same operations in the same order
+    /// as through the stages' whole-shard `apply`, so the result is the same.
     private static func update(
         _ parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
         blockByBlock chain: [any ElementwiseTransform], step: Int
     ) {
         guard let parameterBase = parameters.baseAddress, let gradientBase = gradient.baseAddress else { return }
+        let scale = chain.last?.uniformScale(step: step)
+        let stages = scale == nil ? chain[...] : chain.dropLast()
         ParallelLoop.forEachRange(count: parameters.count) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: blockElements) { block in
-                let direction = block.baseAddress!
                 var start = range.lowerBound
                 while start < range.upperBound {
                     let elements = start..<min(start + blockElements, range.upperBound)
-                    let (values, gradient) = (parameterBase + start, gradientBase + start)
-                    direction.update(from: gradient, count: elements.count)
-                    for stage in chain {
-                        stage.apply(elements: elements, direction: direction, gradient: gradient, parameters: values, step: step)
+                    let (values, gradient, direction) = (parameterBase + start, gradientBase + start, block.baseAddress!)
+                    if let last = stages.last {
+                        var source = gradient
+                        for stage in stages.dropLast() {
+                            if source == gradient {
+                                stage.applyToGradient(elements: elements, direction: direction, gradient: gradient, parameters: values, step: step)
+                            } else {
+                                stage.apply(elements: elements, direction: direction, gradient: gradient, parameters: values, step: step)
+                            }
+                            source = UnsafePointer(direction)
+                        }
+                        last.applyUpdating(
+                            elements: elements, source: source, direction: direction, gradient: gradient, parameters: values,
+                            scale: scale ?? 1, step: step)
+                    } else {
+                        let scale = scale ?? 1
+                        for index in 0..<elements.count { values[index] += gradient[index] * scale }
                     }
-                    for index in 0..<elements.count { values[index] += direction[index] }
                     start = elements.upperBound
                 }
             }

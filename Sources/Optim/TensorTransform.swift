@@ -43,6 +43,52 @@ public protocol ElementwiseTransform: TensorTransform {
     /// same elements of the shard's gradient and of its parameters before this step. Called
     /// concurrently for disjoint ranges.
     func apply(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int)
+
+    /// `apply` as the first stage of a chain, whose direction would start as a copy of the
+    /// gradient: reads `gradient` and overwrites `direction`, which holds nothing yet. The same
+    /// numbers as copying the gradient, then `apply`; a stage overrides it to save the copy.
+    func applyToGradient(elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int)
+
+    /// `apply` as the last stage of a chain before the parameter update, folded into it: reads
+    /// g from `source` (the gradient when the stage is also the first, else `direction`) and
+    /// adds `scale · d` to `parameters` (`scale` is a following uniform scale, 1 when none)
+    /// without writing the direction back. The same numbers as `apply`, then `p += scale d`
+    /// (the product, then the sum; a product by 1 is exact); a stage overrides it to fuse the
+    /// update into its own pass.
+    func applyUpdating(
+        elements: Range<Int>, source: UnsafePointer<Float>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+        parameters: UnsafeMutablePointer<Float>, scale: Float, step: Int)
+
+    /// The factor `s` when the stage only multiplies every element by one number at `step`
+    /// (`d <- s d`), so that as the last stage it folds into the parameter update `p += s d`
+    /// (the same rounding: the product, then the sum); nil for any other stage.
+    func uniformScale(step: Int) -> Float?
+}
+
+extension ElementwiseTransform {
+    /// Copies the gradient into the direction, then applies the stage.
+    public func applyToGradient(
+        elements: Range<Int>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, parameters: UnsafePointer<Float>, step: Int
+    ) {
+        direction.update(from: gradient, count: elements.count)
+        apply(elements: elements, direction: direction, gradient: gradient, parameters: parameters, step: step)
+    }
+
+    /// `apply` (from `source`) into `direction`, then the update.
+    public func applyUpdating(
+        elements: Range<Int>, source: UnsafePointer<Float>, direction: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+        parameters: UnsafeMutablePointer<Float>, scale: Float, step: Int
+    ) {
+        if source == UnsafePointer(direction) {
+            apply(elements: elements, direction: direction, gradient: gradient, parameters: parameters, step: step)
+        } else {
+            applyToGradient(elements: elements, direction: direction, gradient: gradient, parameters: parameters, step: step)
+        }
+        for index in 0..<elements.count { parameters[index] += direction[index] * scale }
+    }
+
+    /// Not a uniform scale.
+    public func uniformScale(step: Int) -> Float? { nil }
 }
 
 extension ElementwiseTransform {

@@ -54,11 +54,17 @@ struct OptimizerTests {
         }
     }
 
-    @Test("elementwise chains run block by block over the cores give the same bits as stage by stage", arguments: [OptimizerConfig.Kind.adamw, .sgd])
-    func blockByBlockEqualsStageByStage(kind: OptimizerConfig.Kind) throws {
+    /// AdamW with weight decay (Adam reads the gradient itself; the decay adds the update) and
+    /// without (Adam adds the update in its own pass), SGD with Nesterov momentum and weight
+    /// decay, and plain SGD (the learning rate alone, folded into the parameter update).
+    @Test("elementwise chains run block by block over the cores give the same bits as stage by stage", arguments: [
+        (OptimizerConfig.Kind.adamw, 0.9, 0.01), (.adamw, 0.9, 0), (.sgd, 0.9, 0.01), (.sgd, 0, 0),
+    ])
+    func blockByBlockEqualsStageByStage(kind: OptimizerConfig.Kind, momentum: Double, weightDecay: Double) throws {
         var config = OptimizerConfig(type: kind)
-        config.weightDecay = 0.01
-        config.nesterov = kind == .sgd
+        config.weightDecay = weightDecay
+        config.momentum = momentum
+        config.nesterov = kind == .sgd && momentum > 0
         config.schedule = .warmupCosine(warmupSteps: 2, finalFraction: 0.1)
         // 10,003 elements: several blocks of `Optimizer.blockElements`, split over the cores, and a
         // tail that is not a multiple of the SIMD width.
