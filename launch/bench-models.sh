@@ -28,7 +28,7 @@
 # /tmp/spectrain-bench-venv), BENCH_TORCH (auto|pypi|/path/to/torch.whl, as launch/torch-venv.sh),
 # CONFIGS (default configs/), TEXT (default data/shakespeare/shakespeare.txt, made by
 # launch/prepare-shakespeare.sh when missing). --quick took 55 s on the project's 2-core machine,
-# a full run 147 s (plus a one-off 20-40 s venv install).
+# a full run 184 s (plus a one-off 20-40 s venv install).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,7 +99,7 @@ output=$(cd "$output" && pwd)
 if $quick; then
   declare -A steps=([mlp1024]=20 [cnn]=20 [char]=4) warmup=([mlp1024]=3 [cnn]=2 [char]=2)
 else
-  declare -A steps=([mlp1024]=100 [cnn]=60 [char]=15) warmup=([mlp1024]=10 [cnn]=3 [char]=3)
+  declare -A steps=([mlp1024]=100 [cnn]=60 [char]=30) warmup=([mlp1024]=10 [cnn]=3 [char]=3)
 fi
 
 # ---- the machine ---------------------------------------------------------------------------------

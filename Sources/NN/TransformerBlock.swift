@@ -136,12 +136,12 @@ package final class TransformerBlock<Scalar: LinalgScalar>: Layer {
         let (h, g, p) = (hidden.prefix(wide), activated.prefix(wide), projected.prefix(narrow))
         firstNorm.forward(input: x, output: n1, batch: batch, context: context)
         attention.forward(input: UnsafeBufferPointer(n1), output: a, batch: batch, context: context)
-        for index in 0..<narrow { x1[index] = x[index] + a[index] }
+        Self.add(x.baseAddress!, a.baseAddress!, into: x1.baseAddress!, count: narrow)
         secondNorm.forward(input: UnsafeBufferPointer(x1), output: n2, batch: batch, context: context)
         expansion.forward(input: UnsafeBufferPointer(n2), output: h, batch: batch, context: context)
         activation.forward(input: UnsafeBufferPointer(h), output: g, batch: batch, context: context)
         contraction.forward(input: UnsafeBufferPointer(g), output: p, batch: batch, context: context)
-        for index in 0..<narrow { y[index] = x1[index] + p[index] }
+        Self.add(x1.baseAddress!, p.baseAddress!, into: y.baseAddress!, count: narrow)
     }
 
     @_specialize(where Scalar == Float)
@@ -173,7 +173,7 @@ package final class TransformerBlock<Scalar: LinalgScalar>: Layer {
         secondNorm.backward(
             input: UnsafeBufferPointer(x1), output: UnsafeBufferPointer(n2), outputGradient: UnsafeBufferPointer(dn), inputGradient: dx1,
             batch: batch, context: context)
-        for index in 0..<narrow { dx1[index] += dy[index] }
+        Self.add(dx1.baseAddress!, dy.baseAddress!, into: dx1.baseAddress!, count: narrow)
         attention.backward(
             input: UnsafeBufferPointer(n1), output: UnsafeBufferPointer(a), outputGradient: UnsafeBufferPointer(dx1), inputGradient: dn,
             batch: batch, context: context)
@@ -184,7 +184,16 @@ package final class TransformerBlock<Scalar: LinalgScalar>: Layer {
         firstNorm.backward(
             input: x, output: UnsafeBufferPointer(n1), outputGradient: UnsafeBufferPointer(dn), inputGradient: dx, batch: batch, context: context)
         if let dx {
-            for index in 0..<narrow { dx[index] += dx1[index] }
+            Self.add(dx.baseAddress!, dx1.baseAddress!, into: dx.baseAddress!, count: narrow)
+        }
+    }
+
+    /// `target[i] = first[i] + second[i]` for `count` elements, over the cores (a residual
+    /// connection and its gradient); `target` may be `first`.
+    @inline(__always)
+    private static func add(_ first: UnsafePointer<Scalar>, _ second: UnsafePointer<Scalar>, into target: UnsafeMutablePointer<Scalar>, count: Int) {
+        ParallelLoop.forEachRange(count: count) { range in
+            for index in range { target[index] = first[index] + second[index] }
         }
     }
 }
