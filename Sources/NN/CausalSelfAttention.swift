@@ -25,9 +25,9 @@ import Linalg
 /// products are GEMMs on strided views of the QKV matrix, in tiles of `queryTile` queries: the
 /// tile of queries t0..<t1 needs the keys 0..<t1 only, and the keys t0..<t1 are seen by the
 /// queries t0..<T only, so the masked upper triangle's scores are never computed (5/8 of the
-/// full products for 4 tiles). QKV, P and A of the last forward are
-/// kept for the backward, in scratch allocated at bind for the largest batch, as is the
-/// backward's own scratch, so neither pass allocates.
+/// full products for 4 tiles). QKV, P and A of the last forward are kept for the backward, in
+/// scratch allocated at bind for the largest batch, as is the backward's own scratch, so
+/// neither pass allocates.
 package final class CausalSelfAttention<Scalar: LinalgScalar>: Layer {
     /// The number of attention heads; the width must be a multiple of it.
     package let heads: Int
