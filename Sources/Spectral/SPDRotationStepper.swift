@@ -50,8 +50,11 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
         guard frobenius > 0 else { return 0 }
         // A fixed, uneven start: reproducible runs, and not orthogonal to a leading singular vector
         // in practice.
-        vector = (0..<k).map { Scalar(1) + Scalar($0 % 7) / 8 }
-        image = [Scalar](repeating: 0, count: k)
+        if vector.count != k {
+            vector = [Scalar](repeating: 0, count: k)
+            image = [Scalar](repeating: 0, count: k)
+        }
+        for index in 0..<k { vector[index] = Scalar(1) + Scalar(index % 7) / 8 }
         var estimate: Scalar = 0
         for _ in 0..<Self.powerIterations {
             let length = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
