@@ -24,14 +24,23 @@ public struct SPDSolverReport: Sendable {
 
 /// Solves SPD problems with the spectral factor: `S = B Diag(d) B^T` from `S0 = I`, each
 /// iteration one spectral step towards the effective curvature (no decomposition of S).
+///
+/// With `SPDStepRule.scaled` (the default) the rotation of a pair of eigenvectors is damped by
+/// its own off-diagonal curvature instead of by the factor's fixed gap damping, and the step is
+/// clipped on `||K||_2` instead of `||K||_F`; see `SPDStepRule` for why both keep the iteration
+/// count from growing with k.
 public struct SpectralSPDSolver {
-    /// The factor's update rule; its `curvatureLearningRate` is the step size `beta2` and its
-    /// `gapDamping` can be small for these exact curvatures (docs/algorithm.md section 5).
+    /// The factor's update rule; its `curvatureLearningRate` is the step size `beta2`. Under
+    /// `SPDStepRule.factor` its `gapDamping` and `rotationClip` shape the rotation; under
+    /// `.scaled` its `rotationClip` is the bound on `||K||_2` and its `gapDamping` is not used.
     public var options: SpectralFactorOptions
+    /// How the rotation is damped and clipped.
+    public var stepRule: SPDStepRule
 
-    /// A solver whose factor follows `options`.
-    public init(options: SpectralFactorOptions) {
+    /// A solver whose factor follows `options`, its rotations shaped by `stepRule`.
+    public init(options: SpectralFactorOptions, stepRule: SPDStepRule = .scaled()) {
         self.options = options
+        self.stepRule = stepRule
     }
 
     /// Iterates until `||S - reference||_F / ||reference||_F <= tolerance` or `maxIterations`.
@@ -40,21 +49,37 @@ public struct SpectralSPDSolver {
     ) throws -> SPDSolverReport {
         let clock = ContinuousClock()
         let start = clock.now
-        let factor = SpectralFactor<Scalar>(dimension: problem.dimension, options: options)
+        var factorOptions = options
+        if case .scaled = stepRule {
+            factorOptions.gapDamping = 0
+            factorOptions.rotationClip = nil
+        }
+        let factor = SpectralFactor<Scalar>(dimension: problem.dimension, options: factorOptions)
+        var stepper = SPDRotationStepper<Scalar>()
+        let rate = Scalar(options.curvatureLearningRate)
         var iterations = 0
         var error = Double(factor.state.matrix.relativeDistance(to: reference))
         var decompositions = 0
         while error > tolerance && iterations < maxIterations {
-            let curvature = try problem.rotatedEffectiveCurvature(eigenvectors: factor.eigenvectors, eigenvalues: factor.eigenvalues)
+            var curvature = try problem.rotatedEffectiveCurvature(eigenvectors: factor.eigenvectors, eigenvalues: factor.eigenvalues)
             if problem.kind == .karcher { decompositions += problem.targets.count }
-            try factor.update(rotatedCurvature: curvature)
+            switch stepRule {
+            case .factor:
+                try factor.update(rotatedCurvature: curvature)
+            case .scaled(let pairDamping):
+                let scale = stepper.prepare(
+                    rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: rate,
+                    pairDamping: Scalar(pairDamping), spectralNormBound: options.rotationClip.map { Scalar($0) })
+                try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
+            }
             iterations += 1
             error = Double(factor.state.matrix.relativeDistance(to: reference))
         }
         let elapsed = start.duration(to: clock.now)
         let solution = factor.state.matrix
+        let rule = if case .scaled = stepRule { ", scaled" } else { "" }
         return SPDSolverReport(
-            method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue))",
+            method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue)\(rule))",
             iterations: iterations, relativeError: error, objective: Double(try problem.objective(solution)),
             converged: error <= tolerance, seconds: elapsed.inSeconds, eigendecompositions: decompositions,
             solution: solution.converted(to: Double.self))

@@ -15,7 +15,27 @@ struct SPDConfiguration: ConfigRecord {
     var tolerance = 1e-6
     var maxIterations = 10_000
     var spectral = SpectralFactorOptions(eigenvalueMap: .trunc2)
+    /// The spectral solver's rotation rule (`SPDStepRule`): `scaled` damps each pair of
+    /// eigenvectors by its own off-diagonal curvature and clips `||K||_2` at
+    /// `spectral.rotationClip` (`spectral.gapDamping` is not used); `factor` is the factor's own
+    /// update, fixed `spectral.gapDamping` and a clip on `||K||_F`.
+    var stepRule = StepRuleName.scaled
+    /// The constant `c` of the scaled rule's pair damping (`SPDStepRule.scaled`).
+    var pairDamping = 4.0
     var riemannian: RiemannianOptions
+
+    /// The names of `SPDStepRule`'s cases in a config.
+    enum StepRuleName: String, NamedChoice {
+        case scaled, factor
+    }
+
+    /// The rule the spectral solver follows.
+    var spectralStepRule: SPDStepRule {
+        switch stepRule {
+        case .scaled: .scaled(pairDamping: pairDamping)
+        case .factor: .factor
+        }
+    }
 
     struct RiemannianOptions: ConfigRecord {
         var stepSize: Double
@@ -43,6 +63,8 @@ struct SPDConfiguration: ConfigRecord {
         .init("tolerance", \.tolerance, .in(0..<1, excludingLower: true)),
         .init("maxIterations", \.maxIterations, .atLeast(1)),
         .init("spectral", \.spectral),
+        .init("stepRule", \.stepRule),
+        .init("pairDamping", \.pairDamping, .above(0)),
         .required("riemannian", \.riemannian),
     ]
 
@@ -92,7 +114,7 @@ struct SPD: ParsableCommand {
             referenceNote = "fixed point to gradient norm 1e-12 (\(format(start.duration(to: clock.now).inSeconds)) s)"
         }
         job.report("spd \(settings.problem.rawValue): k = \(settings.dimension), condition \(format(settings.condition))\(settings.problem == .karcher ? ", \(settings.count) matrices" : ""), seed \(settings.seed), tolerance \(settings.tolerance); solution: \(referenceNote)")
-        let spectral = try SpectralSPDSolver(options: settings.spectral)
+        let spectral = try SpectralSPDSolver(options: settings.spectral, stepRule: settings.spectralStepRule)
             .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
         let riemannian = try RiemannianGradientDescent(stepSize: settings.riemannian.stepSize)
             .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)

@@ -41,6 +41,26 @@ struct SPDTests {
         #expect(spectral.solution.relativeDistance(to: reference) <= 1e-6)
     }
 
+    @Test("the scaled step rule's iteration count does not grow with k (gaussian, condition 100)")
+    func iterationsIndependentOfDimension() throws {
+        // The factor's rule (Frobenius clip, fixed gap damping 1e-4) needed 80 iterations at
+        // k = 100 and 124 at k = 200 (347 at k = 800) on this problem; the scaled rule 23 and 27.
+        // Sizes 32 and 128 keep the test fast; 2x is the bound between two sizes.
+        func iterations(_ k: Int, _ rule: SPDStepRule) throws -> Int {
+            let problem = SPDProblem<Double>.random(kind: .gaussian, dimension: k, condition: 100, seed: 1)
+            let report = try SpectralSPDSolver(
+                options: .init(curvatureLearningRate: 0.4, gapDamping: 1e-4, eigenvalueMap: .trunc2), stepRule: rule)
+                .solve(problem, reference: problem.targets[0], tolerance: 1e-6, maxIterations: 2000)
+            #expect(report.converged)
+            return report.iterations
+        }
+        let small = try iterations(32, .scaled())
+        let large = try iterations(128, .scaled())
+        #expect(large <= 2 * small, "k = 32: \(small) iterations, k = 128: \(large)")
+        // The factor's rule on the same problem: the growth this test exists to catch.
+        #expect(try iterations(128, .factor) > 2 * small)
+    }
+
     @Test("the effective curvature in the eigenbasis equals B^T (S - 2 S grad F S) B", arguments: SPDProblem<Double>.Kind.allCases)
     func effectiveCurvature(kind: SPDProblem<Double>.Kind) throws {
         let problem = SPDProblem<Double>.random(kind: kind, dimension: 6, condition: 5, count: 3, seed: 4)
