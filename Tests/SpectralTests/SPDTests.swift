@@ -41,6 +41,9 @@ struct SPDTests {
         #expect(spectral.solution.relativeDistance(to: reference) <= 1e-6)
         // The reported error is the dense one, not the eigenbasis residual the loop stops on.
         #expect(spectral.relativeError == spectral.solution.relativeDistance(to: reference))
+        // Gaussian and frobenius stop on the eigenbasis bound and form S once, for the final test;
+        // karcher (no closed form) tests densely before every step and at the end.
+        #expect(spectral.denseDistanceTests == (testCase.kind == .karcher ? spectral.iterations + 1 : 1))
     }
 
     @Test("the eigenbasis residual is ||S - A||_F, and its bound holds for a non-orthogonal B", arguments: [SPDProblem<Double>.Kind.gaussian, .frobenius])
