@@ -72,20 +72,36 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     /// logarithms of its own objective (one symmetric eigendecomposition per target), but never
     /// a decomposition of S: its roots come from the factor.
     public func rotatedEffectiveCurvature(eigenvectors: Matrix<Scalar>, eigenvalues: [Scalar]) throws -> Matrix<Scalar> {
+        try rotatedEffectiveCurvatureAndResidual(eigenvectors: eigenvectors, eigenvalues: eigenvalues).curvature
+    }
+
+    /// `Hh` (`rotatedEffectiveCurvature`) and, for gaussian and frobenius, `||D - Ah||_F`, which
+    /// equals `||S - A||_F` when B is orthogonal (`B^T (S - A) B = D - Ah`), read off the `Ah` the
+    /// curvature is built from: the distance to the solution without forming S. Nil for karcher.
+    public func rotatedEffectiveCurvatureAndResidual(
+        eigenvectors: Matrix<Scalar>, eigenvalues: [Scalar]
+    ) throws -> (curvature: Matrix<Scalar>, residual: Scalar?) {
         let k = dimension
         func rotated(_ target: Matrix<Scalar>) -> Matrix<Scalar> {
             var result = BLAS.product(BLAS.product(eigenvectors, target, transposeA: true), eigenvectors)
             result.symmetrize()
             return result
         }
+        func residual(_ rotatedTarget: Matrix<Scalar>) -> Scalar {
+            var difference = rotatedTarget
+            for i in 0..<k { difference[i, i] -= eigenvalues[i] }
+            return difference.frobeniusNorm
+        }
         switch kind {
         case .gaussian:
-            var curvature = 2 * rotated(targets[0])
+            let rotatedTarget = rotated(targets[0])
+            var curvature = 2 * rotatedTarget
             for i in 0..<k { curvature[i, i] -= eigenvalues[i] }
-            return curvature
+            return (curvature, residual(rotatedTarget))
         case .frobenius:
             // D - 2 D (D - Ah) D = D - 2 D^3 + 2 D Ah D.
             var curvature = rotated(targets[0])
+            let distance = residual(curvature)
             curvature.scaleRows(by: eigenvalues)
             curvature.scaleColumns(by: eigenvalues)
             curvature.scale(by: 2)
@@ -93,7 +109,7 @@ public struct SPDProblem<Scalar: LinalgScalar> {
                 let d = eigenvalues[i]
                 curvature[i, i] += d - 2 * d * d * d
             }
-            return curvature
+            return (curvature, distance)
         case .karcher:
             let inverseRoots = eigenvalues.map { 1 / $0.squareRoot() }
             var mean = Matrix<Scalar>(rows: k, columns: k)
@@ -109,7 +125,7 @@ public struct SPDProblem<Scalar: LinalgScalar> {
             mean.scaleColumns(by: roots)
             var curvature = (2 / Scalar(targets.count)) * mean
             for i in 0..<k { curvature[i, i] += eigenvalues[i] }
-            return curvature
+            return (curvature, nil)
         }
     }
 

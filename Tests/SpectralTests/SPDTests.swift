@@ -39,6 +39,39 @@ struct SPDTests {
         // The spectral run never decomposes S: only the Karcher objective's own logarithms.
         #expect(spectral.eigendecompositions == (testCase.kind == .karcher ? 5 * spectral.iterations : 0))
         #expect(spectral.solution.relativeDistance(to: reference) <= 1e-6)
+        // The reported error is the dense one, not the eigenbasis residual the loop stops on.
+        #expect(spectral.relativeError == spectral.solution.relativeDistance(to: reference))
+        // Gaussian and frobenius stop on the eigenbasis bound and form S once, for the final test;
+        // karcher (no closed form) tests densely before every step and at the end.
+        #expect(spectral.denseDistanceTests == (testCase.kind == .karcher ? spectral.iterations + 1 : 1))
+    }
+
+    @Test("the eigenbasis residual is ||S - A||_F, and its bound holds for a non-orthogonal B", arguments: [SPDProblem<Double>.Kind.gaussian, .frobenius])
+    func eigenbasisResidual(kind: SPDProblem<Double>.Kind) throws {
+        let problem = SPDProblem<Double>.random(kind: kind, dimension: 8, condition: 20, seed: 11)
+        let target = problem.targets[0]
+        var generator = SeededGenerator(seed: 12)
+        func distances(_ basis: Matrix<Double>, _ eigenvalues: [Double]) throws -> (dense: Double, residual: Double, bound: Double) {
+            let state = try SpectralFactorState(eigenvectors: basis, eigenvalues: eigenvalues)
+            let residual = try #require(try problem.rotatedEffectiveCurvatureAndResidual(eigenvectors: basis, eigenvalues: eigenvalues).residual)
+            return ((state.matrix - target).frobeniusNorm, residual, SpectralSPDSolver.distanceBound(residual: residual, state: state))
+        }
+        // Orthogonal B far from the solution: equal up to rounding (64 terms of size ~1, 1e-16 each).
+        let far = try distances(Matrix<Double>.randomOrthogonal(8, using: &generator), [0.3, 0.5, 0.8, 1, 1.3, 2, 3.5, 4])
+        #expect(abs(far.residual - far.dense) <= 1e-12 * far.dense)
+        // B = V C off orthogonal by C = I + O(1e-5) diagonal (V: A's eigenvectors), D = C Λ C: then
+        // B^T A B = D, the residual is 0, and yet S = V C² Λ C² V^T is ~4e-5 from A. The bound
+        // (2e + e²) max d / (1 - e) covers ||(C⁴ - I) Λ||_F <= (2e + e²) max d with e = ||C² - I||_F.
+        let (values, vectors) = try SymmetricEigensolver.decompose(target)
+        let scales = (0..<8).map { _ in 1 + 1e-5 * Double.random(in: -1...1, using: &generator) }
+        var basis = vectors
+        basis.scaleColumns(by: scales)
+        let near = try distances(basis, zip(values, scales).map { $0 * $1 * $1 })
+        // The residual is the rounding of A's eigendecomposition (~1e-14), the distance ~1e-4.
+        #expect(near.residual <= 1e-6 * near.dense, "the residual alone would stop here")
+        #expect(near.bound >= near.dense, "bound \(near.bound) below ||S - A||_F = \(near.dense)")
+        // Not vacuous: within 100x of the distance it bounds.
+        #expect(near.bound <= 100 * near.dense)
     }
 
     @Test("the scaled step rule's iteration count does not grow with k (gaussian, condition 100)")
