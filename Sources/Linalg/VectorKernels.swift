@@ -5,74 +5,64 @@
     /// `sum x_i²` over `count` elements from `start`.
     @inlinable
     package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
-        var lanes = SIMD8<Scalar>(repeating: 0)
-        var index = 0
-        while index + 8 <= count {
-            let values = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self)
-            lanes += values * values
-            index += 8
+        laneSum(count: count) { index in
+            let values = lanes(start, index)
+            return values * values
+        } term: { index in
+            start[index] * start[index]
         }
-        var sum = lanes.sum()
-        while index < count {
-            sum += start[index] * start[index]
-            index += 1
-        }
-        return sum
     }
 
     /// `sum x_i` over `count` elements from `start`.
     @inlinable
     package static func sum<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int) -> Scalar {
-        var lanes = SIMD8<Scalar>(repeating: 0)
-        var index = 0
-        while index + 8 <= count {
-            lanes += UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self)
-            index += 8
-        }
-        var sum = lanes.sum()
-        while index < count {
-            sum += start[index]
-            index += 1
-        }
-        return sum
+        laneSum(count: count) { lanes(start, $0) } term: { start[$0] }
     }
 
     /// `sum (x_i - center)²` over `count` elements from `start`.
     @inlinable
     package static func sumOfSquares<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, count: Int, minus center: Scalar) -> Scalar {
-        var lanes = SIMD8<Scalar>(repeating: 0)
         let centers = SIMD8<Scalar>(repeating: center)
-        var index = 0
-        while index + 8 <= count {
-            let deviations = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self) - centers
-            lanes += deviations * deviations
-            index += 8
-        }
-        var sum = lanes.sum()
-        while index < count {
+        return laneSum(count: count) { index in
+            let deviations = lanes(start, index) - centers
+            return deviations * deviations
+        } term: { index in
             let deviation = start[index] - center
-            sum += deviation * deviation
-            index += 1
+            return deviation * deviation
         }
-        return sum
     }
 
     /// `sum x_i y_i` over `count` elements from `x` and `y`.
     @inlinable
     package static func dot<Scalar: LinalgScalar>(_ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>, count: Int) -> Scalar {
-        var lanes = SIMD8<Scalar>(repeating: 0)
+        laneSum(count: count) { lanes(x, $0) * lanes(y, $0) } term: { x[$0] * y[$0] }
+    }
+
+    /// The fixed summation order of every reduction here: the terms of `0..<count` eight at a
+    /// time (`laneTerms(i)` gives terms `i..<i + 8`, lane `l` accumulating `l, l + 8, ...`),
+    /// then the lanes' sum, then the tail's `term(i)` in order.
+    @inlinable @inline(__always)
+    static func laneSum<Scalar: LinalgScalar>(
+        count: Int, _ laneTerms: (Int) -> SIMD8<Scalar>, term: (Int) -> Scalar
+    ) -> Scalar {
+        var accumulated = SIMD8<Scalar>(repeating: 0)
         var index = 0
         while index + 8 <= count {
-            lanes += UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Scalar>.self)
-                * UnsafeRawPointer(y + index).loadUnaligned(as: SIMD8<Scalar>.self)
+            accumulated += laneTerms(index)
             index += 8
         }
-        var sum = lanes.sum()
+        var sum = accumulated.sum()
         while index < count {
-            sum += x[index] * y[index]
+            sum += term(index)
             index += 1
         }
         return sum
+    }
+
+    /// The eight elements from `start + index`.
+    @inlinable @inline(__always)
+    static func lanes<Scalar: LinalgScalar>(_ start: UnsafePointer<Scalar>, _ index: Int) -> SIMD8<Scalar> {
+        UnsafeRawPointer(start + index).loadUnaligned(as: SIMD8<Scalar>.self)
     }
 
     /// `max x_i` over `count ≥ 1` elements from `start`, in four independent running maxima (the
