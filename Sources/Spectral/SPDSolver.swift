@@ -71,9 +71,17 @@ public struct SpectralSPDSolver {
         var iterations = 0
         var decompositions = 0
         var denseTests = 0
+        /// The dense S of the current state and its relative distance to `reference`.
+        func dense() -> (solution: Matrix<Scalar>, error: Double) {
+            let solution = factor.state.matrix
+            return (solution, Double(solution.relativeDistance(to: reference)))
+        }
+        /// The last dense test, while no step has moved the state since.
+        var lastTest: (solution: Matrix<Scalar>, error: Double)?
         func converged() -> Bool {
             denseTests += 1
-            return Double(factor.state.matrix.relativeDistance(to: reference)) <= tolerance
+            lastTest = dense()
+            return lastTest!.error <= tolerance
         }
         while true {
             // Without the residual, the dense test comes first: a converged solve ends without
@@ -97,9 +105,9 @@ public struct SpectralSPDSolver {
                 try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
             }
             iterations += 1
+            lastTest = nil
         }
-        let solution = factor.state.matrix
-        let error = Double(solution.relativeDistance(to: reference))
+        let (solution, error) = lastTest ?? dense()
         let elapsed = start.duration(to: clock.now)
         let rule = if case .scaled = stepRule { ", scaled" } else { "" }
         return SPDSolverReport(
