@@ -47,9 +47,12 @@ struct SPDConfiguration: ConfigRecord {
         }
     }
 
+    /// The matrix sizes k a run may ask for (`dimension`, `spd --sizes`).
+    static let dimensionRange = 2...4096
+
     static let fields: [ConfigField<SPDConfiguration>] = [
         .required("problem", \.problem),
-        .required("dimension", \.dimension, .in(2...4096)),
+        .required("dimension", \.dimension, .in(dimensionRange)),
         .init("condition", \.condition, .atLeast(1)),
         .init("count", \.count),
         .check(at: \.count, summary: "karcher: >= 2; the other problems: 1") { settings in
@@ -84,10 +87,21 @@ struct SPD: ParsableCommand {
         commandName: "spd",
         abstract: "Solve an SPD matrix problem by spectral steps and by Riemannian GD; compare them.",
         discussion: """
-            Problems (configs/spd-*.json): gaussian  F = tr(A S^-1) + log det S;  frobenius  F = ||S - A||^2 / 2;
-            karcher  the geometric mean of N matrices. Both solvers start at S = I and stop at the
-            configured relative error to the solution (for karcher: a fixed-point reference run to 1e-12).
-            Float64 throughout.
+            Problems (configs/spd-*.json): gaussian  F = tr(A S^-1) + log det S;
+            frobenius  F = ||S - A||^2 / 2; karcher  the geometric mean of N matrices.
+            Both solvers start at S = I and stop at the configured relative error to
+            the solution (for karcher: a fixed-point reference run to 1e-12).
+            Float64 throughout, unless --sizes asks for Float32.
+
+            With --sizes (e.g. --sizes 200,400,800) each size replaces the config's
+            dimension in turn and runs in each of --precisions: the Float64 problem,
+            rounded to Float32 for the Float32 run, so that both precisions solve the
+            same matrices. Float32 rows stop at max(tolerance, --float32-tolerance).
+            Per size and precision, back to back: the best of three k x k x k GEMM
+            calls in that precision (after a warm-up), the spectral solver, then
+            Riemannian GD. Each row is printed as a Markdown table row as soon as it
+            is done; a row where a solver did not converge stays in the table, and
+            the command fails at the end naming it.
             """)
 
     @Argument(help: "The JSON configuration.")
@@ -96,12 +110,38 @@ struct SPD: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a configuration field, e.g. --set spectral.curvatureLearningRate=0.3.", valueName: "key=value"))
     var overrides: [String] = []
 
+    @Option(help: ArgumentHelp("Compare the solvers over these matrix sizes (2...4096) instead of the config's dimension.", valueName: "k,k,..."))
+    var sizes: String?
+
+    @Option(help: ArgumentHelp("With --sizes: the precisions to run each size in (default: float64,float32).", valueName: "list"))
+    var precisions: String?
+
+    @Option(help: ArgumentHelp("With --sizes: the lowest relative error a Float32 run is held to (default: 1e-4).", valueName: "tolerance"))
+    var float32Tolerance: Double?
+
     @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        if let sizes {
+            _ = try SPDSizeTable.parseSizes(sizes)
+        } else if precisions != nil || float32Tolerance != nil {
+            throw ValidationError("\(precisions != nil ? "--precisions" : "--float32-tolerance") applies only with --sizes")
+        }
+        if let precisions { _ = try SPDSizeTable.parsePrecisions(precisions) }
+        if let float32Tolerance { try SPDSizeTable.checkFloat32Tolerance(float32Tolerance) }
+    }
 
     func run() throws {
         let settings = try ConfigurationFile.load(SPDConfiguration.self, from: config, overrides: overrides)
         let job = try Runtime.start(runtime)
         guard job.isRoot else { return }
+        if let sizes {
+            let table = SPDSizeTable(
+                settings: settings, sizes: try SPDSizeTable.parseSizes(sizes),
+                precisions: try precisions.map(SPDSizeTable.parsePrecisions) ?? [.float64, .float32],
+                float32Tolerance: float32Tolerance ?? 1e-4)
+            return try table.run(job: job)
+        }
         let problem = SPDProblem<Double>.random(
             kind: settings.problem, dimension: settings.dimension, condition: settings.condition,
             count: settings.count, seed: settings.seed)
