@@ -7,7 +7,8 @@ import Synchronization
 /// and stop with a message naming both shapes.
 public enum BLAS {
     /// Floating-point operations of every matrix product so far (`gemm` 2 m n k, `syrk` n² k,
-    /// `symm` 2 m n times the symmetric side), in any precision and on any thread, for benchmarks
+    /// `symm` 2 m n times the symmetric side, `trmm` m² n; `LUFactorization`'s getrf 2n³/3 and
+    /// getrs 2 n² per right-hand side), in any precision and on any thread, for benchmarks
     /// that report achieved GFLOP/s of a whole pass: a relaxed atomic add per call, nothing next
     /// to the product itself.
     public static let productOperations = Atomic<Int>(0)
@@ -103,6 +104,22 @@ public enum BLAS {
             }
         }
         if mirror { c.copyUpperToLower() }
+    }
+
+    /// Triangular product from the left, `B = alpha * A B`, with `A` upper triangular (its strict
+    /// lower triangle is not read).
+    @inlinable
+    public static func trmm<Scalar: LinalgScalar>(_ a: Matrix<Scalar>, alpha: Scalar = 1, into b: inout Matrix<Scalar>) {
+        precondition(a.isSquare && a.rows == b.rows,
+                     "BLAS.trmm: the triangular matrix is \(a.rows) x \(a.columns), B is \(b.rows) x \(b.columns)")
+        if b.count == 0 { return }
+        let (m, n) = (b.rows, b.columns)
+        productOperations.add(m &* m &* n, ordering: .relaxed)
+        a.withUnsafeBufferPointer { aBuffer in
+            b.withUnsafeMutableBufferPointer { bBuffer in
+                Scalar._trmm(blasInt(m), blasInt(n), alpha, aBuffer.baseAddress!, blasInt(m), bBuffer.baseAddress!, blasInt(n))
+            }
+        }
     }
 
     /// Product with a symmetric matrix of which only the upper triangle is read:

@@ -6,7 +6,7 @@ internal import COpenBLAS
 /// `log`, `pow`) come from swift-numerics' `Real`, re-exported here.
 ///
 /// Each requirement forwards to the `s` or `d` routine of the same name; callers use the typed
-/// wrappers in `BLAS`, `SymmetricEigensolver` and `LUFactorization` rather than these entry points.
+/// wrappers in `BLAS`, `SymmetricEigensolver`, `LUFactorization` and `CholeskyFactor` rather than these entry points.
 public protocol LinalgScalar: BinaryFloatingPoint, Real, BitwiseCopyable, Sendable, Codable, SIMDScalar
 where Self.RawSignificand: FixedWidthInteger {
     /// A short name for messages and benchmark tables ("Float32", "Float64").
@@ -59,6 +59,14 @@ where Self.RawSignificand: FixedWidthInteger {
     static func _getrs(
         _ transposed: Bool, _ n: Int32, _ nrhs: Int32, _ a: UnsafePointer<Self>, _ lda: Int32,
         _ pivots: UnsafePointer<Int32>, _ b: UnsafeMutablePointer<Self>, _ ldb: Int32) -> Int32
+
+    /// Column-major `?potrf_work` of the lower triangle (row-major: the upper factor R, A = R^T R).
+    static func _potrf(_ n: Int32, _ a: UnsafeMutablePointer<Self>, _ lda: Int32) -> Int32
+
+    /// Row-major `?trmm` from the left with an upper-triangular, non-unit `a`: `B = alpha A B`.
+    static func _trmm(
+        _ m: Int32, _ n: Int32, _ alpha: Self, _ a: UnsafePointer<Self>, _ lda: Int32,
+        _ b: UnsafeMutablePointer<Self>, _ ldb: Int32)
 }
 
 extension Float: LinalgScalar {
@@ -126,6 +134,17 @@ extension Float: LinalgScalar {
     ) -> Int32 {
         LAPACKE_sgetrs_work(LAPACK_COL_MAJOR, lapackTranspose(transposed), n, nrhs, a, lda, pivots, b, ldb)
     }
+
+    public static func _potrf(_ n: Int32, _ a: UnsafeMutablePointer<Float>, _ lda: Int32) -> Int32 {
+        LAPACKE_spotrf_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), n, a, lda)
+    }
+
+    public static func _trmm(
+        _ m: Int32, _ n: Int32, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int32,
+        _ b: UnsafeMutablePointer<Float>, _ ldb: Int32
+    ) {
+        cblas_strmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda, b, ldb)
+    }
 }
 
 extension Double: LinalgScalar {
@@ -192,6 +211,17 @@ extension Double: LinalgScalar {
         _ pivots: UnsafePointer<Int32>, _ b: UnsafeMutablePointer<Double>, _ ldb: Int32
     ) -> Int32 {
         LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, lapackTranspose(transposed), n, nrhs, a, lda, pivots, b, ldb)
+    }
+
+    public static func _potrf(_ n: Int32, _ a: UnsafeMutablePointer<Double>, _ lda: Int32) -> Int32 {
+        LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), n, a, lda)
+    }
+
+    public static func _trmm(
+        _ m: Int32, _ n: Int32, _ alpha: Double, _ a: UnsafePointer<Double>, _ lda: Int32,
+        _ b: UnsafeMutablePointer<Double>, _ ldb: Int32
+    ) {
+        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, m, n, alpha, a, lda, b, ldb)
     }
 }
 

@@ -33,6 +33,8 @@ public struct SymmetricEigensolver<Scalar: LinalgScalar> {
 
     /// Decomposes the symmetric matrix `a`: `eigenvalues` ascending, `eigenvectors` holding the
     /// matching unit eigenvectors as columns. Both outputs are resized if needed and reused.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public mutating func decompose(
         _ a: Matrix<Scalar>, eigenvalues: inout [Scalar], eigenvectors: inout Matrix<Scalar>
     ) throws {
@@ -70,6 +72,8 @@ public struct SymmetricEigensolver<Scalar: LinalgScalar> {
     }
 
     /// Eigenvalues (ascending) and eigenvectors (columns) of the symmetric matrix `a`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func decompose(_ a: Matrix<Scalar>) throws -> (eigenvalues: [Scalar], eigenvectors: Matrix<Scalar>) {
         var solver = SymmetricEigensolver(dimension: a.rows)
         var eigenvalues: [Scalar] = []

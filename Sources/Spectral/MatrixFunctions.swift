@@ -6,6 +6,8 @@ import Linalg
 /// method itself never calls them.
 public enum MatrixFunctions {
     /// `V Diag(f(w)) V^T` for the symmetric `a = V Diag(w) V^T` (LAPACK `?syevd`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func symmetric<Scalar: LinalgScalar>(
         _ a: Matrix<Scalar>, _ function: (Scalar) -> Scalar
     ) throws -> Matrix<Scalar> {
@@ -14,6 +16,8 @@ public enum MatrixFunctions {
     }
 
     /// `V Diag(values) V^T`, symmetrised against rounding.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func reconstruct<Scalar: LinalgScalar>(
         eigenvectors: Matrix<Scalar>, eigenvalues values: [Scalar]
     ) -> Matrix<Scalar> {

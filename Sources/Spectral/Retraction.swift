@@ -177,16 +177,16 @@ extension Retraction {
             }
             return RetractionOutcome(defect: gated ? polished + rounding : polished, ranPolarStep: true)
         case .cayley:
-            // (I - K/2) Y = (I + K/2), then B Y.
+            // B (I + K/2) (I - K/2)^-1 = 2 B (I - K/2)^-1 - B (the factors commute, and
+            // I + K/2 = 2 I - (I - K/2)): one LU and one solve from the right, no product.
             workspace.polynomial.assign(rotation)
             workspace.polynomial.scale(by: -0.5)
             workspace.polynomial.addToDiagonal(1)
             try workspace.lu.factor(workspace.polynomial)
-            workspace.polynomial.assign(rotation)
-            workspace.polynomial.scale(by: 0.5)
-            workspace.polynomial.addToDiagonal(1)
-            try workspace.lu.solve(&workspace.polynomial)
-            BLAS.gemm(basis, workspace.polynomial, into: &result)
+            result.assign(basis)
+            try workspace.lu.solveFromRight(&result)
+            result.scale(by: 2)
+            result.add(basis, scaledBy: -1)
             return RetractionOutcome(defect: Self.measureOrthogonality(result, workspace: workspace), ranPolarStep: false)
         case .exact:
             workspace.polynomial = MatrixFunctions.exponential(rotation)

@@ -24,6 +24,9 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     public let kind: Kind
     /// `A` (gaussian, frobenius) or `A_1 ... A_N` (karcher).
     public let targets: [Matrix<Scalar>]
+    /// The targets' Cholesky factors, for `B^T A B` in a trmm and a syrk (2k³) instead of two
+    /// GEMMs (4k³); nil when a target is not numerically positive definite (then GEMMs).
+    private let targetFactors: [CholeskyFactor<Scalar>]?
 
     /// A problem of `kind` over SPD `targets` of one size: one target for gaussian and frobenius,
     /// `N >= 1` for karcher (other counts trap).
@@ -32,6 +35,7 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         precondition(kind == .karcher || targets.count == 1, "SPDProblem: \(kind) takes one target, got \(targets.count)")
         self.kind = kind
         self.targets = targets
+        self.targetFactors = try? targets.map { try CholeskyFactor($0) }
     }
 
     /// `k`: the targets and `S` are k x k.
@@ -41,6 +45,8 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     public var closedFormSolution: Matrix<Scalar>? { kind == .karcher ? nil : targets[0] }
 
     /// `F(S)` (by eigendecomposition where logarithms are needed; for reports, not for steps).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func objective(_ s: Matrix<Scalar>) throws -> Scalar {
         switch kind {
         case .gaussian:
@@ -78,15 +84,14 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     /// `Hh` (`rotatedEffectiveCurvature`) and, for gaussian and frobenius, `||D - Ah||_F`, which
     /// equals `||S - A||_F` when B is orthogonal (`B^T (S - A) B = D - Ah`), read off the `Ah` the
     /// curvature is built from: the distance to the solution without forming S. Nil for karcher.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func rotatedEffectiveCurvatureAndResidual(
         eigenvectors: Matrix<Scalar>, eigenvalues: [Scalar]
     ) throws -> (curvature: Matrix<Scalar>, residual: Scalar?) {
         let k = dimension
-        func rotated(_ target: Matrix<Scalar>) -> Matrix<Scalar> {
-            var result = BLAS.product(BLAS.product(eigenvectors, target, transposeA: true), eigenvectors)
-            result.symmetrize()
-            return result
-        }
+        var scratch = Matrix<Scalar>(rows: 0, columns: 0)
+        func rotated(_ index: Int) -> Matrix<Scalar> { congruence(ofTarget: index, by: eigenvectors, scratch: &scratch) }
         func residual(_ rotatedTarget: Matrix<Scalar>) -> Scalar {
             var difference = rotatedTarget
             for i in 0..<k { difference[i, i] -= eigenvalues[i] }
@@ -94,13 +99,13 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         }
         switch kind {
         case .gaussian:
-            let rotatedTarget = rotated(targets[0])
+            let rotatedTarget = rotated(0)
             var curvature = 2 * rotatedTarget
             for i in 0..<k { curvature[i, i] -= eigenvalues[i] }
             return (curvature, residual(rotatedTarget))
         case .frobenius:
             // D - 2 D (D - Ah) D = D - 2 D^3 + 2 D Ah D.
-            var curvature = rotated(targets[0])
+            var curvature = rotated(0)
             let distance = residual(curvature)
             curvature.scaleRows(by: eigenvalues)
             curvature.scaleColumns(by: eigenvalues)
@@ -113,8 +118,8 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         case .karcher:
             let inverseRoots = eigenvalues.map { 1 / $0.squareRoot() }
             var mean = Matrix<Scalar>(rows: k, columns: k)
-            for target in targets {
-                var whitened = rotated(target)
+            for index in targets.indices {
+                var whitened = rotated(index)
                 whitened.scaleRows(by: inverseRoots)
                 whitened.scaleColumns(by: inverseRoots)
                 whitened.symmetrize()
@@ -134,15 +139,15 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     ///     gaussian:   W = I - S^(-1/2) A S^(-1/2)
     ///     frobenius:  W = S^(1/2) (S - A) S^(1/2)
     ///     karcher:    W = -(1/N) sum_k log(S^(-1/2) A_k S^(-1/2))
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func whitenedGradient(s: Matrix<Scalar>, root: Matrix<Scalar>, inverseRoot: Matrix<Scalar>) throws -> Matrix<Scalar> {
-        func whiten(_ target: Matrix<Scalar>) -> Matrix<Scalar> {
-            var result = BLAS.product(BLAS.product(inverseRoot, target), inverseRoot)
-            result.symmetrize()
-            return result
-        }
+        var scratch = Matrix<Scalar>(rows: 0, columns: 0)
+        // S^(-1/2) A S^(-1/2) is the congruence of A by the symmetric S^(-1/2).
+        func whiten(_ index: Int) -> Matrix<Scalar> { congruence(ofTarget: index, by: inverseRoot, scratch: &scratch) }
         switch kind {
         case .gaussian:
-            var gradient = -1 * whiten(targets[0])
+            var gradient = -1 * whiten(0)
             gradient.addToDiagonal(1)
             return gradient
         case .frobenius:
@@ -151,13 +156,26 @@ public struct SPDProblem<Scalar: LinalgScalar> {
             return gradient
         case .karcher:
             var mean = Matrix<Scalar>(rows: dimension, columns: dimension)
-            for target in targets { mean.add(try MatrixFunctions.logarithm(whiten(target))) }
+            for index in targets.indices { mean.add(try MatrixFunctions.logarithm(whiten(index))) }
             return (-1 / Scalar(targets.count)) * mean
         }
     }
 }
 
 extension SPDProblem {
+    /// `M^T A_index M`, symmetric: through the target's Cholesky factor (2k³) when it has one,
+    /// else two GEMMs (4k³).
+    private func congruence(ofTarget index: Int, by matrix: Matrix<Scalar>, scratch: inout Matrix<Scalar>) -> Matrix<Scalar> {
+        var result = Matrix<Scalar>(rows: 0, columns: 0)
+        if let factors = targetFactors {
+            factors[index].congruence(matrix, scratch: &scratch, into: &result)
+        } else {
+            result = BLAS.product(BLAS.product(matrix, targets[index], transposeA: true), matrix)
+            result.symmetrize()
+        }
+        return result
+    }
+
     /// A random instance: targets with eigenvalues evenly spaced in log scale over
     /// `[1/sqrt(c), sqrt(c)]` (`c` = `condition`) in random bases; karcher draws `count` targets
     /// whose spectra are each scaled by a random factor in `[1/2, 2]`.

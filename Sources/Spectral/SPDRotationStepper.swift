@@ -1,8 +1,8 @@
 import Linalg
 
-/// The `SPDStepRule.scaled` step's preparation: rescales the off-diagonal curvature so that the
-/// factor's undamped rotation is the pair-damped one, and measures `||K||_2` for the clip. Keeps
-/// its scratch across iterations so a solve does not allocate per step.
+/// The `SPDStepRule.scaled` and `.jacobi` steps' preparation: rewrites the off-diagonal curvature
+/// so that the factor's undamped rotation `rate Hh'_ij / g` is the rule's `K_ij`, and measures
+/// `||K||_2` for the clip. Keeps its scratch across iterations so a solve does not allocate per step.
 struct SPDRotationStepper<Scalar: LinalgScalar> {
     /// `m_i = beta2 (Hh_ii / d_i - 1)` of the last `prepare`.
     private(set) var logStep: [Scalar] = []
@@ -16,23 +16,49 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
     static var powerIterations: Int { 12 }
 
     /// Rewrites the upper triangle of `curvature` (`Hh`, the only part a factor step reads off the
-    /// diagonal) to `Hh_ij g² / (g² + c (rate Hh_ij)²)`, so that the factor's undamped rotation
-    /// `rate Hh'_ij / g` is the pair-damped one, fills `logStep`, and returns the scale (<= 1) that
-    /// brings `||K||_2` within `spectralNormBound` (nil: 1).
+    /// diagonal) to `K_ij g / rate` with `K_ij` the rule's rotation (`SPDStepRule`; `.factor` is not
+    /// prepared here), fills `logStep`, and returns the scale (<= 1) that brings `||K||_2` within
+    /// `spectralNormBound` (nil: 1).
     mutating func prepare(
         rotatedCurvature curvature: inout Matrix<Scalar>, eigenvalues: [Scalar], rate: Scalar,
-        pairDamping: Scalar, spectralNormBound: Scalar?
+        rule: SPDStepRule, spectralNormBound: Scalar?
     ) -> Scalar {
         let k = eigenvalues.count
         SpectralKernels.logEigenvalueStep(rotatedCurvature: curvature, eigenvalues: eigenvalues, scale: rate, into: &logStep)
         curvature.withUnsafeMutableBufferPointer { hh in
-            for i in 0..<k {
-                let di = eigenvalues[i]
-                for j in (i + 1)..<max(i + 1, k) {
-                    let gap = eigenvalues[j] - di
-                    let step = rate * hh[i * k + j]
-                    let denominator = gap * gap + pairDamping * step * step
-                    hh[i * k + j] = denominator == 0 ? 0 : hh[i * k + j] * (gap * gap / denominator)
+            switch rule {
+            case .factor:
+                preconditionFailure("SPDRotationStepper: the factor rule takes the factor's own update")
+            case .scaled(let pairDamping):
+                let damping = Scalar(pairDamping)
+                for i in 0..<k {
+                    let di = eigenvalues[i]
+                    for j in (i + 1)..<max(i + 1, k) {
+                        let gap = eigenvalues[j] - di
+                        let step = rate * hh[i * k + j]
+                        let denominator = gap * gap + damping * step * step
+                        hh[i * k + j] = denominator == 0 ? 0 : hh[i * k + j] * (gap * gap / denominator)
+                    }
+                }
+            case .jacobi:
+                // T_ii = d_i + rate (Hh_ii - d_i), T_ij = rate Hh_ij. With x = 2 T_ij / (T_jj - T_ii):
+                // tan(theta) = x / (1 + sqrt(1 + x²)) and the Cayley parameter 2 tan(theta / 2) =
+                // 2 t / (1 + sqrt(1 + t²)); written over the gap so that x = +-inf (equal T_ii) is
+                // the limit |t| = 1.
+                for i in 0..<k {
+                    let di = eigenvalues[i]
+                    let targetI = di + rate * (hh[i * k + i] - di)
+                    for j in (i + 1)..<max(i + 1, k) {
+                        let gap = eigenvalues[j] - di
+                        let offDiagonal = 2 * rate * hh[i * k + j]
+                        let targetGap = eigenvalues[j] + rate * (hh[j * k + j] - eigenvalues[j]) - targetI
+                        // t = x / (1 + sqrt(1 + x²)) = 2 T_ij / (gapT + sign(gapT) sqrt(gapT² + (2 T_ij)²)).
+                        let radius = (targetGap * targetGap + offDiagonal * offDiagonal).squareRoot()
+                        let denominator = targetGap + (targetGap < 0 ? -radius : radius)
+                        let tangent = denominator == 0 ? 0 : offDiagonal / denominator
+                        let parameter = 2 * tangent / (1 + (1 + tangent * tangent).squareRoot())
+                        hh[i * k + j] = gap == 0 ? 0 : parameter * gap / rate
+                    }
                 }
             }
         }

@@ -29,20 +29,20 @@ public struct SPDSolverReport: Sendable {
 /// Solves SPD problems with the spectral factor: `S = B Diag(d) B^T` from `S0 = I`, each
 /// iteration one spectral step towards the effective curvature (no decomposition of S).
 ///
-/// With `SPDStepRule.scaled` (the default) the rotation of a pair of eigenvectors is damped by
-/// its own off-diagonal curvature instead of by the factor's fixed gap damping, and the step is
-/// clipped on `||K||_2` instead of `||K||_F`; see `SPDStepRule` for why both keep the iteration
+/// With `SPDStepRule.jacobi` (the default) each pair of eigenvectors turns by the Jacobi angle of
+/// the step's target instead of the factor's gap-damped first-order rotation, and the step is
+/// clipped on `||K||_2` instead of `||K||_F`; see `SPDStepRule` for why this keeps the iteration
 /// count from growing with k.
 public struct SpectralSPDSolver {
     /// The factor's update rule; its `curvatureLearningRate` is the step size `beta2`. Under
-    /// `SPDStepRule.factor` its `gapDamping` and `rotationClip` shape the rotation; under
-    /// `.scaled` its `rotationClip` is the bound on `||K||_2` and its `gapDamping` is not used.
+    /// `SPDStepRule.factor` its `gapDamping` and `rotationClip` shape the rotation; under the
+    /// other rules its `rotationClip` is the bound on `||K||_2` and its `gapDamping` is not used.
     public var options: SpectralFactorOptions
     /// How the rotation is damped and clipped.
     public var stepRule: SPDStepRule
 
     /// A solver whose factor follows `options`, its rotations shaped by `stepRule`.
-    public init(options: SpectralFactorOptions, stepRule: SPDStepRule = .scaled()) {
+    public init(options: SpectralFactorOptions, stepRule: SPDStepRule = .jacobi) {
         self.options = options
         self.stepRule = stepRule
     }
@@ -53,13 +53,15 @@ public struct SpectralSPDSolver {
     /// stops on `distanceBound` of `||D - B^T A B||_F` (`B^T A B` is what the curvature is built
     /// from), and S is formed once the bound passes, for the dense test that decides and for the
     /// report. Otherwise (karcher) each iteration tests `||S - reference||_F` densely.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func solve<Scalar: LinalgScalar>(
         _ problem: SPDProblem<Scalar>, reference: Matrix<Scalar>, tolerance: Double, maxIterations: Int
     ) throws -> SPDSolverReport {
         let clock = ContinuousClock()
         let start = clock.now
         var factorOptions = options
-        if case .scaled = stepRule {
+        if stepRule != .factor {
             factorOptions.gapDamping = 0
             factorOptions.rotationClip = nil
         }
@@ -98,10 +100,10 @@ public struct SpectralSPDSolver {
             switch stepRule {
             case .factor:
                 try factor.update(rotatedCurvature: curvature)
-            case .scaled(let pairDamping):
+            case .scaled, .jacobi:
                 let scale = stepper.prepare(
                     rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: rate,
-                    pairDamping: Scalar(pairDamping), spectralNormBound: options.rotationClip.map { Scalar($0) })
+                    rule: stepRule, spectralNormBound: options.rotationClip.map { Scalar($0) })
                 try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
             }
             iterations += 1
@@ -109,7 +111,11 @@ public struct SpectralSPDSolver {
         }
         let (solution, error) = lastTest ?? dense()
         let elapsed = start.duration(to: clock.now)
-        let rule = if case .scaled = stepRule { ", scaled" } else { "" }
+        let rule = switch stepRule {
+        case .factor: ""
+        case .scaled: ", scaled"
+        case .jacobi: ", jacobi"
+        }
         return SPDSolverReport(
             method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue)\(rule))",
             iterations: iterations, relativeError: error, objective: Double(try problem.objective(solution)),
@@ -144,6 +150,8 @@ public struct RiemannianGradientDescent {
 
     /// Iterates from `S0 = I` until `||S - reference||_F / ||reference||_F <= tolerance` (any
     /// reference; nil: until the whitened gradient norm is below `tolerance`) or `maxIterations`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func solve<Scalar: LinalgScalar>(
         _ problem: SPDProblem<Scalar>, reference: Matrix<Scalar>?, tolerance: Double, maxIterations: Int
     ) throws -> SPDSolverReport {

@@ -15,23 +15,25 @@ struct SPDConfiguration: ConfigRecord {
     var tolerance = 1e-6
     var maxIterations = 10_000
     var spectral = SpectralFactorOptions(eigenvalueMap: .trunc2)
-    /// The spectral solver's rotation rule (`SPDStepRule`): `scaled` damps each pair of
-    /// eigenvectors by its own off-diagonal curvature and clips `||K||_2` at
-    /// `spectral.rotationClip` (`spectral.gapDamping` is not used); `factor` is the factor's own
-    /// update, fixed `spectral.gapDamping` and a clip on `||K||_F`.
-    var stepRule = StepRuleName.scaled
+    /// The spectral solver's rotation rule (`SPDStepRule`): `jacobi` turns each pair of
+    /// eigenvectors by the Jacobi angle of the step's target, `scaled` by its first-order angle
+    /// damped by its own off-diagonal curvature; both clip `||K||_2` at `spectral.rotationClip`
+    /// (`spectral.gapDamping` is not used). `factor` is the factor's own update, fixed
+    /// `spectral.gapDamping` and a clip on `||K||_F`.
+    var stepRule = StepRuleName.jacobi
     /// The constant `c` of the scaled rule's pair damping (`SPDStepRule.scaled`).
     var pairDamping = 4.0
     var riemannian: RiemannianOptions
 
     /// The names of `SPDStepRule`'s cases in a config.
     enum StepRuleName: String, NamedChoice {
-        case scaled, factor
+        case jacobi, scaled, factor
     }
 
     /// The rule the spectral solver follows.
     var spectralStepRule: SPDStepRule {
         switch stepRule {
+        case .jacobi: .jacobi
         case .scaled: .scaled(pairDamping: pairDamping)
         case .factor: .factor
         }
@@ -68,6 +70,10 @@ struct SPDConfiguration: ConfigRecord {
         .init("spectral", \.spectral),
         .init("stepRule", \.stepRule),
         .init("pairDamping", \.pairDamping, .above(0)),
+        .check(at: \.pairDamping, summary: "stepRule scaled only") { settings in
+            settings.stepRule == .scaled || settings.pairDamping == 4 ? nil
+                : "applies to stepRule scaled only, not \(settings.stepRule.rawValue)"
+        },
         .required("riemannian", \.riemannian),
     ]
 

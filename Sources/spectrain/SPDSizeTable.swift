@@ -32,6 +32,9 @@ struct SPDSizeTable {
         /// The best of three k x k x k GEMM calls in this precision, in seconds.
         var gemmSeconds: Double
         var spectral: SPDSolverReport
+        /// The spectral solve's counted floating-point work (`BLAS.productOperations`: its
+        /// products, LU factorizations and solves).
+        var spectralOperations: Int
         var riemannian: SPDSolverReport
 
         var gemmGFLOPs: Double { 2 * pow(Double(size), 3) / gemmSeconds / 1e9 }
@@ -51,6 +54,7 @@ struct SPDSizeTable {
                 "\(size)", precision.rawValue, String(format: "%g", tolerance), format(gemmGFLOPs),
                 "\(spectral.iterations)", String(format: "%.3f", spectral.seconds), spectralMilliseconds.map(format) ?? "-",
                 spectralMilliseconds.map { format($0 / (1e3 * gemmSeconds)) } ?? "-",
+                spectral.seconds > 0 ? format(Double(spectralOperations) / spectral.seconds / 1e9) : "-",
                 "\(riemannian.iterations)", String(format: "%.3f", riemannian.seconds), riemannianMilliseconds.map(format) ?? "-",
                 riemannian.seconds > 0 ? String(format: "%.2f", spectral.seconds / riemannian.seconds) : "-",
                 spectral.converged ? "yes" : "no", riemannian.converged ? "yes" : "no",
@@ -59,7 +63,7 @@ struct SPDSizeTable {
 
         static let header = [
             "k", "precision", "tolerance", "GEMM GFLOP/s", "spectral iterations", "spectral seconds", "spectral ms/iteration",
-            "spectral iteration / GEMM", "GD iterations", "GD seconds", "GD ms/iteration", "spectral / GD seconds",
+            "spectral iteration / GEMM", "spectral GFLOP/s", "GD iterations", "GD seconds", "GD ms/iteration", "spectral / GD seconds",
             "spectral converged", "GD converged",
         ]
     }
@@ -119,19 +123,21 @@ struct SPDSizeTable {
         let b = Matrix<Scalar>.gaussian(rows: k, columns: k, using: &generator)
         var c = Matrix<Scalar>(rows: k, columns: k)
         let gemm = Timing.measure(minTime: 0, minCalls: 3) { BLAS.gemm(a, b, into: &c) }
+        let operationsBefore = BLAS.productOperations.load(ordering: .relaxed)
         let spectral = try SpectralSPDSolver(options: settings.spectral, stepRule: settings.spectralStepRule)
             .solve(problem, reference: reference, tolerance: tolerance, maxIterations: settings.maxIterations)
+        let spectralOperations = BLAS.productOperations.load(ordering: .relaxed) - operationsBefore
         let riemannian = try RiemannianGradientDescent(stepSize: settings.riemannian.stepSize)
             .solve(problem, reference: reference, tolerance: tolerance, maxIterations: settings.maxIterations)
         return Row(
             size: k, precision: precision, tolerance: tolerance, gemmSeconds: gemm.best,
-            spectral: spectral, riemannian: riemannian)
+            spectral: spectral, spectralOperations: spectralOperations, riemannian: riemannian)
     }
 
     /// What the table measured, where and when, as its first line.
     func contextLine(job: Runtime) -> String {
         let karcher = settings.problem == .karcher ? ", \(settings.count) matrices (reference: fixed point to gradient norm 1e-12, untimed)" : ""
-        let rule = settings.stepRule == .scaled ? "scaled, pair damping \(settings.pairDamping)" : "factor"
+        let rule = settings.stepRule == .scaled ? "scaled, pair damping \(settings.pairDamping)" : settings.stepRule.rawValue
         return "spd \(settings.problem.rawValue) by size: condition \(format(settings.condition))\(karcher), seed \(settings.seed), "
             + "spectral rate \(settings.spectral.curvatureLearningRate) (\(settings.spectral.retraction.name), \(rule)), "
             + "Riemannian GD step \(settings.riemannian.stepSize), at most \(settings.maxIterations) iterations; "

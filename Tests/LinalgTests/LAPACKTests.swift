@@ -72,6 +72,53 @@ struct LAPACKTests {
         #expect(b.relativeDistance(to: x) < 1e-12)
     }
 
+    @Test("LU solves X A = B from the right, Float64 and Float32", arguments: [false, true])
+    func luSolveFromRight(single: Bool) throws {
+        var generator = SeededGenerator(seed: 19)
+        // Upper triangular plus noise: A and A^T differ, so a solve with the wrong one fails.
+        var a = Matrix<Double>.random(rows: 7, columns: 7, using: &generator)
+        for row in 0..<7 { for column in 0..<row { a[row, column] *= 0.1 } }
+        a.addToDiagonal(3)
+        let x = Matrix<Double>.random(rows: 4, columns: 7, using: &generator)
+        let b = BLAS.product(x, a)
+        if single {
+            var solution = b.converted(to: Float.self)
+            try LUFactorization(a.converted(to: Float.self)).solveFromRight(&solution)
+            // Float32 rounding of a well-conditioned 7 x 7 solve: ~1e-6.
+            #expect(solution.converted(to: Double.self).relativeDistance(to: x) < 1e-5)
+        } else {
+            var solution = b
+            try LUFactorization(a).solveFromRight(&solution)
+            #expect(solution.relativeDistance(to: x) < 1e-12)
+        }
+    }
+
+    @Test("Cholesky: R is upper triangular with R^T R = A, and the congruence R B route equals B^T A B")
+    func cholesky() throws {
+        var generator = SeededGenerator(seed: 23)
+        let a = Matrix<Double>.randomSymmetric(eigenvalues: [0.1, 0.5, 1, 2, 4, 9], using: &generator)
+        let factor = try CholeskyFactor(a)
+        let r = factor.upper
+        for row in 0..<6 { for column in 0..<row { #expect(r[row, column] == 0) } }
+        // Condition 90: the factorization is backward stable, errors ~1e-15 relative.
+        #expect(BLAS.product(r, r, transposeA: true).relativeDistance(to: a) < 1e-13)
+        let b = Matrix<Double>.random(rows: 6, columns: 4, using: &generator)
+        var scratch = Matrix<Double>(rows: 0, columns: 0)
+        var congruence = Matrix<Double>(rows: 0, columns: 0)
+        factor.congruence(b, scratch: &scratch, into: &congruence)
+        #expect(congruence.rows == 4 && congruence.columns == 4)
+        #expect(congruence.relativeDistance(to: BLAS.product(BLAS.product(b, a, transposeA: true), b)) < 1e-13)
+        #expect(congruence == congruence.transposed)
+    }
+
+    @Test("Cholesky rejects an indefinite matrix and NaN")
+    func choleskyRejects() {
+        let indefinite = Matrix<Double>(rows: 2, columns: 2, elements: [1, 2, 2, 1])
+        #expect(throws: LinalgError.notPositiveDefinite(routine: "Float64 potrf", minor: 2)) { try CholeskyFactor(indefinite) }
+        let bad = Matrix<Float>(rows: 2, columns: 2, elements: [1, .nan, .nan, 1])
+        #expect(throws: LinalgError.nonFiniteInput(routine: "Float32 potrf")) { try CholeskyFactor(bad) }
+    }
+
     @Test("LU of a non-symmetric Float32 matrix solves with the right orientation")
     func luOrientation() throws {
         // Upper triangular A: solving with A^T by mistake gives a visibly different answer.

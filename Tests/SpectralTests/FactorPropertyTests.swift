@@ -121,6 +121,12 @@ struct FactorPropertyTests {
         #expect(try Retraction.cayley.apply(to: basis, rotation: rotation, workspace: workspace, into: &cayley).defect < 1e-14)
         // Cayley agrees with exp to third order: ||K||³/12 ≈ 2e-3.
         #expect(cayley.relativeDistance(to: exact) < 3e-3)
+        // Its definition, B' (I - K/2) = B (I + K/2), to rounding (entries ~1, k = 8 terms).
+        var minus = -0.5 * rotation
+        minus.addToDiagonal(1)
+        var plus = 0.5 * rotation
+        plus.addToDiagonal(1)
+        #expect(BLAS.product(cayley, minus).relativeDistance(to: BLAS.product(basis, plus)) < 1e-13)
         var previous = Double.infinity
         for order in 1...6 {
             var truncated = Matrix<Double>(rows: 0, columns: 0)

@@ -74,24 +74,50 @@ struct SPDTests {
         #expect(near.bound <= 100 * near.dense)
     }
 
-    @Test("the scaled step rule's iteration count does not grow with k (gaussian, condition 100)")
+    @Test("the jacobi and scaled step rules' iteration counts do not grow with k (gaussian, condition 100)")
     func iterationsIndependentOfDimension() throws {
         // The factor's rule (Frobenius clip, fixed gap damping 1e-4) needed 80 iterations at
         // k = 100 and 124 at k = 200 (347 at k = 800) on this problem; the scaled rule 23 and 27.
         // Sizes 32 and 128 keep the test fast; 2x is the bound between two sizes.
         func iterations(_ k: Int, _ rule: SPDStepRule) throws -> Int {
             let problem = SPDProblem<Double>.random(kind: .gaussian, dimension: k, condition: 100, seed: 1)
-            let report = try SpectralSPDSolver(
-                options: .init(curvatureLearningRate: 0.4, gapDamping: 1e-4, eigenvalueMap: .trunc2), stepRule: rule)
+            // The shipped configs' settings for each rule (configs/spd-gaussian.json for jacobi).
+            let options: SpectralFactorOptions = rule == .jacobi
+                ? .init(curvatureLearningRate: 0.5, rotationClip: 2, eigenvalueMap: .trunc2, retraction: .cayley)
+                : .init(curvatureLearningRate: 0.4, gapDamping: 1e-4, eigenvalueMap: .trunc2)
+            let report = try SpectralSPDSolver(options: options, stepRule: rule)
                 .solve(problem, reference: problem.targets[0], tolerance: 1e-6, maxIterations: 2000)
             #expect(report.converged)
             return report.iterations
         }
-        let small = try iterations(32, .scaled())
-        let large = try iterations(128, .scaled())
-        #expect(large <= 2 * small, "k = 32: \(small) iterations, k = 128: \(large)")
+        for rule in [SPDStepRule.jacobi, .scaled()] {
+            let small = try iterations(32, rule)
+            let large = try iterations(128, rule)
+            #expect(large <= 2 * small, "\(rule): k = 32: \(small) iterations, k = 128: \(large)")
+        }
         // The factor's rule on the same problem: the growth this test exists to catch.
-        #expect(try iterations(128, .factor) > 2 * small)
+        #expect(try iterations(128, .factor) > 2 * iterations(32, .scaled()))
+    }
+
+    @Test("a jacobi step turns an isolated pair onto the target's eigenvectors exactly (Cayley), a first-order step does not")
+    func jacobiAngleIsExact() throws {
+        // k = 2 gaussian: the first step only moves the tied eigenvalues; at beta2 = 0.5 the
+        // second step's target is T = B^T A B itself, so after it S commutes with A when the pair
+        // turned by T's Jacobi angle. The angle stays below the clip (|2 tan(theta/2)| <= 0.83).
+        var generator = SeededGenerator(seed: 31)
+        let target = Matrix<Double>.randomSymmetric(eigenvalues: [1, 3], using: &generator)
+        let problem = SPDProblem<Double>(kind: .gaussian, targets: [target])
+        func commutator(_ rule: SPDStepRule) throws -> Double {
+            let report = try SpectralSPDSolver(
+                options: .init(curvatureLearningRate: 0.5, rotationClip: 2, eigenvalueMap: .trunc2, retraction: .cayley),
+                stepRule: rule)
+                .solve(problem, reference: target, tolerance: 1e-300, maxIterations: 2)
+            let s = report.solution
+            return (BLAS.product(s, target) - BLAS.product(target, s)).frobeniusNorm
+        }
+        // Rounding of 2 x 2 products of entries ~3: ~1e-15.
+        #expect(try commutator(.jacobi) < 1e-12)
+        #expect(try commutator(.scaled()) > 1e-3)
     }
 
     @Test("the effective curvature in the eigenbasis equals B^T (S - 2 S grad F S) B", arguments: SPDProblem<Double>.Kind.allCases)
