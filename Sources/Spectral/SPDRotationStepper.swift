@@ -6,6 +6,11 @@ import Linalg
 struct SPDRotationStepper<Scalar: LinalgScalar> {
     /// `m_i = beta2 (Hh_ii / d_i - 1)` of the last `prepare`.
     private(set) var logStep: [Scalar] = []
+    /// `||K||_2` (estimate, before the clip) of the last `prepare` that measured it.
+    private(set) var rotationNorm: Scalar = 0
+    /// `B T B^T` of the last `holdTarget`.
+    private var heldTarget = Matrix<Scalar>(rows: 0, columns: 0)
+    private var product = Matrix<Scalar>(rows: 0, columns: 0)
     private var rotation = Matrix<Scalar>(rows: 0, columns: 0)
     private var rowSums: [Scalar] = []
     private var vector: [Scalar] = []
@@ -18,10 +23,11 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
     /// Rewrites the upper triangle of `curvature` (`Hh`, the only part a factor step reads off the
     /// diagonal) to `K_ij g / rate` with `K_ij` the rule's rotation (`SPDStepRule`; `.factor` is not
     /// prepared here), fills `logStep`, and returns the scale (<= 1) that brings `||K||_2` within
-    /// `spectralNormBound` (nil: 1).
+    /// `spectralNormBound` (nil: 1). `rotationNorm` is measured when there is a bound or
+    /// `measuresNorm`.
     mutating func prepare(
         rotatedCurvature curvature: inout Matrix<Scalar>, eigenvalues: [Scalar], rate: Scalar,
-        rule: SPDStepRule, spectralNormBound: Scalar?
+        rule: SPDStepRule, spectralNormBound: Scalar?, measuresNorm: Bool = false
     ) -> Scalar {
         let k = eigenvalues.count
         SpectralKernels.logEigenvalueStep(rotatedCurvature: curvature, eigenvalues: eigenvalues, scale: rate, into: &logStep)
@@ -62,9 +68,34 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
                 }
             }
         }
+        guard spectralNormBound != nil || measuresNorm else { return 1 }
+        rotationNorm = spectralNorm(curvature: curvature, eigenvalues: eigenvalues, rate: rate)
         guard let bound = spectralNormBound else { return 1 }
-        let norm = spectralNorm(curvature: curvature, eigenvalues: eigenvalues, rate: rate)
-        return norm > bound ? bound / norm : 1
+        return rotationNorm > bound ? bound / rotationNorm : 1
+    }
+
+    /// Holds the step's target `B T B^T`, `T = D + rate (Hh - D)` (`curvature` is `Hh`, before
+    /// `prepare` rewrites it), for `heldTarget(in:into:)` (`SPDSubsteps`).
+    mutating func holdTarget(rotatedCurvature curvature: Matrix<Scalar>, eigenvalues: [Scalar], rate: Scalar, basis: Matrix<Scalar>) {
+        let k = eigenvalues.count
+        heldTarget.assign(curvature)
+        heldTarget.scale(by: rate)
+        for i in 0..<k { heldTarget[i, i] += (1 - rate) * eigenvalues[i] }
+        product.resize(rows: k, columns: k)
+        BLAS.symm(basis, symmetric: heldTarget, into: &product)
+        BLAS.gemm(product, basis, transposeB: true, into: &heldTarget)
+        heldTarget.symmetrize()
+    }
+
+    /// The held target seen in `basis`, `basis^T (B T B^T) basis`, into `curvature`: the
+    /// curvature whose step at rate 1 has that target.
+    mutating func heldTarget(in basis: Matrix<Scalar>, into curvature: inout Matrix<Scalar>) {
+        let k = basis.rows
+        product.resize(rows: k, columns: k)
+        BLAS.symm(basis, symmetric: heldTarget, symmetricOnRight: false, into: &product)
+        curvature.resize(rows: k, columns: k)
+        BLAS.gemm(basis, product, transposeA: true, into: &curvature)
+        curvature.symmetrize()
     }
 
     /// `||K||_2` of the undamped rotation of `curvature` by power iteration on `K^T K = -K²`.

@@ -5,8 +5,12 @@ import Support
 public struct SPDSolverReport: Sendable {
     /// The solver and its settings, for reports ("spectral (trunc2+ns1, linear)").
     public var method: String
-    /// Iterations run, at most the `maxIterations` given.
+    /// Iterations run, at most the `maxIterations` given: evaluations of the curvature
+    /// (spectral) or gradient (Riemannian GD).
     public var iterations: Int
+    /// Spectral steps taken (`SPDSubsteps`: several per iteration); equal to `iterations` for
+    /// Riemannian GD.
+    public var steps: Int
     /// `||S - reference||_F / ||reference||_F` after the last iteration (without a reference,
     /// `RiemannianGradientDescent` reports the whitened gradient's Frobenius norm).
     public var relativeError: Double
@@ -40,11 +44,17 @@ public struct SpectralSPDSolver {
     public var options: SpectralFactorOptions
     /// How the rotation is damped and clipped.
     public var stepRule: SPDStepRule
+    /// How many steps to take toward each curvature evaluation's target.
+    public var substeps: SPDSubsteps
 
-    /// A solver whose factor follows `options`, its rotations shaped by `stepRule`.
-    public init(options: SpectralFactorOptions, stepRule: SPDStepRule = .jacobi) {
+    /// A solver whose factor follows `options`, its rotations shaped by `stepRule`, taking
+    /// `substeps` toward each curvature evaluation (more than one only with the `scaled` and
+    /// `jacobi` rules).
+    public init(options: SpectralFactorOptions, stepRule: SPDStepRule = .jacobi, substeps: SPDSubsteps = .single) {
+        precondition(stepRule != .factor || substeps.maximum == 1, "SpectralSPDSolver: the factor rule takes one step per curvature")
         self.options = options
         self.stepRule = stepRule
+        self.substeps = substeps
     }
 
     /// Iterates until `||S - reference||_F / ||reference||_F <= tolerance` or `maxIterations`.
@@ -67,10 +77,10 @@ public struct SpectralSPDSolver {
         }
         let factor = SpectralFactor<Scalar>(dimension: problem.dimension, options: factorOptions)
         var stepper = SPDRotationStepper<Scalar>()
-        let rate = Scalar(options.curvatureLearningRate)
         // The eigenbasis residual measures the distance to the problem's own solution only.
         let residualReference = problem.closedFormSolution.flatMap { $0 == reference ? Double(reference.frobeniusNorm) : nil }
         var iterations = 0
+        var steps = 0
         var decompositions = 0
         var denseTests = 0
         /// The dense S of the current state and its relative distance to `reference`.
@@ -100,11 +110,9 @@ public struct SpectralSPDSolver {
             switch stepRule {
             case .factor:
                 try factor.update(rotatedCurvature: curvature)
+                steps += 1
             case .scaled, .jacobi:
-                let scale = stepper.prepare(
-                    rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: rate,
-                    rule: stepRule, spectralNormBound: options.rotationClip.map { Scalar($0) })
-                try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
+                steps += try stepTowardTarget(of: &curvature, factor: factor, stepper: &stepper)
             }
             iterations += 1
             lastTest = nil
@@ -118,13 +126,43 @@ public struct SpectralSPDSolver {
         }
         return SPDSolverReport(
             method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue)\(rule))",
-            iterations: iterations, relativeError: error, objective: Double(try problem.objective(solution)),
+            iterations: iterations, steps: steps, relativeError: error, objective: Double(try problem.objective(solution)),
             converged: error <= tolerance, seconds: elapsed.inSeconds, eigendecompositions: decompositions,
             solution: solution.converted(to: Double.self), denseDistanceTests: denseTests)
     }
 }
 
 extension SpectralSPDSolver {
+    /// The `scaled` or `jacobi` step toward `T = D + beta2 (Hh - D)` (`curvature` is `Hh`), then,
+    /// under `substeps`, further steps at rate 1 toward the held `B T B^T`; returns the steps taken.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func stepTowardTarget<Scalar: LinalgScalar>(
+        of curvature: inout Matrix<Scalar>, factor: SpectralFactor<Scalar>, stepper: inout SPDRotationStepper<Scalar>
+    ) throws -> Int {
+        let rate = Scalar(options.curvatureLearningRate)
+        let clip = options.rotationClip.map { Scalar($0) }
+        let holds = substeps.maximum > 1
+        if holds {
+            stepper.holdTarget(rotatedCurvature: curvature, eigenvalues: factor.eigenvalues, rate: rate, basis: factor.eigenvectors)
+        }
+        var scale = stepper.prepare(
+            rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: rate, rule: stepRule,
+            spectralNormBound: clip, measuresNorm: holds)
+        try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
+        var steps = 1
+        while steps < substeps.maximum {
+            stepper.heldTarget(in: factor.eigenvectors, into: &curvature)
+            scale = stepper.prepare(
+                rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: 1, rule: stepRule,
+                spectralNormBound: clip, measuresNorm: true)
+            try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: scale)
+            steps += 1
+            if Double(stepper.rotationNorm) <= substeps.rotationTolerance { break }
+        }
+        return steps
+    }
+
     /// An upper bound on `||S - A||_F` from `residual = ||D - B^T A B||_F` and the factor's bound
     /// `e >= ||B^T B - I||_F`: `B^T (S - A) B = (D - Ah) + (G D G - D)` with `G = B^T B`, so
     /// `(1 - e) ||S - A||_F <= residual + (2e + e²) max d`. Infinite when `e >= 1`.
@@ -178,7 +216,7 @@ public struct RiemannianGradientDescent {
         }
         let elapsed = start.duration(to: clock.now)
         return SPDSolverReport(
-            method: "Riemannian GD (eigendecompositions)", iterations: iterations, relativeError: error,
+            method: "Riemannian GD (eigendecompositions)", iterations: iterations, steps: iterations, relativeError: error,
             objective: Double(try problem.objective(s)), converged: error <= tolerance,
             seconds: elapsed.inSeconds, eigendecompositions: decompositions, solution: s.converted(to: Double.self),
             denseDistanceTests: reference == nil ? 0 : iterations + 1)

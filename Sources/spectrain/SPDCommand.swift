@@ -23,11 +23,22 @@ struct SPDConfiguration: ConfigRecord {
     var stepRule = StepRuleName.jacobi
     /// The constant `c` of the scaled rule's pair damping (`SPDStepRule.scaled`).
     var pairDamping = 4.0
+    /// Spectral steps toward each curvature evaluation's target, at most (`SPDSubsteps`).
+    var stepsPerCurvature = 1
+    /// Those steps stop after one whose rotation has `||K||_2` at most this.
+    var substepRotationTolerance = 0.01
     var riemannian: RiemannianOptions
 
     /// The names of `SPDStepRule`'s cases in a config.
     enum StepRuleName: String, NamedChoice {
         case jacobi, scaled, factor
+    }
+
+    /// The spectral solver these settings describe.
+    var spectralSolver: SpectralSPDSolver {
+        SpectralSPDSolver(
+            options: spectral, stepRule: spectralStepRule,
+            substeps: SPDSubsteps(maximum: stepsPerCurvature, rotationTolerance: substepRotationTolerance))
     }
 
     /// The rule the spectral solver follows.
@@ -74,6 +85,12 @@ struct SPDConfiguration: ConfigRecord {
             settings.stepRule == .scaled || settings.pairDamping == 4 ? nil
                 : "applies to stepRule scaled only, not \(settings.stepRule.rawValue)"
         },
+        .init("stepsPerCurvature", \.stepsPerCurvature, .in(1...1000)),
+        .check(at: \.stepsPerCurvature, summary: "1 with stepRule factor") { settings in
+            settings.stepRule != .factor || settings.stepsPerCurvature == 1 ? nil
+                : "must be 1 with stepRule factor, got \(settings.stepsPerCurvature)"
+        },
+        .init("substepRotationTolerance", \.substepRotationTolerance, .in(0...1)),
         .required("riemannian", \.riemannian),
     ]
 
@@ -160,15 +177,15 @@ struct SPD: ParsableCommand {
             referenceNote = "fixed point to gradient norm 1e-12 (\(format(start.duration(to: clock.now).inSeconds)) s)"
         }
         job.report("spd \(settings.problem.rawValue): k = \(settings.dimension), condition \(format(settings.condition))\(settings.problem == .karcher ? ", \(settings.count) matrices" : ""), seed \(settings.seed), tolerance \(settings.tolerance); solution: \(referenceNote)")
-        let spectral = try SpectralSPDSolver(options: settings.spectral, stepRule: settings.spectralStepRule)
+        let spectral = try settings.spectralSolver
             .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
         let riemannian = try RiemannianGradientDescent(stepSize: settings.riemannian.stepSize)
             .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
         let reports = [spectral, riemannian]
-        var rows = [["method", "step", "iterations", "relative error", "objective", "eigendecompositions", "seconds", "converged"]]
+        var rows = [["method", "step", "iterations", "steps", "relative error", "objective", "eigendecompositions", "seconds", "converged"]]
         for (report, step) in zip(reports, [settings.spectral.curvatureLearningRate, settings.riemannian.stepSize]) {
             rows.append([
-                report.method, "\(step)", "\(report.iterations)", String(format: "%.2e", report.relativeError),
+                report.method, "\(step)", "\(report.iterations)", "\(report.steps)", String(format: "%.2e", report.relativeError),
                 String(format: "%.6g", report.objective), "\(report.eigendecompositions)",
                 String(format: "%.3f", report.seconds), report.converged ? "yes" : "no",
             ])

@@ -52,7 +52,7 @@ struct SPDSizeTable {
             let riemannianMilliseconds = millisecondsPerIteration(riemannian)
             return [
                 "\(size)", precision.rawValue, String(format: "%g", tolerance), format(gemmGFLOPs),
-                "\(spectral.iterations)", String(format: "%.3f", spectral.seconds), spectralMilliseconds.map(format) ?? "-",
+                "\(spectral.iterations)", "\(spectral.steps)", String(format: "%.3f", spectral.seconds), spectralMilliseconds.map(format) ?? "-",
                 spectralMilliseconds.map { format($0 / (1e3 * gemmSeconds)) } ?? "-",
                 spectral.seconds > 0 ? format(Double(spectralOperations) / spectral.seconds / 1e9) : "-",
                 "\(riemannian.iterations)", String(format: "%.3f", riemannian.seconds), riemannianMilliseconds.map(format) ?? "-",
@@ -62,7 +62,7 @@ struct SPDSizeTable {
         }
 
         static let header = [
-            "k", "precision", "tolerance", "GEMM GFLOP/s", "spectral iterations", "spectral seconds", "spectral ms/iteration",
+            "k", "precision", "tolerance", "GEMM GFLOP/s", "spectral iterations", "spectral steps", "spectral seconds", "spectral ms/iteration",
             "spectral iteration / GEMM", "spectral GFLOP/s", "GD iterations", "GD seconds", "GD ms/iteration", "spectral / GD seconds",
             "spectral converged", "GD converged",
         ]
@@ -124,7 +124,7 @@ struct SPDSizeTable {
         var c = Matrix<Scalar>(rows: k, columns: k)
         let gemm = Timing.measure(minTime: 0, minCalls: 3) { BLAS.gemm(a, b, into: &c) }
         let operationsBefore = BLAS.productOperations.load(ordering: .relaxed)
-        let spectral = try SpectralSPDSolver(options: settings.spectral, stepRule: settings.spectralStepRule)
+        let spectral = try settings.spectralSolver
             .solve(problem, reference: reference, tolerance: tolerance, maxIterations: settings.maxIterations)
         let spectralOperations = BLAS.productOperations.load(ordering: .relaxed) - operationsBefore
         let riemannian = try RiemannianGradientDescent(stepSize: settings.riemannian.stepSize)
@@ -137,7 +137,10 @@ struct SPDSizeTable {
     /// What the table measured, where and when, as its first line.
     func contextLine(job: Runtime) -> String {
         let karcher = settings.problem == .karcher ? ", \(settings.count) matrices (reference: fixed point to gradient norm 1e-12, untimed)" : ""
-        let rule = settings.stepRule == .scaled ? "scaled, pair damping \(settings.pairDamping)" : settings.stepRule.rawValue
+        var rule = settings.stepRule == .scaled ? "scaled, pair damping \(settings.pairDamping)" : settings.stepRule.rawValue
+        if settings.stepsPerCurvature > 1 {
+            rule += ", up to \(settings.stepsPerCurvature) steps per curvature to ||K||_2 <= \(settings.substepRotationTolerance)"
+        }
         return "spd \(settings.problem.rawValue) by size: condition \(format(settings.condition))\(karcher), seed \(settings.seed), "
             + "spectral rate \(settings.spectral.curvatureLearningRate) (\(settings.spectral.retraction.name), \(rule)), "
             + "Riemannian GD step \(settings.riemannian.stepSize), at most \(settings.maxIterations) iterations; "

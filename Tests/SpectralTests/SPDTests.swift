@@ -120,6 +120,30 @@ struct SPDTests {
         #expect(try commutator(.scaled()) > 1e-3)
     }
 
+    @Test("karcher: steps toward each curvature's target bring the curvature evaluations to Riemannian GD's count")
+    func substepsOnKarcher() throws {
+        let problem = SPDProblem<Double>.random(kind: .karcher, dimension: 32, condition: 10, count: 4, seed: 3)
+        let reference = try RiemannianGradientDescent.karcherMean(problem, tolerance: 1e-12)
+        let options = SpectralFactorOptions(curvatureLearningRate: 0.5, rotationClip: 2, eigenvalueMap: .trunc2, retraction: .cayley)
+        func solve(_ substeps: SPDSubsteps) throws -> SPDSolverReport {
+            let report = try SpectralSPDSolver(options: options, stepRule: .jacobi, substeps: substeps)
+                .solve(problem, reference: reference, tolerance: 1e-6, maxIterations: 500)
+            #expect(report.converged && report.solution.relativeDistance(to: reference) <= 1e-6)
+            // Every iteration evaluates the curvature: one logarithm per target.
+            #expect(report.eigendecompositions == 4 * report.iterations)
+            return report
+        }
+        let single = try solve(.single)
+        let held = try solve(SPDSubsteps(maximum: 30))
+        let riemannian = try RiemannianGradientDescent(stepSize: 1).solve(problem, reference: reference, tolerance: 1e-6, maxIterations: 500)
+        #expect(single.steps == single.iterations)
+        #expect(held.steps > held.iterations && held.steps <= 30 * held.iterations)
+        // One step per curvature needed 2-3x GD's evaluations on these problems; held targets
+        // make each iteration close to GD's full step.
+        #expect(held.iterations <= riemannian.iterations + 1, "held: \(held.iterations), GD: \(riemannian.iterations)")
+        #expect(single.iterations > held.iterations + 2, "single: \(single.iterations), held: \(held.iterations)")
+    }
+
     @Test("the effective curvature in the eigenbasis equals B^T (S - 2 S grad F S) B", arguments: SPDProblem<Double>.Kind.allCases)
     func effectiveCurvature(kind: SPDProblem<Double>.Kind) throws {
         let problem = SPDProblem<Double>.random(kind: kind, dimension: 6, condition: 5, count: 3, seed: 4)
