@@ -8,17 +8,21 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
     private(set) var logStep: [Scalar] = []
     /// `||K||_2` (estimate, before the clip) of the last `prepare` that measured it.
     private(set) var rotationNorm: Scalar = 0
-    /// `B T B^T` of the last `holdTarget`.
+    /// `B T B^T` of the last `holdTarget`, and its Cholesky factor when it is positive definite.
     private var heldTarget = Matrix<Scalar>(rows: 0, columns: 0)
+    private var heldFactor: CholeskyFactor<Scalar>?
     private var product = Matrix<Scalar>(rows: 0, columns: 0)
     private var rotation = Matrix<Scalar>(rows: 0, columns: 0)
     private var rowSums: [Scalar] = []
     private var vector: [Scalar] = []
     private var image: [Scalar] = []
 
-    /// Power iterations for `||K||_2`: the estimate is a lower bound that is within a few per cent
-    /// after about ten steps on these spectra; the clip has the retraction's margin on top.
+    /// Power iterations for `||K||_2` from a cold start: the estimate is a lower bound that is
+    /// within a few per cent after about ten steps on these spectra; the clip has the
+    /// retraction's margin on top.
     static var powerIterations: Int { 12 }
+    /// Power iterations from the previous call's vector.
+    static var warmPowerIterations: Int { 4 }
 
     /// Rewrites the upper triangle of `curvature` (`Hh`, the only part a factor step reads off the
     /// diagonal) to `K_ij g / rate` with `K_ij` the rule's rotation (`SPDStepRule`; `.factor` is not
@@ -85,11 +89,17 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
         BLAS.symm(basis, symmetric: heldTarget, into: &product)
         BLAS.gemm(product, basis, transposeB: true, into: &heldTarget)
         heldTarget.symmetrize()
+        heldFactor = try? CholeskyFactor(heldTarget)
     }
 
     /// The held target seen in `basis`, `basis^T (B T B^T) basis`, into `curvature`: the
-    /// curvature whose step at rate 1 has that target.
+    /// curvature whose step at rate 1 has that target. Through the target's Cholesky factor (2k³)
+    /// when it is positive definite, else symm and GEMM (4k³).
     mutating func heldTarget(in basis: Matrix<Scalar>, into curvature: inout Matrix<Scalar>) {
+        if let heldFactor {
+            heldFactor.congruence(basis, scratch: &product, into: &curvature)
+            return
+        }
         let k = basis.rows
         product.resize(rows: k, columns: k)
         BLAS.symm(basis, symmetric: heldTarget, symmetricOnRight: false, into: &product)
@@ -105,15 +115,18 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
             rotatedCurvature: curvature, eigenvalues: eigenvalues, scale: rate, gapDamping: 0,
             into: &rotation, rowSums: &rowSums)
         guard frobenius > 0 else { return 0 }
-        // A fixed, uneven start: reproducible runs, and not orthogonal to a leading singular vector
-        // in practice.
-        if vector.count != k {
-            vector = [Scalar](repeating: 0, count: k)
+        // Warm: the last call's vector, as consecutive steps' rotations share their leading
+        // directions; cold (first call, or a zero or non-finite vector): a fixed, uneven start,
+        // not orthogonal to a leading singular vector in practice. Both reproducible.
+        var iterations = Self.warmPowerIterations
+        let warmLength = vector.reduce(0) { $0 + $1 * $1 }
+        if vector.count != k || !(warmLength > 0 && warmLength.isFinite) {
+            vector = (0..<k).map { Scalar(1) + Scalar($0 % 7) / 8 }
             image = [Scalar](repeating: 0, count: k)
+            iterations = Self.powerIterations
         }
-        for index in 0..<k { vector[index] = Scalar(1) + Scalar(index % 7) / 8 }
         var estimate: Scalar = 0
-        for _ in 0..<Self.powerIterations {
+        for _ in 0..<iterations {
             let length = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
             guard length > 0 else { break }
             for index in vector.indices { vector[index] /= length }

@@ -112,7 +112,7 @@ public struct SpectralSPDSolver {
                 try factor.update(rotatedCurvature: curvature)
                 steps += 1
             case .scaled, .jacobi:
-                steps += try stepTowardTarget(of: &curvature, factor: factor, stepper: &stepper)
+                steps += try stepTowardTarget(of: &curvature, factor: factor, stepper: &stepper, startsSolve: steps == 0)
             }
             iterations += 1
             lastTest = nil
@@ -138,7 +138,8 @@ extension SpectralSPDSolver {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func stepTowardTarget<Scalar: LinalgScalar>(
-        of curvature: inout Matrix<Scalar>, factor: SpectralFactor<Scalar>, stepper: inout SPDRotationStepper<Scalar>
+        of curvature: inout Matrix<Scalar>, factor: SpectralFactor<Scalar>, stepper: inout SPDRotationStepper<Scalar>,
+        startsSolve: Bool
     ) throws -> Int {
         let rate = Scalar(options.curvatureLearningRate)
         let clip = options.rotationClip.map { Scalar($0) }
@@ -151,14 +152,16 @@ extension SpectralSPDSolver {
             spectralNormBound: clip, measuresNorm: holds)
         try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: rate * scale)
         var steps = 1
-        while steps < substeps.maximum {
+        // The solve's first step turns nothing (tied eigenvalues at S0 = I): no stop on it.
+        var exempt = startsSolve
+        while steps < substeps.maximum && (exempt || Double(stepper.rotationNorm) > substeps.rotationTolerance) {
             stepper.heldTarget(in: factor.eigenvectors, into: &curvature)
             scale = stepper.prepare(
                 rotatedCurvature: &curvature, eigenvalues: factor.eigenvalues, rate: 1, rule: stepRule,
                 spectralNormBound: clip, measuresNorm: true)
             try factor.step(rotatedCurvature: curvature, logEigenvalueStep: stepper.logStep, rotationScale: scale)
             steps += 1
-            if Double(stepper.rotationNorm) <= substeps.rotationTolerance { break }
+            exempt = false
         }
         return steps
     }
