@@ -31,7 +31,8 @@ public struct SPDSolverReport: Sendable {
 }
 
 /// Solves SPD problems with the spectral factor: `S = B Diag(d) B^T` from `S0 = I`, each
-/// iteration one spectral step towards the effective curvature (no decomposition of S).
+/// iteration one evaluation of the effective curvature and one spectral step toward it, or
+/// several toward the same target under `SPDSubsteps` (no decomposition of S).
 ///
 /// With `SPDStepRule.jacobi` (the default) each pair of eigenvectors turns by the Jacobi angle of
 /// the step's target instead of the factor's gap-damped first-order rotation, and the step is
