@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Spectral
 import Support
+import Train
 
 /// A run of `spectrain spd`: the problem and both solvers' settings.
 struct SPDConfiguration: ConfigRecord {
@@ -63,6 +64,20 @@ struct SPDConfiguration: ConfigRecord {
     /// The matrix sizes k a run may ask for (`dimension`, `spd --sizes`).
     static let dimensionRange = 2...4096
 
+    /// The Float64 k x k matrices a run holds at once, at most: each target and its Cholesky
+    /// factor, and about 40 more for the solvers, the reference and `--sizes`' Float32 copies.
+    func matricesHeld() -> Int { 2 * count + 40 }
+
+    /// The one-line problem when a run at `dimension` needs more memory than this machine has
+    /// (checked before any matrix is made), nil when it fits or the memory is unknown.
+    func memoryProblem(dimension: Int, physicalMemory: Int? = MemoryBudget.physicalMemoryBytes) -> String? {
+        guard let physicalMemory else { return nil }
+        let bytes = MemoryBudget.product([matricesHeld(), dimension, dimension, MemoryLayout<Double>.size])
+        guard bytes > physicalMemory else { return nil }
+        return "\(count) matrices of \(dimension) x \(dimension) need about \(MemoryBudget.format(bytes)) with the solvers' work, "
+            + "more than this machine's \(MemoryBudget.format(physicalMemory))"
+    }
+
     static let fields: [ConfigField<SPDConfiguration>] = [
         .required("problem", \.problem),
         .required("dimension", \.dimension, .in(dimensionRange)),
@@ -75,6 +90,7 @@ struct SPDConfiguration: ConfigRecord {
                 settings.count == 1 ? nil : "applies to karcher only (1 target), got \(settings.count)"
             }
         },
+        .check(at: \.count, summary: "fits in memory at dimension") { $0.memoryProblem(dimension: $0.dimension) },
         .init("seed", \.seed),
         .init("tolerance", \.tolerance, .in(0..<1, excludingLower: true)),
         .init("maxIterations", \.maxIterations, .atLeast(1)),
@@ -159,8 +175,12 @@ struct SPD: ParsableCommand {
         let job = try Runtime.start(runtime)
         guard job.isRoot else { return }
         if let sizes {
+            let sizes = try SPDSizeTable.parseSizes(sizes)
+            if let problem = sizes.lazy.compactMap({ settings.memoryProblem(dimension: $0) }).first {
+                throw ValidationError("--sizes: \(problem)")
+            }
             let table = SPDSizeTable(
-                settings: settings, sizes: try SPDSizeTable.parseSizes(sizes),
+                settings: settings, sizes: sizes,
                 precisions: try precisions.map(SPDSizeTable.parsePrecisions) ?? [.float64, .float32],
                 float32Tolerance: float32Tolerance ?? 1e-4)
             return try table.run(job: job)

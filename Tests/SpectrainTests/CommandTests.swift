@@ -52,6 +52,8 @@ struct CommandTests {
         BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "spectral": {"retraction": "qr"}}"#, message: "field 'spectral.retraction': 'qr' is not a retraction"),
         BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": -1}}"#, message: "field 'riemannian.stepSize': must be > 0, got -1.0"),
         BadConfig(json: #"{"problem": "gaussian", "dimension": 1, "riemannian": {"stepSize": 1}}"#, message: "field 'dimension': must be in 2...4096, got 1"),
+        // 1,000,040 matrices of 4096 x 4096: 125 TiB, more than any test machine has.
+        BadConfig(json: #"{"problem": "karcher", "dimension": 4096, "count": 1000000, "riemannian": {"stepSize": 1}}"#, message: "field 'count': 1000000 matrices of 4096 x 4096 need about"),
         BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "stepRule": "factor", "stepsPerCurvature": 3}"#, message: "field 'stepsPerCurvature': must be 1 with stepRule factor, got 3"),
         BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "pairDamping": 2}"#, message: "field 'pairDamping': applies to stepRule scaled only, not jacobi"),
         BadConfig(json: #"{"problem": "gaussian", "dimension": 4, "riemannian": {"stepSize": 1}, "stepsPerCurvature": 0}"#, message: "field 'stepsPerCurvature': must be in 1...1000, got 0"),

@@ -131,7 +131,7 @@ package struct MemoryBudget: Sendable {
     }
 
     /// The product, `Int.max` when it overflows (every factor is at least 0).
-    static func product(_ factors: [Int]) -> Int {
+    package static func product(_ factors: [Int]) -> Int {
         var result = 1
         for factor in factors {
             let (value, overflow) = result.multipliedReportingOverflow(by: factor)
@@ -154,7 +154,7 @@ package struct MemoryBudget: Sendable {
 
     /// Bytes in binary units with one decimal ("2.9 TiB", "23.4 GiB"); "more than 8 EiB" at the
     /// saturation value.
-    static func format(_ bytes: Int) -> String {
+    package static func format(_ bytes: Int) -> String {
         if bytes == Int.max { return "more than 8 EiB" }
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
         var value = Double(bytes)
