@@ -24,9 +24,8 @@ public struct SPDProblem<Scalar: LinalgScalar> {
     public let kind: Kind
     /// `A` (gaussian, frobenius) or `A_1 ... A_N` (karcher).
     public let targets: [Matrix<Scalar>]
-    /// The targets' Cholesky factors, for `B^T A B` in a trmm and a syrk (2k³) instead of two
-    /// GEMMs (4k³); nil when a target is not numerically positive definite (then GEMMs).
-    private let targetFactors: [CholeskyFactor<Scalar>]?
+    /// `M^T A M` for each target, through its Cholesky factor (2k³ instead of 4k³).
+    private let targetCongruences: [SymmetricCongruence<Scalar>]
 
     /// A problem of `kind` over SPD `targets` of one size: one target for gaussian and frobenius,
     /// `N >= 1` for karcher (other counts trap).
@@ -35,7 +34,7 @@ public struct SPDProblem<Scalar: LinalgScalar> {
         precondition(kind == .karcher || targets.count == 1, "SPDProblem: \(kind) takes one target, got \(targets.count)")
         self.kind = kind
         self.targets = targets
-        self.targetFactors = try? targets.map { try CholeskyFactor($0) }
+        self.targetCongruences = targets.map { SymmetricCongruence($0) }
     }
 
     /// `k`: the targets and `S` are k x k.
@@ -163,16 +162,10 @@ public struct SPDProblem<Scalar: LinalgScalar> {
 }
 
 extension SPDProblem {
-    /// `M^T A_index M`, symmetric: through the target's Cholesky factor (2k³) when it has one,
-    /// else two GEMMs (4k³).
+    /// `M^T A_index M`, symmetric (`SymmetricCongruence`).
     private func congruence(ofTarget index: Int, by matrix: Matrix<Scalar>, scratch: inout Matrix<Scalar>) -> Matrix<Scalar> {
         var result = Matrix<Scalar>(rows: 0, columns: 0)
-        if let factors = targetFactors {
-            factors[index].congruence(matrix, scratch: &scratch, into: &result)
-        } else {
-            result = BLAS.product(BLAS.product(matrix, targets[index], transposeA: true), matrix)
-            result.symmetrize()
-        }
+        targetCongruences[index].apply(to: matrix, scratch: &scratch, into: &result)
         return result
     }
 

@@ -8,9 +8,9 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
     private(set) var logStep: [Scalar] = []
     /// `||K||_2` (estimate, before the clip) of the last `prepare` that measured it.
     private(set) var rotationNorm: Scalar = 0
-    /// `B T B^T` of the last `holdTarget`, and its Cholesky factor when it is positive definite.
-    private var heldTarget = Matrix<Scalar>(rows: 0, columns: 0)
-    private var heldFactor: CholeskyFactor<Scalar>?
+    /// `B T B^T` of the last `holdTarget`, ready for congruences.
+    private var heldTarget: SymmetricCongruence<Scalar>?
+    private var target = Matrix<Scalar>(rows: 0, columns: 0)
     private var product = Matrix<Scalar>(rows: 0, columns: 0)
     private var rotation = Matrix<Scalar>(rows: 0, columns: 0)
     private var rowSums: [Scalar] = []
@@ -82,30 +82,22 @@ struct SPDRotationStepper<Scalar: LinalgScalar> {
     /// `prepare` rewrites it), for `heldTarget(in:into:)` (`SPDSubsteps`).
     mutating func holdTarget(rotatedCurvature curvature: Matrix<Scalar>, eigenvalues: [Scalar], rate: Scalar, basis: Matrix<Scalar>) {
         let k = eigenvalues.count
-        heldTarget.assign(curvature)
-        heldTarget.scale(by: rate)
-        for i in 0..<k { heldTarget[i, i] += (1 - rate) * eigenvalues[i] }
+        target.assign(curvature)
+        target.scale(by: rate)
+        for i in 0..<k { target[i, i] += (1 - rate) * eigenvalues[i] }
         product.resize(rows: k, columns: k)
-        BLAS.symm(basis, symmetric: heldTarget, into: &product)
-        BLAS.gemm(product, basis, transposeB: true, into: &heldTarget)
-        heldTarget.symmetrize()
-        heldFactor = try? CholeskyFactor(heldTarget)
+        BLAS.symm(basis, symmetric: target, into: &product)
+        BLAS.gemm(product, basis, transposeB: true, into: &target)
+        target.symmetrize()
+        heldTarget = SymmetricCongruence(target)
     }
 
     /// The held target seen in `basis`, `basis^T (B T B^T) basis`, into `curvature`: the
-    /// curvature whose step at rate 1 has that target. Through the target's Cholesky factor (2k³)
-    /// when it is positive definite, else symm and GEMM (4k³).
+    /// curvature whose step at rate 1 has that target (`SymmetricCongruence`: 2k³ when the target
+    /// is positive definite, else 4k³).
     mutating func heldTarget(in basis: Matrix<Scalar>, into curvature: inout Matrix<Scalar>) {
-        if let heldFactor {
-            heldFactor.congruence(basis, scratch: &product, into: &curvature)
-            return
-        }
-        let k = basis.rows
-        product.resize(rows: k, columns: k)
-        BLAS.symm(basis, symmetric: heldTarget, symmetricOnRight: false, into: &product)
-        curvature.resize(rows: k, columns: k)
-        BLAS.gemm(basis, product, transposeA: true, into: &curvature)
-        curvature.symmetrize()
+        guard let heldTarget else { preconditionFailure("SPDRotationStepper: heldTarget(in:) before holdTarget") }
+        heldTarget.apply(to: basis, scratch: &product, into: &curvature)
     }
 
     /// `||K||_2` of the undamped rotation of `curvature` by power iteration on `K^T K = -K²`.

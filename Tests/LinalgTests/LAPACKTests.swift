@@ -111,6 +111,23 @@ struct LAPACKTests {
         #expect(congruence == congruence.transposed)
     }
 
+    @Test("SymmetricCongruence: M^T A M through the Cholesky factor (definite A) and by products (indefinite A)")
+    func symmetricCongruence() {
+        var generator = SeededGenerator(seed: 29)
+        let m = Matrix<Double>.random(rows: 5, columns: 3, using: &generator)
+        for (spectrum, factored) in [([0.2, 0.5, 1, 3, 7], true), ([-2, -0.5, 0.3, 1, 4], false)] {
+            let a = Matrix<Double>.randomSymmetric(eigenvalues: spectrum, using: &generator)
+            let congruence = SymmetricCongruence(a)
+            #expect((congruence.factor != nil) == factored)
+            var scratch = Matrix<Double>(rows: 0, columns: 0)
+            var result = Matrix<Double>(rows: 0, columns: 0)
+            congruence.apply(to: m, scratch: &scratch, into: &result)
+            // Entries ~1-10 over 5-term sums: rounding ~1e-15 relative.
+            #expect(result.relativeDistance(to: BLAS.product(BLAS.product(m, a, transposeA: true), m)) < 1e-13)
+            #expect(result == result.transposed)
+        }
+    }
+
     @Test("Cholesky rejects an indefinite matrix and NaN")
     func choleskyRejects() {
         let indefinite = Matrix<Double>(rows: 2, columns: 2, elements: [1, 2, 2, 1])
