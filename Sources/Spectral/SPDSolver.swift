@@ -20,6 +20,12 @@ public struct SPDSolverReport: Sendable {
     public var converged: Bool
     /// Wall-clock time of the iterations, in seconds.
     public var seconds: Double
+    /// Of `seconds`, the time spent evaluating the problem: the spectral solver's curvature
+    /// (`SPDProblem.rotatedEffectiveCurvatureAndResidual`) or Riemannian GD's whitened gradient
+    /// (`SPDProblem.whitenedGradient`). It is the objective's own work (for karcher, its N matrix
+    /// logarithms), the same in both solvers per evaluation; `seconds - evaluationSeconds` is
+    /// the solver's own (spectral steps and stopping tests; GD's decompositions of S and W).
+    public var evaluationSeconds: Double
     /// Symmetric eigendecompositions run (of S, of the step, or of the objective's logarithms).
     public var eigendecompositions: Int
     /// The final `S`, in Float64.
@@ -84,6 +90,7 @@ public struct SpectralSPDSolver {
         var steps = 0
         var decompositions = 0
         var denseTests = 0
+        var evaluationTime = Duration.zero
         /// The dense S of the current state and its relative distance to `reference`.
         func dense() -> (solution: Matrix<Scalar>, error: Double) {
             let solution = factor.state.matrix
@@ -100,8 +107,10 @@ public struct SpectralSPDSolver {
             // Without the residual, the dense test comes first: a converged solve ends without
             // another curvature (for karcher, N eigendecompositions).
             if residualReference == nil && (iterations >= maxIterations || converged()) { break }
+            let evaluationStart = clock.now
             var (curvature, residual) = try problem.rotatedEffectiveCurvatureAndResidual(
                 eigenvectors: factor.eigenvectors, eigenvalues: factor.eigenvalues)
+            evaluationTime += evaluationStart.duration(to: clock.now)
             if problem.kind == .karcher { decompositions += problem.targets.count }
             // The bound filters; the dense distance, formed once it passes, decides.
             if let residual, let norm = residualReference {
@@ -128,8 +137,8 @@ public struct SpectralSPDSolver {
         return SPDSolverReport(
             method: "spectral (\(options.retraction.name), \(options.eigenvalueMap.rawValue)\(rule))",
             iterations: iterations, steps: steps, relativeError: error, objective: Double(try problem.objective(solution)),
-            converged: error <= tolerance, seconds: elapsed.inSeconds, eigendecompositions: decompositions,
-            solution: solution.converted(to: Double.self), denseDistanceTests: denseTests)
+            converged: error <= tolerance, seconds: elapsed.inSeconds, evaluationSeconds: evaluationTime.inSeconds,
+            eigendecompositions: decompositions, solution: solution.converted(to: Double.self), denseDistanceTests: denseTests)
     }
 }
 
@@ -202,6 +211,7 @@ public struct RiemannianGradientDescent {
         var s = Matrix<Scalar>.identity(problem.dimension)
         var iterations = 0
         var decompositions = 0
+        var evaluationTime = Duration.zero
         func distance(_ gradientNorm: Double) -> Double {
             reference.map { Double(s.relativeDistance(to: $0)) } ?? gradientNorm
         }
@@ -210,7 +220,9 @@ public struct RiemannianGradientDescent {
             let (values, vectors) = try SymmetricEigensolver.decompose(s)
             let root = MatrixFunctions.reconstruct(eigenvectors: vectors, eigenvalues: values.map { $0.squareRoot() })
             let inverseRoot = MatrixFunctions.reconstruct(eigenvectors: vectors, eigenvalues: values.map { 1 / $0.squareRoot() })
+            let evaluationStart = clock.now
             let gradient = try problem.whitenedGradient(s: s, root: root, inverseRoot: inverseRoot)
+            evaluationTime += evaluationStart.duration(to: clock.now)
             let exponential = try MatrixFunctions.symmetricExponential(Scalar(-stepSize) * gradient)
             s = BLAS.product(BLAS.product(root, exponential), root)
             s.symmetrize()
@@ -222,7 +234,8 @@ public struct RiemannianGradientDescent {
         return SPDSolverReport(
             method: "Riemannian GD (eigendecompositions)", iterations: iterations, steps: iterations, relativeError: error,
             objective: Double(try problem.objective(s)), converged: error <= tolerance,
-            seconds: elapsed.inSeconds, eigendecompositions: decompositions, solution: s.converted(to: Double.self),
+            seconds: elapsed.inSeconds, evaluationSeconds: evaluationTime.inSeconds, eigendecompositions: decompositions,
+            solution: s.converted(to: Double.self),
             denseDistanceTests: reference == nil ? 0 : iterations + 1)
     }
 

@@ -57,6 +57,8 @@ struct SPDSizeTable {
                 spectral.seconds > 0 ? format(Double(spectralOperations) / spectral.seconds / 1e9) : "-",
                 "\(riemannian.iterations)", String(format: "%.3f", riemannian.seconds), riemannianMilliseconds.map(format) ?? "-",
                 riemannian.seconds > 0 ? String(format: "%.2f", spectral.seconds / riemannian.seconds) : "-",
+                String(format: "%.3f", spectral.seconds - spectral.evaluationSeconds),
+                String(format: "%.3f", riemannian.seconds - riemannian.evaluationSeconds),
                 spectral.converged ? "yes" : "no", riemannian.converged ? "yes" : "no",
             ]
         }
@@ -64,7 +66,7 @@ struct SPDSizeTable {
         static let header = [
             "k", "precision", "tolerance", "GEMM GFLOP/s", "spectral iterations", "spectral steps", "spectral seconds", "spectral ms/iteration",
             "spectral iteration / GEMM", "spectral GFLOP/s", "GD iterations", "GD seconds", "GD ms/iteration", "spectral / GD seconds",
-            "spectral converged", "GD converged",
+            "spectral own seconds", "GD own seconds", "spectral converged", "GD converged",
         ]
     }
 

@@ -44,6 +44,10 @@ struct SPDTests {
         // Gaussian and frobenius stop on the eigenbasis bound and form S once, for the final test;
         // karcher (no closed form) tests densely before every step and at the end.
         #expect(spectral.denseDistanceTests == (testCase.kind == .karcher ? spectral.iterations + 1 : 1))
+        // The evaluations' time is part of the run's and not empty (each solve evaluates at least once).
+        for report in [spectral, riemannian] {
+            #expect(report.evaluationSeconds > 0 && report.evaluationSeconds <= report.seconds, "\(report.method)")
+        }
     }
 
     @Test("the eigenbasis residual is ||S - A||_F, and its bound holds for a non-orthogonal B", arguments: [SPDProblem<Double>.Kind.gaussian, .frobenius])
