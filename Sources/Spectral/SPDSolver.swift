@@ -22,9 +22,10 @@ public struct SPDSolverReport: Sendable {
     public var seconds: Double
     /// Of `seconds`, the time spent evaluating the problem: the spectral solver's curvature
     /// (`SPDProblem.rotatedEffectiveCurvatureAndResidual`) or Riemannian GD's whitened gradient
-    /// (`SPDProblem.whitenedGradient`). It is the objective's own work (for karcher, its N matrix
-    /// logarithms), the same in both solvers per evaluation; `seconds - evaluationSeconds` is
-    /// the solver's own (spectral steps and stopping tests; GD's decompositions of S and W).
+    /// (`SPDProblem.whitenedGradient`): the objective's own work (for karcher, its N matrix
+    /// logarithms), about the same per evaluation in both solvers. `seconds - evaluationSeconds`
+    /// is the solver's own: spectral steps and stopping tests, or GD's decompositions of S and of
+    /// its step with their products.
     public var evaluationSeconds: Double
     /// Symmetric eigendecompositions run (of S, of the step, or of the objective's logarithms).
     public var eigendecompositions: Int
