@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Linalg
 import Spectral
 import Support
 import Train
@@ -59,6 +60,21 @@ struct SPDConfiguration: ConfigRecord {
         static func defaults(given: GivenFields<RiemannianOptions>) throws -> RiemannianOptions {
             RiemannianOptions(stepSize: try given.required(\.stepSize))
         }
+    }
+
+    /// The problem these settings describe, at `dimension` (the config's, or a `--sizes` size).
+    func randomProblem(dimension: Int) -> SPDProblem<Double> {
+        SPDProblem<Double>.random(kind: problem, dimension: dimension, condition: condition, count: count, seed: seed)
+    }
+
+    /// The whitened-gradient norm the Karcher reference's fixed point runs to.
+    static let karcherReferenceTolerance = 1e-12
+
+    /// The solution both solvers are measured against: the closed form, or for karcher
+    /// Riemannian GD's fixed point run to `karcherReferenceTolerance`.
+    static func reference(of problem: SPDProblem<Double>) throws -> Matrix<Double> {
+        try problem.closedFormSolution
+            ?? RiemannianGradientDescent.karcherMean(problem, tolerance: karcherReferenceTolerance, maxIterations: 1000)
     }
 
     /// The matrix sizes k a run may ask for (`dimension`, `spd --sizes`).
@@ -129,7 +145,7 @@ struct SPD: ParsableCommand {
             Problems (configs/spd-*.json): gaussian  F = tr(A S^-1) + log det S;
             frobenius  F = ||S - A||^2 / 2; karcher  the geometric mean of N matrices.
             Both solvers start at S = I and stop at the configured relative error to
-            the solution (for karcher: a fixed-point reference run to 1e-12).
+            the solution (for karcher: a fixed-point reference run to \(SPDConfiguration.karcherReferenceTolerance)).
             Float64 throughout, unless --sizes asks for Float32.
 
             With --sizes (e.g. --sizes 200,400,800) each size replaces the config's
@@ -185,22 +201,17 @@ struct SPD: ParsableCommand {
                 float32Tolerance: float32Tolerance ?? 1e-4)
             return try table.run(job: job)
         }
-        let problem = SPDProblem<Double>.random(
-            kind: settings.problem, dimension: settings.dimension, condition: settings.condition,
-            count: settings.count, seed: settings.seed)
+        let problem = settings.randomProblem(dimension: settings.dimension)
         let clock = ContinuousClock()
-        var reference = problem.closedFormSolution
-        var referenceNote = "closed form"
-        if reference == nil {
-            let start = clock.now
-            reference = try RiemannianGradientDescent.karcherMean(problem, tolerance: 1e-12, maxIterations: 1000)
-            referenceNote = "fixed point to gradient norm 1e-12 (\(format(start.duration(to: clock.now).inSeconds)) s)"
-        }
+        let start = clock.now
+        let reference = try SPDConfiguration.reference(of: problem)
+        let referenceNote = problem.closedFormSolution != nil ? "closed form"
+            : "fixed point to gradient norm \(SPDConfiguration.karcherReferenceTolerance) (\(format(start.duration(to: clock.now).inSeconds)) s)"
         job.report("spd \(settings.problem.rawValue): k = \(settings.dimension), condition \(format(settings.condition))\(settings.problem == .karcher ? ", \(settings.count) matrices" : ""), seed \(settings.seed), tolerance \(settings.tolerance); solution: \(referenceNote)")
         let spectral = try settings.spectralSolver
-            .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
+            .solve(problem, reference: reference, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
         let riemannian = try RiemannianGradientDescent(stepSize: settings.riemannian.stepSize)
-            .solve(problem, reference: reference!, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
+            .solve(problem, reference: reference, tolerance: settings.tolerance, maxIterations: settings.maxIterations)
         let reports = [spectral, riemannian]
         var rows = [["method", "step", "iterations", "steps", "relative error", "objective", "eigendecompositions", "seconds", "converged"]]
         for (report, step) in zip(reports, [settings.spectral.curvatureLearningRate, settings.riemannian.stepSize]) {

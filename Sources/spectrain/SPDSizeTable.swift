@@ -80,11 +80,8 @@ struct SPDSizeTable {
         job.report(Self.markdownLine(widths.map { String(repeating: "-", count: $0) }, widths: widths))
         var failures: [String] = []
         for size in sizes {
-            let problem = SPDProblem<Double>.random(
-                kind: settings.problem, dimension: size, condition: settings.condition,
-                count: settings.count, seed: settings.seed)
-            let reference = try problem.closedFormSolution
-                ?? RiemannianGradientDescent.karcherMean(problem, tolerance: 1e-12, maxIterations: 1000)
+            let problem = settings.randomProblem(dimension: size)
+            let reference = try SPDConfiguration.reference(of: problem)
             for precision in precisions {
                 let row = switch precision {
                 case .float64:
@@ -138,7 +135,7 @@ struct SPDSizeTable {
 
     /// What the table measured, where and when, as its first line.
     func contextLine(job: Runtime) -> String {
-        let karcher = settings.problem == .karcher ? ", \(settings.count) matrices (reference: fixed point to gradient norm 1e-12, untimed)" : ""
+        let karcher = settings.problem == .karcher ? ", \(settings.count) matrices (reference: fixed point to gradient norm \(SPDConfiguration.karcherReferenceTolerance), untimed)" : ""
         var rule = settings.stepRule == .scaled ? "scaled, pair damping \(settings.pairDamping)" : settings.stepRule.rawValue
         if settings.stepsPerCurvature > 1 {
             rule += ", up to \(settings.stepsPerCurvature) steps per curvature to ||K||_2 <= \(settings.substepRotationTolerance)"
